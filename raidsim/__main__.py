@@ -1,0 +1,5 @@
+import sys
+
+from raidsim.cli import main
+
+sys.exit(main())

@@ -1,0 +1,41 @@
+"""Exact money: amounts are integer micro-euros (1e-6 EUR); prices come in as Decimal strings."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+MICROS_PER_UNIT = 1_000_000
+_QUANTUM = Decimal("0.000001")
+
+
+class MoneyError(ValueError):
+    """An amount that cannot be represented exactly in micro-units."""
+
+
+def to_micros(amount: Decimal | str | int) -> int:
+    """Convert an amount in currency units to integer micro-units, refusing any rounding."""
+    if isinstance(amount, float):
+        raise MoneyError(f"money must not be a float: {amount!r}; write it as a string, e.g. \"0.16\"")
+    try:
+        value = Decimal(str(amount).strip())
+    except InvalidOperation as exc:
+        raise MoneyError(f"not an amount: {amount!r}") from exc
+    if not value.is_finite():
+        raise MoneyError(f"not a finite amount: {amount!r}")
+    micros = value * MICROS_PER_UNIT
+    if micros != micros.to_integral_value():
+        raise MoneyError(f"{amount!r} has more than 6 decimal places")
+    return int(micros)
+
+
+def from_micros(micros: int) -> Decimal:
+    """Integer micro-units back to an exact Decimal amount, e.g. 160000 -> Decimal('0.16')."""
+    return (Decimal(micros) / MICROS_PER_UNIT).quantize(_QUANTUM).normalize() if micros else Decimal(0)
+
+
+def format_eur(micros: int) -> str:
+    """Human form with at least cents: 4800000000 -> '4,800.00'."""
+    value = Decimal(micros) / MICROS_PER_UNIT
+    text = f"{value:,.6f}".rstrip("0")
+    whole, _, frac = text.partition(".")
+    return f"{whole}.{frac.ljust(2, '0')}"

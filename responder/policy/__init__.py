@@ -1,0 +1,38 @@
+"""The defence policy: pure, synchronous, deterministic. See ``engine.py`` for the theory."""
+
+from responder.policy.config import PolicyConfig
+from responder.policy.engine import (
+    Controls,
+    PolicyState,
+    admit,
+    decide,
+    next_deadline,
+    record_refusal,
+    record_reply,
+    release,
+    release_due,
+)
+from responder.policy.ledger import Caps, Ledger, MemoryLedger, ReserveRequest, ReserveStatus
+from responder.policy.model import Action, Decision, Message, Released
+
+__all__ = [
+    "Action",
+    "Caps",
+    "Controls",
+    "Decision",
+    "Ledger",
+    "MemoryLedger",
+    "Message",
+    "PolicyConfig",
+    "PolicyState",
+    "Released",
+    "ReserveRequest",
+    "ReserveStatus",
+    "admit",
+    "decide",
+    "next_deadline",
+    "record_refusal",
+    "record_reply",
+    "release",
+    "release_due",
+]

@@ -1,0 +1,274 @@
+"""Policy configuration: every defence switchable and tunable from a TOML table.
+
+The table is the ``[policy]`` section of a scenario file, or a standalone policy
+file (``--policy FILE`` / ``RAIDSIM_POLICY_FILE``) whose top level is that table.
+Unknown keys are errors, so a typo never silently leaves a defence at its default.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from responder.money import MoneyError, to_micros
+from responder.policy.errors import ConfigError, locate
+from responder.policy.units import parse_duration
+from responder.sms import price_micros
+
+DEFAULT_REPLY_TEXT = (
+    "Bonjour. Ce numero ne repond pas a votre place: la personne qui vous l'a donne "
+    "ne souhaitait pas vous donner le sien. Respectez son choix. Non, c'est non."
+)
+
+DEFAULT_OPT_OUT = (
+    "STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT",
+    "OPT-OUT", "ARRET", "ARRÊT", "REMOVE", "TD", "DESABONNER", "DÉSABONNER",
+)
+DEFAULT_OPT_IN = ("START", "UNSTOP", "YES")
+
+
+@dataclass(frozen=True)
+class SenderLimit:
+    enabled: bool = True
+    replies: int = 1
+    window_s: float = 30 * 86400.0
+
+
+@dataclass(frozen=True)
+class Budget:
+    enabled: bool = True
+    total_micros: int | None = None
+    per_hour_micros: int | None = None
+
+
+@dataclass(frozen=True)
+class Surge:
+    """Hold first-contact replies while inbound traffic is abnormal, then release."""
+
+    enabled: bool = True
+    window_s: float = 600.0          # short-term rate window
+    factor: float = 4.0              # abnormal when short-term rate > factor x baseline...
+    floor_new_senders: int = 40      # ...and more new senders than this per window
+    baseline_halflife_s: float = 86400.0
+    calm_s: float = 1800.0           # rate must stay normal this long to leave raid mode
+    observe_s: float = 1200.0        # minimum hold, to watch a sender and its template
+    max_hold_s: float = 48 * 3600.0  # a held reply is decided at the latest after this
+
+
+@dataclass(frozen=True)
+class Templates:
+    """Near-duplicate texts across distinct senders (bottom-k MinHash over word shingles)."""
+
+    enabled: bool = True
+    min_words: int = 5
+    hot_senders: int = 6             # distinct first-contact senders that make a template hot
+    halflife_s: float = 6 * 3600.0
+    match_fraction: float = 0.5      # share of a message's sketch that must be hot
+
+
+@dataclass(frozen=True)
+class NumberBlocks:
+    """Many new senders from one block of consecutive numbers: rotating virtual numbers."""
+
+    enabled: bool = True
+    strip_digits: int = 3
+    hot_senders: int = 5
+    window_s: float = 86400.0
+
+
+@dataclass(frozen=True)
+class Repeats:
+    """A held sender who keeps sending is flooding, not talking."""
+
+    enabled: bool = True
+    max_messages: int = 4
+    window_s: float = 3600.0
+
+
+@dataclass(frozen=True)
+class Senders:
+    reply_to_short_codes: bool = False
+    reply_to_alphanumeric: bool = False
+    opt_out_keywords: tuple[str, ...] = DEFAULT_OPT_OUT
+    opt_in_keywords: tuple[str, ...] = DEFAULT_OPT_IN
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """Everything the pure policy needs to decide. Built once, shared read-only."""
+
+    name: str = "default"
+    reply_text: str = DEFAULT_REPLY_TEXT
+    eur_per_segment: Decimal = Decimal("0.16")
+    dedup: bool = True
+    sender_limit: SenderLimit = field(default_factory=SenderLimit)
+    budget: Budget = field(default_factory=Budget)
+    surge: Surge = field(default_factory=Surge)
+    templates: Templates = field(default_factory=Templates)
+    number_blocks: NumberBlocks = field(default_factory=NumberBlocks)
+    repeats: Repeats = field(default_factory=Repeats)
+    senders: Senders = field(default_factory=Senders)
+
+    @property
+    def reply_cost_micros(self) -> int:
+        return price_micros(self.reply_text, to_micros(self.eur_per_segment))
+
+    def with_overrides(self, **changes: Any) -> PolicyConfig:
+        return replace(self, **changes)
+
+    @classmethod
+    def from_mapping(
+        cls,
+        data: Mapping[str, Any],
+        *,
+        path: str | Path | None = None,
+        text: str | None = None,
+        prefix: str = "policy",
+        base: PolicyConfig | None = None,
+    ) -> PolicyConfig:
+        """Build from a parsed TOML table; errors name ``path`` and the offending line."""
+        return _build(data, base or cls(), path=path, text=text, prefix=prefix)
+
+    @classmethod
+    def load(cls, path: str | Path) -> PolicyConfig:
+        """Read a standalone policy file (its top level is the ``[policy]`` table)."""
+        file = Path(path)
+        try:
+            text = file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read policy file: {exc.strerror}", path=file) from exc
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"not valid TOML: {exc}", path=file, line=_toml_line(exc)) from exc
+        if "policy" in data and isinstance(data["policy"], dict):
+            data = data["policy"]
+            prefix = "policy"
+        else:
+            prefix = ""
+        return cls.from_mapping(data, path=file, text=text, prefix=prefix)
+
+
+def _toml_line(exc: tomllib.TOMLDecodeError) -> int | None:
+    lineno = getattr(exc, "lineno", None)
+    if isinstance(lineno, int):
+        return lineno
+    text = str(exc)
+    marker = "line "
+    if marker in text:
+        digits = text.split(marker, 1)[1].split()[0].rstrip(",)")
+        if digits.isdigit():
+            return int(digits)
+    return None
+
+
+_SECTIONS: dict[str, type] = {
+    "sender_limit": SenderLimit,
+    "budget": Budget,
+    "surge": Surge,
+    "templates": Templates,
+    "number_blocks": NumberBlocks,
+    "repeats": Repeats,
+    "senders": Senders,
+}
+
+
+def _build(
+    data: Mapping[str, Any],
+    base: PolicyConfig,
+    *,
+    path: str | Path | None,
+    text: str | None,
+    prefix: str,
+) -> PolicyConfig:
+    def key_path(*parts: str) -> str:
+        return ".".join(p for p in (prefix, *parts) if p)
+
+    def fail(dotted: str, message: str, hint: str | None = None) -> ConfigError:
+        return ConfigError(message, path=path, line=locate(text, dotted), hint=hint)
+
+    if not isinstance(data, Mapping):
+        raise fail(prefix, f"[{prefix}] must be a table")
+    changes: dict[str, Any] = {}
+    for key, value in data.items():
+        dotted = key_path(key)
+        if key == "name":
+            changes["name"] = _expect(value, str, dotted, fail)
+        elif key == "reply_text":
+            changes["reply_text"] = _expect(value, str, dotted, fail)
+        elif key == "eur_per_segment":
+            changes["eur_per_segment"] = _money(value, dotted, fail)
+        elif key == "dedup":
+            changes["dedup"] = _expect(value, bool, dotted, fail)
+        elif key in _SECTIONS:
+            if not isinstance(value, Mapping):
+                raise fail(dotted, f"{dotted} must be a table", f"write [{dotted}] with keys")
+            changes[key] = _section(getattr(base, key), value, dotted, fail)
+        else:
+            known = ", ".join(["name", "reply_text", "eur_per_segment", "dedup", *_SECTIONS])
+            raise fail(dotted, f"unknown policy key {dotted!r}", f"known keys: {known}")
+    return replace(base, **changes)
+
+
+def _expect(value: Any, kind: type, dotted: str, fail: Any) -> Any:
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind is int and isinstance(value, bool):
+        raise fail(dotted, f"{dotted} must be a whole number, got {value!r}")
+    if not isinstance(value, kind):
+        raise fail(dotted, f"{dotted} must be {kind.__name__}, got {value!r}")
+    return value
+
+
+def _money(value: Any, dotted: str, fail: Any) -> Decimal:
+    if isinstance(value, float):
+        raise fail(dotted, f"{dotted} is a float; money must be exact",
+                   f'write it as a string: {dotted.split(".")[-1]} = "{value}"')
+    try:
+        micros = to_micros(value)
+    except MoneyError as exc:
+        raise fail(dotted, f"{dotted}: {exc}", 'write an amount such as "0.16"') from exc
+    if micros < 0:
+        raise fail(dotted, f"{dotted} cannot be negative")
+    return Decimal(str(value))
+
+
+def _section(current: Any, table: Mapping[str, Any], dotted: str, fail: Any) -> Any:
+    by_name = {f.name: f for f in fields(current)}
+    aliases = {"window": "window_s", "calm": "calm_s", "observe": "observe_s",
+               "max_hold": "max_hold_s", "baseline_halflife": "baseline_halflife_s",
+               "halflife": "halflife_s", "total_eur": "total_micros",
+               "per_hour_eur": "per_hour_micros"}
+    changes: dict[str, Any] = {}
+    for key, value in table.items():
+        name = aliases.get(key, key)
+        where = f"{dotted}.{key}"
+        if name not in by_name or name.endswith(("_s", "_micros")) and key == name:
+            known = sorted(
+                next((a for a, n in aliases.items() if n == f), f) for f in by_name
+            )
+            raise fail(where, f"unknown key {where!r}", f"known keys: {', '.join(known)}")
+        if name.endswith("_s"):
+            try:
+                changes[name] = parse_duration(value)
+            except ValueError as exc:
+                raise fail(where, f"{where}: {exc}") from exc
+        elif name.endswith("_micros"):
+            if value is None or value is False or value == "none":
+                changes[name] = None
+            else:
+                changes[name] = to_micros(_money(value, where, fail))
+        elif name.endswith("_keywords"):
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise fail(where, f"{where} must be a list of strings")
+            changes[name] = tuple(v.upper() for v in value)
+        else:
+            kind = type(getattr(current, name))
+            changes[name] = _expect(value, kind, where, fail)
+            if kind in (int, float) and changes[name] < 0:
+                raise fail(where, f"{where} cannot be negative")
+    return replace(current, **changes)

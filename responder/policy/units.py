@@ -1,0 +1,46 @@
+"""Durations as people write them in config files: "30d", "5d20h", "90s", "1.5h", or plain seconds."""
+
+from __future__ import annotations
+
+import re
+
+_UNIT_SECONDS = {"w": 604800.0, "d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|w|d|h|m|s)")
+
+
+def parse_duration(value: object) -> float:
+    """Seconds in ``value``; raises ValueError with the accepted forms."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration, got {value!r}")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError(f"a duration cannot be negative: {value!r}")
+        return float(value)
+    if not isinstance(value, str):
+        raise ValueError(f"expected a duration such as \"30m\" or \"5d20h\", got {value!r}")
+    text = value.strip().replace(" ", "")
+    if not text:
+        raise ValueError("empty duration")
+    position, total = 0, 0.0
+    for match in _PART.finditer(text):
+        if match.start() != position:
+            break
+        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        position = match.end()
+    if position != len(text):
+        raise ValueError(
+            f"cannot read duration {value!r}; use numbers with units w, d, h, m, s or ms, "
+            "e.g. \"30m\", \"5d20h\" or \"90s\""
+        )
+    return total
+
+
+def format_duration(seconds: float) -> str:
+    """Compact human form: 3725 -> '1h2m5s'."""
+    remaining = int(round(seconds))
+    out = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if remaining >= size:
+            out.append(f"{remaining // size}{unit}")
+            remaining %= size
+    return "".join(out) or "0s"
