@@ -68,6 +68,8 @@ class Templates:
     hot_senders: int = 6             # distinct first-contact senders that make a template hot
     halflife_s: float = 6 * 3600.0
     match_fraction: float = 0.5      # share of a message's sketch that must be hot
+    min_repeat_share: float = 0.05   # repeats per first contact that mark raid behaviour
+    hot_ttl_s: float = 3 * 86400.0   # a hot template stays suspect this long
 
 
 @dataclass(frozen=True)
@@ -241,13 +243,13 @@ def _section(current: Any, table: Mapping[str, Any], dotted: str, fail: Any) -> 
     by_name = {f.name: f for f in fields(current)}
     aliases = {"window": "window_s", "calm": "calm_s", "observe": "observe_s",
                "max_hold": "max_hold_s", "baseline_halflife": "baseline_halflife_s",
-               "halflife": "halflife_s", "total_eur": "total_micros",
+               "halflife": "halflife_s", "hot_ttl": "hot_ttl_s", "total_eur": "total_micros",
                "per_hour_eur": "per_hour_micros"}
     changes: dict[str, Any] = {}
     for key, value in table.items():
         name = aliases.get(key, key)
         where = f"{dotted}.{key}"
-        if name not in by_name or name.endswith(("_s", "_micros")) and key == name:
+        if name not in by_name or (name.endswith(("_s", "_micros")) and key == name):
             known = sorted(
                 next((a for a, n in aliases.items() if n == f), f) for f in by_name
             )

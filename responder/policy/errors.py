@@ -67,9 +67,9 @@ def locate(text: str | None, dotted: str) -> int | None:
             continue
         lhs = stripped.split("=", 1)[0].strip().strip('"')
         full = f"{current}.{lhs}" if current else lhs
-        if full == f"{wanted_table}.{key}" if wanted_table else lhs == key:
-            if wanted_index is None or seen_for_table.get(current) == wanted_index:
-                return number
+        matched = full == f"{wanted_table}.{key}" if wanted_table else lhs == key
+        if matched and (wanted_index is None or seen_for_table.get(current) == wanted_index):
+            return number
         if lhs == key and fallback is None:
             fallback = number
     if wanted_table:

@@ -1,4 +1,4 @@
-"""Durations as people write them in config files: "30d", "5d20h", "90s", "1.5h", or plain seconds."""
+"""Durations as people write them: "30d", "5d20h", "90s", "1.5h", or plain seconds."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def parse_duration(value: object) -> float:
 
 def format_duration(seconds: float) -> str:
     """Compact human form: 3725 -> '1h2m5s'."""
-    remaining = int(round(seconds))
+    remaining = round(seconds)
     out = []
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
         if remaining >= size:

@@ -1,0 +1,698 @@
+"""The defence policy engine.
+
+Theory of operation
+-------------------
+Every paid reply is a bet that the sender is a person who was given the number.
+A raid wins by making us bet on its senders. The engine keeps a compact memory
+of what it has seen (``PolicyState``) and decides each message with a fixed
+pipeline of small named rules, first match wins:
+
+1. Bookkeeping and hard rules: one decision per provider message id; the
+   operator's kill switch; no reply to short codes, alphanumeric senders,
+   opt-out keywords (STOP/ARRET...) or blocked numbers; the per-sender reply
+   limit (default one reply per 30 days); one held reply per sender at a time.
+2. Evidence of a raid, each of which also flags the sender for good:
+   * ``raid_template``: the text is a near-duplicate (bottom-k MinHash over
+     word bigrams) of a text that many *distinct* first-contact senders sent
+     recently, and that template also shows raid behaviour (some senders repeat
+     it). Short texts ("Salut", "c'est qui ?") never form templates: people
+     share those by chance.
+   * ``number_block``: many new senders from one block of consecutive numbers
+     (rotating virtual numbers), corroborated by template evidence or repeats.
+   * ``repeat_flood``: a sender still waiting for a reply who keeps sending.
+3. Surge: the rate of new senders (and of messages) is compared with a
+   baseline learned online (EWMA over fixed windows, frozen while in raid
+   mode). When it is abnormal, the engine enters *raid mode* and **holds**
+   first-contact replies instead of sending or dropping them. A held reply is
+   decided again after at least ``observe_s``: by then a raider has usually
+   repeated himself or his template has gone hot. Clean held replies are
+   released, prioritised by their suspicion score, as soon as raid mode ends,
+   or after ``max_hold_s`` at the latest. A genuine press surge therefore costs
+   latency, not coverage.
+4. Budget: a reply that would cross the hourly cap is deferred to the next
+   hour; one that would cross the total cap is dropped. The ledger enforces
+   the same caps atomically; the policy's own accounting only paces.
+
+Everything is a function of (state, message, now). There is no I/O, no clock
+and no global random: the same inputs give the same decisions, in the SimPy
+model and in the ASGI service alike. ``admit`` and ``release`` are the shared
+driver steps that pair each decision with a ledger reservation, so the two
+drivers cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+import re
+import zlib
+from collections import deque
+from dataclasses import dataclass, field
+
+from responder.policy.config import PolicyConfig
+from responder.policy.ledger import HOUR_S, Ledger, ReserveRequest, ReserveStatus, hour_bucket
+from responder.policy.model import Action, Decision, Message, Released
+
+# ---------------------------------------------------------------------------
+# Operator controls (admin API) and per-sender memory
+
+
+@dataclass
+class Controls:
+    """Switches an operator flips at run time: kill switch, block and allow lists.
+
+    Entries of ``blocked``/``allowed`` are full E.164 numbers or prefixes ("+3361234").
+    """
+
+    kill_switch: bool = False
+    blocked: set[str] = field(default_factory=set)
+    allowed: set[str] = field(default_factory=set)
+
+    def is_blocked(self, sender: str) -> bool:
+        return _matches_prefix(sender, self.blocked)
+
+    def is_allowed(self, sender: str) -> bool:
+        return _matches_prefix(sender, self.allowed)
+
+
+def _matches_prefix(sender: str, entries: set[str]) -> bool:
+    if not entries:
+        return False
+    return any(sender.startswith(entry) for entry in entries)
+
+
+class _Sender:
+    """What the policy remembers about one sender."""
+
+    __slots__ = ("count", "first_seen", "flag", "held", "last_seen", "opted_out", "recent",
+                 "replies")
+
+    def __init__(self, now: float) -> None:
+        self.first_seen = now
+        self.last_seen = now
+        self.count = 0
+        self.recent: deque[float] = deque()
+        self.replies: list[float] = []
+        self.opted_out = False
+        self.held = False
+        self.flag: str | None = None  # rule that judged this sender a raider
+
+
+class _Template:
+    """Decayed count of distinct first-contact senders behind one sketch key."""
+
+    __slots__ = ("first", "hot_at", "last", "repeats")
+
+    def __init__(self) -> None:
+        self.first = 0.0
+        self.repeats = 0.0
+        self.last = 0.0
+        self.hot_at: float | None = None
+
+
+@dataclass(order=True)
+class _Held:
+    until: float
+    priority: int
+    seq: int
+    message: Message = field(compare=False)
+    held_at: float = field(compare=False)
+
+
+# ---------------------------------------------------------------------------
+# State
+
+
+class PolicyState:
+    """Everything the policy has seen. Owned and fed by exactly one driver."""
+
+    def __init__(self, config: PolicyConfig | None = None, controls: Controls | None = None):
+        self.config = config or PolicyConfig()
+        self.controls = controls or Controls()
+        self.reply_cost_micros = self.config.reply_cost_micros
+        self.opt_out = frozenset(self.config.senders.opt_out_keywords)
+        self.opt_in = frozenset(self.config.senders.opt_in_keywords)
+        self.seen_ids: dict[str, float] = {}
+        self.senders: dict[str, _Sender] = {}
+        # surge detection
+        self.bin_start: float | None = None
+        self.bin_new = 0
+        self.bin_messages = 0
+        self.baseline_new = 0.0
+        self.baseline_messages = 0.0
+        self.bins_seen = 0
+        self.raid_mode = False
+        self.raid_since: float | None = None
+        self.calm_since: float | None = None
+        self.raid_periods: list[tuple[float, float | None]] = []
+        # near-duplicate templates
+        self.templates: dict[int, _Template] = {}
+        self.sketch_cache: dict[str, tuple[int, ...]] = {}
+        # number blocks
+        self.blocks: dict[str, deque[float]] = {}
+        # deferred replies
+        self.held: list[_Held] = []
+        self.seq = 0
+        # pacing
+        self.spent_micros = 0
+        self.hourly_micros: dict[int, int] = {}
+        self.last_prune = -math.inf
+
+    # Read-only views for drivers and reports -------------------------------
+
+    @property
+    def held_count(self) -> int:
+        return len(self.held)
+
+    def is_raid_mode(self) -> bool:
+        return self.raid_mode
+
+
+# ---------------------------------------------------------------------------
+# Text sketches
+
+_FOLD = str.maketrans(
+    "àâäáãåçéèêëíìîïñóòôöõúùûüýÿœæ",
+    "aaaaaaceeeeiiiinooooouuuuyyoa",
+)
+_NON_WORD = re.compile(r"[^a-z]+")
+_REPEATED = re.compile(r"(.)\1{2,}")
+_SKETCH_SIZE = 4
+_SKETCH_CACHE_MAX = 200_000
+
+
+def normalise(text: str) -> list[str]:
+    """Lowercase, fold accents, drop digits/punctuation/emoji, squeeze 'looool' to 'lool'."""
+    folded = _NON_WORD.sub(" ", text.lower().translate(_FOLD))
+    return _REPEATED.sub(r"\1\1", folded).split()
+
+
+def sketch(state: PolicyState, text: str) -> tuple[int, ...]:
+    """Bottom-k MinHash sketch of a text's word bigrams; () for texts too short to judge."""
+    cached = state.sketch_cache.get(text)
+    if cached is not None:
+        return cached
+    words = normalise(text)
+    if len(words) < state.config.templates.min_words:
+        result: tuple[int, ...] = ()
+    else:
+        shingles = {zlib.crc32(f"{a} {b}".encode()) for a, b in itertools.pairwise(words)}
+        result = tuple(sorted(shingles)[:_SKETCH_SIZE])
+    if len(state.sketch_cache) >= _SKETCH_CACHE_MAX:
+        state.sketch_cache.clear()
+    state.sketch_cache[text] = result
+    return result
+
+
+# ---------------------------------------------------------------------------
+# Observation: update memory with a new message
+
+
+def _observe(state: PolicyState, msg: Message, now: float) -> tuple[_Sender, bool, tuple[int, ...]]:
+    cfg = state.config
+    sender = state.senders.get(msg.sender)
+    is_new = sender is None
+    if sender is None:
+        sender = _Sender(now)
+        state.senders[msg.sender] = sender
+    sender.count += 1
+    sender.last_seen = now
+    recent = sender.recent
+    recent.append(now)
+    horizon = now - cfg.repeats.window_s
+    while recent and recent[0] < horizon:
+        recent.popleft()
+
+    if cfg.surge.enabled:
+        _advance_surge(state, now)
+        state.bin_messages += 1
+        if is_new:
+            state.bin_new += 1
+        _check_surge(state, now)
+
+    keys: tuple[int, ...] = ()
+    if cfg.templates.enabled:
+        keys = sketch(state, msg.body)
+        if keys:
+            _count_template(state, keys, now, first=sender.count == 1)
+
+    if is_new and cfg.number_blocks.enabled and _is_e164(msg.sender):
+        block = msg.sender[: -cfg.number_blocks.strip_digits]
+        times = state.blocks.get(block)
+        if times is None:
+            times = state.blocks[block] = deque()
+        times.append(now)
+        window = now - cfg.number_blocks.window_s
+        while times and times[0] < window:
+            times.popleft()
+
+    if now - state.last_prune >= 3600.0:
+        _prune(state, now)
+    return sender, is_new, keys
+
+
+def _count_template(state: PolicyState, keys: tuple[int, ...], now: float, *, first: bool) -> None:
+    cfg = state.config.templates
+    templates = state.templates
+    decay_rate = math.log(2) / cfg.halflife_s
+    for key in keys:
+        tpl = templates.get(key)
+        if tpl is None:
+            tpl = templates[key] = _Template()
+        elif tpl.last != now:
+            factor = math.exp(-(now - tpl.last) * decay_rate)
+            tpl.first *= factor
+            tpl.repeats *= factor
+        tpl.last = now
+        if first:
+            tpl.first += 1.0
+        else:
+            tpl.repeats += 1.0
+        if (
+            tpl.first >= cfg.hot_senders
+            and tpl.repeats >= cfg.min_repeat_share * tpl.first
+        ):
+            tpl.hot_at = now
+
+
+def _template_hot(state: PolicyState, keys: tuple[int, ...], now: float) -> bool:
+    if not keys:
+        return False
+    cfg = state.config.templates
+    hot = 0
+    for key in keys:
+        tpl = state.templates.get(key)
+        if tpl is not None and tpl.hot_at is not None and now - tpl.hot_at <= cfg.hot_ttl_s:
+            hot += 1
+    return hot >= max(1, math.ceil(cfg.match_fraction * len(keys)))
+
+
+def _template_echo(state: PolicyState, keys: tuple[int, ...]) -> bool:
+    """Weaker evidence: some other sender recently sent a near-identical text."""
+    for key in keys:
+        tpl = state.templates.get(key)
+        if tpl is not None and tpl.first + tpl.repeats >= 2.0:
+            return True
+    return False
+
+
+def _block_hot(state: PolicyState, sender: str) -> bool:
+    cfg = state.config.number_blocks
+    if not cfg.enabled or not _is_e164(sender):
+        return False
+    times = state.blocks.get(sender[: -cfg.strip_digits])
+    return times is not None and len(times) >= cfg.hot_senders
+
+
+def _is_e164(sender: str) -> bool:
+    return len(sender) >= 8 and sender[0] == "+" and sender[1:].isdigit()
+
+
+def _is_short_code(sender: str) -> bool:
+    digits = sender.lstrip("+")
+    return digits.isdigit() and len(digits) <= 6
+
+
+# ---------------------------------------------------------------------------
+# Surge detection
+
+
+def _advance_surge(state: PolicyState, now: float) -> None:
+    cfg = state.config.surge
+    if state.bin_start is None:
+        state.bin_start = now - (now % cfg.window_s)
+        return
+    elapsed = now - state.bin_start
+    if elapsed < cfg.window_s:
+        return
+    closed = int(elapsed // cfg.window_s)
+    _close_bin(state, state.bin_new, state.bin_messages, now)
+    if closed > 1:
+        # Empty windows in between: they decay the baseline and count as calm.
+        alpha = _alpha(state)
+        if not state.raid_mode:
+            keep = (1.0 - alpha) ** (closed - 1)
+            state.baseline_new *= keep
+            state.baseline_messages *= keep
+            state.bins_seen += closed - 1
+        _calm_tick(state, state.bin_start + closed * cfg.window_s, abnormal=False)
+    state.bin_start += closed * cfg.window_s
+    state.bin_new = 0
+    state.bin_messages = 0
+
+
+def _alpha(state: PolicyState) -> float:
+    cfg = state.config.surge
+    return 1.0 - math.pow(0.5, cfg.window_s / cfg.baseline_halflife_s)
+
+
+def _thresholds(state: PolicyState) -> tuple[float, float]:
+    cfg = state.config.surge
+    new_limit = max(float(cfg.floor_new_senders), cfg.factor * state.baseline_new)
+    msg_limit = max(3.0 * cfg.floor_new_senders, cfg.factor * state.baseline_messages)
+    return new_limit, msg_limit
+
+
+def _close_bin(state: PolicyState, new: int, messages: int, now: float) -> None:
+    new_limit, msg_limit = _thresholds(state)
+    abnormal = new > new_limit or messages > msg_limit
+    if not state.raid_mode and not abnormal:
+        alpha = _alpha(state)
+        state.baseline_new += alpha * (new - state.baseline_new)
+        state.baseline_messages += alpha * (messages - state.baseline_messages)
+        state.bins_seen += 1
+    assert state.bin_start is not None
+    _calm_tick(state, state.bin_start + state.config.surge.window_s, abnormal=abnormal)
+
+
+def _calm_tick(state: PolicyState, at: float, *, abnormal: bool) -> None:
+    if not state.raid_mode:
+        return
+    if abnormal:
+        state.calm_since = None
+        return
+    if state.calm_since is None:
+        state.calm_since = at
+    if at - state.calm_since >= state.config.surge.calm_s:
+        state.raid_mode = False
+        state.raid_periods[-1] = (state.raid_periods[-1][0], at)
+        state.raid_since = None
+        state.calm_since = None
+
+
+def _check_surge(state: PolicyState, now: float) -> None:
+    if state.raid_mode:
+        return
+    new_limit, msg_limit = _thresholds(state)
+    if state.bin_new > new_limit or state.bin_messages > msg_limit:
+        state.raid_mode = True
+        state.raid_since = now
+        state.calm_since = None
+        state.raid_periods.append((now, None))
+
+
+def tick(state: PolicyState, *, now: float) -> None:
+    """Let time pass without a message (closes windows, may end raid mode)."""
+    if state.config.surge.enabled and state.bin_start is not None:
+        _advance_surge(state, now)
+
+
+# ---------------------------------------------------------------------------
+# Decisions
+
+
+def _suspicion(state: PolicyState, msg: Message, sender: _Sender, keys: tuple[int, ...],
+               now: float) -> str | None:
+    """Name of the raid-evidence rule that fires for this message, if any."""
+    if sender.flag is not None:
+        return "flagged_sender"
+    cfg = state.config
+    if cfg.templates.enabled and _template_hot(state, keys, now):
+        return "raid_template"
+    repeats = cfg.repeats
+    if repeats.enabled and sender.replies == [] and len(sender.recent) >= repeats.max_messages:
+        return "repeat_flood"
+    if (
+        cfg.number_blocks.enabled
+        and _block_hot(state, msg.sender)
+        and (_template_echo(state, keys) or len(sender.recent) >= 2)
+    ):
+        return "number_block"
+    return None
+
+
+def _score(state: PolicyState, msg: Message, sender: _Sender, keys: tuple[int, ...]) -> int:
+    """Release priority of a held reply: lower is released first."""
+    score = min(len(sender.recent) - 1, 5)
+    if _template_echo(state, keys):
+        score += 2
+    cfg = state.config.number_blocks
+    if cfg.enabled and _is_e164(msg.sender):
+        times = state.blocks.get(msg.sender[: -cfg.strip_digits])
+        if times is not None and len(times) >= 2:
+            score += 2
+    return score
+
+
+def _sender_rules(state: PolicyState, msg: Message, sender: _Sender, now: float) -> Decision | None:
+    cfg = state.config
+    if state.controls.kill_switch:
+        return Decision.drop("kill_switch")
+    if not _is_e164(msg.sender):
+        if _is_short_code(msg.sender):
+            if not cfg.senders.reply_to_short_codes:
+                return Decision.drop("short_code")
+        elif not cfg.senders.reply_to_alphanumeric:
+            return Decision.drop("alphanumeric_sender")
+    if sender.opted_out:
+        return Decision.drop("opted_out")
+    if state.controls.is_blocked(msg.sender):
+        return Decision.drop("blocklist")
+    limit = cfg.sender_limit
+    if limit.enabled and sender.replies:
+        horizon = now - limit.window_s
+        replies = [t for t in sender.replies if t > horizon]
+        sender.replies = replies
+        if len(replies) >= limit.replies:
+            return Decision.drop("sender_limit")
+    return None
+
+
+def _budget_rule(state: PolicyState, now: float) -> Decision | None:
+    budget = state.config.budget
+    if not budget.enabled:
+        return None
+    cost = state.reply_cost_micros
+    if budget.total_micros is not None and state.spent_micros + cost > budget.total_micros:
+        return Decision.drop("budget_total")
+    if budget.per_hour_micros is not None:
+        spent = state.hourly_micros.get(hour_bucket(now), 0)
+        if spent + cost > budget.per_hour_micros:
+            return Decision.defer("budget_hour", (hour_bucket(now) + 1) * HOUR_S)
+    return None
+
+
+def _hold(state: PolicyState, msg: Message, sender: _Sender, decision: Decision,
+          now: float) -> Decision:
+    state.seq += 1
+    assert decision.until is not None
+    heapq.heappush(state.held, _Held(decision.until, decision.priority, state.seq, msg, now))
+    sender.held = True
+    return decision
+
+
+def decide(state: PolicyState, message: Message, *, now: float) -> Decision:
+    """Decide one inbound message: reply now, defer (held), or drop with a reason."""
+    cfg = state.config
+    if cfg.dedup:
+        if message.message_id in state.seen_ids:
+            return Decision.drop("duplicate_id")
+        state.seen_ids[message.message_id] = now
+    sender, _is_new, keys = _observe(state, message, now)
+
+    keyword = message.body.strip().strip(".!").upper()
+    if keyword in state.opt_out:
+        sender.opted_out = True
+        return Decision.drop("opt_out")
+    if keyword in state.opt_in and sender.opted_out:
+        sender.opted_out = False
+        return Decision.drop("opt_in")
+
+    hard = _sender_rules(state, message, sender, now)
+    if hard is not None:
+        return hard
+    if sender.held:
+        return Decision.drop("already_held")
+    if state.controls.is_allowed(message.sender):
+        return _budget_or(state, message, sender, now, Decision.reply("allowlist"))
+
+    rule = _suspicion(state, message, sender, keys, now)
+    if rule is not None:
+        sender.flag = rule
+        return Decision.drop(rule)
+
+    if cfg.surge.enabled and state.raid_mode:
+        priority = _score(state, message, sender, keys)
+        until = now + cfg.surge.observe_s
+        return _hold(state, message, sender, Decision.defer("surge_hold", until, priority), now)
+    return _budget_or(state, message, sender, now, Decision.reply("first_contact"))
+
+
+def _budget_or(state: PolicyState, msg: Message, sender: _Sender, now: float,
+               decision: Decision) -> Decision:
+    budget = _budget_rule(state, now)
+    if budget is None:
+        return decision
+    if budget.action is Action.DEFER:
+        return _hold(state, msg, sender, budget, now)
+    return budget
+
+
+def next_deadline(state: PolicyState) -> float | None:
+    """When the driver must call ``release_due`` next, or None if nothing is held."""
+    if not state.held:
+        return None
+    return state.held[0].until
+
+
+def release_due(state: PolicyState, *, now: float) -> list[Released]:
+    """Decide again every held reply whose time has come.
+
+    A held reply is released (REPLY) when raid mode is over or it has waited
+    ``max_hold_s``; it is dropped if the evidence gathered meanwhile says raid;
+    otherwise it is held again until the next window.
+    """
+    cfg = state.config
+    tick(state, now=now)
+    out: list[Released] = []
+    again: list[_Held] = []
+    while state.held and state.held[0].until <= now:
+        item = heapq.heappop(state.held)
+        msg = item.message
+        sender = state.senders.get(msg.sender)
+        if sender is None:  # pruned: should not happen while held
+            sender = state.senders[msg.sender] = _Sender(item.held_at)
+        sender.held = False
+        hard = _sender_rules(state, msg, sender, now)
+        if hard is not None:
+            out.append(Released(msg, hard))
+            continue
+        keys = sketch(state, msg.body) if cfg.templates.enabled else ()
+        allowed = state.controls.is_allowed(msg.sender)
+        rule = None if allowed else _suspicion(state, msg, sender, keys, now)
+        # Count everything the sender sent while held, not only the last window.
+        if (rule is None and not allowed and cfg.repeats.enabled
+                and sender.count >= cfg.repeats.max_messages and sender.replies == []):
+            rule = "repeat_flood"
+        if rule is not None:
+            sender.flag = rule
+            out.append(Released(msg, Decision.drop(rule)))
+            continue
+        waited = now - item.held_at
+        if state.raid_mode and waited < cfg.surge.max_hold_s and not allowed:
+            next_check = now + cfg.surge.window_s
+            item.until = min(next_check, item.held_at + cfg.surge.max_hold_s)
+            item.priority = _score(state, msg, sender, keys)
+            again.append(item)
+            continue
+        budget = _budget_rule(state, now)
+        if budget is not None:
+            if budget.action is Action.DEFER:
+                assert budget.until is not None
+                item.until = budget.until
+                again.append(item)
+                continue
+            out.append(Released(msg, budget))
+            continue
+        out.append(Released(msg, Decision.reply("released")))
+    for item in again:
+        state.seq += 1
+        item.seq = state.seq
+        sender = state.senders.get(item.message.sender)
+        if sender is not None:
+            sender.held = True
+        heapq.heappush(state.held, item)
+    return out
+
+
+def record_reply(state: PolicyState, message: Message, cost_micros: int, *, now: float) -> None:
+    """The ledger accepted a reply: count it for the sender limit and budget pacing."""
+    sender = state.senders.get(message.sender)
+    if sender is None:
+        sender = state.senders[message.sender] = _Sender(now)
+    sender.replies.append(now)
+    state.spent_micros += cost_micros
+    bucket = hour_bucket(now)
+    state.hourly_micros[bucket] = state.hourly_micros.get(bucket, 0) + cost_micros
+
+
+def record_refund(state: PolicyState, cost_micros: int, *, at: float) -> None:
+    """A reserved reply was never billed (provider refused it): give the pacing money back."""
+    state.spent_micros -= cost_micros
+    bucket = hour_bucket(at)
+    state.hourly_micros[bucket] = state.hourly_micros.get(bucket, 0) - cost_micros
+
+
+def record_refusal(state: PolicyState, message: Message, status: ReserveStatus, *,
+                   now: float) -> Decision:
+    """The ledger refused a reply the policy wanted: the decision that stands instead."""
+    if status is ReserveStatus.BUDGET_HOUR:
+        sender = state.senders.get(message.sender)
+        if sender is None:
+            sender = state.senders[message.sender] = _Sender(now)
+        until = (hour_bucket(now) + 1) * HOUR_S
+        return _hold(state, message, sender, Decision.defer("budget_hour", until), now)
+    return Decision.drop(str(status))
+
+
+# ---------------------------------------------------------------------------
+# Shared driver steps
+
+
+def _commit(state: PolicyState, ledger: Ledger, message: Message, decision: Decision,
+            now: float) -> Decision:
+    if not decision.is_reply:
+        return decision
+    limit = state.config.sender_limit
+    status = ledger.reserve(
+        ReserveRequest(
+            message_id=message.message_id,
+            sender=message.sender,
+            cost_micros=state.reply_cost_micros,
+            now=now,
+            sender_limit=limit.replies if limit.enabled else None,
+            sender_window_s=limit.window_s,
+        )
+    )
+    if status is ReserveStatus.OK:
+        record_reply(state, message, state.reply_cost_micros, now=now)
+        return decision
+    return record_refusal(state, message, status, now=now)
+
+
+def admit(state: PolicyState, ledger: Ledger, message: Message, *, now: float) -> Decision:
+    """Decide a new message and, for a reply, reserve its cost in the ledger."""
+    return _commit(state, ledger, message, decide(state, message, now=now), now)
+
+
+def release(state: PolicyState, ledger: Ledger, *, now: float) -> list[Released]:
+    """Release due held replies and reserve the ones that become replies."""
+    return [
+        Released(r.message, _commit(state, ledger, r.message, r.decision, now))
+        for r in release_due(state, now=now)
+    ]
+
+
+# ---------------------------------------------------------------------------
+# Memory bounds
+
+
+def _prune(state: PolicyState, now: float) -> None:
+    """Forget what can no longer matter, so a year of traffic fits in memory."""
+    state.last_prune = now
+    cfg = state.config
+    id_horizon = now - 2 * 86400.0
+    if len(state.seen_ids) > 100_000:
+        state.seen_ids = {k: t for k, t in state.seen_ids.items() if t >= id_horizon}
+    tpl_cfg = cfg.templates
+    decay_rate = math.log(2) / tpl_cfg.halflife_s
+    stale = [
+        key
+        for key, tpl in state.templates.items()
+        if (tpl.hot_at is None or now - tpl.hot_at > tpl_cfg.hot_ttl_s)
+        and (tpl.first + tpl.repeats) * math.exp(-(now - tpl.last) * decay_rate) < 0.5
+    ]
+    for key in stale:
+        del state.templates[key]
+    block_horizon = now - cfg.number_blocks.window_s
+    for block in [b for b, times in state.blocks.items() if not times or times[-1] < block_horizon]:
+        del state.blocks[block]
+    keep_s = max(cfg.sender_limit.window_s, cfg.repeats.window_s)
+    forget = [
+        number
+        for number, s in state.senders.items()
+        if not s.held and not s.opted_out and s.flag is None and s.last_seen < now - keep_s
+    ]
+    for number in forget:
+        del state.senders[number]

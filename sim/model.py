@@ -1,0 +1,250 @@
+"""The SimPy model: inbound traffic -> policy -> ledger -> reply queue -> provider.
+
+It drives the same ``responder.policy`` code as the live service, with a
+simulated clock (``env.now``) and an in-memory ledger. Arrivals are one
+timeout each (no process per message), the timer process wakes the policy
+when its ``next_deadline`` comes due, and a pool of sender workers moves the
+reply queue through the provider model: throughput, lognormal latency, 5xx,
+429 with Retry-After, read timeouts (billed, never resent) and outages.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import simpy
+
+from responder.policy import (
+    Action,
+    Caps,
+    Decision,
+    MemoryLedger,
+    Message,
+    PolicyConfig,
+    PolicyState,
+    admit,
+    next_deadline,
+    release,
+)
+from responder.policy.engine import record_refund, tick
+from responder.policy.ledger import ReserveStatus
+from responder.sms import segment_info
+from sim.metrics import Metrics
+from sim.provider import Fault, ProviderModel
+
+
+class InboundRecord(Protocol):
+    """What the model needs from a trace record (``sim.trace.TraceRecord`` fits)."""
+
+    @property
+    def t(self) -> float: ...
+    @property
+    def sender(self) -> str: ...
+    @property
+    def to(self) -> str: ...
+    @property
+    def body(self) -> str: ...
+    @property
+    def label(self) -> str | None: ...
+    @property
+    def message_id(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    message: Message
+    label: str | None
+    reserved_at: float
+
+
+@dataclass
+class RunOutcome:
+    metrics: Metrics
+    state: PolicyState
+    ledger: MemoryLedger
+    end_s: float
+    decisions: list[tuple[str, str, str]] | None  # (message_id, action, rule) if recorded
+
+
+class RaidModel:
+    """One simulation run. Build it, then ``run(records)``."""
+
+    def __init__(
+        self,
+        policy: PolicyConfig,
+        *,
+        provider: ProviderModel | None = None,
+        faults: tuple[Fault, ...] = (),
+        seed: int = 0,
+        record_decisions: bool = False,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        self.policy = policy
+        self.provider = provider or ProviderModel()
+        self.faults = faults
+        self.rng = random.Random(f"provider:{seed}")
+        self.env = simpy.Environment()
+        self.state = PolicyState(policy)
+        budget = policy.budget
+        self.ledger = MemoryLedger(
+            Caps(budget.total_micros, budget.per_hour_micros) if budget.enabled else Caps()
+        )
+        self.cost = policy.reply_cost_micros
+        self.segments = segment_info(policy.reply_text).segments
+        self.metrics = Metrics(reply_cost_micros=self.cost)
+        self.queue: simpy.Store = simpy.Store(self.env)
+        self.labels: dict[str, str | None] = {}
+        self.pending_held = 0
+        self.arrivals_done = False
+        self._kick: simpy.Event = self.env.event()
+        self._token_free_at = 0.0
+        self.record = record_decisions
+        self.decisions: list[tuple[str, str, str]] = []
+        self.progress = progress
+
+    # ------------------------------------------------------------------ drivers
+
+    def run(self, records: Iterable[InboundRecord]) -> RunOutcome:
+        env = self.env
+        env.process(self._arrivals(records))
+        env.process(self._timer())
+        for _ in range(self.provider.workers):
+            env.process(self._worker())
+        env.run()
+        end = env.now
+        tick(self.state, now=end)
+        return RunOutcome(self.metrics, self.state, self.ledger, end,
+                          self.decisions if self.record else None)
+
+    def _arrivals(self, records: Iterable[InboundRecord]) -> Any:
+        env = self.env
+        metrics = self.metrics
+        state = self.state
+        ledger = self.ledger
+        count = 0
+        for rec in records:
+            delay = rec.t - env.now
+            if delay > 0:
+                yield env.timeout(delay)
+            now = env.now
+            metrics.inbound(rec.sender, rec.label, now)
+            msg = Message(rec.message_id, rec.sender, rec.to, rec.body, now)
+            decision = admit(state, ledger, msg, now=now)
+            self._apply(msg, rec.label, decision, now)
+            count += 1
+            if self.progress is not None and count % 2000 == 0:
+                self.progress(count)
+        if self.progress is not None:
+            self.progress(count)
+        self.arrivals_done = True
+        self._wake()
+
+    def _apply(self, msg: Message, label: str | None, decision: Decision, now: float) -> None:
+        if self.record:
+            self.decisions.append((msg.message_id, decision.action.value, decision.rule))
+        if decision.action is Action.REPLY:
+            self.metrics.decision(decision.rule, now)
+            self.queue.put(_Job(msg, label, now))
+        elif decision.action is Action.DEFER:
+            self.labels[msg.message_id] = label
+            self.metrics.held += 1
+            self._wake()
+        else:
+            self.metrics.decision(decision.rule, now)
+            exhausted = decision.rule in ("budget_total", ReserveStatus.BUDGET_TOTAL)
+            if exhausted and self.metrics.budget_exhausted_at is None:
+                self.metrics.budget_exhausted_at = now
+
+    def _wake(self) -> None:
+        if not self._kick.triggered:
+            self._kick.succeed()
+
+    def _timer(self) -> Any:
+        env = self.env
+        while True:
+            deadline = next_deadline(self.state)
+            if deadline is None:
+                if self.arrivals_done:
+                    return
+                self._kick = env.event()
+                yield self._kick
+                continue
+            if deadline > env.now:
+                self._kick = env.event()
+                yield env.timeout(deadline - env.now) | self._kick
+                continue
+            now = env.now
+            for item in release(self.state, self.ledger, now=now):
+                label = self.labels.get(item.message.message_id)
+                if item.decision.action is not Action.DEFER:
+                    self.labels.pop(item.message.message_id, None)
+                self._apply(item.message, label, item.decision, now)
+
+    # ------------------------------------------------------------------ provider
+
+    def _fault_rate(self, kind: str, now: float) -> float:
+        rate = 0.0
+        for fault in self.faults:
+            if fault.kind == kind and fault.start_s <= now < fault.end_s:
+                rate = max(rate, fault.rate)
+        return rate
+
+    def _worker(self) -> Any:
+        env = self.env
+        model = self.provider
+        rng = self.rng
+        sigma = model.sigma
+        while True:
+            job: _Job = yield self.queue.get()
+            attempts = 0
+            while True:
+                attempts += 1
+                # throughput: the provider accepts segments at a fixed rate
+                start = max(env.now, self._token_free_at)
+                self._token_free_at = start + self.segments / model.segments_per_second
+                if start > env.now:
+                    yield env.timeout(start - env.now)
+                now = env.now
+                if rng.random() < self._fault_rate("outage", now):
+                    outcome = "connect_error"
+                    latency = 0.05
+                else:
+                    latency = model.latency_median_s * (rng.lognormvariate(0.0, sigma)
+                                                        if sigma else 1.0)
+                    draw = rng.random()
+                    timeout_rate = max(model.timeout_rate, self._fault_rate("timeouts", now))
+                    limit_rate = max(model.rate_limit_rate, self._fault_rate("rate_limit", now))
+                    error_rate = max(model.error_rate, self._fault_rate("errors", now))
+                    if draw < timeout_rate:
+                        outcome = "timeout"
+                    elif draw < timeout_rate + limit_rate:
+                        outcome = "rate_limited"
+                    elif draw < timeout_rate + limit_rate + error_rate:
+                        outcome = "server_error"
+                    elif draw < timeout_rate + limit_rate + error_rate + model.reject_rate:
+                        outcome = "rejected"
+                    else:
+                        outcome = "accepted"
+                yield env.timeout(latency)
+                if outcome == "accepted" or outcome == "timeout":
+                    if outcome == "timeout":
+                        # Maybe billed: count it as spent, never resend.
+                        self.metrics.unknown_outcomes += 1
+                        self.metrics.provider_errors["timeout"] += 1
+                    msg = job.message
+                    self.metrics.sent(msg.sender, job.label, msg.received_at, env.now,
+                                      self.segments, self.cost)
+                    break
+                self.metrics.provider_errors[outcome] += 1
+                if outcome == "rejected" or attempts >= model.max_attempts:
+                    self.metrics.rejected += 1
+                    self.ledger.settle(job.message.message_id, billed=False)
+                    record_refund(self.state, self.cost, at=job.reserved_at)
+                    break
+                backoff = model.retry_after_s if outcome == "rate_limited" else min(
+                    60.0, 0.5 * 2 ** (attempts - 1)
+                )
+                yield env.timeout(backoff * (0.5 + rng.random()))

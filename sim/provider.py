@@ -1,0 +1,141 @@
+"""The SMS provider as the simulator sees it: throughput, latency, errors and faults.
+
+``[provider]`` in a scenario file::
+
+    [provider]
+    segments_per_second = 10     # accepted throughput (long code ~1, short code ~100)
+    latency_median = "250ms"     # API response time, lognormal
+    latency_p95 = "900ms"
+    error_rate = 0.002           # 5xx before the request reached the provider: safe to retry
+    rate_limit_rate = 0.01       # 429 / 20429: safe to retry after Retry-After
+    timeout_rate = 0.0005        # read timeout: maybe billed, never resent ("unknown")
+    reject_rate = 0.0            # 4xx such as 21610 (opted out): not billed, not retried
+    retry_after = "1s"
+    max_attempts = 8
+    workers = 4                  # concurrent sender workers
+
+``[[faults]]``::
+
+    [[faults]]
+    kind = "outage"          # every request fails to connect
+    start = "5d21h"
+    duration = "20m"
+    [[faults]]
+    kind = "rate_limit"      # or "errors", "timeouts": raise that rate for a while
+    start = "5d22h"
+    duration = "1h"
+    rate = 0.5
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from responder.policy.errors import ConfigError, locate
+from responder.policy.units import parse_duration
+
+FAULT_KINDS = ("outage", "rate_limit", "errors", "timeouts")
+
+
+@dataclass(frozen=True)
+class ProviderModel:
+    segments_per_second: float = 10.0
+    latency_median_s: float = 0.25
+    latency_p95_s: float = 0.9
+    error_rate: float = 0.002
+    rate_limit_rate: float = 0.01
+    timeout_rate: float = 0.0005
+    reject_rate: float = 0.0
+    retry_after_s: float = 1.0
+    max_attempts: int = 8
+    workers: int = 4
+
+    @property
+    def sigma(self) -> float:
+        """Lognormal shape from the median and the 95th percentile."""
+        if self.latency_p95_s <= self.latency_median_s or self.latency_median_s <= 0:
+            return 0.0
+        return math.log(self.latency_p95_s / self.latency_median_s) / 1.6448536269514722
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: str
+    start_s: float
+    end_s: float
+    rate: float = 1.0
+
+
+_ALIASES = {"latency_median": "latency_median_s", "latency_p95": "latency_p95_s",
+            "retry_after": "retry_after_s"}
+
+
+def parse_provider(table: Mapping[str, Any] | None, *, path: str | Path | None = None,
+                   text: str | None = None) -> ProviderModel:
+    """Build the provider model from a ``[provider]`` table; errors name file and line."""
+    model = ProviderModel()
+    if not table:
+        return model
+    known = {f.name: f for f in fields(model)}
+    changes: dict[str, Any] = {}
+    for key, value in table.items():
+        name = _ALIASES.get(key, key)
+        where = f"provider.{key}"
+        if name not in known or (name.endswith("_s") and name == key):
+            shown = sorted(next((a for a, n in _ALIASES.items() if n == f), f) for f in known)
+            raise ConfigError(f"unknown key {where!r}", path=path, line=locate(text, where),
+                              hint=f"known keys: {', '.join(shown)}")
+        try:
+            if name.endswith("_s"):
+                changes[name] = parse_duration(value)
+            elif name in ("max_attempts", "workers"):
+                if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                    raise ValueError(f"must be a whole number of at least 1, got {value!r}")
+                changes[name] = value
+            else:
+                if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+                    raise ValueError(f"must be a number of at least 0, got {value!r}")
+                if name.endswith("_rate") and value > 1:
+                    raise ValueError(f"is a probability between 0 and 1, got {value!r}")
+                changes[name] = float(value)
+        except ValueError as exc:
+            raise ConfigError(f"{where} {exc}", path=path, line=locate(text, where)) from exc
+    model = replace(model, **changes)
+    if model.segments_per_second <= 0:
+        raise ConfigError("provider.segments_per_second must be above 0", path=path,
+                          line=locate(text, "provider.segments_per_second"))
+    return model
+
+
+def parse_faults(tables: Sequence[Mapping[str, Any]] | None, *, path: str | Path | None = None,
+                 text: str | None = None) -> tuple[Fault, ...]:
+    """Build the fault schedule from ``[[faults]]`` tables."""
+    faults: list[Fault] = []
+    for index, table in enumerate(tables or ()):
+        def fail(key: str, message: str, hint: str | None = None,
+                 index: int = index) -> ConfigError:
+            return ConfigError(message, path=path, line=locate(text, f"faults[{index}].{key}"),
+                               hint=hint)
+
+        unknown = set(table) - {"kind", "start", "duration", "rate"}
+        if unknown:
+            key = sorted(unknown)[0]
+            raise fail(key, f"unknown key faults.{key}", "known keys: kind, start, duration, rate")
+        kind = table.get("kind")
+        if kind not in FAULT_KINDS:
+            raise fail("kind", f"unknown fault kind {kind!r}",
+                       f"use one of: {', '.join(FAULT_KINDS)}")
+        try:
+            start = parse_duration(table.get("start", 0))
+            duration = parse_duration(table.get("duration", "10m"))
+        except ValueError as exc:
+            raise fail("start", f"faults: {exc}") from exc
+        rate = table.get("rate", 1.0)
+        if not isinstance(rate, int | float) or isinstance(rate, bool) or not 0 <= rate <= 1:
+            raise fail("rate", f"faults.rate must be between 0 and 1, got {rate!r}")
+        faults.append(Fault(str(kind), start, start + duration, float(rate)))
+    return tuple(faults)

@@ -1,0 +1,228 @@
+"""One simulation job: scenario or trace in, results dict out (what ``raidsim simulate`` runs)."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from responder.money import format_eur, from_micros, to_micros
+from responder.policy import PolicyConfig
+from responder.sms import non_gsm7_characters, segment_info
+from sim.model import InboundRecord, RaidModel
+from sim.provider import Fault, ProviderModel, parse_faults, parse_provider
+
+# Two-sided 95% Student t critical values for df = 1..30; 1.96 beyond.
+_T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
+        2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
+        2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything one run needs, resolved from the command line and the scenario file."""
+
+    name: str
+    seed: int
+    policy: PolicyConfig
+    provider: ProviderModel
+    faults: tuple[Fault, ...]
+    records: Callable[[int], Iterable[InboundRecord]]  # seed -> records
+    regenerates: bool  # True when records depend on the seed (scenario traffic)
+
+
+def reply_warning(policy: PolicyConfig) -> str | None:
+    """Explain what a UCS-2 or multi-segment reply text does to the cost, or None."""
+    info = segment_info(policy.reply_text)
+    per_segment = to_micros(policy.eur_per_segment)
+    if info.encoding == "GSM-7" and info.segments == 1:
+        return None
+    reasons = []
+    if info.encoding == "UCS-2":
+        chars = ", ".join(repr(c) for c in non_gsm7_characters(policy.reply_text)[:8])
+        reasons.append(f"it is UCS-2 because of {chars} (70 units per segment, 67 when split)")
+    if info.segments > 1:
+        reasons.append(f"it needs {info.segments} segments ({info.units} units)")
+    return (
+        f"the reply text costs €{format_eur(info.segments * per_segment)} per reply, "
+        f"{info.segments}x the €{format_eur(per_segment)} of a one-segment GSM-7 text: "
+        + "; ".join(reasons)
+        + ". Every spend figure scales with it; rewrite the text in GSM-7 within 160 "
+        "characters to pay for one segment (check with `raidsim segments TEXT --explain`)."
+    )
+
+
+def run_once(job: Job, seed: int, *, progress: Callable[[int], None] | None = None,
+             record_decisions: bool = False) -> tuple[dict[str, Any], Any]:
+    model = RaidModel(job.policy, provider=job.provider, faults=job.faults, seed=seed,
+                      record_decisions=record_decisions, progress=progress)
+    outcome = model.run(job.records(seed))
+    budget = job.policy.budget
+    results = outcome.metrics.results(
+        scenario=job.name,
+        seed=seed,
+        policy=job.policy.name,
+        cap_micros=budget.total_micros if budget.enabled else None,
+        raid_periods=outcome.state.raid_periods,
+        end_s=outcome.end_s,
+        extra={
+            "reply": {
+                "text": job.policy.reply_text,
+                **segment_info(job.policy.reply_text).__dict__,
+                "eur_per_segment": float(job.policy.eur_per_segment),
+            },
+        },
+    )
+    return results, outcome
+
+
+def _ci95(values: Sequence[float]) -> dict[str, float]:
+    mean = statistics.fmean(values)
+    if len(values) < 2:
+        return {"mean": round(mean, 6), "low": round(mean, 6), "high": round(mean, 6)}
+    t = _T95[len(values) - 2] if len(values) - 1 <= len(_T95) else 1.96
+    half = t * statistics.stdev(values) / math.sqrt(len(values))
+    return {"mean": round(mean, 6), "low": round(mean - half, 6), "high": round(mean + half, 6)}
+
+
+def _money_ci(values: Sequence[Any]) -> dict[str, float]:
+    exact = [Decimal(str(v)) for v in values]
+    mean = sum(exact, Decimal(0)) / len(exact)
+    out = _ci95([float(v) for v in exact])
+    out["mean"] = float(mean.quantize(Decimal("0.000001")))
+    return out
+
+
+def replicate(job: Job, n: int, *, progress: Callable[[int], None] | None = None
+              ) -> dict[str, Any]:
+    """Run ``n`` seeds (seed, seed+1, ...); the first run's results plus 95% intervals."""
+    runs = [run_once(job, job.seed + i, progress=progress)[0] for i in range(n)]
+    first = runs[0]
+    if n > 1:
+        first["replications"] = {
+            "n": n,
+            "seeds": [r["seed"] for r in runs],
+            "regenerated_traffic": job.regenerates,
+            "spend_eur": _money_ci([r["spend_eur"] for r in runs]),
+            "oracle_spend_eur": _money_ci([r["oracle_spend_eur"] for r in runs]),
+            "naive_spend_eur": _money_ci([r["naive_spend_eur"] for r in runs]),
+            "legit_coverage": _ci95([r["legit_coverage"] for r in runs]),
+            "reply_latency_s.p95": _ci95([r["reply_latency_s"]["p95"] for r in runs]),
+            "messages.raid": _ci95([r["messages"]["raid"] for r in runs]),
+        }
+    return first
+
+
+def job_from_inputs(
+    *,
+    scenario_path: Path | None,
+    trace_path: Path | None,
+    policy_path: Path | None,
+    seed: int | None,
+) -> tuple[Job, Any]:
+    """Resolve a job; returns it with the loaded scenario (or None)."""
+    scenario: Any = None
+    policy = PolicyConfig()
+    provider = ProviderModel()
+    faults: tuple[Fault, ...] = ()
+    name = "trace"
+    base_seed = 0
+    if scenario_path is not None:
+        from sim.scenario import load_scenario
+
+        scenario = load_scenario(scenario_path)
+        policy = scenario.policy
+        provider = parse_provider(scenario.provider, path=scenario_path, text=scenario.text)
+        faults = parse_faults(scenario.faults, path=scenario_path, text=scenario.text)
+        name = scenario.name
+        base_seed = scenario.seed
+    if policy_path is not None:
+        loaded = PolicyConfig.load(policy_path)
+        if scenario is not None:
+            # A policy file replaces the defences but keeps the scenario's reply and price.
+            loaded = replace(loaded, reply_text=scenario.policy.reply_text,
+                             eur_per_segment=scenario.policy.eur_per_segment)
+        policy = loaded
+    if seed is not None:
+        base_seed = seed
+    if trace_path is not None:
+        from sim.trace import read_trace
+
+        path = trace_path
+        if scenario is None:
+            name = path.stem
+
+        def records(_seed: int) -> Iterable[InboundRecord]:
+            return read_trace(path)
+
+        return Job(name, base_seed, policy, provider, faults, records, False), scenario
+
+    from sim.traffic import iter_generate
+
+    def generated(run_seed: int) -> Iterable[InboundRecord]:
+        return iter_generate(scenario, run_seed)
+
+    return Job(name, base_seed, policy, provider, faults, generated, True), scenario
+
+
+def eur_text(value: Any) -> str:
+    return "€" + format_eur(to_micros(Decimal(str(value))))
+
+
+def summary_lines(results: dict[str, Any]) -> list[str]:
+    """The human summary ``raidsim simulate`` prints."""
+    m = results["messages"]
+    lat = results["reply_latency_s"]
+    reply = results.get("reply", {})
+    cap = results["budget"]["cap_eur"]
+    rules = results["decisions"]["by_rule"]
+    top = sorted(rules.items(), key=lambda kv: (-kv[1], kv[0]))[:6]
+    raid_mode = results.get("raid_mode", {})
+    spend = Decimal(str(results["spend_eur"]))
+    oracle = Decimal(str(results["oracle_spend_eur"]))
+    ratio = f" ({spend / oracle:.2f}x oracle)" if oracle else ""
+    lines = [
+        f"raidsim simulate: {results['scenario']} (seed {results['seed']}, "
+        f"policy {results['policy']})",
+        f"  messages          {m['total']:,} (legit {m['legit']:,}, raid {m['raid']:,})",
+    ]
+    if reply:
+        lines.append(
+            f"  reply             {reply.get('encoding')}, {reply.get('segments')} segment(s), "
+            f"{eur_text(results['reply_cost_eur'])} each"
+        )
+    lines += [
+        f"  naive spend       {eur_text(results['naive_spend_eur']):>12}  "
+        "one reply per message (what the 2017 service did)",
+        f"  per-sender spend  {eur_text(results['per_sender_spend_eur']):>12}  "
+        "one reply per sender",
+        f"  defended spend    {eur_text(results['spend_eur']):>12}  default defences{ratio}"
+        + (f", cap {eur_text(cap)}" if cap is not None else ""),
+        f"  oracle spend      {eur_text(results['oracle_spend_eur']):>12}  "
+        "one reply per legit sender",
+        f"  legit coverage    {100 * results['legit_coverage']:.2f}% "
+        f"({results['legit_senders_replied']:,} of {results['legit_senders']:,} legit senders)",
+        f"  reply latency     p50 {lat['p50']:,.1f} s, p95 {lat['p95']:,.1f} s, "
+        f"p99 {lat['p99']:,.1f} s",
+        f"  raid mode         {len(raid_mode.get('periods', []))} period(s), "
+        f"{raid_mode.get('total_s', 0) / 3600:.1f} h in total",
+        "  decisions         " + ", ".join(f"{k} {v:,}" for k, v in top),
+    ]
+    reps = results.get("replications")
+    if reps:
+        s = reps["spend_eur"]
+        c = reps["legit_coverage"]
+        lines.append(
+            f"  {reps['n']} replications  spend {eur_text(s['mean'])} "
+            f"[{eur_text(s['low'])}, {eur_text(s['high'])}], coverage "
+            f"{100 * c['mean']:.2f}% [{100 * c['low']:.2f}%, {100 * c['high']:.2f}%] (95% CI)"
+        )
+    return lines
+
+
+def micros_eur(micros: int) -> float:
+    return float(from_micros(micros))
