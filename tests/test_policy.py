@@ -1,0 +1,214 @@
+"""The pure defence policy: each rule, the hold-and-release cycle, and determinism."""
+
+from __future__ import annotations
+
+import ast
+import random
+from pathlib import Path
+
+import pytest
+
+from responder.policy import (
+    Action,
+    Caps,
+    Controls,
+    MemoryLedger,
+    Message,
+    PolicyConfig,
+    PolicyState,
+    admit,
+    decide,
+    next_deadline,
+    release,
+)
+from responder.policy.config import Budget, Surge
+from responder.policy.errors import ConfigError
+
+TO = "+33644649021"
+COPYPASTA = "Ton numéro anti relou c'est de la merde, les féminazies vont payer chaque SMS lol"
+
+
+def msg(i: int, sender: str, body: str = "Salut, on s'est vus samedi au bar", t: float = 0.0
+        ) -> Message:
+    return Message(f"SM{i:06d}", sender, TO, body, t)
+
+
+def number(rng: random.Random) -> str:
+    return f"+336{rng.randrange(10**8):08d}"
+
+
+def test_replies_once_per_sender() -> None:
+    """A first contact gets a reply; the same sender's next message does not."""
+    state, ledger = PolicyState(), MemoryLedger()
+    first = admit(state, ledger, msg(1, "+33612345678"), now=0.0)
+    second = admit(state, ledger, msg(2, "+33612345678", t=60.0), now=60.0)
+    assert (first.action, first.rule) == (Action.REPLY, "first_contact")
+    assert (second.action, second.rule) == (Action.DROP, "sender_limit")
+
+
+def test_duplicate_message_id_gets_one_decision() -> None:
+    """A provider retry of the same message id is dropped as a duplicate."""
+    state = PolicyState()
+    assert decide(state, msg(1, "+33612345678"), now=0.0).is_reply
+    again = decide(state, msg(1, "+33612345678"), now=1.0)
+    assert again.rule == "duplicate_id"
+
+
+@pytest.mark.parametrize(
+    ("sender", "rule"),
+    [("36000", "short_code"), ("INFO", "alphanumeric_sender"), ("SFR-Promo", "alphanumeric_sender")],
+)
+def test_never_replies_to_short_codes_or_alphanumeric(sender: str, rule: str) -> None:
+    """Short codes and alphanumeric senders cannot be replied to (or are machines)."""
+    assert decide(PolicyState(), msg(1, sender), now=0.0) .rule == rule
+
+
+@pytest.mark.parametrize("word", ["STOP", "stop", "Arret", "ARRÊT", " stop. "])
+def test_opt_out_is_honoured(word: str) -> None:
+    """STOP/ARRET opts the sender out; later messages get no reply."""
+    state = PolicyState()
+    assert decide(state, msg(1, "+33611111111", word), now=0.0).rule == "opt_out"
+    assert decide(state, msg(2, "+33611111111", "Salut"), now=5.0).rule == "opted_out"
+
+
+def test_kill_switch_and_lists() -> None:
+    """The operator's kill switch, block list and allow list act at once."""
+    controls = Controls()
+    state = PolicyState(controls=controls)
+    controls.blocked.add("+3361234")
+    assert decide(state, msg(1, "+33612345678"), now=0.0).rule == "blocklist"
+    controls.kill_switch = True
+    assert decide(state, msg(2, "+33699999999"), now=1.0).rule == "kill_switch"
+    controls.kill_switch = False
+    controls.allowed.add("+33688888888")
+    assert decide(state, msg(3, "+33688888888", COPYPASTA), now=2.0).rule == "allowlist"
+
+
+def test_total_budget_is_a_hard_cap() -> None:
+    """Once the cap cannot cover one more reply, replies stop."""
+    config = PolicyConfig(budget=Budget(total_micros=480_000), surge=Surge(enabled=False))
+    state, ledger = PolicyState(config), MemoryLedger(Caps(total_micros=480_000))
+    rng = random.Random(3)
+    decisions = [admit(state, ledger, msg(i, number(rng), t=i * 600.0), now=i * 600.0)
+                 for i in range(5)]
+    assert [d.is_reply for d in decisions] == [True, True, True, False, False]
+    assert decisions[3].rule == "budget_total"
+    assert ledger.spent_micros() == 480_000
+
+
+def test_hourly_cap_defers_to_next_hour() -> None:
+    """A reply over the hourly cap is held until the next hour, then sent."""
+    config = PolicyConfig(budget=Budget(per_hour_micros=160_000), surge=Surge(enabled=False))
+    state, ledger = PolicyState(config), MemoryLedger(Caps(per_hour_micros=160_000))
+    assert admit(state, ledger, msg(1, "+33611111111"), now=10.0).is_reply
+    held = admit(state, ledger, msg(2, "+33622222222"), now=20.0)
+    assert (held.action, held.rule, held.until) == (Action.DEFER, "budget_hour", 3600.0)
+    assert next_deadline(state) == 3600.0
+    released = release(state, ledger, now=3600.0)
+    assert [(r.message.message_id, r.decision.rule) for r in released] == [
+        ("SM000002", "released")
+    ]
+
+
+def _raid(state: PolicyState, ledger: MemoryLedger, start: int, n: int, t0: float,
+          rng: random.Random) -> list[Message]:
+    sent = []
+    for i in range(n):
+        t = t0 + i * 2.0
+        body = COPYPASTA + (" " + "!" * rng.randrange(3)) + f" {rng.randrange(100)}"
+        m = msg(start + i, number(rng), body, t)
+        admit(state, ledger, m, now=t)
+        sent.append(m)
+    return sent
+
+
+def test_surge_holds_then_releases_genuine_senders() -> None:
+    """A surge of new senders holds first contacts; clean ones are released after calm."""
+    state, ledger = PolicyState(), MemoryLedger()
+    rng = random.Random(7)
+    decisions = []
+    texts = ["Bonjour, c'est qui ?", "J'ai vu le reportage au JT", "Salut !", "Hello ?"]
+    for i in range(300):  # a press surge: 300 distinct people in 10 minutes
+        t = i * 2.0
+        d = admit(state, ledger, msg(i, number(rng), f"{rng.choice(texts)} {i}", t), now=t)
+        decisions.append(d)
+    assert state.raid_mode
+    assert any(d.rule == "surge_hold" for d in decisions)
+    t = 600.0
+    released = []
+    while (deadline := next_deadline(state)) is not None and t < 3 * 86400:
+        t = max(t, deadline)
+        released += release(state, ledger, now=t)
+    replied = sum(d.is_reply for d in decisions) + sum(r.decision.is_reply for r in released)
+    assert replied == 300  # every genuine sender answered, late but answered
+    assert not state.raid_mode
+
+
+def test_copy_paste_template_is_dropped() -> None:
+    """Near-duplicate texts from many distinct senders, some repeating, become a raid template."""
+    state, ledger = PolicyState(PolicyConfig(surge=Surge(enabled=False))), MemoryLedger()
+    rng = random.Random(11)
+    raiders = _raid(state, ledger, 0, 12, 0.0, rng)
+    for j, m in enumerate(raiders[:3]):  # a few raiders paste it again
+        admit(state, ledger, msg(100 + j, m.sender, COPYPASTA, 30.0 + j), now=30.0 + j)
+    late = decide(state, msg(200, number(rng), COPYPASTA + " ptdr", 40.0), now=40.0)
+    assert (late.action, late.rule) == (Action.DROP, "raid_template")
+    genuine = decide(state, msg(201, number(rng), "Bonsoir, je crois qu'on s'est croisés hier "
+                                "soir au concert, tu te souviens ?", 41.0), now=41.0)
+    assert genuine.is_reply
+
+
+def test_number_block_needs_corroboration() -> None:
+    """Consecutive numbers alone are not enough; with echoed texts they are."""
+    state = PolicyState(PolicyConfig(surge=Surge(enabled=False)))
+    bodies = [f"Bonjour numéro {i}, qui est là" for i in range(6)]
+    plain = [decide(state, msg(i, f"+3375550{i:04d}", f"Texte unique {i} " * (i % 3 + 1),
+                                float(i)), now=float(i)) for i in range(6)]
+    assert all(d.is_reply for d in plain)
+    state = PolicyState(PolicyConfig(surge=Surge(enabled=False)))
+    echoed = [decide(state, msg(i, f"+3375550{i:04d}", "Salut la féminazie, on va te ruiner "
+                                "ton forfait " + bodies[0], float(i)), now=float(i))
+              for i in range(8)]
+    assert any(d.rule == "number_block" for d in echoed)
+
+
+def test_same_inputs_same_decisions() -> None:
+    """Two states fed the same messages decide the same, rule for rule."""
+    def run() -> list[tuple[str, str]]:
+        state, ledger, rng = PolicyState(), MemoryLedger(), random.Random(5)
+        out = []
+        for i in range(2000):
+            t = i * 1.5
+            body = COPYPASTA if rng.random() < 0.5 else f"Message {rng.random()}"
+            d = admit(state, ledger, msg(i, number(rng), body, t), now=t)
+            out.append((d.action.value, d.rule))
+        return out
+
+    assert run() == run()
+
+
+def test_policy_package_does_no_io_and_reads_no_clock() -> None:
+    """responder/policy imports nothing that reads clocks, randomness or the network."""
+    banned = {"time", "datetime", "random", "socket", "httpx", "asyncio", "os", "sqlite3"}
+    for path in Path("responder/policy").glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name.split(".")[0] for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module.split(".")[0]]
+            assert not banned & set(names), f"{path} imports {banned & set(names)}"
+
+
+def test_policy_file_errors_name_the_line(tmp_path: Path) -> None:
+    """A typo in a policy file names the file, the line and the known keys."""
+    bad = tmp_path / "policy.toml"
+    bad.write_text("[budget]\ntotal_eur = \"100\"\nper_hour = \"10\"\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        PolicyConfig.load(bad)
+    assert f"{bad}:3:" in str(err.value)
+    assert "per_hour_eur" in str(err.value)
+    bad.write_text("[budget]\ntotal_eur = 0.16\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="string"):
+        PolicyConfig.load(bad)
