@@ -56,11 +56,15 @@ def test_duplicate_message_id_gets_one_decision() -> None:
 
 @pytest.mark.parametrize(
     ("sender", "rule"),
-    [("36000", "short_code"), ("INFO", "alphanumeric_sender"), ("SFR-Promo", "alphanumeric_sender")],
+    [
+        ("36000", "short_code"),
+        ("INFO", "alphanumeric_sender"),
+        ("SFR-Promo", "alphanumeric_sender"),
+    ],
 )
 def test_never_replies_to_short_codes_or_alphanumeric(sender: str, rule: str) -> None:
     """Short codes and alphanumeric senders cannot be replied to (or are machines)."""
-    assert decide(PolicyState(), msg(1, sender), now=0.0) .rule == rule
+    assert decide(PolicyState(), msg(1, sender), now=0.0).rule == rule
 
 
 @pytest.mark.parametrize("word", ["STOP", "stop", "Arret", "ARRÊT", " stop. "])
