@@ -1,0 +1,632 @@
+"""The durable store: the ledger's atomic promises plus everything the service persists.
+
+Theory of operation
+-------------------
+One ``SqlStore`` holds one database connection and is driven from one thread at
+a time (the service runs every store call on a single worker thread per
+process). Cross-process safety comes from the database itself:
+
+* every write runs in a transaction; SQLite starts it with ``BEGIN IMMEDIATE``
+  (the database write lock), PostgreSQL locks the single ``spend`` row
+  ``FOR UPDATE`` before any reservation, so reservations are serialised across
+  every process and instance, with no check-then-write window;
+* a reply is reserved at most once per message id (primary key on
+  ``reservations``) and queued at most once per inbound message (unique
+  ``outbox.message_sid``); an inbound message is stored at most once (unique
+  ``message_sid`` and unique ``idempotency_token``).
+
+Transactions nest: an inner ``transaction()`` joins the outer one, so the
+webhook stores the message, reserves the reply and queues it in one commit.
+
+SQL is written once with ``?`` placeholders; the PostgreSQL subclass rewrites
+them. Times are seconds since the epoch, money is integer micro-euros.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from responder.policy.ledger import Caps, ReserveRequest, ReserveStatus, hour_bucket
+from responder.policy.model import Action, Decision, Message
+
+Row = tuple[Any, ...]
+
+
+class StoreError(RuntimeError):
+    """The database is unreachable, misconfigured or at an unexpected schema version."""
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """An inbound SMS as received from a provider webhook."""
+
+    message_sid: str
+    sender: str
+    recipient: str
+    body: str
+    received_at: float
+    source: str = "twilio"
+    idempotency_token: str | None = None
+
+    def message(self) -> Message:
+        return Message(self.message_sid, self.sender, self.recipient, self.body, self.received_at)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    id: int
+    message_sid: str
+    recipient: str
+    from_number: str
+    body: str
+    cost_micros: int
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class HeldRow:
+    message: Message
+    until: float
+    priority: int
+
+
+@dataclass(frozen=True, slots=True)
+class ControlsRow:
+    kill_switch: bool
+    blocked: frozenset[str]
+    allowed: frozenset[str]
+    version: int
+
+
+# Outbox statuses. ``unknown`` means "may have been sent and billed": never resent.
+PENDING, SENDING, SENT, FAILED, UNKNOWN = "pending", "sending", "sent", "failed", "unknown"
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def load_migrations(dialect: str) -> list[Migration]:
+    """The versioned ``NNNN_name.sql`` files shipped for ``dialect``, in order."""
+    folder = importlib.resources.files("responder.store") / "migrations" / dialect
+    found: list[Migration] = []
+    for entry in folder.iterdir():
+        match = re.fullmatch(r"(\d{4})_(\w+)\.sql", entry.name)
+        if match:
+            found.append(Migration(int(match.group(1)), match.group(2), entry.read_text("utf-8")))
+    found.sort(key=lambda m: m.version)
+    return found
+
+
+def split_statements(sql: str) -> list[str]:
+    """Split a migration into statements (our migrations put no ';' inside literals)."""
+    lines = [line for line in sql.splitlines() if not line.lstrip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+class SqlStore:
+    """Shared SQL for the SQLite and PostgreSQL stores; see the module docstring."""
+
+    dialect = "sql"
+
+    def __init__(self) -> None:
+        self._depth = 0
+        self._migrations = load_migrations(self.dialect)
+
+    # -- dialect hooks -------------------------------------------------------
+
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        raise NotImplementedError
+
+    def _begin(self) -> None:
+        raise NotImplementedError
+
+    def _commit(self) -> None:
+        self._execute("COMMIT")
+
+    def _rollback(self) -> None:
+        self._execute("ROLLBACK")
+
+    def _lock_budget(self) -> None:
+        """Serialise reservations across processes (no-op where BEGIN already locks)."""
+
+    def _lock_migrations(self) -> None:
+        """Serialise concurrent migrators (no-op where BEGIN already locks)."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    # -- plumbing ------------------------------------------------------------
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        row: Row | None = self._execute(sql, params).fetchone()
+        return row
+
+    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        rows: list[Row] = self._execute(sql, params).fetchall()
+        return rows
+
+    def _rowcount(self, sql: str, params: Sequence[Any] = ()) -> int:
+        count: int = self._execute(sql, params).rowcount
+        return count
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """A write transaction; nested calls join the outermost one."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self._begin()
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._depth = 0
+            self._rollback()
+            raise
+        self._depth = 0
+        self._commit()
+
+    # -- migrations ----------------------------------------------------------
+
+    @property
+    def latest_version(self) -> int:
+        return self._migrations[-1].version if self._migrations else 0
+
+    def schema_version(self) -> int:
+        """The applied schema version; 0 for an empty database."""
+        if not self._has_migrations_table():
+            return 0
+        row = self._one("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+        return int(row[0]) if row else 0
+
+    def _has_migrations_table(self) -> bool:
+        raise NotImplementedError
+
+    def migrate(self, *, now: float) -> list[int]:
+        """Apply pending migrations, each in its own transaction; return the versions applied."""
+        applied: list[int] = []
+        with self.transaction():
+            self._lock_migrations()
+            self._execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at DOUBLE PRECISION"
+                " NOT NULL)"
+            )
+            current = self.schema_version()
+            for migration in self._migrations:
+                if migration.version <= current:
+                    continue
+                for statement in split_statements(migration.sql):
+                    self._execute(statement)
+                self._execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    (migration.version, migration.name, now),
+                )
+                applied.append(migration.version)
+        return applied
+
+    def ready(self) -> bool:
+        """Reachable and fully migrated."""
+        try:
+            return self.schema_version() == self.latest_version
+        except Exception:
+            return False
+
+    # -- Ledger protocol -----------------------------------------------------
+
+    def reserve(self, request: ReserveRequest) -> ReserveStatus:
+        with self.transaction():
+            self._lock_budget()
+            if self._one("SELECT 1 FROM reservations WHERE message_id = ?", (request.message_id,)):
+                return ReserveStatus.DUPLICATE
+            if request.sender_limit is not None:
+                row = self._one(
+                    "SELECT COUNT(*) FROM reservations WHERE sender = ? AND reserved_at > ?",
+                    (request.sender, request.now - request.sender_window_s),
+                )
+                if row is not None and int(row[0]) >= request.sender_limit:
+                    return ReserveStatus.SENDER_LIMIT
+            spend = self._one("SELECT spent_micros, total_cap_micros, hour_cap_micros FROM spend")
+            assert spend is not None, "spend row missing: run migrations"
+            spent, total_cap, hour_cap = int(spend[0]), spend[1], spend[2]
+            cost = request.cost_micros
+            if total_cap is not None and spent + cost > int(total_cap):
+                return ReserveStatus.BUDGET_TOTAL
+            bucket = hour_bucket(request.now)
+            if hour_cap is not None and self._hour_spent(bucket) + cost > int(hour_cap):
+                return ReserveStatus.BUDGET_HOUR
+            self._execute(
+                "INSERT INTO reservations (message_id, sender, cost_micros, hour, reserved_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (request.message_id, request.sender, cost, bucket, request.now),
+            )
+            self._add_spend(bucket, cost)
+            return ReserveStatus.OK
+
+    def _hour_spent(self, bucket: int) -> int:
+        row = self._one("SELECT spent_micros FROM spend_hour WHERE hour = ?", (bucket,))
+        return int(row[0]) if row else 0
+
+    def _add_spend(self, bucket: int, delta: int) -> None:
+        self._execute("UPDATE spend SET spent_micros = spent_micros + ?", (delta,))
+        self._execute(
+            "INSERT INTO spend_hour (hour, spent_micros) VALUES (?, ?) ON CONFLICT (hour)"
+            " DO UPDATE SET spent_micros = spend_hour.spent_micros + excluded.spent_micros",
+            (bucket, delta),
+        )
+
+    def settle(self, message_id: str, *, billed: bool) -> None:
+        if billed:
+            return
+        with self.transaction():
+            self._lock_budget()
+            row = self._one(
+                "SELECT cost_micros, hour FROM reservations WHERE message_id = ?", (message_id,)
+            )
+            if row is None or int(row[0]) == 0:
+                return
+            cost, bucket = int(row[0]), int(row[1])
+            # Keep the id reserved (never reply twice) but give the money back.
+            self._execute(
+                "UPDATE reservations SET cost_micros = 0 WHERE message_id = ?", (message_id,)
+            )
+            self._add_spend(bucket, -cost)
+
+    def spent_micros(self) -> int:
+        row = self._one("SELECT spent_micros FROM spend")
+        return int(row[0]) if row else 0
+
+    def spent_in_hour_micros(self, now: float) -> int:
+        return self._hour_spent(hour_bucket(now))
+
+    def caps(self) -> Caps:
+        row = self._one("SELECT total_cap_micros, hour_cap_micros FROM spend")
+        if row is None:
+            return Caps()
+        return Caps(
+            total_micros=None if row[0] is None else int(row[0]),
+            per_hour_micros=None if row[1] is None else int(row[1]),
+        )
+
+    def set_caps(self, caps: Caps) -> None:
+        """Operator caps: they stick across restarts (see ``apply_config_caps``)."""
+        self._write_caps(caps, "admin")
+
+    def apply_config_caps(self, caps: Caps) -> bool:
+        """Install the configured caps unless an operator has set caps; True if installed."""
+        with self.transaction():
+            row = self._one("SELECT caps_source FROM spend")
+            if row is not None and row[0] == "admin":
+                return False
+            self._write_caps(caps, "config")
+            return True
+
+    def caps_source(self) -> str:
+        row = self._one("SELECT caps_source FROM spend")
+        return str(row[0]) if row else "config"
+
+    def _write_caps(self, caps: Caps, source: str) -> None:
+        with self.transaction():
+            self._lock_budget()
+            self._execute(
+                "UPDATE spend SET total_cap_micros = ?, hour_cap_micros = ?, caps_source = ?",
+                (caps.total_micros, caps.per_hour_micros, source),
+            )
+            self._execute("UPDATE controls SET version = version + 1")
+
+    def reservation_count(self) -> int:
+        row = self._one("SELECT COUNT(*) FROM reservations WHERE cost_micros > 0")
+        return int(row[0]) if row else 0
+
+    # -- inbound messages and decisions --------------------------------------
+
+    def insert_inbound(self, inbound: Inbound) -> bool:
+        """Store an inbound message; False when its sid or idempotency token is already known."""
+        count = self._rowcount(
+            "INSERT INTO inbound (message_sid, idempotency_token, source, sender, recipient,"
+            " body, received_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (
+                inbound.message_sid,
+                inbound.idempotency_token,
+                inbound.source,
+                inbound.sender,
+                inbound.recipient,
+                inbound.body,
+                inbound.received_at,
+            ),
+        )
+        return count == 1
+
+    def record_decision(self, message_sid: str, decision: Decision, *, now: float) -> None:
+        held = 1 if decision.action is Action.DEFER else 0
+        self._execute(
+            "UPDATE inbound SET action = ?, rule = ?, decided_at = ?, held = ?, hold_until = ?,"
+            " hold_priority = ? WHERE message_sid = ?",
+            (
+                str(decision.action),
+                decision.rule,
+                now,
+                held,
+                decision.until,
+                decision.priority if held else None,
+                message_sid,
+            ),
+        )
+        self._execute(
+            "INSERT INTO decisions (message_sid, action, rule, hold_until, decided_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (message_sid, str(decision.action), decision.rule, decision.until, now),
+        )
+
+    def decision_of(self, message_sid: str) -> tuple[str, str] | None:
+        row = self._one("SELECT action, rule FROM inbound WHERE message_sid = ?", (message_sid,))
+        if row is None or row[0] is None:
+            return None
+        return str(row[0]), str(row[1])
+
+    def inbound_count(self) -> int:
+        row = self._one("SELECT COUNT(*) FROM inbound")
+        return int(row[0]) if row else 0
+
+    def held(self) -> list[HeldRow]:
+        rows = self._all(
+            "SELECT message_sid, sender, recipient, body, received_at, hold_until, hold_priority"
+            " FROM inbound WHERE held = 1 ORDER BY received_at, id"
+        )
+        return [
+            HeldRow(
+                Message(str(r[0]), str(r[1]), str(r[2]), str(r[3] or ""), float(r[4])),
+                float(r[5]) if r[5] is not None else float(r[4]),
+                int(r[6] or 0),
+            )
+            for r in rows
+        ]
+
+    def replay_messages(self, since: float) -> list[tuple[Message, str | None]]:
+        """Messages to rebuild the policy's memory from, oldest first, with their rule.
+
+        Everything received since ``since``, plus older opt-outs/opt-ins (which the
+        policy must remember for good) and everything still held.
+        """
+        rows = self._all(
+            "SELECT message_sid, sender, recipient, body, received_at, rule FROM inbound"
+            " WHERE received_at >= ? OR held = 1 OR rule IN ('opt_out', 'opt_in')"
+            " ORDER BY received_at, id",
+            (since,),
+        )
+        return [
+            (
+                Message(str(r[0]), str(r[1]), str(r[2]), str(r[3] or ""), float(r[4])),
+                None if r[5] is None else str(r[5]),
+            )
+            for r in rows
+        ]
+
+    def reserved_ids(self, message_ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        chunk = 500
+        for start in range(0, len(message_ids), chunk):
+            part = list(message_ids[start : start + chunk])
+            marks = ", ".join("?" for _ in part)
+            for row in self._all(
+                f"SELECT message_id FROM reservations WHERE message_id IN ({marks})", part
+            ):
+                found.add(str(row[0]))
+        return found
+
+    def purge_bodies(self, before: float) -> int:
+        """Retention: forget message bodies received before ``before``."""
+        with self.transaction():
+            return self._rowcount(
+                "UPDATE inbound SET body = NULL WHERE received_at < ? AND body IS NOT NULL"
+                " AND held = 0",
+                (before,),
+            )
+
+    def evidence(self, rules: Sequence[str], since: float | None = None) -> list[dict[str, Any]]:
+        """Messages whose decision names one of ``rules``: the raid evidence, raw numbers."""
+        marks = ", ".join("?" for _ in rules)
+        params: list[Any] = list(rules)
+        where = f"rule IN ({marks})"
+        if since is not None:
+            where += " AND received_at >= ?"
+            params.append(since)
+        rows = self._all(
+            "SELECT message_sid, received_at, sender, recipient, body, action, rule, decided_at"
+            f" FROM inbound WHERE {where} ORDER BY received_at, id",
+            params,
+        )
+        keys = ("message_sid", "received_at", "sender", "recipient", "body", "action", "rule",
+                "decided_at")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    # -- outbox ----------------------------------------------------------------
+
+    def enqueue_reply(
+        self, message_sid: str, recipient: str, from_number: str, body: str, cost_micros: int,
+        *, now: float,
+    ) -> bool:
+        """Queue the one reply to ``message_sid``; False if it was already queued."""
+        count = self._rowcount(
+            "INSERT INTO outbox (message_sid, recipient, from_number, body, cost_micros, status,"
+            " next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
+            (message_sid, recipient, from_number, body, cost_micros, PENDING, now, now, now),
+        )
+        return count == 1
+
+    def claim_outbox(
+        self, *, now: float, limit: int, owner: str, lease_s: float
+    ) -> list[OutboxItem]:
+        """Lease due pending replies to this worker and mark them ``sending``.
+
+        The ``sending`` mark is committed before any HTTP request goes out: a crash
+        after it can only make the reply ``unknown``, never send it twice.
+        """
+        with self.transaction():
+            self._lock_outbox()
+            rows = self._all(
+                "SELECT id, message_sid, recipient, from_number, body, cost_micros, attempts"
+                " FROM outbox WHERE status = ? AND next_attempt_at <= ? ORDER BY next_attempt_at,"
+                f" id LIMIT {int(limit)}{self._skip_locked}",
+                (PENDING, now),
+            )
+            items = [
+                OutboxItem(int(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), int(r[5]),
+                           int(r[6]) + 1)
+                for r in rows
+            ]
+            for item in items:
+                self._execute(
+                    "UPDATE outbox SET status = ?, attempts = ?, lease_owner = ?, lease_until = ?,"
+                    " updated_at = ? WHERE id = ?",
+                    (SENDING, item.attempts, owner, now + lease_s, now, item.id),
+                )
+            return items
+
+    _skip_locked = ""
+
+    def _lock_outbox(self) -> None:
+        """Hook for row locking; SQLite's BEGIN IMMEDIATE already serialises claims."""
+
+    def next_outbox_due(self) -> float | None:
+        row = self._one("SELECT MIN(next_attempt_at) FROM outbox WHERE status = ?", (PENDING,))
+        return None if row is None or row[0] is None else float(row[0])
+
+    def finish_outbox(
+        self, item_id: int, status: str, *, now: float, provider_sid: str | None = None,
+        provider_status: str | None = None, segments: int | None = None, error: str | None = None,
+    ) -> None:
+        """Record a final outcome (sent, failed or unknown) of a claimed reply."""
+        with self.transaction():
+            self._execute(
+                "UPDATE outbox SET status = ?, provider_sid = COALESCE(?, provider_sid),"
+                " provider_status = COALESCE(?, provider_status), segments = COALESCE(?,"
+                " segments), error = ?, lease_owner = NULL, lease_until = NULL, updated_at = ?"
+                " WHERE id = ?",
+                (status, provider_sid, provider_status, segments, error, now, item_id),
+            )
+
+    def retry_outbox(self, item_id: int, *, at: float, now: float, error: str) -> None:
+        """Put a reply that surely was not sent back in the queue, due at ``at``."""
+        with self.transaction():
+            self._execute(
+                "UPDATE outbox SET status = ?, next_attempt_at = ?, error = ?, lease_owner = NULL,"
+                " lease_until = NULL, updated_at = ? WHERE id = ?",
+                (PENDING, at, error, now, item_id),
+            )
+
+    def expire_leases(self, *, now: float) -> list[str]:
+        """Claimed replies whose worker died mid-send become ``unknown``; their sids."""
+        with self.transaction():
+            rows = self._all(
+                "SELECT id, message_sid FROM outbox WHERE status = ? AND lease_until < ?",
+                (SENDING, now),
+            )
+            for row in rows:
+                self._execute(
+                    "UPDATE outbox SET status = ?, error = ?, lease_owner = NULL,"
+                    " lease_until = NULL, updated_at = ? WHERE id = ?",
+                    (UNKNOWN, "worker stopped while sending", now, row[0]),
+                )
+            return [str(r[1]) for r in rows]
+
+    def release_own_leases(self, owner: str, *, now: float) -> int:
+        """At shutdown: replies we claimed but never started sending go back to pending."""
+        with self.transaction():
+            return self._rowcount(
+                "UPDATE outbox SET status = ?, lease_owner = NULL, lease_until = NULL,"
+                " attempts = attempts - 1, updated_at = ? WHERE status = ? AND lease_owner = ?",
+                (PENDING, now, SENDING, owner),
+            )
+
+    def outbox_counts(self) -> dict[str, int]:
+        rows = self._all("SELECT status, COUNT(*) FROM outbox GROUP BY status")
+        counts = {s: 0 for s in (PENDING, SENDING, SENT, FAILED, UNKNOWN)}
+        counts.update({str(r[0]): int(r[1]) for r in rows})
+        return counts
+
+    def outbox_rows(self) -> list[dict[str, Any]]:
+        rows = self._all(
+            "SELECT id, message_sid, recipient, from_number, body, status, attempts,"
+            " provider_sid, provider_status, error FROM outbox ORDER BY id"
+        )
+        keys = ("id", "message_sid", "recipient", "from_number", "body", "status", "attempts",
+                "provider_sid", "provider_status", "error")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def record_status(
+        self, provider_sid: str, status: str, error_code: str | None, *, now: float
+    ) -> bool:
+        """A provider status callback; True if it matched a reply we sent."""
+        with self.transaction():
+            self._execute(
+                "INSERT INTO status_events (provider_sid, status, error_code, received_at)"
+                " VALUES (?, ?, ?, ?)",
+                (provider_sid, status, error_code, now),
+            )
+            return (
+                self._rowcount(
+                    "UPDATE outbox SET provider_status = ?, updated_at = ? WHERE provider_sid = ?",
+                    (status, now, provider_sid),
+                )
+                > 0
+            )
+
+    # -- operator controls -----------------------------------------------------
+
+    def controls(self) -> ControlsRow:
+        row = self._one("SELECT kill_switch, version FROM controls")
+        kill, version = (bool(row[0]), int(row[1])) if row else (False, 0)
+        rules = self._all("SELECT kind, pattern FROM number_rules")
+        return ControlsRow(
+            kill_switch=kill,
+            blocked=frozenset(str(p) for k, p in rules if k == "block"),
+            allowed=frozenset(str(p) for k, p in rules if k == "allow"),
+            version=version,
+        )
+
+    def controls_version(self) -> int:
+        row = self._one("SELECT version FROM controls")
+        return int(row[0]) if row else 0
+
+    def kill_switch(self) -> bool:
+        row = self._one("SELECT kill_switch FROM controls")
+        return bool(row[0]) if row else False
+
+    def set_kill_switch(self, on: bool) -> None:
+        with self.transaction():
+            self._execute(
+                "UPDATE controls SET kill_switch = ?, version = version + 1", (1 if on else 0,)
+            )
+
+    def add_number_rule(self, kind: str, pattern: str, *, now: float) -> bool:
+        with self.transaction():
+            added = self._rowcount(
+                "INSERT INTO number_rules (kind, pattern, created_at) VALUES (?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
+                (kind, pattern, now),
+            )
+            self._execute("UPDATE controls SET version = version + 1")
+            return added == 1
+
+    def remove_number_rule(self, kind: str, pattern: str) -> bool:
+        with self.transaction():
+            removed = self._rowcount(
+                "DELETE FROM number_rules WHERE kind = ? AND pattern = ?", (kind, pattern)
+            )
+            self._execute("UPDATE controls SET version = version + 1")
+            return removed == 1

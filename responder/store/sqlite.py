@@ -1,0 +1,54 @@
+"""SQLite store: the embedded default (WAL, synchronous=NORMAL, BEGIN IMMEDIATE)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from responder.store.base import SqlStore, StoreError
+
+
+class SqliteStore(SqlStore):
+    """One connection, autocommit mode, explicit ``BEGIN IMMEDIATE`` transactions.
+
+    ``BEGIN IMMEDIATE`` takes the database write lock at the start of every write
+    transaction, so concurrent writers in other processes queue (``busy_timeout``)
+    instead of racing. WAL lets readers (``/readyz``, metrics) proceed meanwhile.
+    """
+
+    dialect = "sqlite"
+
+    def __init__(self, path: str, *, busy_timeout_ms: int = 10_000) -> None:
+        super().__init__()
+        self.path = path
+        if path != ":memory:":
+            parent = Path(path).expanduser().resolve().parent
+            if not parent.is_dir():
+                raise StoreError(f"cannot create SQLite database {path!r}: {parent} does not exist")
+        try:
+            self._conn = sqlite3.connect(
+                path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000
+            )
+            self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            self._conn.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open SQLite database {path!r}: {exc}") from exc
+
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self._conn.execute(sql, tuple(params))
+
+    def _begin(self) -> None:
+        self._conn.execute("BEGIN IMMEDIATE")
+
+    def _has_migrations_table(self) -> bool:
+        row = self._one(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+        )
+        return row is not None
+
+    def close(self) -> None:
+        self._conn.close()

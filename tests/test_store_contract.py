@@ -1,0 +1,172 @@
+"""The ledger contract, run against every backend (memory, SQLite, PostgreSQL)."""
+
+from __future__ import annotations
+
+import random
+import threading
+
+from ledger_contract import NOW, LedgerFactory
+
+from responder.policy.ledger import (
+    Caps,
+    Ledger,
+    MemoryLedger,
+    ReserveRequest,
+    ReserveStatus,
+    hour_bucket,
+)
+
+
+def req(mid: str, sender: str = "+33600000001", cost: int = 160_000, now: float = NOW,
+        limit: int | None = 1, window: float = 86400.0) -> ReserveRequest:
+    return ReserveRequest(mid, sender, cost, now, sender_limit=limit, sender_window_s=window)
+
+
+def test_implements_protocol(ledger_factory: LedgerFactory) -> None:
+    """Every backend is a Ledger."""
+    assert isinstance(ledger_factory(), Ledger)
+
+
+def test_reserve_once_per_message_id(ledger_factory: LedgerFactory) -> None:
+    """A message id is reserved at most once."""
+    ledger = ledger_factory()
+    assert ledger.reserve(req("SM1", limit=None)) is ReserveStatus.OK
+    assert ledger.reserve(req("SM1", limit=None)) is ReserveStatus.DUPLICATE
+    assert ledger.spent_micros() == 160_000
+
+
+def test_sender_limit_within_window(ledger_factory: LedgerFactory) -> None:
+    """The per-sender limit holds inside the window and lapses after it."""
+    ledger = ledger_factory()
+    assert ledger.reserve(req("SM1", window=100.0)) is ReserveStatus.OK
+    assert ledger.reserve(req("SM2", now=NOW + 50, window=100.0)) is ReserveStatus.SENDER_LIMIT
+    assert ledger.reserve(req("SM3", now=NOW + 100, window=100.0)) is ReserveStatus.OK
+    assert ledger.reserve(req("SM4", sender="+33600000002", window=100.0)) is ReserveStatus.OK
+
+
+def test_total_cap(ledger_factory: LedgerFactory) -> None:
+    """The total cap is never crossed, even by one micro-euro."""
+    ledger = ledger_factory()
+    ledger.set_caps(Caps(total_micros=320_000))
+    assert ledger.caps() == Caps(total_micros=320_000)
+    assert ledger.reserve(req("SM1", sender="+1", limit=None)) is ReserveStatus.OK
+    assert ledger.reserve(req("SM2", sender="+2", limit=None)) is ReserveStatus.OK
+    assert ledger.reserve(req("SM3", sender="+3", limit=None)) is ReserveStatus.BUDGET_TOTAL
+    assert ledger.reserve(req("SM4", sender="+4", cost=0, limit=None)) is ReserveStatus.OK
+    assert ledger.spent_micros() == 320_000
+
+
+def test_hour_cap_resets_next_hour(ledger_factory: LedgerFactory) -> None:
+    """The hourly cap counts the current UTC hour only."""
+    ledger = ledger_factory()
+    ledger.set_caps(Caps(per_hour_micros=160_000))
+    start = hour_bucket(NOW) * 3600.0
+    assert ledger.reserve(req("SM1", sender="+1", now=start)) is ReserveStatus.OK
+    assert ledger.reserve(req("SM2", sender="+2", now=start + 10)) is ReserveStatus.BUDGET_HOUR
+    assert ledger.spent_in_hour_micros(start + 10) == 160_000
+    assert ledger.reserve(req("SM3", sender="+3", now=start + 3600)) is ReserveStatus.OK
+    assert ledger.spent_in_hour_micros(start + 3600) == 160_000
+
+
+def test_settle_unbilled_refunds_but_keeps_id(ledger_factory: LedgerFactory) -> None:
+    """An unbilled reply gives the money back but its id can never be reserved again."""
+    ledger = ledger_factory()
+    ledger.set_caps(Caps(total_micros=160_000))
+    assert ledger.reserve(req("SM1", limit=None)) is ReserveStatus.OK
+    ledger.settle("SM1", billed=False)
+    ledger.settle("SM1", billed=False)  # idempotent
+    assert ledger.spent_micros() == 0
+    assert ledger.spent_in_hour_micros(NOW) == 0
+    assert ledger.reserve(req("SM1", limit=None)) is ReserveStatus.DUPLICATE
+    assert ledger.reserve(req("SM2", sender="+2", limit=None)) is ReserveStatus.OK
+
+
+def test_settle_billed_keeps_spend(ledger_factory: LedgerFactory) -> None:
+    """A billed reply stays spent."""
+    ledger = ledger_factory()
+    assert ledger.reserve(req("SM1")) is ReserveStatus.OK
+    ledger.settle("SM1", billed=True)
+    assert ledger.spent_micros() == 160_000
+
+
+def test_matches_memory_ledger_on_random_operations(ledger_factory: LedgerFactory) -> None:
+    """Any backend answers a random operation sequence exactly like the memory ledger."""
+    rng = random.Random(4)
+    reference, ledger = MemoryLedger(), ledger_factory()
+    caps = Caps(total_micros=2_000_000, per_hour_micros=700_000)
+    reference.set_caps(caps)
+    ledger.set_caps(caps)
+    now = NOW
+    for step in range(300):
+        now += rng.choice([0.0, 1.0, 30.0, 900.0])
+        if rng.random() < 0.15:
+            mid = f"SM{rng.randrange(step + 1)}"
+            billed = rng.random() < 0.5
+            reference.settle(mid, billed=billed)
+            ledger.settle(mid, billed=billed)
+            continue
+        request = req(
+            f"SM{rng.randrange(step + 1)}",
+            sender=f"+3360000{rng.randrange(40):04d}",
+            cost=rng.choice([0, 160_000, 320_000]),
+            now=now,
+            limit=rng.choice([None, 1, 2]),
+            window=rng.choice([60.0, 3600.0]),
+        )
+        assert ledger.reserve(request) is reference.reserve(request), (step, request)
+        assert ledger.spent_micros() == reference.spent_micros()
+        assert ledger.spent_in_hour_micros(now) == reference.spent_in_hour_micros(now)
+
+
+def test_concurrent_reservations_hold_the_cap(ledger_factory: LedgerFactory) -> None:
+    """Many connections reserving at once never overshoot the cap (SQL backends)."""
+    probe = ledger_factory()
+    if isinstance(probe, MemoryLedger):
+        return  # single-threaded by contract
+    probe.set_caps(Caps(total_micros=50 * 160_000))
+    results: list[ReserveStatus] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(8)
+
+    def worker(index: int) -> None:
+        ledger = ledger_factory()
+        barrier.wait()
+        for k in range(25):
+            status = ledger.reserve(req(f"SM{index}-{k}", sender=f"+336{index:02d}{k:06d}"))
+            with lock:
+                results.append(status)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(results) == 200
+    assert results.count(ReserveStatus.OK) == 50
+    assert probe.spent_micros() == 50 * 160_000
+
+
+def test_concurrent_same_sender_gets_one(ledger_factory: LedgerFactory) -> None:
+    """One sender hammering from many connections gets exactly one reservation."""
+    probe = ledger_factory()
+    if isinstance(probe, MemoryLedger):
+        return
+    results: list[ReserveStatus] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(6)
+
+    def worker(index: int) -> None:
+        ledger = ledger_factory()
+        barrier.wait()
+        for k in range(10):
+            status = ledger.reserve(req(f"SM{index}-{k}", sender="+33611111111"))
+            with lock:
+                results.append(status)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert results.count(ReserveStatus.OK) == 1
+    assert results.count(ReserveStatus.SENDER_LIMIT) == 59

@@ -1,0 +1,164 @@
+"""The SQL store beyond the ledger: inbound dedup, outbox leases, controls, migrations."""
+
+from __future__ import annotations
+
+import pytest
+from ledger_contract import NOW, StoreFactory
+
+from responder.policy.model import Decision
+from responder.store import (
+    FAILED,
+    PENDING,
+    SENT,
+    UNKNOWN,
+    Inbound,
+    SqlStore,
+    StoreError,
+    open_store,
+)
+
+
+def inbound(sid: str, token: str | None = None, sender: str = "+33600000001") -> Inbound:
+    return Inbound(sid, sender, "+33644649021", "Salut", NOW, idempotency_token=token)
+
+
+def test_migrations_are_idempotent(store: SqlStore) -> None:
+    """Migrating twice applies nothing the second time and leaves the store ready."""
+    assert store.migrate(now=NOW) == []
+    assert store.schema_version() == store.latest_version >= 1
+    assert store.ready()
+
+
+def test_fresh_database_is_not_ready(store_url: str) -> None:
+    """An unmigrated database is reachable but not ready."""
+    fresh = open_store(store_url)
+    try:
+        assert fresh.schema_version() == 0
+        assert not fresh.ready()
+        assert fresh.migrate(now=NOW) == [1]
+        assert fresh.ready()
+    finally:
+        fresh.close()
+
+
+def test_inbound_dedup_on_sid_and_token(store: SqlStore) -> None:
+    """The same MessageSid or the same idempotency token is stored once."""
+    assert store.insert_inbound(inbound("SM1", token="tok-1"))
+    assert not store.insert_inbound(inbound("SM1", token="tok-2"))
+    assert not store.insert_inbound(inbound("SM2", token="tok-1"))
+    assert store.insert_inbound(inbound("SM3"))
+    assert store.insert_inbound(inbound("SM4"))  # several messages without a token
+    assert store.inbound_count() == 3
+
+
+def test_failed_transaction_leaves_nothing(store: SqlStore) -> None:
+    """A transaction that raises stores nothing."""
+    with pytest.raises(RuntimeError), store.transaction():
+        store.insert_inbound(inbound("SM1"))
+        raise RuntimeError("boom")
+    assert store.inbound_count() == 0
+
+
+def test_decisions_and_held(store: SqlStore) -> None:
+    """A deferred decision marks the message held until it is decided again."""
+    store.insert_inbound(inbound("SM1"))
+    store.record_decision("SM1", Decision.defer("surge_hold", NOW + 60, 3), now=NOW)
+    [held] = store.held()
+    assert (held.message.message_id, held.until, held.priority) == ("SM1", NOW + 60, 3)
+    store.record_decision("SM1", Decision.reply("released"), now=NOW + 60)
+    assert store.held() == []
+    assert store.decision_of("SM1") == ("reply", "released")
+
+
+def test_outbox_once_per_message(store: SqlStore) -> None:
+    """One inbound message queues at most one reply."""
+    assert store.enqueue_reply("SM1", "+33600000001", "+33644649021", "hi", 160_000, now=NOW)
+    assert not store.enqueue_reply("SM1", "+33600000001", "+33644649021", "hi", 160_000, now=NOW)
+    assert store.outbox_counts()[PENDING] == 1
+
+
+def test_claims_are_exclusive_across_connections(store_factory: StoreFactory) -> None:
+    """Two workers never claim the same reply."""
+    first, second = store_factory(), store_factory()
+    for k in range(5):
+        first.enqueue_reply(f"SM{k}", f"+3360000000{k}", "+33644649021", "hi", 1, now=NOW)
+    a = first.claim_outbox(now=NOW, limit=3, owner="a", lease_s=60)
+    b = second.claim_outbox(now=NOW, limit=10, owner="b", lease_s=60)
+    assert len(a) == 3 and len(b) == 2
+    assert not {i.id for i in a} & {i.id for i in b}
+    assert second.claim_outbox(now=NOW, limit=10, owner="b", lease_s=60) == []
+
+
+def test_outbox_lifecycle(store: SqlStore) -> None:
+    """Retry puts a reply back later; a dead worker's lease turns into unknown, never pending."""
+    for k in range(3):
+        store.enqueue_reply(f"SM{k}", f"+3360000000{k}", "+33644649021", "hi", 1, now=NOW)
+    items = store.claim_outbox(now=NOW, limit=3, owner="w", lease_s=30)
+    assert [i.attempts for i in items] == [1, 1, 1]
+    store.finish_outbox(items[0].id, SENT, now=NOW, provider_sid="SMout", segments=1)
+    store.retry_outbox(items[1].id, at=NOW + 10, now=NOW, error="429")
+    assert store.claim_outbox(now=NOW + 5, limit=5, owner="w", lease_s=30) == []
+    assert store.next_outbox_due() == NOW + 10
+    assert store.expire_leases(now=NOW + 31) == ["SM2"]
+    counts = store.outbox_counts()
+    assert (counts[SENT], counts[PENDING], counts[UNKNOWN]) == (1, 1, 1)
+    [again] = store.claim_outbox(now=NOW + 10, limit=5, owner="w", lease_s=30)
+    assert again.attempts == 2
+    assert store.record_status("SMout", "delivered", None, now=NOW)
+    assert not store.record_status("SMother", "failed", "30003", now=NOW)
+    store.finish_outbox(again.id, FAILED, now=NOW, error="21610")
+    assert store.release_own_leases("w", now=NOW) == 0
+
+
+def test_release_own_leases_at_shutdown(store: SqlStore) -> None:
+    """Claimed but unsent replies go back to pending when their worker stops cleanly."""
+    store.enqueue_reply("SM1", "+33600000001", "+33644649021", "hi", 1, now=NOW)
+    store.claim_outbox(now=NOW, limit=1, owner="w", lease_s=30)
+    assert store.release_own_leases("w", now=NOW) == 1
+    [item] = store.claim_outbox(now=NOW, limit=1, owner="v", lease_s=30)
+    assert item.attempts == 1
+
+
+def test_controls(store: SqlStore) -> None:
+    """Kill switch and block/allow lists persist and bump the version."""
+    base = store.controls()
+    assert not base.kill_switch and not base.blocked
+    store.set_kill_switch(True)
+    assert store.add_number_rule("block", "+3361234", now=NOW)
+    assert not store.add_number_rule("block", "+3361234", now=NOW)
+    store.add_number_rule("allow", "+33699999999", now=NOW)
+    after = store.controls()
+    assert after.kill_switch and after.blocked == {"+3361234"}
+    assert after.allowed == {"+33699999999"}
+    assert after.version > base.version
+    assert store.remove_number_rule("block", "+3361234")
+    assert store.controls().blocked == frozenset()
+
+
+def test_config_caps_yield_to_operator_caps(store: SqlStore) -> None:
+    """Configured caps apply until an operator sets caps; then the operator's stick."""
+    from responder.policy.ledger import Caps
+
+    assert store.apply_config_caps(Caps(total_micros=1_000_000))
+    assert store.caps() == Caps(total_micros=1_000_000)
+    store.set_caps(Caps(total_micros=5_000_000))
+    assert not store.apply_config_caps(Caps(total_micros=1_000_000))
+    assert store.caps() == Caps(total_micros=5_000_000)
+
+
+def test_purge_and_evidence(store: SqlStore) -> None:
+    """Retention drops old bodies; the evidence export lists flagged messages."""
+    store.insert_inbound(Inbound("SM1", "+33600000001", "+33644649021", "old", NOW - 100))
+    store.insert_inbound(Inbound("SM2", "+33600000002", "+33644649021", "new", NOW))
+    store.record_decision("SM1", Decision.drop("raid_template"), now=NOW)
+    assert store.purge_bodies(NOW - 50) == 1
+    [row] = store.evidence(["raid_template"])
+    assert row["sender"] == "+33600000001" and row["body"] is None
+
+
+def test_bad_urls() -> None:
+    """Unsupported or malformed database URLs fail with a clear error."""
+    with pytest.raises(StoreError, match="unsupported"):
+        open_store("mysql://x")
+    with pytest.raises(StoreError, match="does not exist"):
+        open_store("sqlite:////nonexistent-dir/x.db")
