@@ -1,0 +1,153 @@
+"""Simulator throughput against raw SimPy, and peak memory of a 1,000,000-message raid.
+
+    python benchmarks/bench_sim.py          # full: 200k messages x 5 rounds, 1M-message raid
+    python benchmarks/bench_sim.py --quick    # CI form: 30k messages x 3 rounds, 100k memory run
+
+Throughput: the same messages go (a) through ``RaidModel`` with the full default
+policy (surge detection, templates, number blocks, repeats, budget, provider
+model) and (b) through a raw SimPy single-server queue where each message is a
+process that requests a ``Resource`` and waits on two timeouts. Both run in this
+process, interleaved, and the ratio of the medians is printed (target >= 0.4).
+Traffic generation happens before timing for both.
+
+Memory: a raid scenario scaled to 1,000,000 messages is generated as a stream and
+simulated in a child process; its peak RSS (``ru_maxrss``) is printed (target < 1 GB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIO = ROOT / "scenarios" / "anti-relous-2017.toml"
+MILLION = ROOT / "benchmarks" / "million-raid.toml"
+
+
+def raw_simpy(n: int, gaps: list[float]) -> float:
+    """Seconds for a raw SimPy single-server queue to serve ``n`` messages."""
+    import simpy
+
+    env = simpy.Environment()
+    server = simpy.Resource(env, capacity=1)
+
+    def customer(env: simpy.Environment) -> Any:
+        with server.request() as req:
+            yield req
+            yield env.timeout(0.001)
+
+    def source(env: simpy.Environment) -> Any:
+        for gap in gaps:
+            yield env.timeout(gap)
+            env.process(customer(env))
+
+    env.process(source(env))
+    start = time.perf_counter()
+    env.run()
+    return time.perf_counter() - start
+
+
+def raidsim_model(records: list[Any]) -> float:
+    """Seconds for the simulator (full default policy) to process ``records``."""
+    from sim.model import RaidModel
+    from sim.scenario import load_scenario
+
+    scenario = load_scenario(SCENARIO)
+    model = RaidModel(scenario.policy, seed=1)
+    start = time.perf_counter()
+    model.run(records)
+    return time.perf_counter() - start
+
+
+def throughput(n: int, rounds: int) -> dict[str, Any]:
+    from sim.scenario import load_scenario
+    from sim.traffic import iter_generate
+
+    scenario = load_scenario(SCENARIO)
+    records: list[Any] = []
+    while len(records) < n:  # repeat the reference raid, shifted, until n messages
+        offset = records[-1].t + 1.0 if records else 0.0
+        batch = len(records)
+        for rec in iter_generate(scenario, scenario.seed + batch):
+            records.append(_shift(rec, offset, batch))
+            if len(records) >= n:
+                break
+    gaps = [b.t - a.t for a, b in zip([records[0], *records], records, strict=False)]
+    sim_times, raw_times = [], []
+    for _ in range(rounds):
+        raw_times.append(raw_simpy(n, gaps))
+        sim_times.append(raidsim_model(records))
+    sim_rate = n / statistics.median(sim_times)
+    raw_rate = n / statistics.median(raw_times)
+    return {
+        "messages": n,
+        "rounds": rounds,
+        "raidsim_msgs_per_s": round(sim_rate),
+        "raw_simpy_msgs_per_s": round(raw_rate),
+        "ratio": round(sim_rate / raw_rate, 3),
+        "target_ratio": 0.4,
+    }
+
+
+def _shift(rec: Any, offset: float, batch: int) -> Any:
+    from dataclasses import replace
+
+    if not offset:
+        return rec
+    return replace(rec, t=rec.t + offset, message_id=f"{rec.message_id}-{batch}")
+
+
+def memory(messages: int) -> dict[str, Any]:
+    """Peak RSS of a child process that streams and simulates a raid of ``messages``."""
+    code = (
+        "import resource, sys\n"
+        "from dataclasses import replace\n"
+        "from sim.scenario import load_scenario\n"
+        "from sim.traffic import iter_generate\n"
+        "from sim.model import RaidModel\n"
+        f"s = load_scenario({str(MILLION)!r})\n"
+        f"s = s.scaled_to({messages}) if hasattr(s, 'scaled_to') else s\n"
+        "m = RaidModel(s.policy, seed=1)\n"
+        "out = m.run(iter_generate(s, s.seed))\n"
+        "total = sum(out.metrics.messages.values())\n"
+        "print(total, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, cwd=ROOT)
+    elapsed = time.perf_counter() - start
+    total, rss_kib = proc.stdout.split()
+    return {
+        "messages": int(total),
+        "peak_rss_mib": round(int(rss_kib) / 1024, 1),
+        "target_mib": 1024,
+        "wall_s": round(elapsed, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short form for CI")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args(argv)
+    n, rounds, mem_n = (30_000, 3, 100_000) if args.quick else (200_000, 5, 1_000_000)
+    result = {"throughput": throughput(n, rounds), "memory": memory(mem_n)}
+    t, m = result["throughput"], result["memory"]
+    print(f"simulator: {t['raidsim_msgs_per_s']:,} msg/s with the full default policy; "
+          f"raw SimPy queue {t['raw_simpy_msgs_per_s']:,} msg/s; "
+          f"ratio {t['ratio']:.2f} (target >= {t['target_ratio']})")
+    print(f"memory: {m['messages']:,}-message raid peaks at {m['peak_rss_mib']:,} MiB RSS "
+          f"(target < {m['target_mib']} MiB), {m['wall_s']} s")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
