@@ -1,0 +1,131 @@
+"""Load and write the results JSON exactly: numbers with decimals stay Decimal.
+
+``dumps`` is deterministic (sorted keys, two-space indent, trailing newline) and writes
+a Decimal as the JSON number it is (``4800.00`` stays ``4800.00``), so money written by
+the simulator survives a round trip through ``raidsim report`` byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+REQUIRED_KEYS = (
+    "scenario", "seed", "policy", "messages", "replies", "spend_eur", "oracle_spend_eur",
+    "naive_spend_eur", "legit_senders", "legit_senders_replied", "legit_coverage",
+    "reply_latency_s", "budget", "thresholds", "passed",
+)
+
+
+class ResultsError(ValueError):
+    """A results file that cannot be read; the message names the file (and line)."""
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON (write null for a missing value)")
+
+
+def loads(text: str, *, source: str = "<results>") -> dict[str, Any]:
+    """Parse results JSON text; floats become Decimal. Errors name ``source`` and the line."""
+    try:
+        data = json.loads(text, parse_float=Decimal, parse_constant=_no_constants)
+    except json.JSONDecodeError as exc:
+        raise ResultsError(f"{source}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from exc
+    except ValueError as exc:
+        raise ResultsError(f"{source}: invalid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ResultsError(f"{source}:1: results must be a JSON object, not "
+                           f"{type(data).__name__}")
+    return data
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    """Read a results file (``raidsim simulate --json`` or the live replay's output)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ResultsError(f"{path}: no such results file") from exc
+    except IsADirectoryError as exc:
+        raise ResultsError(f"{path}: is a directory, not a results file") from exc
+    except UnicodeDecodeError as exc:
+        raise ResultsError(f"{path}: not UTF-8 text ({exc.reason})") from exc
+    except OSError as exc:
+        raise ResultsError(f"{path}: cannot read: {exc.strerror}") from exc
+    return loads(text, source=str(path))
+
+
+def missing_required(results: Mapping[str, Any]) -> list[str]:
+    """Required top-level keys (DESIGN.md) absent from ``results``."""
+    return [key for key in REQUIRED_KEYS if key not in results]
+
+
+def dumps(value: Any) -> str:
+    """Deterministic JSON text with exact Decimals; ends with a newline."""
+    parts: list[str] = []
+    _encode(value, parts, 0)
+    parts.append("\n")
+    return "".join(parts)
+
+
+def _encode(value: Any, out: list[str], depth: int) -> None:
+    pad = "  " * (depth + 1)
+    if value is None or isinstance(value, bool | str):
+        out.append(json.dumps(value, ensure_ascii=False))
+    elif isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"cannot write {value} as JSON")
+        out.append(_decimal_text(value))
+    elif isinstance(value, int):
+        out.append(str(int(value)))
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"cannot write {value} as JSON")
+        out.append(repr(value))
+    elif isinstance(value, Mapping):
+        if not value:
+            out.append("{}")
+            return
+        out.append("{\n")
+        items = sorted(value.items(), key=lambda kv: str(kv[0]))
+        for index, (key, item) in enumerate(items):
+            out.append(f"{pad}{json.dumps(str(key), ensure_ascii=False)}: ")
+            _encode(item, out, depth + 1)
+            out.append(",\n" if index < len(items) - 1 else "\n")
+        out.append("  " * depth + "}")
+    elif isinstance(value, list | tuple):
+        if not value:
+            out.append("[]")
+            return
+        if all(v is None or isinstance(v, int | float | Decimal | bool) for v in value):
+            # Number arrays (time series) on one line keep the file readable.
+            inner: list[str] = []
+            for v in value:
+                _encode(v, inner, depth + 1)
+                inner.append(", ")
+            out.append("[" + "".join(inner[:-1]) + "]")
+            return
+        out.append("[\n")
+        for index, item in enumerate(value):
+            out.append(pad)
+            _encode(item, out, depth + 1)
+            out.append(",\n" if index < len(value) - 1 else "\n")
+        out.append("  " * depth + "]")
+    else:
+        raise TypeError(f"cannot write {type(value).__name__} as JSON: {value!r:.60}")
+
+
+def _decimal_text(value: Decimal) -> str:
+    text = format(value, "f")
+    # JSON has no "-0"; keep integral Decimals as written ("600" stays "600").
+    return "0" if text in ("-0",) else text
+
+
+def write(results: Mapping[str, Any], path: str | Path) -> Path:
+    path = Path(path)
+    path.write_text(dumps(results), encoding="utf-8")
+    return path

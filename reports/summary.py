@@ -1,0 +1,175 @@
+"""The Markdown summary (``summary.md``, GitHub step summary) and the facts it shares
+with the HTML report."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from reports.console import describe, threshold_entries
+from reports.thresholds import format_eur, to_decimal
+
+
+def _get(results: Mapping[str, Any], *path: str) -> Any:
+    node: Any = results
+    for part in path:
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _eur(value: Any) -> str:
+    amount = to_decimal(value)
+    return format_eur(amount) if amount is not None else "n/a"
+
+
+def _count(value: Any) -> str:
+    amount = to_decimal(value)
+    if amount is None:
+        return "n/a"
+    return f"{amount:,.0f}" if amount == amount.to_integral_value() else f"{amount:,}"
+
+
+def _percent(value: Any, places: int = 2) -> str:
+    amount = to_decimal(value)
+    if amount is None:
+        return "n/a"
+    return f"{amount * 100:.{places}f}%"
+
+
+def _seconds(value: Any) -> str:
+    amount = to_decimal(value)
+    return f"{amount:g} s" if amount is not None else "n/a"
+
+
+def title(results: Mapping[str, Any]) -> str:
+    scenario = results.get("scenario") or "unnamed scenario"
+    details = [f"policy {results['policy']}"] if results.get("policy") else []
+    if results.get("seed") is not None:
+        details.append(f"seed {results['seed']}")
+    return f"{scenario} ({', '.join(details)})" if details else str(scenario)
+
+
+def verdict(results: Mapping[str, Any]) -> tuple[bool, str]:
+    """``(passed, text)``; passed only when every recorded threshold is ok."""
+    entries = threshold_entries(results)
+    failures = [e for e in entries if e.get("ok") is not True]
+    if failures:
+        return False, f"{len(failures)} of {len(entries)} thresholds failed"
+    if results.get("passed") is False:
+        return False, "failed"
+    if not entries:
+        return True, "no thresholds declared"
+    return True, f"all {len(entries)} thresholds passed"
+
+
+def savings_text(results: Mapping[str, Any]) -> str:
+    spend = to_decimal(results.get("spend_eur"))
+    naive = to_decimal(results.get("naive_spend_eur"))
+    if spend is None or naive is None:
+        return ""
+    saved = naive - spend
+    if naive > 0:
+        share = (saved / naive * 100).quantize(Decimal("0.1"))
+        return f"this policy saves {format_eur(saved)} ({share}%)"
+    return f"this policy saves {format_eur(saved)}"
+
+
+def fact_rows(results: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Headline facts as (label, value) rows, in reading order."""
+    rows = [("Spend", _eur(results.get("spend_eur")))]
+    naive = _eur(results.get("naive_spend_eur"))
+    saved = savings_text(results)
+    rows.append(("Naive spend (one reply per message)", f"{naive}; {saved}" if saved else naive))
+    oracle = _eur(results.get("oracle_spend_eur"))
+    rows.append(("Oracle spend (one reply per legit sender)", oracle))
+    cap = _get(results, "budget", "cap_eur")
+    exhausted = to_decimal(_get(results, "budget", "exhausted_at_s"))
+    if cap is None:
+        rows.append(("Budget cap", "none"))
+    else:
+        state = (f"exhausted at t = {exhausted:,f} s" if exhausted is not None
+                 else "not exhausted")
+        rows.append(("Budget cap", f"{_eur(cap)} ({state})"))
+    coverage = _percent(results.get("legit_coverage"))
+    replied, senders = results.get("legit_senders_replied"), results.get("legit_senders")
+    if replied is not None and senders is not None:
+        coverage += f" ({_count(replied)} of {_count(senders)} legit senders got a reply)"
+    rows.append(("Legit coverage", coverage))
+    messages = results.get("messages")
+    if isinstance(messages, Mapping):
+        parts = ", ".join(f"{k} {_count(messages[k])}" for k in ("legit", "raid") if k in messages)
+        rows.append(("Inbound messages",
+                     f"{_count(messages.get('total'))}" + (f" ({parts})" if parts else "")))
+    replies = results.get("replies")
+    if isinstance(replies, Mapping):
+        parts = ", ".join(f"{k} {_count(replies[k])}" for k in ("legit", "raid") if k in replies)
+        text = f"{_count(replies.get('total'))}" + (f" ({parts})" if parts else "")
+        if "segments" in replies:
+            text += f", {_count(replies['segments'])} segments"
+        rows.append(("Replies sent", text))
+    latency = results.get("reply_latency_s")
+    if isinstance(latency, Mapping):
+        rows.append(("Reply latency p50 / p95 / p99",
+                     " / ".join(_seconds(latency.get(p)) for p in ("p50", "p95", "p99"))))
+    return rows
+
+
+def decision_rows(results: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """(rule, count, share) sorted by count, largest first."""
+    by_rule = _get(results, "decisions", "by_rule")
+    if not isinstance(by_rule, Mapping):
+        return []
+    counts = {str(rule): to_decimal(n) for rule, n in by_rule.items()}
+    valid = {rule: n for rule, n in counts.items() if n is not None}
+    total = sum(valid.values(), Decimal(0))
+    rows = []
+    for rule in sorted(valid, key=lambda r: (-valid[r], r)):
+        share = f"{valid[rule] / total * 100:.1f}%" if total else "n/a"
+        rows.append((rule, _count(valid[rule]), share))
+    return rows
+
+
+def threshold_rows(results: Mapping[str, Any]) -> list[tuple[bool, str, str]]:
+    """(ok, expression, outcome) with failures first, then in declaration order."""
+    rows = []
+    for entry in threshold_entries(results):
+        ok = entry.get("ok") is True
+        text = describe(entry)
+        expression, _, outcome = text.partition(": ")
+        rows.append((ok, expression, outcome))
+    return sorted(rows, key=lambda row: row[0])
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown(results: Mapping[str, Any]) -> str:
+    """The whole summary as GitHub-flavoured Markdown, ending with a newline."""
+    passed, verdict_text = verdict(results)
+    icon = "✅" if passed else "❌"
+    lines = [f"## {icon} raidsim: {_cell(title(results))}: {verdict_text}", ""]
+    failures = [row for row in threshold_rows(results) if not row[0]]
+    if failures:
+        lines.append("**Failed thresholds:**")
+        lines.append("")
+        lines.extend(f"- ❌ `{expr}`: {_cell(outcome)}" for _, expr, outcome in failures)
+        lines.append("")
+    lines += ["| | |", "|---|---|"]
+    lines.extend(f"| {_cell(label)} | {_cell(value)} |" for label, value in fact_rows(results))
+    lines.append("")
+    thresholds = threshold_rows(results)
+    if thresholds:
+        lines += ["### Thresholds", "", "| | threshold | outcome |", "|---|---|---|"]
+        lines.extend(f"| {'✅' if ok else '❌'} | `{expr}` | {_cell(outcome)} |"
+                     for ok, expr, outcome in thresholds)
+        lines.append("")
+    decisions = decision_rows(results)
+    if decisions:
+        lines += ["### Decisions by rule", "", "| rule | decisions | share |", "|---|---:|---:|"]
+        lines.extend(f"| `{_cell(rule)}` | {count} | {share} |" for rule, count, share in decisions)
+        lines.append("")
+    return "\n".join(lines)

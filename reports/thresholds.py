@@ -1,0 +1,455 @@
+"""Thresholds: the CI gate on a results JSON.
+
+A threshold is ``METRIC OP LIMIT``: ``spend_eur<=600``, ``reply_latency_s.p95 < 30``,
+``legit_coverage>=0.99``. METRIC is a dotted path into any numeric key of the results.
+
+Theory of operation:
+
+* Limits are parsed as :class:`~decimal.Decimal`, and values are converted to Decimal
+  through their shortest decimal form (``str``), so ``4800.00 <= 4800`` holds and
+  money (keys ending in ``_eur``) is compared exactly, never through binary floats.
+* Fail closed: a metric that is missing, null, empty or not a number FAILS, with a
+  message that says so. A typo in a metric name can never pass silently.
+* ``abort_on_fail`` marks upper bounds on metrics that only grow during a run
+  (spend, replies, segments). :func:`should_abort` tells a live driver, from partial
+  results, which of those are already broken for good.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Literal
+
+from responder.policy.errors import ConfigError, locate
+
+Op = Literal["<=", "<", ">=", ">", "=="]
+OPERATORS: tuple[Op, ...] = ("<=", "<", ">=", ">", "==")
+# Operators whose failure on a non-decreasing metric cannot be undone later in the run.
+UPPER_BOUNDS: frozenset[str] = frozenset({"<=", "<", "=="})
+
+SYNTAX = (
+    "expected METRIC OP NUMBER, e.g. 'spend_eur<=600', 'reply_latency_s.p95<30' or "
+    "'legit_coverage>=0.99'; METRIC is a dotted path into the results JSON and OP is "
+    "one of <=, <, >=, >, =="
+)
+TABLE_SYNTAX = (
+    'in a [thresholds] table write  spend_eur = "<= 600"  or  '
+    'spend_eur = { op = "<=", limit = "600", abort_on_fail = true }'
+)
+
+_METRIC = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*"
+_NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
+_EXPR = re.compile(rf"^\s*(?P<metric>{_METRIC})\s*(?P<op><=|>=|==|<|>)\s*(?P<limit>{_NUMBER})\s*$")
+_OP_AND_LIMIT = re.compile(rf"^\s*(?P<op><=|>=|==|<|>)\s*(?P<limit>{_NUMBER})\s*$")
+_ANY_OP = re.compile(r"[<>=!]+")
+
+
+class ThresholdSyntaxError(ConfigError):
+    """A threshold that cannot be parsed; the message shows the expected syntax."""
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """One gate: ``metric op limit``. ``source`` says where it was declared."""
+
+    metric: str
+    op: Op
+    limit: Decimal
+    abort_on_fail: bool = False
+    source: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.metric
+
+    @property
+    def is_money(self) -> bool:
+        return is_money_metric(self.metric)
+
+    @property
+    def expression(self) -> str:
+        """Canonical text, e.g. ``spend_eur <= 600``."""
+        return f"{self.metric} {self.op} {format_decimal(self.limit)}"
+
+    def key(self) -> tuple[str, str, Decimal]:
+        """Identity for de-duplication and for matching thresholds across two runs."""
+        return (self.metric, self.op, self.limit)
+
+
+@dataclass(frozen=True)
+class ThresholdResult:
+    """The outcome of one threshold on one results object."""
+
+    threshold: Threshold
+    value: Decimal | None
+    ok: bool
+    message: str
+    missing: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.threshold.metric
+
+    @property
+    def op(self) -> Op:
+        return self.threshold.op
+
+    @property
+    def limit(self) -> Decimal:
+        return self.threshold.limit
+
+    @property
+    def abort_on_fail(self) -> bool:
+        return self.threshold.abort_on_fail
+
+    def to_json(self) -> dict[str, Any]:
+        """The results JSON form: ``{name, op, limit, value, ok, abort_on_fail, message}``."""
+        return {
+            "name": self.name,
+            "op": self.op,
+            "limit": self.limit,
+            "value": self.value,
+            "ok": self.ok,
+            "abort_on_fail": self.abort_on_fail,
+            "message": self.message,
+        }
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def parse_threshold(
+    expr: str, *, source: str | None = None, abort_on_fail: bool = False
+) -> Threshold:
+    """Parse ``METRIC OP NUMBER``; raise :class:`ThresholdSyntaxError` showing the syntax."""
+    if not isinstance(expr, str):
+        raise ThresholdSyntaxError(f"threshold must be text, not {type(expr).__name__}",
+                                   hint=SYNTAX)
+    match = _EXPR.match(expr)
+    if match is None:
+        raise ThresholdSyntaxError(
+            f"bad threshold {expr!r}: {_diagnose(expr)}", path=source, hint=SYNTAX
+        )
+    limit = _parse_limit(match.group("limit"), expr, source)
+    op: Op = match.group("op")  # type: ignore[assignment]
+    _check_abort(match.group("metric"), op, abort_on_fail, source=source, line=None)
+    return Threshold(match.group("metric"), op, limit, abort_on_fail, source)
+
+
+def _diagnose(expr: str) -> str:
+    """Say what is wrong with an expression, as precisely as cheaply possible."""
+    if not expr.strip():
+        return "it is empty"
+    ops = _ANY_OP.findall(expr)
+    if not ops:
+        return "it has no comparison operator"
+    bad = [o for o in ops if o not in OPERATORS]
+    if bad:
+        return f"{bad[0]!r} is not an operator"
+    if len(ops) > 1:
+        return "it has more than one operator (write one threshold per expression)"
+    metric, _, limit = expr.partition(ops[0])
+    if not re.fullmatch(rf"\s*{_METRIC}\s*", metric):
+        return f"{metric.strip()!r} is not a metric path"
+    return f"{limit.strip()!r} is not a number"
+
+
+def _parse_limit(text: str, expr: str, source: str | None, line: int | None = None) -> Decimal:
+    try:
+        limit = Decimal(text)
+    except InvalidOperation as exc:  # pragma: no cover - the regex only admits numbers
+        raise ThresholdSyntaxError(f"bad limit in {expr!r}", path=source, line=line,
+                                   hint=SYNTAX) from exc
+    if not limit.is_finite():  # pragma: no cover - the regex only admits finite numbers
+        raise ThresholdSyntaxError(f"limit must be finite in {expr!r}", path=source, line=line)
+    return limit
+
+
+def _check_abort(metric: str, op: str, abort: bool, *, source: str | None,
+                 line: int | None) -> None:
+    if abort and op not in UPPER_BOUNDS:
+        raise ThresholdSyntaxError(
+            f"abort_on_fail on '{metric} {op} ...' would stop a run that could still pass",
+            path=source, line=line,
+            hint="abort_on_fail is for upper bounds (<=, <, ==) on metrics that only grow, "
+                 "such as spend_eur",
+        )
+
+
+def thresholds_from_table(
+    table: Mapping[str, Any], *, path: str | Path | None = None, text: str | None = None
+) -> list[Threshold]:
+    """Thresholds from a scenario file's ``[thresholds]`` table (already parsed by tomllib).
+
+    Each key is a metric and each value is ``"<= 600"``, an inline table
+    ``{ op = "<=", limit = "600", abort_on_fail = true }``, or a list of those.
+    TOML dotted keys (``reply_latency_s.p95 = "< 30"``) arrive as nested tables and
+    are flattened back into dotted metric paths. Pass ``text`` (the file's source) for
+    line numbers in error messages.
+    """
+    source = str(path) if path is not None else None
+    out: list[Threshold] = []
+    for metric, spec in _flatten(table):
+        line = locate(text, f"thresholds.{metric}") or locate(text, metric.split(".")[-1])
+        if not re.fullmatch(_METRIC, metric):
+            raise ThresholdSyntaxError(f"[thresholds] {metric!r} is not a metric path",
+                                       path=source, line=line, hint=TABLE_SYNTAX)
+        specs = spec if isinstance(spec, list) else [spec]
+        for item in specs:
+            out.append(_from_spec(metric, item, source, line))
+    return out
+
+
+def _flatten(table: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, Any]]:
+    for key in table:
+        value = table[key]
+        metric = f"{prefix}{key}"
+        if isinstance(value, Mapping) and "op" not in value and "limit" not in value:
+            yield from _flatten(value, f"{metric}.")
+        else:
+            yield metric, value
+
+
+def _from_spec(metric: str, spec: Any, source: str | None, line: int | None) -> Threshold:
+    where = f"[thresholds] {metric}"
+    if isinstance(spec, str):
+        match = _OP_AND_LIMIT.match(spec)
+        if match is None:
+            raise ThresholdSyntaxError(
+                f"{where} = {spec!r}: {_diagnose(metric + spec)}", path=source, line=line,
+                hint=TABLE_SYNTAX,
+            )
+        op: Op = match.group("op")  # type: ignore[assignment]
+        return Threshold(metric, op, _parse_limit(match.group("limit"), spec, source, line),
+                         False, source)
+    if isinstance(spec, Mapping):
+        unknown = sorted(set(spec) - {"op", "limit", "abort_on_fail"})
+        if unknown:
+            raise ThresholdSyntaxError(f"{where}: unknown key(s) {', '.join(unknown)}",
+                                       path=source, line=line, hint=TABLE_SYNTAX)
+        op_text = spec.get("op")
+        if op_text not in OPERATORS:
+            raise ThresholdSyntaxError(f"{where}: op must be one of <=, <, >=, >, ==, "
+                                       f"not {op_text!r}", path=source, line=line,
+                                       hint=TABLE_SYNTAX)
+        limit = _limit_value(spec.get("limit"), where, source, line)
+        abort = spec.get("abort_on_fail", False)
+        if not isinstance(abort, bool):
+            raise ThresholdSyntaxError(f"{where}: abort_on_fail must be true or false",
+                                       path=source, line=line, hint=TABLE_SYNTAX)
+        _check_abort(metric, op_text, abort, source=source, line=line)
+        return Threshold(metric, op_text, limit, abort, source)
+    raise ThresholdSyntaxError(f"{where}: expected a string or an inline table, "
+                               f"not {type(spec).__name__}", path=source, line=line,
+                               hint=TABLE_SYNTAX)
+
+
+def _limit_value(raw: Any, where: str, source: str | None, line: int | None) -> Decimal:
+    if isinstance(raw, bool) or raw is None:
+        raise ThresholdSyntaxError(f"{where}: limit is required and must be a number",
+                                   path=source, line=line, hint=TABLE_SYNTAX)
+    if isinstance(raw, int | float | Decimal):
+        raw = str(raw)  # a TOML float's repr is its shortest decimal form: 0.99 -> "0.99"
+    if isinstance(raw, str) and re.fullmatch(rf"\s*{_NUMBER}\s*", raw):
+        return Decimal(raw.strip())
+    raise ThresholdSyntaxError(f"{where}: limit {raw!r} is not a number",
+                               path=source, line=line, hint=TABLE_SYNTAX)
+
+
+def thresholds_from_results(results: Mapping[str, Any]) -> list[Threshold]:
+    """The thresholds recorded in a results JSON's ``thresholds`` list, to re-evaluate them."""
+    recorded = results.get("thresholds")
+    out: list[Threshold] = []
+    if not isinstance(recorded, list):
+        return out
+    for entry in recorded:
+        if not isinstance(entry, Mapping):
+            continue
+        name, op = entry.get("name"), entry.get("op")
+        if not isinstance(name, str) or op not in OPERATORS:
+            continue
+        try:
+            limit = _limit_value(entry.get("limit"), name, None, None)
+        except ThresholdSyntaxError:
+            continue
+        abort = entry.get("abort_on_fail") is True and op in UPPER_BOUNDS
+        out.append(Threshold(name, op, limit, abort, "results"))
+    return out
+
+
+def merge(*groups: Iterable[Threshold]) -> list[Threshold]:
+    """Concatenate threshold lists, dropping later duplicates of ``(metric, op, limit)``."""
+    seen: set[tuple[str, str, Decimal]] = set()
+    out: list[Threshold] = []
+    for group in groups:
+        for threshold in group:
+            if threshold.key() not in seen:
+                seen.add(threshold.key())
+                out.append(threshold)
+    return out
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+_MISSING = object()
+
+
+def lookup(results: Mapping[str, Any], metric: str) -> Any:
+    """Follow a dotted path; return the module's ``_MISSING`` sentinel when absent."""
+    node: Any = results
+    for part in metric.split("."):
+        if isinstance(node, Mapping) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return _MISSING
+    return node
+
+
+def to_decimal(value: Any) -> Decimal | None:
+    """A JSON number as an exact Decimal (floats through their shortest repr); else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, Decimal):
+        return value if value.is_finite() else None
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        return Decimal(repr(value)) if math.isfinite(value) else None
+    return None
+
+
+def evaluate(results: Mapping[str, Any], thresholds: Iterable[Threshold]) -> list[ThresholdResult]:
+    """Evaluate each threshold on ``results``, in order. Missing metrics fail."""
+    return [_evaluate_one(results, threshold) for threshold in thresholds]
+
+
+def _evaluate_one(results: Mapping[str, Any], threshold: Threshold) -> ThresholdResult:
+    raw = lookup(results, threshold.metric)
+    problem = _why_not_a_number(raw, threshold.metric)
+    if problem is not None:
+        message = f"{threshold.expression}: FAILED, {problem}"
+        return ThresholdResult(threshold, None, False, message, missing=True)
+    value = to_decimal(raw)
+    assert value is not None
+    ok = compare_values(value, threshold.op, threshold.limit)
+    shown_value = format_value(threshold.metric, value)
+    shown_limit = format_value(threshold.metric, threshold.limit)
+    if ok:
+        message = f"{threshold.expression}: ok, value {shown_value}"
+    else:
+        message = (f"{threshold.expression}: FAILED, value {shown_value}, "
+                   f"limit {threshold.op} {shown_limit}{_by_how_much(threshold, value)}")
+    return ThresholdResult(threshold, value, ok, message)
+
+
+def _why_not_a_number(raw: Any, metric: str) -> str | None:
+    if raw is _MISSING:
+        return f"metric '{metric}' is missing from the results"
+    if raw is None:
+        return f"metric '{metric}' is missing (null in the results)"
+    if isinstance(raw, Mapping):
+        if not raw:
+            return f"metric '{metric}' is missing (empty object in the results)"
+        keys = sorted(str(k) for k in raw)
+        return (f"metric '{metric}' is an object, not a number; "
+                f"use one of {', '.join(f'{metric}.{k}' for k in keys[:6])}")
+    if isinstance(raw, list | str) and not raw:
+        return f"metric '{metric}' is missing (empty in the results)"
+    if to_decimal(raw) is None:
+        return f"metric '{metric}' is not a finite number ({raw!r:.40})"
+    return None
+
+
+def compare_values(value: Decimal, op: str, limit: Decimal) -> bool:
+    if op == "<=":
+        return value <= limit
+    if op == "<":
+        return value < limit
+    if op == ">=":
+        return value >= limit
+    if op == ">":
+        return value > limit
+    if op == "==":
+        return value == limit
+    raise ValueError(f"unknown operator {op!r}")
+
+
+def _by_how_much(threshold: Threshold, value: Decimal) -> str:
+    if threshold.op == "==":
+        return ""
+    gap = abs(value - threshold.limit)
+    word = "over" if threshold.op in ("<=", "<") else "under"
+    if gap == 0:
+        return ""
+    return f" ({word} by {format_value(threshold.metric, gap)})"
+
+
+def apply(results: dict[str, Any], thresholds: Iterable[Threshold]) -> bool:
+    """Evaluate and record: fill ``results["thresholds"]`` and ``results["passed"]``."""
+    outcome = evaluate(results, thresholds)
+    results["thresholds"] = [r.to_json() for r in outcome]
+    results["passed"] = all(r.ok for r in outcome)
+    return bool(results["passed"])
+
+
+def should_abort(
+    results_so_far: Mapping[str, Any], thresholds: Iterable[Threshold]
+) -> list[ThresholdResult]:
+    """The ``abort_on_fail`` thresholds already broken for good by partial results.
+
+    Assumes their metrics never decrease during a run (spend, replies, segments), so
+    an upper bound broken now stays broken. A metric not reported yet does not abort.
+    """
+    broken: list[ThresholdResult] = []
+    for threshold in thresholds:
+        if not threshold.abort_on_fail or threshold.op not in UPPER_BOUNDS:
+            continue
+        result = _evaluate_one(results_so_far, threshold)
+        if result.missing or result.ok or result.value is None:
+            continue
+        if threshold.op == "==" and result.value < threshold.limit:
+            continue  # still growing towards the limit
+        broken.append(result)
+    return broken
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def is_money_metric(metric: str) -> bool:
+    return metric.split(".")[-1].endswith("_eur")
+
+
+def format_decimal(value: Decimal) -> str:
+    """Plain notation without exponent: ``Decimal('6E+2')`` -> ``'600'``."""
+    text = format(value, "f")
+    return text
+
+
+def format_eur(value: Decimal, *, signed: bool = False) -> str:
+    """``€4,800.00``; at least cents, more digits only when they are not zero."""
+    sign = "-" if value < 0 else ("+" if signed and value > 0 else "")
+    magnitude = abs(value)
+    if magnitude == magnitude.quantize(Decimal("0.01")):
+        body = f"{magnitude:,.2f}"
+    else:
+        body = f"{magnitude.normalize():,f}"
+    return f"{sign}€{body}"
+
+
+def format_value(metric: str, value: Decimal) -> str:
+    if is_money_metric(metric):
+        return format_eur(value)
+    return format_decimal(value)
+
+
+def failed(results: Sequence[ThresholdResult]) -> list[ThresholdResult]:
+    return [r for r in results if not r.ok]
