@@ -1,0 +1,300 @@
+"""Scenario files: one TOML file describes the traffic, the reply, the price and the policy.
+
+``load_scenario`` parses and validates everything the simulator's traffic side needs and
+keeps the raw ``[provider]``, ``[[faults]]`` and ``[thresholds]`` tables for their own
+parsers, together with the file's path and text so that every error can name its line:
+``FILE:LINE: problem (hint: fix)``. ``scenarios/anti-relous-2017.toml`` is the commented
+reference for the format.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from responder.money import MoneyError, to_micros
+from responder.policy.config import PolicyConfig
+from responder.policy.errors import ConfigError, locate
+from responder.policy.units import parse_duration
+from sim.trace import E164
+from sim.traffic import KINDS
+from sim.traffic.base import SpecProblem, TrafficSpec, known_keys, parse_spec
+
+TOP_LEVEL_KEYS = (
+    "name", "description", "seed", "duration", "start_at", "number", "pricing", "reply",
+    "traffic", "policy", "provider", "faults", "thresholds",
+)
+DEFAULT_NUMBER = "+33644649021"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A loaded scenario. ``policy`` already carries the reply text and price per segment."""
+
+    name: str
+    seed: int
+    duration_s: float
+    number: str
+    eur_per_segment: Decimal
+    reply_text: str
+    traffic: tuple[TrafficSpec, ...]
+    policy: PolicyConfig
+    provider: Mapping[str, Any] = field(default_factory=dict)
+    faults: tuple[Mapping[str, Any], ...] = ()
+    thresholds: Mapping[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+    text: str | None = None
+    description: str = ""
+    start_at: dt.datetime | None = None
+
+    @property
+    def clock_offset_s(self) -> float:
+        """Seconds from Monday 00:00 (local time) to t = 0; Monday midnight if unset."""
+        if self.start_at is None:
+            return 0.0
+        midnight = self.start_at.replace(hour=0, minute=0, second=0, microsecond=0)
+        return self.start_at.weekday() * 86400.0 + (self.start_at - midnight).total_seconds()
+
+    def line_of(self, dotted: str) -> int | None:
+        """Line of a dotted key (``provider.rate``, ``faults[1].start``) in the file."""
+        return locate(self.text, dotted)
+
+    def error(self, dotted: str, message: str, hint: str | None = None) -> ConfigError:
+        """A ``ConfigError`` pointing at ``dotted`` in this scenario file."""
+        return ConfigError(message, path=self.path, line=self.line_of(dotted), hint=hint)
+
+    def with_seed(self, seed: int) -> Scenario:
+        return replace(self, seed=seed)
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario file; raises ``ConfigError`` naming file, line and fix."""
+    file = Path(path)
+    try:
+        text = file.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read scenario: {exc.strerror or exc}", path=file,
+                          hint="check the path; examples live in scenarios/") from exc
+    except UnicodeDecodeError as exc:
+        line = exc.object[: exc.start].count(b"\n") + 1
+        raise ConfigError("scenario is not UTF-8", path=file, line=line,
+                          hint="save the file as UTF-8") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc).split(" (at line", 1)[0]
+        raise ConfigError(f"not valid TOML: {message}", path=file, line=_toml_line(exc),
+                          hint='strings need quotes: duration = "7d"; tables look like '
+                          "[pricing]; a list of tables is [[traffic]]") from exc
+    return scenario_from_mapping(data, path=file, text=text)
+
+
+def _toml_line(exc: tomllib.TOMLDecodeError) -> int | None:
+    lineno = getattr(exc, "lineno", None)  # Python 3.14+
+    if isinstance(lineno, int):
+        return lineno
+    message = str(exc)
+    if "(at line " in message:
+        digits = message.split("(at line ", 1)[1].split(",", 1)[0].strip()
+        if digits.isdigit():
+            return int(digits)
+    return None
+
+
+def scenario_from_mapping(
+    data: Mapping[str, Any], *, path: Path | None = None, text: str | None = None
+) -> Scenario:
+    """Build a ``Scenario`` from parsed TOML; ``path`` and ``text`` locate errors."""
+
+    def fail(dotted: str, message: str, hint: str | None = None) -> ConfigError:
+        return ConfigError(message, path=path, line=locate(text, dotted), hint=hint)
+
+    for key in data:
+        if key not in TOP_LEVEL_KEYS:
+            raise fail(key, f"unknown scenario key {key!r}",
+                       "known keys: " + ", ".join(TOP_LEVEL_KEYS))
+
+    name = data.get("name", path.stem if path else "scenario")
+    if not isinstance(name, str) or not name:
+        raise fail("name", f"name must be a non-empty string, got {name!r}",
+                   'write name = "my-scenario"')
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise fail("description", "description must be a string", 'write description = "..."')
+    seed = data.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise fail("seed", f"seed must be a whole number of at least 0, got {seed!r}",
+                   "write seed = 2017")
+    if "duration" not in data:
+        raise fail("name", "the scenario has no duration",
+                   'add duration = "7d" at the top: when the number goes silent')
+    try:
+        duration_s = parse_duration(data["duration"])
+    except ValueError as exc:
+        raise fail("duration", f"duration: {exc}", 'write duration = "6d20h"') from exc
+    if duration_s <= 0:
+        raise fail("duration", "duration must be more than 0", 'write duration = "7d"')
+    start_at = _start_at(data.get("start_at"), fail)
+
+    number = _table(data, "number", fail)
+    _only(number, "number", ("to",), fail)
+    to = number.get("to", DEFAULT_NUMBER)
+    if not isinstance(to, str) or not E164.fullmatch(to):
+        raise fail("number.to", f"number.to must be an E.164 number, got {to!r}",
+                   'write to = "+33644649021"')
+
+    pricing = _table(data, "pricing", fail)
+    _only(pricing, "pricing", ("eur_per_segment",), fail)
+    reply = _table(data, "reply", fail)
+    _only(reply, "reply", ("text",), fail)
+
+    base = PolicyConfig()
+    if "eur_per_segment" in pricing:
+        base = replace(base, eur_per_segment=_money(pricing["eur_per_segment"], fail))
+    if "text" in reply:
+        if not isinstance(reply["text"], str) or not reply["text"].strip():
+            raise fail("reply.text", "reply.text must be a non-empty string",
+                       'write text = "Bonjour. ..." and check it with `raidsim segments`')
+        base = replace(base, reply_text=reply["text"])
+    policy = _policy(data.get("policy"), base, pricing, reply, path, text, fail)
+
+    traffic = _traffic(data.get("traffic"), duration_s, path, text, fail)
+
+    provider = _table(data, "provider", fail)
+    thresholds = _table(data, "thresholds", fail)
+    faults = data.get("faults", [])
+    if not isinstance(faults, list) or not all(isinstance(f, Mapping) for f in faults):
+        raise fail("faults", "faults must be tables", "write each one as [[faults]]")
+
+    return Scenario(
+        name=name, seed=seed, duration_s=duration_s, number=to,
+        eur_per_segment=policy.eur_per_segment, reply_text=policy.reply_text,
+        traffic=traffic, policy=policy, provider=provider, faults=tuple(faults),
+        thresholds=thresholds, path=path, text=text, description=description,
+        start_at=start_at,
+    )
+
+
+def _table(data: Mapping[str, Any], key: str, fail: Any) -> Mapping[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, Mapping):
+        raise fail(key, f"{key} must be a table, got {value!r}", f"write [{key}] and its keys")
+    return value
+
+
+def _only(table: Mapping[str, Any], name: str, allowed: tuple[str, ...], fail: Any) -> None:
+    for key in table:
+        if key not in allowed:
+            raise fail(f"{name}.{key}", f"unknown key {key!r} in [{name}]",
+                       "known keys: " + ", ".join(allowed))
+
+
+def _money(value: Any, fail: Any) -> Decimal:
+    dotted = "pricing.eur_per_segment"
+    if isinstance(value, float):
+        raise fail(dotted, f"eur_per_segment is a float ({value!r}); money must be exact",
+                   f'write it as a string: eur_per_segment = "{value}"')
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise fail(dotted, f"eur_per_segment must be an amount, got {value!r}",
+                   'write eur_per_segment = "0.16"')
+    try:
+        micros = to_micros(value)
+    except MoneyError as exc:
+        raise fail(dotted, f"eur_per_segment: {exc}", 'write eur_per_segment = "0.16"') from exc
+    if micros < 0:
+        raise fail(dotted, "eur_per_segment cannot be negative", 'write eur_per_segment = "0.16"')
+    return Decimal(str(value).strip())
+
+
+def _start_at(value: Any, fail: Any) -> dt.datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=None)  # local wall-clock time is what matters
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day)
+    raise fail("start_at", f"start_at must be a TOML date-time, got {value!r}",
+               "write start_at = 2017-10-24T00:00:00 (no quotes): local time at t = 0")
+
+
+def _policy(
+    value: Any, base: PolicyConfig, pricing: Mapping[str, Any], reply: Mapping[str, Any],
+    path: Path | None, text: str | None, fail: Any,
+) -> PolicyConfig:
+    if value is None:
+        return base
+    if isinstance(value, str):
+        policy_path = Path(value)
+        if not policy_path.is_absolute() and path is not None:
+            policy_path = path.parent / policy_path
+        if not policy_path.exists():
+            raise fail("policy", f"policy file not found: {policy_path}",
+                       "the path is relative to the scenario file")
+        loaded = PolicyConfig.load(policy_path)
+        changes: dict[str, Any] = {}
+        if "text" in reply:
+            changes["reply_text"] = base.reply_text
+        if "eur_per_segment" in pricing:
+            changes["eur_per_segment"] = base.eur_per_segment
+        return replace(loaded, **changes)
+    if not isinstance(value, Mapping):
+        raise fail("policy", "policy must be a table or the path of a policy file",
+                   'write [policy] with keys, or policy = "policies/default.toml"')
+    for key, section in (("reply_text", ("reply", "text")),
+                         ("eur_per_segment", ("pricing", "eur_per_segment"))):
+        given = reply if section[0] == "reply" else pricing
+        if key in value and section[1] in given:
+            raise fail(f"policy.{key}", f"policy.{key} is also set as {'.'.join(section)}",
+                       f"set it once, in [{section[0]}]")
+    return PolicyConfig.from_mapping(value, path=path, text=text, prefix="policy", base=base)
+
+
+def _header_line(text: str | None, header: str, index: int) -> int | None:
+    """Line of the ``index``-th (0-based) ``header`` such as ``[[traffic]]``."""
+    seen = -1
+    for number, raw in enumerate((text or "").splitlines(), start=1):
+        if raw.split("#", 1)[0].strip().replace(" ", "") == header:
+            seen += 1
+            if seen == index:
+                return number
+    return None
+
+
+def _traffic(
+    value: Any, duration_s: float, path: Path | None, text: str | None, fail: Any
+) -> tuple[TrafficSpec, ...]:
+    if value is None or value == []:
+        raise fail("name", "the scenario has no traffic",
+                   'add a [[traffic]] table, e.g. kind = "organic" messages = 1000')
+    if not isinstance(value, list) or not all(isinstance(t, Mapping) for t in value):
+        raise fail("traffic", "traffic must be a list of tables", "write each as [[traffic]]")
+    kinds = ", ".join(sorted(KINDS))
+    specs = []
+    for index, table in enumerate(value):
+        where = f"traffic[{index}]"
+        kind = table.get("kind")
+        if kind is None:
+            raise ConfigError(f"[[traffic]] number {index + 1} has no kind", path=path,
+                              line=_header_line(text, "[[traffic]]", index),
+                              hint=f"add kind = one of {kinds}")
+        if kind not in KINDS:
+            raise fail(f"{where}.kind", f"unknown traffic kind {kind!r}", f"known kinds: {kinds}")
+        spec_class = KINDS[kind]
+        try:
+            spec = parse_spec(spec_class, table)
+        except SpecProblem as problem:
+            raise fail(f"{where}.{problem.key}", f"[[traffic]] {kind}: {problem.message}",
+                       problem.hint) from problem
+        if spec.start_s >= duration_s:
+            raise fail(f"{where}.start", f"[[traffic]] {kind} starts at or after the scenario "
+                       "ends", "start it earlier or make the scenario's duration longer")
+        specs.append(spec)
+    return tuple(specs)
+
+
+__all__ = ["Scenario", "known_keys", "load_scenario", "scenario_from_mapping"]

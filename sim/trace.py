@@ -1,0 +1,192 @@
+"""Traces: JSONL files of inbound SMS, one per line, sorted by ``t`` (contract in DESIGN.md).
+
+``read_trace`` streams and validates every line; the first bad line stops the run with a
+``TraceError`` that names the file, the line, what is wrong and how to fix it.
+``write_trace`` writes byte-for-byte reproducible lines: same records, same bytes.
+
+A line may carry an ``id`` (the provider's message id). Without one, the record's id is
+``SM`` + its zero-based index in the file as 32 hex digits, the shape of a Twilio MessageSid,
+so two replays of the same trace agree on ids.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from responder.policy.errors import ConfigError
+
+LABELS = ("legit", "raid")
+
+# E.164 (+ and 7 to 15 digits), a short code (3 to 8 digits) or an alphanumeric sender id
+# (up to 11 letters, digits, spaces, dots or dashes, at least one letter). The policy decides
+# what to do with short codes and alphanumeric senders; the trace only has to carry them.
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+_SHORT_CODE = re.compile(r"[0-9]{3,8}")
+_ALPHANUMERIC = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9][A-Za-z0-9 .\-]{0,10}")
+
+_ADDRESS_HINT = 'write an E.164 number such as "+33612345678" (or a short code / sender id)'
+
+
+class TraceError(ConfigError):
+    """A trace file that cannot be read: ``FILE:LINE: reason (hint: fix)``."""
+
+
+@dataclass(frozen=True, slots=True)
+class TraceRecord:
+    """One inbound SMS. ``t`` is seconds since the trace start; ``label`` is ground truth."""
+
+    t: float
+    sender: str
+    to: str
+    body: str
+    label: str | None = None
+    message_id: str = ""
+
+
+def default_message_id(index: int) -> str:
+    """The id of the ``index``-th record (0-based) when the trace gives none."""
+    return f"SM{index:032x}"
+
+
+def is_address(value: str) -> bool:
+    """True for an E.164 number, a short code or an alphanumeric sender id."""
+    return bool(
+        E164.fullmatch(value) or _SHORT_CODE.fullmatch(value) or _ALPHANUMERIC.fullmatch(value)
+    )
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def read_trace(path: str | Path) -> Iterator[TraceRecord]:
+    """Stream the records of a JSONL trace, validating each line as it goes."""
+    file = Path(path)
+    try:
+        handle = file.open("rb")
+    except OSError as exc:
+        raise TraceError(
+            f"cannot read trace: {exc.strerror or exc}",
+            path=file,
+            hint="check the path; `raidsim trace SCENARIO -o FILE.jsonl` writes one",
+        ) from exc
+    with handle:
+        previous_t = 0.0
+        index = 0
+        line_number = 0
+        while True:
+            try:
+                raw = handle.readline()
+            except OSError as exc:
+                raise TraceError(f"cannot read trace: {exc.strerror or exc}", path=file,
+                                 line=line_number + 1) from exc
+            if not raw:
+                return
+            line_number += 1
+            record = _parse_line(raw, file, line_number, index, previous_t)
+            if record is None:
+                continue
+            previous_t = record.t
+            index += 1
+            yield record
+
+
+def _parse_line(
+    raw: bytes, file: Path, line: int, index: int, previous_t: float
+) -> TraceRecord | None:
+    def fail(message: str, hint: str) -> TraceError:
+        return TraceError(message, path=file, line=line, hint=hint)
+
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise fail(
+            f"not UTF-8: byte 0x{raw[exc.start]:02x} at column {exc.start + 1}",
+            "save the trace as UTF-8",
+        ) from exc
+    if line == 1:
+        text = text.removeprefix("\ufeff")
+    if not text.strip():
+        return None
+    try:
+        data = json.loads(text, parse_constant=_reject_constant)
+    except ValueError as exc:
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+        raise fail(
+            f"not a JSON object: {reason}",
+            'write one object per line, e.g. {"t": 0.5, "from": "+33612345678", '
+            '"to": "+33644649021", "body": "Salut"}',
+        ) from exc
+    if not isinstance(data, dict):
+        raise fail(f"expected a JSON object, got {type(data).__name__}",
+                   'write one object per line, e.g. {"t": 0.5, "from": ..., ...}')
+    t = data.get("t")
+    if isinstance(t, bool) or not isinstance(t, int | float):
+        raise fail(f'"t" must be a number of seconds, got {t!r}',
+                   'write "t": 12.5 (seconds since the trace start)')
+    t = float(t)
+    if not math.isfinite(t) or t < 0:
+        raise fail(f'"t" must be at least 0, got {t!r}', "times count from the trace start")
+    if t < previous_t:
+        raise fail(
+            f'"t" goes back in time: {t!r} after {previous_t!r}',
+            "sort the lines by t; equal times may keep any order",
+        )
+    sender = _address(data, "from", fail)
+    to = _address(data, "to", fail)
+    body = data.get("body")
+    if not isinstance(body, str):
+        raise fail(f'"body" must be a string, got {body!r}', 'write "body": "" for an empty SMS')
+    label = data.get("label")
+    if label is not None and label not in LABELS:
+        raise fail(f'"label" must be "legit" or "raid", got {label!r}',
+                   'use "legit", "raid", null, or leave it out')
+    message_id = data.get("id")
+    if message_id is None:
+        message_id = default_message_id(index)
+    elif not isinstance(message_id, str) or not message_id:
+        raise fail(f'"id" must be a non-empty string, got {message_id!r}',
+                   "leave it out to number messages by position")
+    return TraceRecord(t, sender, to, body, label, message_id)
+
+
+def _address(data: dict[str, Any], key: str, fail: Any) -> str:
+    value = data.get(key)
+    if value is None:
+        raise fail(f'missing "{key}"', _ADDRESS_HINT)
+    if not isinstance(value, str) or not is_address(value):
+        raise fail(f'"{key}" is not a phone number: {value!r}', _ADDRESS_HINT)
+    return value
+
+
+def dumps_record(record: TraceRecord) -> str:
+    """One trace line, without the newline. Keys in order: t, from, to, body, label, id."""
+    out: dict[str, Any] = {"t": record.t, "from": record.sender, "to": record.to,
+                           "body": record.body}
+    if record.label is not None:
+        out["label"] = record.label
+    if record.message_id:
+        out["id"] = record.message_id
+    return json.dumps(out, ensure_ascii=False, separators=(",", ":"))
+
+
+def write_lines(records: Iterable[TraceRecord], handle: TextIO) -> int:
+    """Write records as JSONL to an open text handle; returns the number written."""
+    count = 0
+    for record in records:
+        handle.write(dumps_record(record))
+        handle.write("\n")
+        count += 1
+    return count
+
+
+def write_trace(records: Iterable[TraceRecord], path: str | Path) -> int:
+    """Write records to ``path`` as UTF-8 JSONL (streaming); returns the number written."""
+    with Path(path).open("w", encoding="utf-8", newline="\n") as handle:
+        return write_lines(records, handle)
