@@ -46,6 +46,10 @@ def _data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
+def _sentences(*parts: str) -> str:
+    return " ".join(f"{p[0].upper()}{p[1:]}." for p in parts if p)
+
+
 def _size(png: bytes) -> str:
     """``width=".." height=".."`` from the PNG header, so the layout does not jump."""
     if png[:8] != b"\x89PNG\r\n\x1a\n" or len(png) < 24:
@@ -73,7 +77,7 @@ def render_html(results: Mapping[str, Any], plots: Sequence[tuple[str, str, byte
         f"<h1>raidsim report: {escape(name)} "
         f'<span class="badge {"ok" if passed else "bad"}">'
         f'{"PASSED" if passed else "FAILED"}</span></h1>',
-        f'<p class="sub">{escape(verdict_text)}. {escape(summary.savings_text(results))}</p>',
+        f'<p class="sub">{escape(_sentences(verdict_text, summary.savings_text(results)))}</p>',
     ]
     thresholds = summary.threshold_rows(results)
     failures = [row for row in thresholds if not row[0]]
