@@ -66,6 +66,7 @@ class OutboxItem:
     body: str
     cost_micros: int
     attempts: int
+    created_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -479,14 +480,14 @@ class SqlStore:
         with self.transaction():
             self._lock_outbox()
             rows = self._all(
-                "SELECT id, message_sid, recipient, from_number, body, cost_micros, attempts"
-                " FROM outbox WHERE status = ? AND next_attempt_at <= ? ORDER BY next_attempt_at,"
-                f" id LIMIT {int(limit)}{self._skip_locked}",
+                "SELECT id, message_sid, recipient, from_number, body, cost_micros, attempts,"
+                " created_at FROM outbox WHERE status = ? AND next_attempt_at <= ?"
+                f" ORDER BY next_attempt_at, id LIMIT {int(limit)}{self._skip_locked}",
                 (PENDING, now),
             )
             items = [
                 OutboxItem(int(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), int(r[5]),
-                           int(r[6]) + 1)
+                           int(r[6]) + 1, float(r[7]))
                 for r in rows
             ]
             for item in items:

@@ -1,0 +1,52 @@
+"""``raidsim db upgrade|status``: the responder's database schema."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "db",
+        help="apply or inspect the responder's database migrations",
+        description=(
+            "Manage the responder's database at --database-url (default: "
+            "RAIDSIM_DATABASE_URL, else sqlite:///raidsim.db)."
+        ),
+    )
+    actions = parser.add_subparsers(dest="db_command", metavar="ACTION")
+    for name, text in (("upgrade", "apply pending migrations"),
+                       ("status", "print the schema version as JSON; exit 1 if not current")):
+        action = actions.add_parser(name, help=text, description=text)
+        action.add_argument("--database-url", default=None, help="database URL")
+        action.set_defaults(func=run)
+    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
+
+
+def run(args: argparse.Namespace) -> int:
+    from responder.store import StoreError, open_store
+
+    url = args.database_url or os.environ.get("RAIDSIM_DATABASE_URL") or "sqlite:///raidsim.db"
+    try:
+        store = open_store(url)
+    except StoreError as exc:
+        print(f"raidsim db: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if args.db_command == "upgrade":
+            applied = store.migrate(now=time.time())
+            print(json.dumps({"applied": applied, "version": store.schema_version()}))
+            return 0
+        version = store.schema_version()
+        print(json.dumps({"version": version, "latest": store.latest_version,
+                          "current": version == store.latest_version}))
+        return 0 if version == store.latest_version else 1
+    except Exception as exc:
+        print(f"raidsim db: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()

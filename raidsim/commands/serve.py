@@ -1,0 +1,80 @@
+"""``raidsim serve``: run the production responder on uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "serve",
+        help="run the SMS auto-responder (Twilio webhooks, budgeted outbox, admin API)",
+        description=(
+            "Run the responder on uvicorn. Configuration comes from RAIDSIM_* environment "
+            "variables, or a TOML file named by RAIDSIM_CONFIG that they override; only "
+            "RAIDSIM_TWILIO_ACCOUNT_SID and RAIDSIM_TWILIO_AUTH_TOKEN are required. "
+            "Database migrations are applied before the workers start. See docs/responder.md."
+        ),
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument(
+        "--forwarded-allow-ips", default=None,
+        help="trust X-Forwarded-* from these proxy IPs (comma-separated, or *)",
+    )
+    parser.add_argument(
+        "--graceful-timeout", type=float, default=None,
+        help="seconds to wait for in-flight requests at shutdown (default: no limit)",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from responder.config import load_settings
+    from responder.policy.errors import ConfigError
+    from responder.store import StoreError, open_store
+
+    if args.workers < 1 or not 0 < args.port < 65536:
+        print("raidsim serve: error: --workers must be >= 1 and --port in 1..65535",
+              file=sys.stderr)
+        return 2
+    try:
+        settings = load_settings(os.environ)
+    except ConfigError as exc:
+        print(f"raidsim serve: configuration error: {exc}", file=sys.stderr)
+        return 2
+    try:  # migrate once, before any worker starts, and fail early with a clear message
+        store = open_store(settings.database_url)
+        try:
+            store.migrate(now=time.time())
+        finally:
+            store.close()
+    except StoreError as exc:
+        print(f"raidsim serve: database error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        print(f"raidsim serve: database error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+
+    import uvicorn
+
+    options: dict[str, object] = {}
+    if args.forwarded_allow_ips:
+        options.update(proxy_headers=True, forwarded_allow_ips=args.forwarded_allow_ips)
+    uvicorn.run(
+        "responder.asgi:app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        lifespan="on",
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        timeout_graceful_shutdown=args.graceful_timeout,
+        **options,  # type: ignore[arg-type]
+    )
+    return 0

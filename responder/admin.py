@@ -1,0 +1,229 @@
+"""The admin API: budget, kill switch, block/allow lists, evidence export.
+
+Every route needs ``Authorization: Bearer $RAIDSIM_ADMIN_TOKEN`` (compared in
+constant time). Without RAIDSIM_ADMIN_TOKEN the admin API does not exist (404).
+The evidence export is the only place raw phone numbers leave the service.
+"""
+
+from __future__ import annotations
+
+import csv
+import hmac
+import io
+import json
+import re
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from responder.logs import event
+from responder.money import MoneyError, to_micros
+from responder.policy import Caps
+
+if TYPE_CHECKING:
+    from responder.app import Context
+
+RAID_RULES = ("raid_template", "repeat_flood", "number_block", "flagged_sender")
+_PATTERN = re.compile(r"^\+?[0-9]{1,15}$")
+
+
+def admin_routes(ctx_of: Callable[[Request], Context], guard: Any) -> list[Route]:
+    def route(path: str, handler: Callable[[Request, Context], Awaitable[Response]],
+              methods: list[str]) -> Route:
+        async def authorised(request: Request, ctx: Context) -> Response:
+            _authorise(request, ctx)
+            return await handler(request, ctx)
+
+        return Route(path, guard(ctx_of, authorised), methods=methods)
+
+    return [
+        route("/admin/budget", get_budget, ["GET"]),
+        route("/admin/budget", set_budget, ["PUT", "POST"]),
+        route("/admin/kill-switch", get_kill_switch, ["GET"]),
+        route("/admin/kill-switch", set_kill_switch, ["PUT", "POST"]),
+        route("/admin/numbers", get_numbers, ["GET"]),
+        route("/admin/numbers/{kind}", add_number, ["POST"]),
+        route("/admin/numbers/{kind}/{pattern}", remove_number, ["DELETE"]),
+        route("/admin/outbox", get_outbox, ["GET"]),
+        route("/admin/evidence", evidence, ["GET"]),
+    ]
+
+
+def _authorise(request: Request, ctx: Context) -> None:
+    from responder.app import HTTPError
+
+    token = ctx.settings.admin_token
+    if not token:
+        raise HTTPError(404, "admin API disabled (set RAIDSIM_ADMIN_TOKEN)")
+    header = request.headers.get("authorization", "")
+    scheme, _, given = header.partition(" ")
+    ok = hmac.compare_digest(given.strip().encode("utf-8", "replace"), token.encode("utf-8"))
+    if scheme.lower() != "bearer" or not ok:
+        raise HTTPError(401, "unauthorised")
+
+
+async def _json(request: Request, ctx: Context) -> dict[str, Any]:
+    from responder.app import HTTPError, read_body
+
+    body = await read_body(request, ctx.settings.max_body_bytes)
+    try:
+        data = json.loads(body or b"{}")
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise HTTPError(400, "malformed JSON") from exc
+    if not isinstance(data, dict):
+        raise HTTPError(400, "expected a JSON object")
+    return data
+
+
+async def get_budget(request: Request, ctx: Context) -> Response:
+    from responder.app import budget_snapshot
+
+    return JSONResponse(await ctx.db.call(budget_snapshot, ctx))
+
+
+def _amount(data: dict[str, Any], key: str, current: int | None) -> int | None:
+    from responder.app import HTTPError
+
+    if key not in data:
+        return current
+    value = data[key]
+    if value is None:
+        return None
+    if isinstance(value, float | bool):
+        raise HTTPError(400, f"{key} must be a string amount such as \"500.00\" or null")
+    try:
+        micros = to_micros(value)
+    except MoneyError as exc:
+        raise HTTPError(400, f"{key}: {exc}") from exc
+    if micros < 0:
+        raise HTTPError(400, f"{key} cannot be negative")
+    return micros
+
+
+async def set_budget(request: Request, ctx: Context) -> Response:
+    """Body: {"total_eur": "500.00" | null, "per_hour_eur": "20" | null}; omitted keys stay."""
+    from responder.app import budget_snapshot
+
+    data = await _json(request, ctx)
+    store = ctx.core.store
+
+    def apply() -> dict[str, Any]:
+        caps = store.caps()
+        new = Caps(total_micros=_amount(data, "total_eur", caps.total_micros),
+                   per_hour_micros=_amount(data, "per_hour_eur", caps.per_hour_micros))
+        store.set_caps(new)
+        ctx.core.refresh(now=ctx.clock(), force=True)
+        return budget_snapshot(ctx)
+
+    snapshot = await ctx.db.call(apply)
+    event("admin_budget", total_eur=snapshot["total_eur"], per_hour_eur=snapshot["per_hour_eur"])
+    return JSONResponse(snapshot)
+
+
+async def get_kill_switch(request: Request, ctx: Context) -> Response:
+    return JSONResponse({"on": await ctx.db.call(ctx.core.store.kill_switch)})
+
+
+async def set_kill_switch(request: Request, ctx: Context) -> Response:
+    """Body: {"on": true|false}. On: no reply leaves any instance from now on."""
+    from responder.app import HTTPError
+
+    data = await _json(request, ctx)
+    on = data.get("on")
+    if not isinstance(on, bool):
+        raise HTTPError(400, "expected {\"on\": true} or {\"on\": false}")
+
+    def apply() -> None:
+        ctx.core.store.set_kill_switch(on)
+        ctx.core.refresh(now=ctx.clock(), force=True)
+
+    await ctx.db.call(apply)
+    event("admin_kill_switch", on=on, level=30)
+    return JSONResponse({"on": on})
+
+
+def _kind(request: Request) -> str:
+    from responder.app import HTTPError
+
+    kind = str(request.path_params["kind"])
+    if kind not in ("block", "allow"):
+        raise HTTPError(404, "kind must be block or allow")
+    return kind
+
+
+async def get_numbers(request: Request, ctx: Context) -> Response:
+    controls = await ctx.db.call(ctx.core.store.controls)
+    return JSONResponse({"block": sorted(controls.blocked), "allow": sorted(controls.allowed)})
+
+
+async def add_number(request: Request, ctx: Context) -> Response:
+    """Body: {"pattern": "+33612345678"} (a full number) or {"pattern": "+336123"} (a prefix)."""
+    from responder.app import HTTPError
+
+    kind = _kind(request)
+    pattern = (await _json(request, ctx)).get("pattern")
+    if not isinstance(pattern, str) or not _PATTERN.match(pattern):
+        raise HTTPError(400, "pattern must be an E.164 number or prefix, e.g. +336123")
+
+    def apply() -> bool:
+        added = ctx.core.store.add_number_rule(kind, pattern, now=ctx.clock())
+        ctx.core.refresh(now=ctx.clock(), force=True)
+        return added
+
+    added = await ctx.db.call(apply)
+    event("admin_number_rule", kind=kind, action="add", length=len(pattern))
+    return JSONResponse({"kind": kind, "pattern": pattern, "added": added},
+                        status_code=201 if added else 200)
+
+
+async def remove_number(request: Request, ctx: Context) -> Response:
+    kind = _kind(request)
+    pattern = str(request.path_params["pattern"])
+
+    def apply() -> bool:
+        removed = ctx.core.store.remove_number_rule(kind, pattern)
+        ctx.core.refresh(now=ctx.clock(), force=True)
+        return removed
+
+    removed = await ctx.db.call(apply)
+    event("admin_number_rule", kind=kind, action="remove", length=len(pattern))
+    return JSONResponse({"kind": kind, "pattern": pattern, "removed": removed},
+                        status_code=200 if removed else 404)
+
+
+async def get_outbox(request: Request, ctx: Context) -> Response:
+    return JSONResponse({"counts": await ctx.db.call(ctx.core.store.outbox_counts)})
+
+
+async def evidence(request: Request, ctx: Context) -> Response:
+    """?format=csv|json&since=EPOCH_SECONDS&rules=a,b: messages the policy flagged as raid."""
+    from responder.app import HTTPError
+
+    fmt = request.query_params.get("format", "json")
+    if fmt not in ("json", "csv"):
+        raise HTTPError(400, "format must be json or csv")
+    since_text = request.query_params.get("since")
+    try:
+        since = float(since_text) if since_text else None
+    except ValueError as exc:
+        raise HTTPError(400, "since must be seconds since the epoch") from exc
+    rules_text = request.query_params.get("rules")
+    rules = tuple(r for r in rules_text.split(",") if r) if rules_text else RAID_RULES
+    rows = await ctx.db.call(ctx.core.store.evidence, rules, since)
+    for row in rows:
+        row["received_at_utc"] = datetime.fromtimestamp(row["received_at"], UTC).isoformat()
+    event("admin_evidence_export", rows=len(rows), format=fmt, level=30)
+    if fmt == "json":
+        return JSONResponse({"rules": list(rules), "messages": rows})
+    out = io.StringIO()
+    columns = ["received_at_utc", "received_at", "message_sid", "sender", "recipient", "body",
+               "action", "rule", "decided_at"]
+    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": "attachment; filename=raid-evidence.csv"})

@@ -1,0 +1,429 @@
+"""The ASGI service: webhooks in, replies out through the outbox, operations on the side.
+
+Resources (database, DB thread, httpx client, background tasks) are built in the
+lifespan, never at import. ``create_app(settings)`` takes injectable seams for
+tests: a clock, an httpx transport and a seeded ``random.Random``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qsl
+
+import httpx
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from responder.config import Settings
+from responder.logs import event, pseudonymise
+from responder.metrics import Metrics
+from responder.money import from_micros
+from responder.outbox import CircuitBreaker, OutboxSender
+from responder.policy import Action
+from responder.provider import TwilioClient
+from responder.service import Accepted, DbThread, Responder
+from responder.signing import signature_algorithm, verify_generic, verify_twilio
+from responder.store import PENDING, UNKNOWN, Inbound, open_store
+
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+MAX_FIELDS = 200
+MAX_ID_LEN = 64
+MAX_NUMBER_LEN = 32
+POLICY_TICK_S = 1.0
+PURGE_EVERY_S = 3600.0
+
+
+class HTTPError(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass
+class Context:
+    """Everything the lifespan builds; handlers reach it through ``app.state.ctx``."""
+
+    settings: Settings
+    core: Responder
+    db: DbThread
+    metrics: Metrics
+    sender: OutboxSender
+    clock: Callable[[], float]
+    policy_wake: asyncio.Event = field(default_factory=asyncio.Event)
+    key: bytes = b""
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Callable[[], float] = time.time,
+    transport: httpx.AsyncBaseTransport | None = None,
+    rng: random.Random | None = None,
+    migrate: bool = True,
+) -> Starlette:
+    """The responder as an ASGI app. Nothing touches the database before start-up."""
+    metrics = Metrics()
+    holder: dict[str, Context] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        store = open_store(settings.database_url)
+        db = DbThread()
+        core = Responder(settings, store)
+        try:
+            await db.call(core.start, now=clock(), migrate=migrate)
+        except BaseException:
+            await db.call(store.close)
+            db.close()
+            raise
+        timeout = httpx.Timeout(connect=settings.send_connect_timeout_s,
+                                read=settings.send_read_timeout_s,
+                                write=settings.send_read_timeout_s,
+                                pool=settings.send_connect_timeout_s)
+        limits = httpx.Limits(max_connections=max(4, settings.send_concurrency))
+        client = httpx.AsyncClient(timeout=timeout, transport=transport, limits=limits)
+        callback = (
+            f"{settings.public_url.rstrip('/')}/webhooks/twilio/status"
+            if settings.public_url and settings.status_callback else None
+        )
+        twilio = TwilioClient(client, api_base=settings.twilio_api_base,
+                              account_sid=settings.twilio_account_sid,
+                              auth_token=settings.twilio_auth_token, status_callback=callback)
+        owner = settings.instance_id or f"raidsim-{secrets.token_hex(6)}"
+        sender = OutboxSender(
+            core, db, twilio, metrics, owner=owner, concurrency=settings.send_concurrency,
+            max_attempts=settings.send_max_attempts,
+            breaker=CircuitBreaker(settings.breaker_threshold, settings.breaker_cooldown_s, clock),
+            rng=rng or random.Random(), clock=clock,
+        )
+        ctx = Context(settings, core, db, metrics, sender, clock, key=settings.pseudonym_secret)
+        holder["ctx"] = ctx
+        app.state.ctx = ctx
+        stopping = asyncio.Event()
+        tasks = [
+            asyncio.create_task(sender.run(stopping, settings.drain_timeout_s), name="outbox"),
+            asyncio.create_task(_policy_clock(ctx, stopping), name="policy-clock"),
+        ]
+        event("started", instance=owner, database=store.dialect, replayed=core.replayed,
+              held=core.state.held_count, caps_source=await db.call(store.caps_source))
+        try:
+            yield
+        finally:
+            stopping.set()
+            _done, pending = await asyncio.wait(tasks, timeout=settings.drain_timeout_s + 5)
+            for task in pending:
+                task.cancel()
+            counts = await db.call(store.outbox_counts)
+            event("stopped", pending=counts[PENDING], unknown=counts[UNKNOWN])
+            await client.aclose()
+            await db.call(store.close)
+            db.close()
+
+    def ctx_of(request: Request) -> Context:
+        return holder["ctx"]
+
+    routes = [
+        Route("/webhooks/twilio/sms", _guard(ctx_of, twilio_sms), methods=["POST"]),
+        Route("/webhooks/twilio/status", _guard(ctx_of, twilio_status), methods=["POST"]),
+        Route("/webhooks/generic/sms", _guard(ctx_of, generic_sms), methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", _guard(ctx_of, readyz), methods=["GET"]),
+        Route("/metrics", _guard(ctx_of, metrics_endpoint), methods=["GET"]),
+    ]
+    from responder.admin import admin_routes
+
+    routes.extend(admin_routes(ctx_of, _guard))
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.metrics = metrics
+    return app
+
+
+Handler = Callable[[Request, Context], Awaitable[Response]]
+
+
+def _guard(
+    ctx_of: Callable[[Request], Context], handler: Handler
+) -> Callable[[Request], Awaitable[Response]]:
+    """Turn HTTPError into its status, and a database failure into 503 (retry later)."""
+
+    async def endpoint(request: Request) -> Response:
+        ctx = ctx_of(request)
+        try:
+            return await handler(request, ctx)
+        except HTTPError as exc:
+            ctx.metrics.rejected.labels(exc.reason).inc()
+            return PlainTextResponse(exc.reason, status_code=exc.status)
+        except Exception as exc:
+            event("request_failed", level=40, path=request.url.path,
+                  error=f"{type(exc).__name__}: {exc}")
+            ctx.metrics.rejected.labels("unavailable").inc()
+            return PlainTextResponse("temporarily unavailable", status_code=503,
+                                     headers={"Retry-After": "1"})
+
+    return endpoint
+
+
+# -- request parsing ---------------------------------------------------------------
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise HTTPError(400, "bad content-length")
+        if int(declared) > limit:
+            raise HTTPError(413, "body too large")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPError(413, "body too large")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_form(request: Request, limit: int) -> list[tuple[str, str]]:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        raise HTTPError(415, "expected application/x-www-form-urlencoded")
+    body = await read_body(request, limit)
+    try:
+        return parse_qsl(body.decode("utf-8"), keep_blank_values=True,
+                         max_num_fields=MAX_FIELDS)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise HTTPError(400, "malformed form body") from exc
+
+
+def signed_url(request: Request, settings: Settings) -> str:
+    """The URL Twilio called: RAIDSIM_PUBLIC_URL + path + query behind a proxy."""
+    if not settings.public_url:
+        return str(request.url)
+    url = settings.public_url.rstrip("/") + request.url.path
+    query = request.url.query
+    return f"{url}?{query}" if query else url
+
+
+def check_twilio(request: Request, ctx: Context, params: list[tuple[str, str]]) -> None:
+    settings = ctx.settings
+    algorithm = signature_algorithm(request.headers.get("x-twilio-webhooks-signature-settings"))
+    key = settings.twilio_auth_token
+    if algorithm != "HMAC_SHA1":
+        key = settings.twilio_webhook_signing_key or ""
+    if not verify_twilio(key, signed_url(request, settings), params,
+                         request.headers.get("x-twilio-signature"), algorithm):
+        raise HTTPError(403, "bad signature")
+
+
+def _field(fields: dict[str, str], *names: str, limit: int, required: bool = True) -> str:
+    for name in names:
+        value = fields.get(name)
+        if value:
+            if len(value) > limit:
+                raise HTTPError(400, f"{name} too long")
+            return value
+    if required:
+        raise HTTPError(400, f"missing {names[0]}")
+    return ""
+
+
+# -- webhooks ----------------------------------------------------------------------
+
+
+async def twilio_sms(request: Request, ctx: Context) -> Response:
+    started = time.perf_counter()
+    params = await read_form(request, ctx.settings.max_body_bytes)
+    check_twilio(request, ctx, params)
+    fields = dict(params)
+    token = request.headers.get("i-twilio-idempotency-token")
+    inbound = Inbound(
+        message_sid=_field(fields, "MessageSid", "SmsMessageSid", "SmsSid", limit=MAX_ID_LEN),
+        sender=_field(fields, "From", limit=MAX_NUMBER_LEN),
+        recipient=_field(fields, "To", limit=MAX_NUMBER_LEN),
+        body=fields.get("Body", ""),
+        received_at=ctx.clock(),
+        source="twilio",
+        idempotency_token=token[:200] if token else None,
+    )
+    await _accept(ctx, inbound)
+    response = Response(EMPTY_TWIML, media_type="text/xml")
+    ctx.metrics.webhook_latency.observe(time.perf_counter() - started)
+    return response
+
+
+async def generic_sms(request: Request, ctx: Context) -> Response:
+    """A signed JSON webhook for other providers (scheme in docs/responder.md)."""
+    started = time.perf_counter()
+    secret = ctx.settings.webhook_secret
+    if not secret:
+        raise HTTPError(404, "generic webhook disabled (set RAIDSIM_WEBHOOK_SECRET)")
+    body = await read_body(request, ctx.settings.max_body_bytes)
+    if not verify_generic(secret, body, request.headers.get("x-raidsim-signature")):
+        raise HTTPError(403, "bad signature")
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise HTTPError(400, "malformed JSON") from exc
+    if not isinstance(data, dict):
+        raise HTTPError(400, "expected a JSON object")
+    fields = {k: v for k, v in data.items() if isinstance(v, str)}
+    if not isinstance(data.get("body", ""), str):
+        raise HTTPError(400, "body must be a string")
+    inbound = Inbound(
+        message_sid="generic:" + _field(fields, "id", limit=MAX_ID_LEN),
+        sender=_field(fields, "from", limit=MAX_NUMBER_LEN),
+        recipient=_field(fields, "to", limit=MAX_NUMBER_LEN),
+        body=fields.get("body", ""),
+        received_at=ctx.clock(),
+        source="generic",
+    )
+    accepted = await _accept(ctx, inbound)
+    ctx.metrics.webhook_latency.observe(time.perf_counter() - started)
+    decision = accepted.decision
+    return JSONResponse({
+        "duplicate": accepted.duplicate,
+        "decision": None if decision is None else str(decision.action),
+        "rule": None if decision is None else decision.rule,
+    })
+
+
+async def _accept(ctx: Context, inbound: Inbound) -> Accepted:
+    accepted = await ctx.db.call(ctx.core.accept, inbound, now=inbound.received_at)
+    metrics = ctx.metrics
+    if accepted.duplicate:
+        metrics.duplicates.inc()
+        event("inbound_duplicate", message_sid=inbound.message_sid)
+        return accepted
+    decision = accepted.decision
+    assert decision is not None
+    metrics.inbound.labels(str(decision.action), decision.rule).inc()
+    if accepted.queued:
+        ctx.sender.wake.set()
+    if decision.action is Action.DEFER:
+        ctx.policy_wake.set()
+    event("inbound", message_sid=inbound.message_sid, source=inbound.source,
+          sender=pseudonymise(ctx.key, inbound.sender), decision=str(decision.action),
+          rule=decision.rule, until=decision.until)
+    return accepted
+
+
+async def twilio_status(request: Request, ctx: Context) -> Response:
+    params = await read_form(request, ctx.settings.max_body_bytes)
+    check_twilio(request, ctx, params)
+    fields = dict(params)
+    sid = _field(fields, "MessageSid", "SmsSid", limit=MAX_ID_LEN)
+    status = _field(fields, "MessageStatus", "SmsStatus", limit=MAX_ID_LEN)
+    error_code = fields.get("ErrorCode") or None
+    matched = await ctx.db.call(ctx.core.store.record_status, sid, status, error_code,
+                                now=ctx.clock())
+    event("status_callback", provider_sid=sid, status=status, error_code=error_code,
+          matched=matched)
+    return Response(status_code=200)
+
+
+# -- operations ----------------------------------------------------------------------
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request, ctx: Context) -> Response:
+    try:
+        ready = await asyncio.wait_for(ctx.db.call(ctx.core.store.ready), timeout=5.0)
+    except TimeoutError:
+        ready = False
+    if not ready:
+        return JSONResponse({"status": "not ready"}, status_code=503)
+    return JSONResponse({"status": "ready"})
+
+
+def budget_snapshot(ctx: Context) -> dict[str, Any]:
+    """Runs on the DB thread."""
+    store = ctx.core.store
+    caps = store.caps()
+    spent = store.spent_micros()
+    now = ctx.clock()
+
+    def eur(micros: int | None) -> str | None:
+        return None if micros is None else str(from_micros(micros))
+
+    left = None if caps.total_micros is None else max(0, caps.total_micros - spent)
+    return {
+        "spent_eur": eur(spent),
+        "spent_this_hour_eur": eur(store.spent_in_hour_micros(now)),
+        "total_eur": eur(caps.total_micros),
+        "per_hour_eur": eur(caps.per_hour_micros),
+        "left_eur": eur(left),
+        "caps_source": store.caps_source(),
+        "reply_cost_eur": eur(ctx.core.state.reply_cost_micros),
+        "held": ctx.core.state.held_count,
+        "outbox": store.outbox_counts(),
+        "raid_mode": ctx.core.state.is_raid_mode(),
+    }
+
+
+async def metrics_endpoint(request: Request, ctx: Context) -> Response:
+    snap = await ctx.db.call(budget_snapshot, ctx)
+    m = ctx.metrics
+    m.spend.set(float(Decimal(snap["spent_eur"])))
+    m.budget_left.set(float("inf") if snap["left_eur"] is None else float(snap["left_eur"]))
+    for status, count in snap["outbox"].items():
+        m.outbox.labels(status).set(count)
+    m.held.set(snap["held"])
+    return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _policy_clock(ctx: Context, stopping: asyncio.Event) -> None:
+    """Release held replies when due; pick up operator changes; purge old bodies."""
+    core, db = ctx.core, ctx.db
+    next_purge = 0.0
+    while not stopping.is_set():
+        now = ctx.clock()
+        try:
+            deadline = await db.call(core.next_deadline)
+            if deadline is not None and deadline <= now:
+                released, queued = await db.call(core.release_due, now=now)
+                for item in released:
+                    ctx.metrics.released.labels(str(item.decision.action), item.decision.rule).inc()
+                    event("released", message_sid=item.message.message_id,
+                          decision=str(item.decision.action), rule=item.decision.rule)
+                if queued:
+                    ctx.sender.wake.set()
+                deadline = await db.call(core.next_deadline)
+            await db.call(core.refresh, now=now)
+            days = ctx.settings.retention_days
+            if days > 0 and now >= next_purge:
+                purged = await db.call(core.store.purge_bodies, now - days * 86400.0)
+                if purged:
+                    event("retention_purge", bodies=purged, days=days)
+                next_purge = now + PURGE_EVERY_S
+        except Exception as exc:  # keep the clock alive through a database hiccup
+            event("policy_clock_error", level=40, error=f"{type(exc).__name__}: {exc}")
+            deadline = None
+        timeout = POLICY_TICK_S
+        if deadline is not None:
+            timeout = min(POLICY_TICK_S, max(0.0, deadline - now))
+        ctx.policy_wake.clear()
+        waiters = [asyncio.ensure_future(ctx.policy_wake.wait()),
+                   asyncio.ensure_future(stopping.wait())]
+        _done, pending = await asyncio.wait(waiters, timeout=timeout,
+                                            return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+
+
+__all__ = ["EMPTY_TWIML", "Context", "HTTPError", "create_app"]

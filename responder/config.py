@@ -1,0 +1,212 @@
+"""Service settings: environment variables over an optional TOML file over defaults.
+
+Every setting has an environment variable ``RAIDSIM_<NAME>`` and a TOML key
+``<name>`` (lower case) in the file named by ``RAIDSIM_CONFIG``. The file may also
+carry a ``[policy]`` table. See docs/responder.md for the list.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from responder.money import MoneyError, to_micros
+from responder.policy.config import PolicyConfig
+from responder.policy.errors import ConfigError
+from responder.policy.ledger import Caps
+
+_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+
+
+@dataclass(frozen=True)
+class Settings:
+    twilio_account_sid: str
+    twilio_auth_token: str
+    twilio_api_base: str = "https://api.twilio.com"
+    twilio_webhook_signing_key: str | None = None
+    public_url: str | None = None
+    database_url: str = "sqlite:///raidsim.db"
+    budget_eur: Decimal | None = None
+    budget_hour_eur: Decimal | None = None
+    admin_token: str | None = None
+    policy_file: str | None = None
+    from_number: str | None = None
+    status_callback: bool = True
+    webhook_secret: str | None = None
+    pseudonym_key: str | None = None
+    retention_days: float = 30.0
+    max_body_bytes: int = 64 * 1024
+    send_concurrency: int = 4
+    send_connect_timeout_s: float = 5.0
+    send_read_timeout_s: float = 10.0
+    send_max_attempts: int = 8
+    breaker_threshold: int = 5
+    breaker_cooldown_s: float = 30.0
+    drain_timeout_s: float = 10.0
+    log_level: str = "INFO"
+    instance_id: str | None = None
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+
+    @property
+    def caps(self) -> Caps:
+        """The ledger caps: the policy's budget, with RAIDSIM_BUDGET_EUR* overriding it."""
+        budget = self.policy.budget
+        total = budget.total_micros if budget.enabled else None
+        hour = budget.per_hour_micros if budget.enabled else None
+        if self.budget_eur is not None:
+            total = to_micros(self.budget_eur)
+        if self.budget_hour_eur is not None:
+            hour = to_micros(self.budget_hour_eur)
+        return Caps(total_micros=total, per_hour_micros=hour)
+
+    @property
+    def pseudonym_secret(self) -> bytes:
+        """The key for pseudonymous phone numbers in logs; derived from the token by default."""
+        return (self.pseudonym_key or f"raidsim-pseudonym:{self.twilio_auth_token}").encode()
+
+
+_REQUIRED = ("twilio_account_sid", "twilio_auth_token")
+_SETTABLE = {f.name for f in fields(Settings)} - {"policy"}
+
+
+def _env_name(name: str) -> str:
+    return f"RAIDSIM_{name.upper()}"
+
+
+def load_settings(env: Mapping[str, str]) -> Settings:
+    """Read settings from ``env`` (and the TOML file it names); ConfigError says what to fix."""
+    raw: dict[str, Any] = {}
+    config_path = env.get("RAIDSIM_CONFIG")
+    policy_table: Mapping[str, Any] | None = None
+    file_text: str | None = None
+    if config_path:
+        path = Path(config_path)
+        try:
+            file_text = path.read_text(encoding="utf-8")
+            data = tomllib.loads(file_text)
+        except OSError as exc:
+            raise ConfigError(f"cannot read RAIDSIM_CONFIG: {exc.strerror}", path=path) from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"not valid TOML: {exc}", path=path) from exc
+        for key, value in data.items():
+            if key == "policy":
+                if not isinstance(value, Mapping):
+                    raise ConfigError("[policy] must be a table", path=path)
+                policy_table = value
+            elif key in _SETTABLE:
+                raw[key] = value
+            else:
+                raise ConfigError(
+                    f"unknown setting {key!r}", path=path,
+                    hint="known: " + ", ".join(sorted(_SETTABLE)) + ", [policy]",
+                )
+    for name in _SETTABLE:
+        value = env.get(_env_name(name))
+        if value is not None and value != "":
+            raw[name] = value
+    missing = [_env_name(n) for n in _REQUIRED if not raw.get(n)]
+    if missing:
+        raise ConfigError(
+            f"missing required setting(s): {', '.join(missing)}",
+            hint="set the Twilio Account SID and Auth Token from the Twilio console",
+        )
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        if f.name in raw:
+            values[f.name] = _coerce(f.name, raw[f.name], f.type)
+    settings = Settings(**values)
+    policy = PolicyConfig()
+    if settings.policy_file:
+        policy = PolicyConfig.load(settings.policy_file)
+    if policy_table is not None:
+        if settings.policy_file:
+            raise ConfigError("give either policy_file or a [policy] table, not both",
+                              path=config_path)
+        policy = PolicyConfig.from_mapping(policy_table, path=config_path, text=file_text)
+    settings = replace(settings, policy=policy)
+    _validate(settings)
+    return settings
+
+
+def _coerce(name: str, value: Any, kind: Any) -> Any:
+    where = _env_name(name)
+    text = str(kind)
+    try:
+        if "Decimal" in text:
+            if isinstance(value, float):
+                raise ConfigError(f"{where}: money must be exact; write it as a string")
+            amount = Decimal(str(value).strip())
+            to_micros(amount)
+            if amount < 0:
+                raise ConfigError(f"{where} cannot be negative")
+            return amount
+        if "bool" in text:
+            if isinstance(value, bool):
+                return value
+            lowered = str(value).strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ConfigError(f"{where} must be true or false, got {value!r}")
+        if "int" in text:
+            if isinstance(value, bool):
+                raise ConfigError(f"{where} must be a whole number, got {value!r}")
+            number = int(str(value).strip())
+            if number < 0:
+                raise ConfigError(f"{where} cannot be negative")
+            return number
+        if "float" in text:
+            if isinstance(value, bool):
+                raise ConfigError(f"{where} must be a number, got {value!r}")
+            real = float(str(value).strip())
+            if not real >= 0:
+                raise ConfigError(f"{where} must be a number of at least 0")
+            return real
+    except (ValueError, ArithmeticError, MoneyError) as exc:
+        raise ConfigError(f"{where}: cannot read {value!r}: {exc}") from exc
+    if not isinstance(value, str):
+        raise ConfigError(f"{where} must be a string, got {value!r}")
+    return value.strip()
+
+
+def _validate(s: Settings) -> None:
+    if not _SID.match(s.twilio_account_sid):
+        raise ConfigError(
+            "RAIDSIM_TWILIO_ACCOUNT_SID must be 'AC' followed by 32 hex digits",
+            hint="copy the Account SID from the Twilio console",
+        )
+    for name in ("twilio_api_base", "public_url"):
+        url = getattr(s, name)
+        if url is None:
+            continue
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(f"{_env_name(name)} must be an http(s) URL, got {url!r}")
+    if s.from_number is not None and not _E164.match(s.from_number):
+        raise ConfigError(f"RAIDSIM_FROM_NUMBER must be an E.164 number, got {s.from_number!r}")
+    if s.admin_token is not None and len(s.admin_token) < 16:
+        raise ConfigError("RAIDSIM_ADMIN_TOKEN must be at least 16 characters")
+    if s.webhook_secret is not None and len(s.webhook_secret) < 16:
+        raise ConfigError("RAIDSIM_WEBHOOK_SECRET must be at least 16 characters")
+    if s.send_concurrency < 1:
+        raise ConfigError("RAIDSIM_SEND_CONCURRENCY must be at least 1")
+    if s.send_max_attempts < 1:
+        raise ConfigError("RAIDSIM_SEND_MAX_ATTEMPTS must be at least 1")
+    if s.max_body_bytes < 1024:
+        raise ConfigError("RAIDSIM_MAX_BODY_BYTES must be at least 1024")
+    if s.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError("RAIDSIM_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
+    scheme = urlsplit(s.database_url).scheme.lower()
+    if scheme not in ("sqlite", "postgresql", "postgres"):
+        raise ConfigError(
+            f"RAIDSIM_DATABASE_URL {s.database_url!r} is not supported",
+            hint="use sqlite:///raidsim.db or postgresql://user@host/db",
+        )

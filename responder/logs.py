@@ -1,0 +1,55 @@
+"""Structured JSON logs. Phone numbers only ever appear as keyed-hash pseudonyms."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+LOGGER_NAME = "raidsim.responder"
+log = logging.getLogger(LOGGER_NAME)
+
+
+def pseudonymise(key: bytes, number: str) -> str:
+    """A stable, non-reversible stand-in for a phone number: HMAC-SHA256, 16 hex digits."""
+    return "p_" + hmac.new(key, number.encode("utf-8"), hashlib.sha256).hexdigest()[:16]
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, event, then the event's fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "event": record.getMessage(),
+        }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            out.update(fields)
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False, default=str)
+
+
+def event(name: str, level: int = logging.INFO, **fields: Any) -> None:
+    """Log one structured event. Never pass raw phone numbers: use ``pseudonymise``."""
+    if log.isEnabledFor(level):
+        log.log(level, name, extra={"fields": fields})
+
+
+def configure(level: str = "INFO") -> None:
+    """JSON lines on stderr for the responder's logger (idempotent)."""
+    logging.Formatter.converter = time.gmtime
+    if not any(getattr(h, "_raidsim", False) for h in log.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter())
+        handler._raidsim = True  # type: ignore[attr-defined]
+        log.addHandler(handler)
+        log.propagate = False
+    log.setLevel(level.upper())

@@ -1,0 +1,54 @@
+"""Prometheus metrics on a per-app registry (so tests can build many apps)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry(auto_describe=True)
+        self.inbound = Counter(
+            "raidsim_inbound_messages", "Inbound messages decided, by decision and rule.",
+            ["decision", "rule"], registry=r,
+        )
+        self.released = Counter(
+            "raidsim_released_messages", "Held messages decided again, by decision and rule.",
+            ["decision", "rule"], registry=r,
+        )
+        self.duplicates = Counter(
+            "raidsim_inbound_duplicates", "Webhook deliveries of an already stored message.",
+            registry=r,
+        )
+        self.rejected = Counter(
+            "raidsim_webhook_rejected", "Webhook requests refused, by reason.", ["reason"],
+            registry=r,
+        )
+        self.replies = Counter(
+            "raidsim_replies", "Replies leaving the outbox, by outcome.", ["outcome"], registry=r,
+        )
+        self.segments = Counter(
+            "raidsim_reply_segments", "SMS segments of the replies the provider accepted.",
+            registry=r,
+        )
+        self.provider_errors = Counter(
+            "raidsim_provider_errors", "Provider call failures, by kind.", ["kind"], registry=r,
+        )
+        self.spend = Gauge("raidsim_spend_eur", "Money reserved or spent on replies.", registry=r)
+        self.budget_left = Gauge(
+            "raidsim_budget_left_eur", "Total budget left (+Inf without a cap).", registry=r,
+        )
+        self.outbox = Gauge(
+            "raidsim_outbox_depth", "Replies in the outbox, by status.", ["status"], registry=r,
+        )
+        self.held = Gauge("raidsim_held_replies", "Replies held by the policy.", registry=r)
+        self.breaker = Gauge(
+            "raidsim_provider_circuit_open", "1 while the provider circuit breaker is open.",
+            registry=r,
+        )
+        self.webhook_latency = Histogram(
+            "raidsim_webhook_latency_seconds", "Time to answer an inbound webhook.",
+            buckets=LATENCY_BUCKETS, registry=r,
+        )

@@ -1,0 +1,114 @@
+"""The Twilio Messages API client and the one question that matters: was it sent?
+
+Outcomes:
+  SENT     2xx: Twilio accepted (and will bill) the message.
+  RETRY    surely not sent: 429/20429 (honour Retry-After), 503, connect errors,
+           401/403 (refused before processing). Safe to send again later.
+  FAILED   a definitive refusal (other 4xx: opted out, bad number, geo permission):
+           not sent, not billed, never retried.
+  UNKNOWN  may have been sent and billed: read/write timeouts, a dropped
+           connection after the request went out, 500/502/504. Never resent
+           blindly; left for reconciliation (status callbacks, the console).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from enum import StrEnum
+from typing import Any
+
+import httpx
+
+
+class Outcome(StrEnum):
+    SENT = "sent"
+    RETRY = "retry"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    outcome: Outcome
+    kind: str  # metric label: ok, connect, timeout, http_429, http_5xx, ...
+    provider_sid: str | None = None
+    status: str | None = None
+    segments: int | None = None
+    error: str | None = None
+    retry_after_s: float | None = None
+
+
+def retry_after(value: str | None, *, now: float) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - now)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        data: Any = response.json()
+    except (ValueError, json.JSONDecodeError):
+        return f"HTTP {response.status_code}"
+    if isinstance(data, dict):
+        code, message = data.get("code"), data.get("message")
+        return f"HTTP {response.status_code} code {code}: {message}"
+    return f"HTTP {response.status_code}"
+
+
+class TwilioClient:
+    """Sends one SMS through ``POST {base}/2010-04-01/Accounts/{sid}/Messages.json``."""
+
+    def __init__(self, client: httpx.AsyncClient, *, api_base: str, account_sid: str,
+                 auth_token: str, status_callback: str | None = None) -> None:
+        self._client = client
+        self._url = f"{api_base.rstrip('/')}/2010-04-01/Accounts/{account_sid}/Messages.json"
+        self._auth = httpx.BasicAuth(account_sid, auth_token)
+        self._status_callback = status_callback
+
+    async def send(self, *, to: str, from_: str, body: str, now: float) -> SendResult:
+        form = {"To": to, "From": from_, "Body": body}
+        if self._status_callback:
+            form["StatusCallback"] = self._status_callback
+        try:
+            response = await self._client.post(self._url, data=form, auth=self._auth)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            return SendResult(Outcome.RETRY, "connect", error=f"{type(exc).__name__}: {exc}")
+        except httpx.TimeoutException as exc:  # read/write timeout: it may have gone through
+            return SendResult(Outcome.UNKNOWN, "timeout", error=f"{type(exc).__name__}: {exc}")
+        except httpx.TransportError as exc:  # dropped after sending: it may have gone through
+            return SendResult(Outcome.UNKNOWN, "transport", error=f"{type(exc).__name__}: {exc}")
+        status = response.status_code
+        if 200 <= status < 300:
+            try:
+                data = response.json()
+            except (ValueError, json.JSONDecodeError):
+                data = {}
+            if not isinstance(data, dict):
+                data = {}
+            segments = data.get("num_segments")
+            return SendResult(
+                Outcome.SENT, "ok",
+                provider_sid=str(data["sid"]) if data.get("sid") else None,
+                status=str(data.get("status") or "queued"),
+                segments=int(str(segments)) if str(segments or "").isdigit() else None,
+            )
+        wait = retry_after(response.headers.get("retry-after"), now=now)
+        error = _error_text(response)
+        if status == 429:
+            return SendResult(Outcome.RETRY, "http_429", error=error, retry_after_s=wait)
+        if status == 503:
+            return SendResult(Outcome.RETRY, "http_503", error=error, retry_after_s=wait)
+        if status in (401, 403):
+            return SendResult(Outcome.RETRY, "auth", error=error)
+        if status >= 500:
+            return SendResult(Outcome.UNKNOWN, "http_5xx", error=error)
+        return SendResult(Outcome.FAILED, f"http_{status}", error=error)

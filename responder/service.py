@@ -1,0 +1,172 @@
+"""The responder's synchronous core: store + policy, one thread per process.
+
+Every method here runs on the process's single database thread (``DbThread``),
+which is what makes the ``PolicyState`` safe to share between the webhook
+handlers, the release timer and the admin API without locks. Cross-process
+safety is the database's job (see ``responder.store``).
+
+``accept`` is the whole webhook path after the signature check, in one
+transaction: store the message (dedup), ``admit`` it (policy + ledger
+reservation), record the decision, queue the reply. If any step fails, nothing
+is stored and the webhook answers 503 so Twilio retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import ParamSpec, TypeVar
+
+from responder.config import Settings
+from responder.policy import (
+    Caps,
+    Controls,
+    Decision,
+    PolicyConfig,
+    PolicyState,
+    Released,
+    admit,
+    next_deadline,
+    release,
+)
+from responder.policy.engine import record_refund
+from responder.policy.ledger import hour_bucket
+from responder.recovery import rebuild_state
+from responder.store import Inbound, OutboxItem, SqlStore
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class DbThread:
+    """Runs blocking store/policy calls one at a time on a dedicated thread."""
+
+    def __init__(self) -> None:
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="raidsim-db")
+
+    async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """What became of one webhook delivery."""
+
+    duplicate: bool
+    decision: Decision | None = None
+    queued: bool = False
+
+
+def policy_with_caps(config: PolicyConfig, caps: Caps) -> PolicyConfig:
+    """The policy paces against the ledger's caps, whatever its file said."""
+    enabled = caps.total_micros is not None or caps.per_hour_micros is not None
+    budget = replace(config.budget, enabled=enabled, total_micros=caps.total_micros,
+                     per_hour_micros=caps.per_hour_micros)
+    return replace(config, budget=budget)
+
+
+class Responder:
+    def __init__(self, settings: Settings, store: SqlStore) -> None:
+        self.settings = settings
+        self.store = store
+        self.base_config = settings.policy
+        self.state = PolicyState(self.base_config, Controls())
+        self.controls_version = -1
+        self.replayed = 0
+
+    # -- start-up ----------------------------------------------------------------
+
+    def start(self, *, now: float, migrate: bool = True) -> None:
+        """Migrate, install caps, expire dead leases, rebuild the policy's memory."""
+        if migrate:
+            self.store.migrate(now=now)
+        if self.store.schema_version() != self.store.latest_version:
+            from responder.store import StoreError
+
+            raise StoreError(
+                f"database schema is at version {self.store.schema_version()}, this raidsim "
+                f"needs {self.store.latest_version}: run `raidsim db upgrade`"
+            )
+        self.store.apply_config_caps(self.settings.caps)
+        self.store.expire_leases(now=now)
+        controls = self._load_controls()
+        config = policy_with_caps(self.base_config, self.store.caps())
+        self.state, self.replayed = rebuild_state(self.store, config, controls, now=now)
+
+    def _load_controls(self) -> Controls:
+        row = self.store.controls()
+        self.controls_version = row.version
+        return Controls(row.kill_switch, set(row.blocked), set(row.allowed))
+
+    # -- the webhook path ---------------------------------------------------------
+
+    def accept(self, inbound: Inbound, *, now: float) -> Accepted:
+        store = self.store
+        with store.transaction():
+            if not store.insert_inbound(inbound):
+                return Accepted(duplicate=True)
+            decision = admit(self.state, store, inbound.message(), now=now)
+            store.record_decision(inbound.message_sid, decision, now=now)
+            queued = False
+            if decision.is_reply:
+                queued = self._enqueue(inbound.message_sid, inbound.sender, inbound.recipient,
+                                       now=now)
+        return Accepted(duplicate=False, decision=decision, queued=queued)
+
+    def _enqueue(self, message_sid: str, sender: str, our_number: str, *, now: float) -> bool:
+        # Replies only ever go to the sender of the inbound message.
+        return self.store.enqueue_reply(
+            message_sid,
+            sender,
+            self.settings.from_number or our_number,
+            self.state.config.reply_text,
+            self.state.reply_cost_micros,
+            now=now,
+        )
+
+    # -- held replies ---------------------------------------------------------------
+
+    def next_deadline(self) -> float | None:
+        return next_deadline(self.state)
+
+    def release_due(self, *, now: float) -> tuple[list[Released], int]:
+        """Decide due held replies again; persist the outcome; (released, queued)."""
+        queued = 0
+        with self.store.transaction():
+            released = release(self.state, self.store, now=now)
+            for item in released:
+                message = item.message
+                self.store.record_decision(message.message_id, item.decision, now=now)
+                if item.decision.is_reply and self._enqueue(
+                    message.message_id, message.sender, message.to, now=now
+                ):
+                    queued += 1
+        return released, queued
+
+    # -- operator controls -------------------------------------------------------------
+
+    def refresh(self, *, now: float, force: bool = False) -> bool:
+        """Pick up controls and caps changed by any process; sync budget pacing. True if changed."""
+        changed = False
+        if force or self.store.controls_version() != self.controls_version:
+            self.state.controls = self._load_controls()
+            self.state.config = policy_with_caps(self.base_config, self.store.caps())
+            changed = True
+        self.state.spent_micros = self.store.spent_micros()
+        self.state.hourly_micros = {hour_bucket(now): self.store.spent_in_hour_micros(now)}
+        return changed
+
+    # -- outbox outcomes ----------------------------------------------------------------
+
+    def refund(self, item: OutboxItem) -> None:
+        """A reply that surely was not sent: give its money back to the ledger and the pacing."""
+        with self.store.transaction():
+            self.store.settle(item.message_sid, billed=False)
+        record_refund(self.state, item.cost_micros, at=item.created_at)
