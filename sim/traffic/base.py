@@ -18,7 +18,7 @@ import typing
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
-from itertools import accumulate
+from itertools import accumulate, chain
 from typing import Any, ClassVar
 
 from responder.policy.units import parse_duration
@@ -219,7 +219,7 @@ def sorted_arrivals(
         yield start_s + (cell + min(max(inside, 0.0), 1.0)) * cell_s
 
 
-def grid(start_s: float, end_s: float, most_cells: int = 20000) -> tuple[float, int]:
+def grid(start_s: float, end_s: float, most_cells: int = 10000) -> tuple[float, int]:
     """A cell size (at least 1 s, at most 60 s) and a cell count covering the window."""
     span = max(end_s - start_s, 0.0)
     cell_s = min(60.0, max(1.0, span / most_cells))
@@ -243,7 +243,7 @@ Participant = Iterator[Event]
 
 
 def merge_participants(
-    arrivals: Iterable[tuple[float, Participant]], end_s: float
+    arrivals: Iterable[tuple[float, Participant | None]], end_s: float
 ) -> Iterator[Event]:
     """Interleave participants into one stream sorted by time, cutting at ``end_s``.
 
@@ -252,25 +252,20 @@ def merge_participants(
     memory follows how many talk at once, not how many messages there are.
     """
     heap: list[tuple[float, int, str, str, Participant]] = []
+    push, pop = heapq.heappush, heapq.heappop
     sequence = 0
-    for arrival, participant in arrivals:
+    last: tuple[float, Participant | None] = (math.inf, None)  # flushes the heap at the end
+    for arrival, participant in chain(arrivals, (last,)):
         while heap and heap[0][0] <= arrival:
-            yield from _pop(heap, end_s)
-        first = next(participant, None)
+            t, key, sender, body, active = pop(heap)
+            yield t, sender, body
+            following = next(active, None)
+            if following is not None and following[0] < end_s:
+                push(heap, (max(following[0], t), key, following[1], following[2], active))
+        first = next(participant, None) if participant is not None else None
         if first is not None and first[0] < end_s:
-            heapq.heappush(heap, (first[0], sequence, first[1], first[2], participant))
+            push(heap, (first[0], sequence, first[1], first[2], participant))
             sequence += 1
-    while heap:
-        yield from _pop(heap, end_s)
-
-
-def _pop(heap: list[tuple[float, int, str, str, Participant]], end_s: float) -> Iterator[Event]:
-    t, sequence, sender, body, participant = heapq.heappop(heap)
-    yield t, sender, body
-    following = next(participant, None)
-    if following is not None and following[0] < end_s:
-        heapq.heappush(heap, (max(following[0], t), sequence, following[1], following[2],
-                              participant))
 
 
 def lognormal_gap(rng: random.Random, median_s: float, sigma: float) -> float:

@@ -109,7 +109,12 @@ _REACTIONS = (
     "bête là", "Vous répondez à tout le monde ?", "Et si je veux vraiment la revoir ?",
     "Ok ok je n'insiste pas", "C'est qui {name} alors ?", "Je vais le donner à mes potes",
 )
-_SMILEYS = ("", "", "", "", " :)", " ;)", " 😉", " 😊", " 😘", " 🙂", " 😁", " 😅", " 👍")
+_SMILEYS = (" :)", " ;)", " 😉", " 😊", " 😘", " 🙂", " 😁", " 😅", " 👍", " 😂", " 🤔")
+
+
+def smiley(rng: random.Random, chance: float = 0.3) -> str:
+    """A trailing smiley, sometimes: an emoji also makes the message UCS-2."""
+    return pick(rng, _SMILEYS) if rng.random() < chance else ""
 
 
 def _fill(rng: random.Random, pools: Pools, template: str) -> str:
@@ -134,14 +139,14 @@ def organic_first(rng: random.Random, pools: Pools) -> str:
         if rng.random() < 0.8:
             parts.append(" " + pick(rng, _QUESTIONS))
         text = "".join(parts).rstrip(",")
-    return casual(rng, text) + pick(rng, _SMILEYS)
+    return casual(rng, text) + smiley(rng)
 
 
 def organic_followup(rng: random.Random, pools: Pools) -> str:
     """What people write after the automatic reply."""
     if rng.random() < 0.15:
         return casual(rng, pick(rng, _QUESTIONS))
-    return casual(rng, _fill(rng, pools, pick(rng, _REACTIONS))) + pick(rng, _SMILEYS)
+    return casual(rng, _fill(rng, pools, pick(rng, _REACTIONS))) + smiley(rng)
 
 
 _CHANNELS = ("TF1", "France 2", "M6", "BFM", "LCI", "France 3", "Canal+", "C8", "TMC")
@@ -162,22 +167,32 @@ _PRESS = (
 )
 
 
+_SIGN_OFFS = ("", "", "", "", " Bonne soirée", " Merci !", " Bravo", " Bisous", " Courage",
+              " {name}", " {name}, {town}", " {name} ({age} ans)", " Belle initiative",
+              " Je partage", " Continuez", " Bonne soirée à vous deux")
+
+
 def press_first(rng: random.Random, pools: Pools) -> str:
-    """A viewer who just saw the TV report."""
+    """A viewer who just saw the TV report: each in their own words."""
     roll = rng.random()
     if roll < 0.12:
         text = _fill(rng, pools, pick(rng, _CURIOUS))
     elif roll < 0.2:
         text = pick(rng, pools.sentences)  # people write about anything at all
     else:
-        template = pick(rng, _PRESS)
-        text = template.format(
+        text = pick(rng, _PRESS)
+        if rng.random() < 0.3:
+            text = text.rstrip(" !?.") + ". " + pick(rng, _PRESS)
+    if rng.random() < 0.4:
+        text = pick(rng, _GREETINGS) + (", " if rng.random() < 0.5 else " ") + (
+            text[0].lower() + text[1:])
+    text += pick(rng, _SIGN_OFFS)
+    if "{" in text:
+        text = text.format(
             channel=pick(rng, _CHANNELS), show=pick(rng, _SHOWS), age=rng.randint(16, 74),
             name=pick(rng, pools.first_names), town=pick(rng, pools.towns),
-        ) if "{" in template else template
-        if rng.random() < 0.3:
-            text = pick(rng, _GREETINGS) + " " + text[0].lower() + text[1:]
-    return casual(rng, text) + pick(rng, _SMILEYS)
+        )
+    return casual(rng, text) + smiley(rng)
 
 
 # ----------------------------------------------------------------------------- raid

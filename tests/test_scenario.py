@@ -1,0 +1,147 @@
+"""Scenario files: every mistake a user can type is reported as FILE:LINE: problem (hint)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from responder.policy.errors import ConfigError
+from responder.sms import segment_info
+from sim.scenario import load_scenario
+from sim.traffic import KINDS
+
+SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+
+MINIMAL = """\
+name = "mini"
+seed = 7
+duration = "2d"
+
+[pricing]
+eur_per_segment = "0.16"
+
+[[traffic]]
+kind = "organic"
+messages = 100
+
+[[traffic]]
+kind = "raid"
+start = "1d"
+messages = 500
+"""
+
+
+def load_text(tmp_path: Path, text: str) -> ConfigError | object:
+    path = tmp_path / "scenario.toml"
+    path.write_text(text, encoding="utf-8")
+    try:
+        return load_scenario(path)
+    except ConfigError as err:
+        return err
+
+
+def error(tmp_path: Path, text: str) -> ConfigError:
+    result = load_text(tmp_path, text)
+    assert isinstance(result, ConfigError), f"expected an error, loaded {result!r}"
+    assert str(result).startswith(str(tmp_path / "scenario.toml") + ":")
+    return result
+
+
+def test_minimal_scenario_loads(tmp_path: Path) -> None:
+    """A small file loads with defaults filled in and exact money."""
+    path = tmp_path / "scenario.toml"
+    path.write_text(MINIMAL, encoding="utf-8")
+    scenario = load_scenario(path)
+    assert (scenario.name, scenario.seed, scenario.duration_s) == ("mini", 7, 2 * 86400)
+    assert scenario.eur_per_segment == scenario.policy.eur_per_segment == Decimal("0.16")
+    assert [s.kind for s in scenario.traffic] == ["organic", "raid"]
+
+
+def test_bad_toml_names_the_line(tmp_path: Path) -> None:
+    """A TOML syntax error gives tomllib's line."""
+    err = error(tmp_path, MINIMAL.replace('duration = "2d"', "duration = 2d"))
+    assert err.line == 3 and "not valid TOML" in str(err)
+
+
+def test_unknown_kind_names_the_line_and_the_known_kinds(tmp_path: Path) -> None:
+    """kind = "raide" points at its line and lists the kinds."""
+    err = error(tmp_path, MINIMAL.replace('kind = "raid"', 'kind = "raide"'))
+    assert err.line == 13
+    assert "unknown traffic kind 'raide'" in str(err)
+    for kind in KINDS:
+        assert kind in str(err)
+
+
+def test_unknown_traffic_key_names_the_line_and_known_keys(tmp_path: Path) -> None:
+    """A typo in a [[traffic]] key points at that key in the right block."""
+    err = error(tmp_path, MINIMAL.replace('start = "1d"', 'strat = "1d"'))
+    assert err.line == 14
+    assert "unknown key 'strat'" in str(err) and "start" in str(err.hint)
+
+
+def test_unknown_top_level_and_table_keys(tmp_path: Path) -> None:
+    """Unknown keys at the top and in [pricing] are errors with the known keys."""
+    err = error(tmp_path, MINIMAL.replace('seed = 7', 'sed = 7'))
+    assert err.line == 2 and "known keys" in str(err)
+    err = error(tmp_path, MINIMAL.replace('eur_per_segment', 'eur_per_sms'))
+    assert err.line == 6 and "eur_per_segment" in str(err)
+
+
+def test_float_money_is_refused_with_the_fix(tmp_path: Path) -> None:
+    """eur_per_segment = 0.16 (a float) asks for a string."""
+    err = error(tmp_path, MINIMAL.replace('"0.16"', "0.16"))
+    assert err.line == 6
+    assert 'eur_per_segment = "0.16"' in str(err)
+
+
+def test_bad_duration_names_the_line(tmp_path: Path) -> None:
+    """A duration that cannot be read says which forms work."""
+    err = error(tmp_path, MINIMAL.replace('start = "1d"', 'start = "1 day"'))
+    assert err.line == 14 and "hint" in str(err)
+    err = error(tmp_path, MINIMAL.replace('duration = "2d"', 'duration = "2 jours"'))
+    assert err.line == 3
+
+
+def test_bad_values_in_traffic(tmp_path: Path) -> None:
+    """Wrong types and impossible shares point at their key."""
+    err = error(tmp_path, MINIMAL.replace("messages = 500", "messages = 500.5"))
+    assert err.line == 15 and "whole number" in str(err)
+    err = error(tmp_path, MINIMAL.replace("messages = 500", "messages = 500\nonce = 1.5"))
+    assert err.line == 16 and "between 0 and 1" in str(err)
+    err = error(tmp_path, MINIMAL.replace('start = "1d"', 'start = "3d"'))
+    assert err.line == 14 and "after the scenario ends" in str(err)
+
+
+def test_missing_kind_points_at_the_table(tmp_path: Path) -> None:
+    """A [[traffic]] without kind names its header line."""
+    err = error(tmp_path, MINIMAL.replace('kind = "raid"\n', ""))
+    assert err.line == 12 and "has no kind" in str(err)
+
+
+def test_policy_table_errors_name_the_line(tmp_path: Path) -> None:
+    """Errors inside [policy] come from PolicyConfig with the scenario's file and line."""
+    err = error(tmp_path, MINIMAL + '\n[policy.budget]\ntotal_euros = "10"\n')
+    assert err.line == 18 and "total_euros" in str(err)
+
+
+def test_unreadable_and_not_utf8(tmp_path: Path) -> None:
+    """A missing file and a non-UTF-8 file are reported, not raised as tracebacks."""
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_scenario(tmp_path / "nope.toml")
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(b'name = "x"\ndescription = "caf\xe9"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_scenario(path)
+    assert caught.value.line == 2
+
+
+@pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.toml")), ids=lambda p: p.name)
+def test_shipped_scenarios_load_with_a_one_segment_gsm7_reply(path: Path) -> None:
+    """Every shipped scenario loads, and its reply costs exactly one GSM-7 segment."""
+    scenario = load_scenario(path)
+    info = segment_info(scenario.reply_text)
+    assert (info.encoding, info.segments) == ("GSM-7", 1)
+    assert scenario.policy.reply_text == scenario.reply_text
+    assert scenario.duration_s < 7 * 86400 or scenario.name != "anti-relous-2017"
