@@ -262,7 +262,9 @@ def merge_participants(
             following = next(active, None)
             if following is not None and following[0] < end_s:
                 push(heap, (max(following[0], t), key, following[1], following[2], active))
-        first = next(participant, None) if participant is not None else None
+        if participant is None:
+            break
+        first = next(participant, None)
         if first is not None and first[0] < end_s:
             push(heap, (first[0], sequence, first[1], first[2], participant))
             sequence += 1
