@@ -1,0 +1,201 @@
+"""The responder end to end: `raidsim serve` processes, real HTTP, real databases."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import httpx
+import pytest
+from responder_support import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    OUR_NUMBER,
+    PLAIN_POLICY,
+    base_env,
+    fake_twilio,
+    serve,
+    twilio_form,
+    twilio_headers,
+    wait_until,
+)
+
+from responder.money import from_micros
+from responder.policy import PolicyConfig
+from responder.store import open_store
+
+REPLY_COST = PolicyConfig().reply_cost_micros
+
+
+def sqlite_count(db: Path, table: str) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+
+def test_serve_starts_with_only_sid_and_token(tmp_path: Path) -> None:
+    """With only the SID and token set, serve creates its SQLite database and is ready."""
+    with serve(base_env(), tmp_path) as served:
+        assert httpx.get(served.url + "/readyz").json() == {"status": "ready"}
+        assert httpx.get(served.url + "/healthz").status_code == 200
+        assert (tmp_path / "raidsim.db").exists()
+
+
+def test_bad_config_stops_at_start(tmp_path: Path) -> None:
+    """Missing or wrong configuration exits 2 with a message naming the setting."""
+    import subprocess
+    import sys
+
+    env = base_env(RAIDSIM_TWILIO_ACCOUNT_SID="not-a-sid")
+    done = subprocess.run([sys.executable, "-m", "raidsim", "serve"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "RAIDSIM_TWILIO_ACCOUNT_SID" in done.stderr
+    env = base_env(RAIDSIM_BUDGET_EUR="lots")
+    done = subprocess.run([sys.executable, "-m", "raidsim", "serve"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "RAIDSIM_BUDGET_EUR" in done.stderr
+
+
+def test_signed_webhook_reply_reaches_provider(tmp_path: Path) -> None:
+    """A webhook signed by the official twilio library gets the reply sent with Basic auth."""
+    with fake_twilio() as fake, serve(base_env(RAIDSIM_TWILIO_API_BASE=fake.url), tmp_path) as s:
+        url = s.url + "/webhooks/twilio/sms"
+        form = twilio_form("SM" + "a" * 32, "+33612345678")
+        response = httpx.post(url, data=form, headers=twilio_headers(url, form))
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/xml")
+        assert "<Response></Response>" in response.text
+        assert wait_until(lambda: fake.count() == 1)
+        [sms] = fake.sent
+        assert sms.path == f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
+        assert sms.auth == (ACCOUNT_SID, AUTH_TOKEN)
+        assert sms.form["To"] == "+33612345678"
+        assert sms.form["From"] == OUR_NUMBER
+        assert sms.form["Body"] == PolicyConfig().reply_text
+        assert wait_until(
+            lambda: "raidsim_replies_total{outcome=\"sent\"} 1.0"
+            in httpx.get(s.url + "/metrics").text
+        )
+        logs = s.output()
+    assert "+33612345678" not in logs  # numbers are pseudonymised in logs
+
+
+def test_tampered_signature_is_refused_and_leaves_no_trace(tmp_path: Path) -> None:
+    """A tampered or missing signature gets 403 and nothing is stored."""
+    with fake_twilio() as fake, serve(base_env(RAIDSIM_TWILIO_API_BASE=fake.url), tmp_path) as s:
+        url = s.url + "/webhooks/twilio/sms"
+        form = twilio_form("SM" + "b" * 32, "+33612345678")
+        headers = twilio_headers(url, form)
+        tampered = dict(form, Body="something else")
+        assert httpx.post(url, data=tampered, headers=headers).status_code == 403
+        no_signature = {"Content-Type": headers["Content-Type"]}
+        assert httpx.post(url, data=form, headers=no_signature).status_code == 403
+        wrong_token = twilio_headers(url, form, token="not-the-token")
+        assert httpx.post(url, data=form, headers=wrong_token).status_code == 403
+        db = tmp_path / "raidsim.db"
+        for table in ("inbound", "reservations", "outbox", "decisions"):
+            assert sqlite_count(db, table) == 0
+    assert fake.count() == 0
+
+
+def test_ten_concurrent_deliveries_give_one_reply(tmp_path: Path) -> None:
+    """Ten concurrent deliveries of one MessageSid give one decision and one reply."""
+    with fake_twilio() as fake, serve(base_env(RAIDSIM_TWILIO_API_BASE=fake.url), tmp_path) as s:
+        url = s.url + "/webhooks/twilio/sms"
+        form = twilio_form("SM" + "c" * 32, "+33612345679")
+        headers = twilio_headers(url, form)
+
+        async def deliver() -> list[int]:
+            async with httpx.AsyncClient() as client:
+                responses = await asyncio.gather(
+                    *(client.post(url, data=form, headers=dict(headers,
+                      **{"I-Twilio-Idempotency-Token": f"tok-{k % 3}"})) for k in range(10))
+                )
+            return [r.status_code for r in responses]
+
+        assert asyncio.run(deliver()) == [200] * 10
+        assert wait_until(lambda: fake.count() >= 1)
+        db = tmp_path / "raidsim.db"
+        assert wait_until(lambda: _outbox_settled(db))
+        assert fake.count() == 1
+        assert sqlite_count(db, "inbound") == 1
+        assert sqlite_count(db, "decisions") == 1
+
+
+def _outbox_settled(db: Path) -> bool:
+    with sqlite3.connect(db) as conn:
+        row = conn.execute(
+            "SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')"
+        ).fetchone()
+    return int(row[0]) == 0
+
+
+async def _flood(urls: list[str], count: int) -> list[int]:
+    """``count`` first-contact webhooks from distinct senders, all at once, spread over urls."""
+    limits = httpx.Limits(max_connections=200)
+    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+        async def one(k: int) -> int:
+            url = urls[k % len(urls)] + "/webhooks/twilio/sms"
+            form = twilio_form(f"SM{k:032d}", f"+3361{k:07d}")
+            response = await client.post(url, data=form, headers=twilio_headers(url, form))
+            return response.status_code
+
+        return list(await asyncio.gather(*(one(k) for k in range(count))))
+
+
+def _budget_env(tmp_path: Path, fake_url: str, **extra: str) -> dict[str, str]:
+    policy = tmp_path / "plain.toml"
+    policy.write_text(PLAIN_POLICY)
+    return base_env(
+        RAIDSIM_TWILIO_API_BASE=fake_url,
+        RAIDSIM_POLICY_FILE=str(policy),
+        RAIDSIM_BUDGET_EUR=str(from_micros(50 * REPLY_COST)),
+        **extra,
+    )
+
+
+def test_budget_holds_under_200_parallel_webhooks_sqlite(tmp_path: Path) -> None:
+    """200 parallel first contacts against a budget for 50 replies reserve exactly 50."""
+    with fake_twilio() as fake, serve(_budget_env(tmp_path, fake.url), tmp_path) as s:
+        assert _run(_flood([s.url], 200)) == [200] * 200
+        db = tmp_path / "raidsim.db"
+        assert wait_until(lambda: fake.count() >= 50 and _outbox_settled(db), timeout=60)
+        store = open_store(f"sqlite:///{db}")
+        try:
+            assert store.reservation_count() == 50
+            assert store.spent_micros() == 50 * REPLY_COST
+            assert store.inbound_count() == 200
+        finally:
+            store.close()
+    assert fake.count() == 50
+    assert len({sms.form["To"] for sms in fake.sent}) == 50
+
+
+@pytest.mark.postgres
+def test_budget_holds_across_two_serve_processes_postgres(tmp_path: Path,
+                                                          postgres_url: str) -> None:
+    """The same cap holds with PostgreSQL shared by two `raidsim serve` processes."""
+    env = _budget_env(tmp_path, "", RAIDSIM_DATABASE_URL=postgres_url)
+    with fake_twilio() as fake:
+        env["RAIDSIM_TWILIO_API_BASE"] = fake.url
+        first_dir, second_dir = tmp_path / "a", tmp_path / "b"
+        first_dir.mkdir()
+        second_dir.mkdir()
+        with serve(env, first_dir) as a, serve(env, second_dir) as b:
+            assert _run(_flood([a.url, b.url], 200)) == [200] * 200
+            store = open_store(postgres_url)
+            try:
+                assert wait_until(lambda: fake.count() >= 50
+                                  and store.outbox_counts()["pending"] == 0
+                                  and store.outbox_counts()["sending"] == 0, timeout=60)
+                assert store.reservation_count() == 50
+                assert store.spent_micros() == 50 * REPLY_COST
+                assert store.inbound_count() == 200
+            finally:
+                store.close()
+    assert fake.count() == 50
+
+
+def _run(coro: object) -> list[int]:
+    return asyncio.run(coro)  # type: ignore[arg-type]
