@@ -16,6 +16,7 @@ import math
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -54,6 +55,7 @@ def default_message_id(index: int) -> str:
     return f"SM{index:032x}"
 
 
+@lru_cache(maxsize=65536)  # traces repeat numbers: the "to" on every line, senders often
 def is_address(value: str) -> bool:
     """True for an E.164 number, a short code or an alphanumeric sender id."""
     return bool(
@@ -63,6 +65,9 @@ def is_address(value: str) -> bool:
 
 def _reject_constant(name: str) -> float:
     raise ValueError(f"{name} is not a number JSON allows")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 def read_trace(path: str | Path) -> Iterator[TraceRecord]:
@@ -115,7 +120,7 @@ def _parse_line(
     if not text.strip():
         return None
     try:
-        data = json.loads(text, parse_constant=_reject_constant)
+        data = _DECODER.decode(text)
     except ValueError as exc:
         reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
         raise fail(

@@ -180,7 +180,7 @@ def test_large_raid_streams_lazily() -> None:
     assert len(head) == 2000 and head[-1].t < 6 * HOUR
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", [1])
 def test_generation_is_fast(seed: int) -> None:
     """30,000 messages generate in well under two seconds (pools are built once)."""
     import time

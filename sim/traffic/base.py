@@ -111,6 +111,7 @@ def parse_spec(spec_class: type[TrafficSpec], table: Mapping[str, Any]) -> Traff
     """Build ``spec_class`` from a TOML table (without ``kind``); raises ``SpecProblem``."""
     hints = typing.get_type_hints(spec_class)
     by_key = {toml_key(f.name): f.name for f in fields(spec_class)}
+    assert len(by_key) == len(fields(spec_class)), f"{spec_class.kind}: two fields, one key"
     values: dict[str, Any] = {}
     for key, raw in table.items():
         if key == "kind":

@@ -85,8 +85,8 @@ class Raid(TrafficSpec):
     tail: float = 1.3                        # Pareto exponent of a human's message count
     max_per_sender: int = 400
     gap_s: float = 45.0                      # median gap between a human's messages
-    pause: float = 0.06                      # chance of a long pause before a message
-    pause_s: float = 5400.0                  # median long pause
+    pause_chance: float = 0.06               # chance of a long pause before a message
+    pause_length_s: float = 5400.0           # median long pause
     script_messages: tuple[int, int] = (100, 1500)
     script_interval_s: tuple[float, float] = (1.0, 8.0)
     rotating_messages: tuple[int, int] = (5, 200)
@@ -96,7 +96,7 @@ class Raid(TrafficSpec):
 
     def check(self) -> None:
         super().check()
-        fraction(self, "once", "scripted", "rotating", "own_text", "pause", "background")
+        fraction(self, "once", "scripted", "rotating", "own_text", "pause_chance", "background")
         if self.once + self.scripted + self.rotating > 1.0:
             raise SpecProblem("once", "once + scripted + rotating is more than 1",
                               "lower one of them; the rest of the participants are humans")
@@ -198,8 +198,8 @@ class Raid(TrafficSpec):
         for n in range(count):
             if n:
                 t += lognormal_gap(rng, self.gap_s, 1.0)
-                if rng.random() < self.pause:
-                    t += lognormal_gap(rng, self.pause_s, 0.7)
+                if rng.random() < self.pause_chance:
+                    t += lognormal_gap(rng, self.pause_length_s, 0.7)
                 if rng.random() < 0.15:
                     template = texts.template(favourite)
             yield t, sender, own_insult(rng) if own else mutate(rng, template)
