@@ -121,7 +121,7 @@ class OutboxSender:
             if wait > 0:
                 if drain_deadline is not None:
                     break  # no point draining into an open circuit
-                await self._sleep(stopping, wait)
+                await self._sleep(stopping, min(wait, IDLE_POLL_S))
                 continue
             if await self.db.call(store.kill_switch):
                 if drain_deadline is not None:

@@ -1,0 +1,458 @@
+"""The responder app in-process: ASGI over httpx, a real SQLite file, provider via transports."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from responder_support import (
+    ACCOUNT_SID,
+    ADMIN_TOKEN,
+    PLAIN_POLICY,
+    base_env,
+    twilio_form,
+    twilio_headers,
+)
+
+from responder.app import create_app
+from responder.config import Settings, load_settings
+from responder.policy import PolicyConfig
+from responder.policy.errors import ConfigError
+from responder.signing import generic_signature
+from responder.store import open_store
+
+BASE = "http://testserver"
+HOOK = BASE + "/webhooks/twilio/sms"
+pytestmark = pytest.mark.anyio
+NOW = 1_800_000_000.0
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+class Clock:
+    def __init__(self, now: float = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Provider:
+    """An httpx transport standing in for Twilio; scripted answers, then 201."""
+
+    def __init__(self, script: list[Handler] | None = None) -> None:
+        self.script = list(script or [])
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if self.script:
+            return self.script.pop(0)(request)
+        return httpx.Response(201, json={"sid": f"SMout{len(self.requests)}", "status": "queued",
+                                         "num_segments": "1"})
+
+
+def settings_for(tmp_path: Path, **extra: str) -> Settings:
+    policy = tmp_path / "plain.toml"
+    policy.write_text(PLAIN_POLICY)
+    env = base_env(RAIDSIM_DATABASE_URL=f"sqlite:///{tmp_path / 'app.db'}",
+                   RAIDSIM_POLICY_FILE=str(policy), RAIDSIM_ADMIN_TOKEN=ADMIN_TOKEN,
+                   RAIDSIM_WEBHOOK_SECRET="generic-secret-0123456789")
+    env.update(extra)
+    return load_settings(env)
+
+
+@asynccontextmanager
+async def running(settings: Settings, provider: Provider, clock: Clock
+                  ) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings, clock=clock, transport=httpx.MockTransport(provider),
+                     rng=random.Random(1))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+            yield client
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+    for _ in range(int(timeout / 0.02)):
+        if predicate():
+            return True
+        await asyncio.sleep(0.02)
+    return predicate()
+
+
+async def post_sms(client: httpx.AsyncClient, sid: str, sender: str, body: str = "Salut",
+                   **headers: str) -> httpx.Response:
+    form = twilio_form(sid, sender, body)
+    return await client.post(HOOK, data=form, headers={**twilio_headers(HOOK, form), **headers})
+
+
+def admin(**extra: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {ADMIN_TOKEN}", **extra}
+
+
+def statuses(settings: Settings) -> list[str]:
+    store = open_store(settings.database_url)
+    try:
+        return [str(row["status"]) for row in store.outbox_rows()]
+    finally:
+        store.close()
+
+
+# -- input validation ------------------------------------------------------------------
+
+
+async def test_malformed_input_gets_4xx(tmp_path: Path) -> None:
+    """Oversized, mistyped, undecodable or incomplete webhooks get 4xx, never 500."""
+    settings = settings_for(tmp_path)
+    async with running(settings, Provider(), Clock()) as client:
+        big = {"Body": "x" * (settings.max_body_bytes + 1)}
+        assert (await client.post(HOOK, data=big)).status_code == 413
+        assert (await client.post(HOOK, json={"a": 1})).status_code == 415
+        raw = {"Content-Type": "application/x-www-form-urlencoded"}
+        assert (await client.post(HOOK, content=b"\xff\xfe=\xff", headers=raw)).status_code == 400
+        form = {"MessageSid": "SM1", "To": "+33644649021"}  # signed, but no From
+        response = await client.post(HOOK, data=form, headers=twilio_headers(HOOK, form))
+        assert response.status_code == 400
+        assert (await client.get(HOOK)).status_code == 405
+
+
+async def test_config_errors_are_clear(tmp_path: Path) -> None:
+    """Bad settings name the variable to fix."""
+    with pytest.raises(ConfigError, match="RAIDSIM_TWILIO_AUTH_TOKEN"):
+        load_settings({"RAIDSIM_TWILIO_ACCOUNT_SID": ACCOUNT_SID})
+    with pytest.raises(ConfigError, match="RAIDSIM_PUBLIC_URL"):
+        settings_for(tmp_path, RAIDSIM_PUBLIC_URL="example.com")
+    with pytest.raises(ConfigError, match="RAIDSIM_ADMIN_TOKEN"):
+        settings_for(tmp_path, RAIDSIM_ADMIN_TOKEN="short")
+    config = tmp_path / "raidsim.toml"
+    config.write_text('budget_eur = "12.50"\nretention_days = 7\n[policy.surge]\nenabled = false\n')
+    settings = load_settings(base_env(RAIDSIM_CONFIG=str(config), RAIDSIM_RETENTION_DAYS="3"))
+    assert settings.caps.total_micros == 12_500_000
+    assert settings.retention_days == 3.0  # the environment overrides the file
+    assert not settings.policy.surge.enabled
+    config.write_text("budget = 3\n")
+    with pytest.raises(ConfigError, match="unknown setting 'budget'"):
+        load_settings(base_env(RAIDSIM_CONFIG=str(config)))
+
+
+# -- outbox semantics ------------------------------------------------------------------------
+
+
+async def test_rate_limited_reply_is_retried_after_retry_after(tmp_path: Path) -> None:
+    """429/20429 means not sent: the reply is retried, no sooner than Retry-After."""
+    clock = Clock()
+    provider = Provider([lambda r: httpx.Response(429, json={"code": 20429},
+                                                  headers={"Retry-After": "30"})])
+    settings = settings_for(tmp_path)
+    async with running(settings, provider, clock) as client:
+        assert (await post_sms(client, "SM1", "+33600000001")).status_code == 200
+        assert await until(lambda: len(provider.requests) == 1)
+        await asyncio.sleep(0.6)  # the sender looks again; not due yet
+        assert len(provider.requests) == 1
+        clock.now += 31
+        assert await until(lambda: len(provider.requests) == 2)
+        assert await until(lambda: statuses(settings) == ["sent"])
+    body = dict(httpx.QueryParams(provider.requests[1].content.decode()))
+    assert body["To"] == "+33600000001"
+
+
+async def test_connect_error_is_retried(tmp_path: Path) -> None:
+    """A connection that never opened is retried."""
+    clock = Clock()
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    provider = Provider([refuse])
+    settings = settings_for(tmp_path)
+    async with running(settings, provider, clock) as client:
+        await post_sms(client, "SM1", "+33600000001")
+        assert await until(lambda: len(provider.requests) == 1)
+        clock.now += 60
+        assert await until(lambda: statuses(settings) == ["sent"])
+    assert len(provider.requests) == 2
+
+
+@pytest.mark.parametrize("failure", ["read_timeout", "http_500"])
+async def test_maybe_sent_is_unknown_and_never_resent(tmp_path: Path, failure: str) -> None:
+    """After a read timeout or a 500 the SMS may be billed: unknown, never sent again."""
+    clock = Clock()
+
+    def fail(request: httpx.Request) -> httpx.Response:
+        if failure == "read_timeout":
+            raise httpx.ReadTimeout("slow", request=request)
+        return httpx.Response(500, json={"code": 20500, "message": "oops"})
+
+    provider = Provider([fail])
+    settings = settings_for(tmp_path)
+    async with running(settings, provider, clock) as client:
+        await post_sms(client, "SM1", "+33600000001")
+        assert await until(lambda: statuses(settings) == ["unknown"])
+        clock.now += 3600
+        await asyncio.sleep(0.6)
+    async with running(settings, provider, clock):  # restart: still never resent
+        await asyncio.sleep(0.6)
+    assert len(provider.requests) == 1
+    store = open_store(settings.database_url)
+    try:
+        assert store.spent_micros() == PolicyConfig().reply_cost_micros  # assume billed
+    finally:
+        store.close()
+
+
+async def test_definitive_refusal_refunds(tmp_path: Path) -> None:
+    """A 4xx refusal (21610 opted out) is final and gives the money back."""
+    provider = Provider([lambda r: httpx.Response(400, json={"code": 21610})])
+    settings = settings_for(tmp_path)
+    async with running(settings, provider, Clock()) as client:
+        await post_sms(client, "SM1", "+33600000001")
+        assert await until(lambda: statuses(settings) == ["failed"])
+        budget = (await client.get("/admin/budget", headers=admin())).json()
+    assert budget["spent_eur"] == "0"
+
+
+async def test_circuit_breaker_opens_on_outage(tmp_path: Path) -> None:
+    """After repeated connect failures the breaker opens and calls stop until cool-down."""
+    clock = Clock()
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("down", request=request)
+
+    provider = Provider([refuse] * 50)
+    settings = settings_for(tmp_path, RAIDSIM_BREAKER_THRESHOLD="2",
+                            RAIDSIM_SEND_CONCURRENCY="1")
+    async with running(settings, provider, clock) as client:
+        for k in range(4):
+            await post_sms(client, f"SM{k}", f"+3360000000{k}")
+        assert await until(lambda: len(provider.requests) == 2)
+        await asyncio.sleep(0.6)
+        assert len(provider.requests) == 2  # open: no calls
+        metrics = (await client.get("/metrics")).text
+        assert "raidsim_provider_circuit_open 1.0" in metrics
+        assert 'raidsim_provider_errors_total{kind="connect"} 2.0' in metrics
+        provider.script.clear()
+        clock.now += 3600  # cool-down over, every retry due: one probe, then all
+        assert await until(lambda: statuses(settings) == ["sent"] * 4)
+
+
+async def test_crash_leftovers(tmp_path: Path) -> None:
+    """On restart a reply left mid-send becomes unknown; a pending one is sent once."""
+    settings = settings_for(tmp_path)
+    store = open_store(settings.database_url)
+    store.migrate(now=NOW)
+    store.enqueue_reply("SMa", "+33600000001", "+33644649021", "hi", 1, now=NOW - 600)
+    store.enqueue_reply("SMb", "+33600000002", "+33644649021", "hi", 1, now=NOW - 600)
+    store.claim_outbox(now=NOW - 600, limit=1, owner="dead", lease_s=120)
+    store.close()
+    provider = Provider()
+    async with running(settings, provider, Clock()):
+        assert await until(lambda: sorted(statuses(settings)) == ["sent", "unknown"])
+    assert [dict(httpx.QueryParams(r.content.decode()))["To"] for r in provider.requests] == [
+        "+33600000002"
+    ]
+
+
+async def test_shutdown_drains_the_outbox(tmp_path: Path) -> None:
+    """Replies queued just before shutdown are sent before the app stops."""
+    settings = settings_for(tmp_path)
+    provider = Provider()
+    async with running(settings, provider, Clock()) as client:
+        for k in range(5):
+            await post_sms(client, f"SM{k}", f"+3360000000{k}")
+    assert statuses(settings) == ["sent"] * 5
+
+
+# -- policy, persistence and recovery ----------------------------------------------------------
+
+
+async def test_held_replies_survive_restart(tmp_path: Path) -> None:
+    """A reply held by the surge rule is reloaded after a restart and released later."""
+    policy = tmp_path / "surge.toml"
+    policy.write_text("[surge]\nfloor_new_senders = 2\nwindow = \"10m\"\nobserve = \"20m\"\n"
+                      "calm = \"10m\"\n[templates]\nenabled = false\n"
+                      "[number_blocks]\nenabled = false\n")
+    settings = settings_for(tmp_path, RAIDSIM_POLICY_FILE=str(policy))
+    clock = Clock()
+    provider = Provider()
+    async with running(settings, provider, clock) as client:
+        for k in range(6):
+            await post_sms(client, f"SM{k}", f"+3361000000{k}")
+        held = (await client.get("/admin/budget", headers=admin())).json()["held"]
+    assert held >= 1
+    clock.now += 120
+    async with running(settings, provider, clock) as client:
+        budget = (await client.get("/admin/budget", headers=admin())).json()
+        assert budget["held"] == held
+        clock.now += 4 * 86400  # calm long past max_hold: everything held is decided
+        assert await until(lambda: len(statuses(settings)) == 6, timeout=15)
+    assert len({dict(httpx.QueryParams(r.content.decode()))["To"]
+                for r in provider.requests}) == 6
+
+
+async def test_sender_replied_once_even_across_restart(tmp_path: Path) -> None:
+    """The per-sender limit survives a restart (the ledger enforces it)."""
+    settings = settings_for(tmp_path)
+    clock = Clock()
+    provider = Provider()
+    async with running(settings, provider, clock) as client:
+        await post_sms(client, "SM1", "+33600000001")
+    async with running(settings, provider, clock) as client:
+        await post_sms(client, "SM2", "+33600000001")
+        await asyncio.sleep(0.3)
+    assert len(provider.requests) == 1
+
+
+# -- operator surface ------------------------------------------------------------------------
+
+
+async def test_admin_requires_token(tmp_path: Path) -> None:
+    """The admin API needs the bearer token; without RAIDSIM_ADMIN_TOKEN it does not exist."""
+    async with running(settings_for(tmp_path), Provider(), Clock()) as client:
+        assert (await client.get("/admin/budget")).status_code == 401
+        bad = {"Authorization": "Bearer " + "x" * len(ADMIN_TOKEN)}
+        assert (await client.get("/admin/budget", headers=bad)).status_code == 401
+        assert (await client.get("/admin/budget", headers=admin())).status_code == 200
+    settings = settings_for(tmp_path)
+    settings = type(settings)(**{**settings.__dict__, "admin_token": None})
+    async with running(settings, Provider(), Clock()) as client:
+        assert (await client.get("/admin/budget", headers=admin())).status_code == 404
+
+
+async def test_kill_switch_stops_all_replies(tmp_path: Path) -> None:
+    """With the kill switch on, nothing is sent, not even replies already queued."""
+    settings = settings_for(tmp_path)
+    provider = Provider()
+    async with running(settings, provider, Clock()) as client:
+        response = await client.put("/admin/kill-switch", json={"on": True}, headers=admin())
+        assert response.json() == {"on": True}
+        await post_sms(client, "SM1", "+33600000001")
+        store = open_store(settings.database_url)
+        store.enqueue_reply("SMq", "+33600000009", "+33644649021", "hi", 1, now=NOW)
+        assert store.decision_of("SM1") == ("drop", "kill_switch")
+        store.close()
+        await asyncio.sleep(0.7)
+        assert provider.requests == []
+        await client.put("/admin/kill-switch", json={"on": False}, headers=admin())
+        assert await until(lambda: len(provider.requests) == 1)
+
+
+async def test_budget_admin_and_block_lists(tmp_path: Path) -> None:
+    """Budget set through the admin API caps replies; blocked prefixes get none."""
+    cost = PolicyConfig().reply_cost_micros
+    settings = settings_for(tmp_path)
+    provider = Provider()
+    async with running(settings, provider, Clock()) as client:
+        amount = f"{cost / 1_000_000:.6f}"
+        response = await client.put("/admin/budget", json={"total_eur": amount}, headers=admin())
+        assert response.json()["caps_source"] == "admin"
+        response = await client.post("/admin/numbers/block", json={"pattern": "+33699"},
+                                     headers=admin())
+        assert response.status_code == 201
+        assert (await client.post("/admin/numbers/block", json={"pattern": "zzz"},
+                                  headers=admin())).status_code == 400
+        await post_sms(client, "SM1", "+33699000001")
+        await post_sms(client, "SM2", "+33600000001")
+        await post_sms(client, "SM3", "+33600000002")
+        budget = (await client.get("/admin/budget", headers=admin())).json()
+        numbers = (await client.get("/admin/numbers", headers=admin())).json()
+        removed = await client.delete("/admin/numbers/block/+33699", headers=admin())
+        assert removed.status_code == 200
+    assert numbers == {"block": ["+33699"], "allow": []}
+    assert budget["left_eur"] == "0"
+    store = open_store(settings.database_url)
+    try:
+        assert store.decision_of("SM1") == ("drop", "blocklist")
+        assert store.decision_of("SM3") == ("drop", "budget_total")
+    finally:
+        store.close()
+
+
+async def test_evidence_export_has_raw_numbers_logs_do_not(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The evidence export lists flagged messages with raw numbers; logs only pseudonyms."""
+    caplog.set_level("INFO", logger="raidsim.responder")
+    settings = settings_for(tmp_path, RAIDSIM_POLICY_FILE="", RAIDSIM_BUDGET_EUR="0")
+    clock = Clock()
+    async with running(settings, Provider(), clock) as client:
+        for k in range(6):  # one sender flooding: repeat_flood
+            clock.now += 1
+            await post_sms(client, f"SM{k}", "+33677777777", body=f"lol {k}")
+        data = (await client.get("/admin/evidence", headers=admin())).json()
+        csv_text = (await client.get("/admin/evidence?format=csv", headers=admin())).text
+    flagged = [m for m in data["messages"] if m["sender"] == "+33677777777"]
+    assert flagged and all(m["rule"] in data["rules"] for m in flagged)
+    assert "+33677777777" in csv_text and "received_at_utc" in csv_text.splitlines()[0]
+    logged = " ".join(json.dumps(getattr(r, "fields", {})) + r.getMessage()
+                      for r in caplog.records)
+    assert "inbound" in logged and "+33677777777" not in logged
+
+
+async def test_generic_webhook(tmp_path: Path) -> None:
+    """The signed JSON webhook is accepted; a bad signature is refused before storage."""
+    settings = settings_for(tmp_path)
+    secret = settings.webhook_secret or ""
+    provider = Provider()
+    body = json.dumps({"id": "m-1", "from": "+33600000005", "to": "+33644649021",
+                       "body": "Bonjour"}).encode()
+    async with running(settings, provider, Clock()) as client:
+        url = "/webhooks/generic/sms"
+        bad = await client.post(url, content=body, headers={"X-Raidsim-Signature": "sha256=00"})
+        assert bad.status_code == 403
+        good = await client.post(url, content=body,
+                                 headers={"X-Raidsim-Signature": generic_signature(secret, body)})
+        assert good.json() == {"duplicate": False, "decision": "reply", "rule": "first_contact"}
+        again = await client.post(url, content=body,
+                                  headers={"X-Raidsim-Signature": generic_signature(secret, body)})
+        assert again.json()["duplicate"] is True
+        assert await until(lambda: len(provider.requests) == 1)
+
+
+async def test_status_callback(tmp_path: Path) -> None:
+    """A signed status callback updates the reply's delivery status; unsigned gets 403."""
+    settings = settings_for(tmp_path, RAIDSIM_PUBLIC_URL="https://sms.example.org")
+    provider = Provider()
+    async with running(settings, provider, Clock()) as client:
+        public_hook = "https://sms.example.org/webhooks/twilio/sms"
+        form = twilio_form("SM1", "+33600000001")
+        response = await client.post(HOOK, data=form, headers=twilio_headers(public_hook, form))
+        assert response.status_code == 200  # signed over RAIDSIM_PUBLIC_URL
+        assert await until(lambda: statuses(settings) == ["sent"])
+        sent = dict(httpx.QueryParams(provider.requests[0].content.decode()))
+        assert sent["StatusCallback"] == "https://sms.example.org/webhooks/twilio/status"
+        callback = {"MessageSid": "SMout1", "MessageStatus": "delivered", "ErrorCode": ""}
+        url = "/webhooks/twilio/status"
+        unsigned = await client.post(url, data=callback)
+        assert unsigned.status_code == 403
+        signed = await client.post(url, data=callback,
+                                   headers=twilio_headers(sent["StatusCallback"], callback))
+        assert signed.status_code == 200
+    store = open_store(settings.database_url)
+    try:
+        assert store.outbox_rows()[0]["provider_status"] == "delivered"
+    finally:
+        store.close()
+
+
+async def test_metrics_exposed(tmp_path: Path) -> None:
+    """/metrics exposes decisions, spend, budget, outbox depth, latency and provider errors."""
+    async with running(settings_for(tmp_path, RAIDSIM_BUDGET_EUR="10"), Provider(),
+                       Clock()) as client:
+        await post_sms(client, "SM1", "+33600000001")
+        text = (await client.get("/metrics")).text
+    for name in ('raidsim_inbound_messages_total{decision="reply",rule="first_contact"} 1.0',
+                 "raidsim_spend_eur", "raidsim_budget_left_eur", "raidsim_outbox_depth",
+                 "raidsim_webhook_latency_seconds_bucket", "raidsim_replies_total",
+                 "raidsim_reply_segments_total"):
+        assert name in text
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"

@@ -1,0 +1,110 @@
+"""Webhook signatures: Twilio's scheme, bit for bit with the official library."""
+
+from __future__ import annotations
+
+import random
+
+from twilio.request_validator import RequestValidator
+
+from responder.signing import (
+    generic_signature,
+    twilio_signature,
+    verify_generic,
+    verify_twilio,
+)
+
+VECTOR_URL = "https://mycompany.com/myapp.php?foo=1&bar=2"
+# The official library's test vector (twilio-python tests/unit/test_request_validator.py).
+VECTOR_PARAMS = [
+    ("CallSid", "CA1234567890ABCDE"), ("Caller", "+14158675309"), ("Digits", "1234"),
+    ("From", "+14158675309"), ("To", "+18005551212"),
+]
+VECTOR_SIGNATURE = "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+
+
+def test_official_test_vector() -> None:
+    """The official test vector verifies, with and without the default port."""
+    assert twilio_signature("12345", VECTOR_URL, VECTOR_PARAMS) == VECTOR_SIGNATURE
+    assert verify_twilio("12345", VECTOR_URL, VECTOR_PARAMS, VECTOR_SIGNATURE)
+    assert verify_twilio("12345", "https://mycompany.com:443/myapp.php?foo=1&bar=2",
+                         VECTOR_PARAMS, VECTOR_SIGNATURE)
+    assert not verify_twilio("12345", VECTOR_URL, VECTOR_PARAMS[:-1], VECTOR_SIGNATURE)
+    assert not verify_twilio("54321", VECTOR_URL, VECTOR_PARAMS, VECTOR_SIGNATURE)
+    assert not verify_twilio("12345", VECTOR_URL, VECTOR_PARAMS, None)
+
+
+def test_providers_md_vector_numbers() -> None:
+    """providers.md's variant (+12349013030) signs to what the official library computes.
+
+    Its quoted signature belongs to the +14158675309 parameters above; with its own
+    numbers both implementations agree on a different value.
+    """
+    params = [("CallSid", "CA1234567890ABCDE"), ("Caller", "+12349013030"), ("Digits", "1234"),
+              ("From", "+12349013030"), ("To", "+18005551212")]
+    official = RequestValidator("12345").compute_signature(VECTOR_URL, dict(params))
+    assert twilio_signature("12345", VECTOR_URL, params) == official
+    assert not verify_twilio("12345", VECTOR_URL, params, VECTOR_SIGNATURE)
+
+
+def test_port_variants_like_the_official_library() -> None:
+    """Signed with the port stripped or the default port added, both are accepted."""
+    params = [("Body", "hi")]
+    for signed, received in [
+        ("https://h.example/p", "https://h.example:443/p"),
+        ("https://h.example:443/p", "https://h.example/p"),
+        ("http://h.example/p?x=1", "http://h.example:80/p?x=1"),
+        ("http://h.example:8080/p", "http://h.example:8080/p"),
+        ("http://h.example/p", "http://h.example:8080/p"),
+    ]:
+        signature = twilio_signature("tok", signed, params)
+        official = RequestValidator("tok").validate(received, dict(params), signature)
+        assert verify_twilio("tok", received, params, signature) is official is True
+
+
+def test_matches_official_library_on_random_forms() -> None:
+    """Random forms (unicode, empty values, odd names) sign exactly as the official library."""
+    rng = random.Random(7)
+    alphabet = "aZ09 +-_=&?é€😀\n"
+    for _ in range(200):
+        params = {
+            "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 6))):
+            "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+            for _ in range(rng.randint(0, 8))
+        }
+        url = "https://example.com/hook?q=" + str(rng.randint(0, 99))
+        expected = RequestValidator("secret").compute_signature(url, params)
+        assert twilio_signature("secret", url, list(params.items())) == expected
+
+
+def test_repeated_names_contribute_each_value_sorted() -> None:
+    """A repeated parameter name contributes each of its values, sorted."""
+    class Multi(dict[str, str]):
+        def getall(self, name: str) -> list[str]:
+            return ["b", "a"] if name == "MediaUrl" else [self[name]]
+
+    params = [("MediaUrl", "b"), ("MediaUrl", "a"), ("To", "+1")]
+    official = RequestValidator("t").compute_signature(
+        "https://x.example/", Multi({"MediaUrl": "b", "To": "+1"})
+    )
+    assert twilio_signature("t", "https://x.example/", params) == official
+
+
+def test_sha256_settings_header_algorithm() -> None:
+    """Signatures made with HMAC-SHA256 (webhook signing keys) verify with that algorithm."""
+    params = [("Body", "hi")]
+    official = RequestValidator("key").compute_signature("https://x.example/", dict(params),
+                                                         "HMAC_SHA256")
+    assert verify_twilio("key", "https://x.example/", params, official, "HMAC_SHA256")
+    assert not verify_twilio("key", "https://x.example/", params, official, "HMAC_SHA1")
+    assert not verify_twilio("key", "https://x.example/", params, official, "HMAC_MD5")
+
+
+def test_generic_scheme() -> None:
+    """The generic webhook signs the raw body with HMAC-SHA256, hex, prefixed sha256=."""
+    body = b'{"id":"1","from":"+33600000000","to":"+33644649021","body":"x"}'
+    header = generic_signature("s" * 16, body)
+    assert header.startswith("sha256=") and len(header) == 7 + 64
+    assert verify_generic("s" * 16, body, header)
+    assert verify_generic("s" * 16, body, header.upper().replace("SHA256=", "sha256="))
+    assert not verify_generic("s" * 16, body + b" ", header)
+    assert not verify_generic("s" * 16, body, None)
