@@ -29,7 +29,8 @@ RAID_MODE_COLOUR = "#f5b041"
 
 
 def _figure() -> tuple[Figure, Axes]:
-    fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI, layout="constrained")
+    fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI)
+    fig.subplots_adjust(left=0.085, right=0.985, top=0.93, bottom=0.11)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     ax.grid(True, alpha=0.3)

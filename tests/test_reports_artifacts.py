@@ -1,0 +1,153 @@
+"""write_report: every artefact is written, plots hold real drawings, output is
+reproducible, results.json keeps money exact, junit.xml and summary.md name failures."""
+
+from __future__ import annotations
+
+import copy
+import io
+import xml.etree.ElementTree as ET
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageStat
+
+from reports import apply, parse_threshold, write_report
+from reports import plots as plot_module
+from reports.results import dumps, load, loads
+
+FIXTURES = Path(__file__).parent / "fixtures" / "reports"
+ARTEFACTS = ["results.json", "inbound.png", "spend.png", "latency.png", "decisions.png",
+             "senders.png", "report.html", "summary.md", "junit.xml"]
+
+
+@pytest.fixture
+def results():
+    return load(FIXTURES / "results_default.json")
+
+
+def _pixels(png: bytes) -> tuple[Image.Image, float, float]:
+    """(image, share of non-white pixels, share of saturated (coloured) pixels)."""
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    rgb = np.asarray(image, dtype=np.int16)
+    inked = float((rgb.min(axis=2) < 235).mean())
+    coloured = float((rgb.max(axis=2) - rgb.min(axis=2) > 60).mean())
+    return image, inked, coloured
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    """One report of the default fixture, shared by the read-only plot checks."""
+    out = tmp_path_factory.mktemp("rendered")
+    write_report(load(FIXTURES / "results_default.json"), out, environ={})
+    return out
+
+
+def test_write_report_writes_every_artefact(tmp_path, results):
+    """All nine artefacts exist, in the documented order, and nothing else is written."""
+    written = write_report(results, tmp_path / "out", environ={})
+    assert [p.name for p in written] == ARTEFACTS
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(ARTEFACTS)
+    assert all(p.stat().st_size > 0 for p in written)
+
+
+@pytest.mark.parametrize("name", [n for n, _c, _r in plot_module.PLOTS])
+def test_each_plot_decodes_and_draws_its_data(rendered, name):
+    """Each PNG decodes at the documented size; a good share of it is ink, and coloured
+    ink (the data series) is present, not just axes on a blank canvas."""
+    image, inked, coloured = _pixels((rendered / name).read_bytes())
+    assert image.size == (round(plot_module.WIDTH_IN * plot_module.DPI),
+                          round(plot_module.HEIGHT_IN * plot_module.DPI))
+    assert ImageStat.Stat(image.convert("L")).stddev[0] > 10
+    assert inked > 0.03
+    assert coloured > 0.005, f"{name} has no coloured data series"
+
+
+@pytest.mark.parametrize(("name", "caption", "render"), plot_module.PLOTS)
+def test_plots_without_their_data_say_so_instead_of_crashing(name, caption, render):
+    """With none of the optional keys, every plot still renders: axes, title and a
+    'no data' note (ink, but no coloured data series)."""
+    minimal = load(FIXTURES / "results_minimal.json")
+    _image, inked, coloured = _pixels(render(minimal))
+    assert inked > 0.01
+    assert coloured < 0.001
+
+
+def test_plots_survive_malformed_optional_keys():
+    """Junk in optional keys (wrong types, nulls, short series) never raises."""
+    junk = {
+        "timeseries": {"bin_s": 0, "inbound": {"legit": [1, None, "x"], "raid": "no"},
+                       "spend_eur": [None, 1, 2], "naive_spend_eur": {"a": 1},
+                       "reply_latency_s": {"p50": [None, None]}, "decisions": {"r": [0, 0]},
+                       "raid_mode": [[5, 1], "x", [0, 60]]},
+        "senders": {"messages_per_sender": {"raid": {"x": 3, "0": 4, "2": -1, "3": 5}}},
+        "budget": {"cap_eur": "600", "exhausted_at_s": 30},
+    }
+    for _name, _caption, render in plot_module.PLOTS:
+        assert render(junk)[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_output_is_byte_for_byte_reproducible(tmp_path, results):
+    """Two reports of the same results are identical, file by file (no timestamps)."""
+    first = write_report(copy.deepcopy(results), tmp_path / "a", environ={})
+    second = write_report(copy.deepcopy(results), tmp_path / "b", environ={})
+    for a, b in zip(first, second, strict=True):
+        assert a.read_bytes() == b.read_bytes(), a.name
+
+
+def test_results_json_keeps_money_exact(tmp_path, results):
+    """Money written as 86.40 stays 86.40 (a Decimal), through load, report and reload."""
+    write_report(results, tmp_path, environ={})
+    text = (tmp_path / "results.json").read_text(encoding="utf-8")
+    assert '"oracle_spend_eur": 86.40' in text
+    again = loads(text)
+    assert again["oracle_spend_eur"] == Decimal("86.40")
+    assert again == results
+    assert dumps(again) == text
+
+
+def test_html_is_self_contained(tmp_path, results):
+    """report.html embeds every plot as a data URI and references no external asset."""
+    write_report(results, tmp_path, environ={})
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert page.count('src="data:image/png;base64,') == 5
+    for marker in ("http://", "https://", "<script", "src=\"/", "url("):
+        assert marker not in page
+
+
+def test_junit_has_one_testcase_per_threshold_and_failures_carry_value_and_limit(
+    tmp_path, results
+):
+    """junit.xml lists each threshold; the failing one names its value and limit."""
+    apply(results, [parse_threshold("spend_eur<=1"), parse_threshold("legit_coverage>=0.99"),
+                    parse_threshold("no_such_metric<5")])
+    write_report(results, tmp_path, environ={})
+    root = ET.parse(tmp_path / "junit.xml").getroot()
+    suite = root.find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures")) == ("3", "2")
+    cases = {c.get("name"): c for c in suite.iter("testcase")}
+    assert list(cases) == ["spend_eur <= €1.00", "legit_coverage >= 0.99", "no_such_metric < 5"]
+    failure = cases["spend_eur <= €1.00"].find("failure")
+    assert failure is not None
+    assert "value €85.92" in failure.get("message", "")
+    assert "limit <= €1.00" in failure.get("message", "")
+    assert cases["legit_coverage >= 0.99"].find("failure") is None
+    missing = cases["no_such_metric < 5"].find("failure")
+    assert missing is not None and "missing" in missing.get("message", "")
+
+
+def test_summary_names_failures_and_is_appended_to_the_github_step_summary(tmp_path, results):
+    """summary.md leads with each failed threshold (value and limit); with
+    GITHUB_STEP_SUMMARY set it is appended there, after what was already in it."""
+    step_summary = tmp_path / "step_summary.md"
+    step_summary.write_text("earlier step\n", encoding="utf-8")
+    apply(results, [parse_threshold("spend_eur<=1")])
+    write_report(results, tmp_path / "out", environ={"GITHUB_STEP_SUMMARY": str(step_summary)})
+    summary = (tmp_path / "out" / "summary.md").read_text(encoding="utf-8")
+    assert summary.startswith("## ❌ raidsim: anti-relous-2017-window")
+    assert "- ❌ `spend_eur <= €1.00`: value €85.92" in summary
+    assert "| Spend | €85.92 |" in summary
+    assert "| `raid_template` | 3,751 | 61.2% |" in summary
+    assert step_summary.read_text(encoding="utf-8") == "earlier step\n" + summary + "\n"
