@@ -254,19 +254,29 @@ def plot_latency(results: Mapping[str, Any]) -> bytes:
     for name, colour in styles:
         if name not in series:
             continue
-        values = series[name]
+        values = [v if v > 0 else math.nan for v in series[name]]
         xs = [axis((i + 0.5) * bin_s) for i in range(len(values))]
         overall = to_decimal(_get(results, "reply_latency_s", name))
-        suffix = f" (whole run {overall:g} s)" if overall is not None else ""
+        suffix = f" (whole run {_seconds(overall)})" if overall is not None else ""
         ax.plot(xs, values, color=colour, linewidth=0.9, marker=".", markersize=2,
                 label=name + suffix)
     _shade_raid_mode(ax, results, axis)
     ax.set_xlabel(axis.label)
-    ax.set_ylabel(f"reply latency (s), per {_bin_label(bin_s)[:-1]}")
-    ax.set_ylim(bottom=0)
+    positive = [v for values in series.values() for v in values if v > 0]
+    if positive and max(positive) / min(positive) > 50:
+        # Held replies wait hours while the others leave in seconds: a log scale shows both.
+        ax.set_yscale("log")
+        ax.set_ylabel(f"reply latency (s, log scale), per {_bin_label(bin_s)[:-1]}")
+    else:
+        ax.set_ylabel(f"reply latency (s), per {_bin_label(bin_s)[:-1]}")
+        ax.set_ylim(bottom=0)
     ax.set_xlim(0, axis(bins * bin_s))
     _legend(ax, loc="upper left")
     return _png(fig)
+
+
+def _seconds(value: Decimal) -> str:
+    return f"{value:,.0f} s" if abs(value) >= 100 else f"{float(value):.3g} s"
 
 
 def plot_decisions(results: Mapping[str, Any]) -> bytes:
