@@ -65,3 +65,29 @@ def test_simulate_report_writes_every_artefact_from_real_results(tmp_path, capsy
     assert main(["report", str(out / "results.json"), "-o", str(again)]) == 1
     assert "threshold failed: spend_eur <= €0.01" in capsys.readouterr().out
     assert (again / "results.json").read_bytes() == (out / "results.json").read_bytes()
+
+
+def test_compare_two_real_policies_shows_the_spend_delta_to_the_cent(tmp_path, capsys):
+    """Two simulated runs of one trace under different policies: compare prints the
+    exact difference of their spends, in euros and cents."""
+    trace = _trace(tmp_path / "trace.jsonl")
+    base, new = tmp_path / "base.json", tmp_path / "new.json"
+    policy = Path(__file__).parent / "fixtures" / "reports" / "lenient_policy.toml"
+    assert main(["simulate", "--trace", str(trace), "--json", str(base), "--quiet",
+                 "--no-progress"]) == 0
+    assert main(["simulate", "--trace", str(trace), "--policy", str(policy), "--json",
+                 str(new), "--quiet", "--no-progress"]) == 0
+    capsys.readouterr()
+
+    assert main(["report", "compare", str(base), str(new), "-o", str(tmp_path / "cmp")]) == 0
+    out = capsys.readouterr().out
+
+    from decimal import Decimal
+
+    from reports.thresholds import format_eur
+
+    delta = load(new)["spend_eur"] - load(base)["spend_eur"]
+    assert isinstance(delta, Decimal) and delta > 0, "the lenient policy should cost more"
+    assert delta == delta.quantize(Decimal("0.01"))
+    assert f"This change costs {format_eur(delta, signed=True)} on " in out
+    assert "policy default → policy lenient" in out
