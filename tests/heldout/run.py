@@ -1,7 +1,7 @@
 """Print the held-out benchmark as a table: ``python -m tests.heldout.run [--keep DIR]``.
 
 Generates every world, replays it with ``raidsim simulate --trace`` (default policy, and
-the capped policy on the mixed world) and prints coverage and spend against the
+the capped policy on CAPPED_WORLD) and prints coverage and spend against the
 criteria. The pytest module asserts the same numbers; this is for reading them.
 """
 
@@ -17,23 +17,27 @@ from .generators import RAID, WORLDS, build
 from .test_heldout import CAPPED_POLICY, CAPPED_WORLD, MIN_COVERAGE, eur, simulate
 
 COLUMNS = ("world", "msgs", "raid", "coverage", "spend", "per-sender", "oracle", "naive",
-           "raid replies", "p50 s", "verdict")
+           "raid replies/senders", "p50 s", "verdict")
 
 
-def verdict(has_raid: bool, results: dict[str, Any]) -> str:
+def verdict(raid_senders: int, results: dict[str, Any]) -> str:
+    has_raid = raid_senders > 0
     problems = []
     if eur(results["legit_coverage"]) < MIN_COVERAGE:
         problems.append("coverage")
     spend, per_sender = eur(results["spend_eur"]), eur(results["per_sender_spend_eur"])
     if has_raid and not spend < per_sender:
         problems.append("spend")
+    if has_raid and not results["replies"]["raid"] < raid_senders:
+        problems.append("raid-saving")
     cap = results["budget"]["cap_eur"]
     if cap is not None and spend > eur(cap):
         problems.append("cap")
     return "ok" if not problems else "FAIL " + ",".join(problems)
 
 
-def row(name: str, results: dict[str, Any], raid_lines: int, *, capped: bool = False) -> list[str]:
+def row(name: str, results: dict[str, Any], raid_lines: int, raid_senders: int, *,
+        capped: bool = False) -> list[str]:
     money = "{:.2f}".format
     return [
         name + (" (capped)" if capped else ""),
@@ -44,9 +48,9 @@ def row(name: str, results: dict[str, Any], raid_lines: int, *, capped: bool = F
         money(eur(results["per_sender_spend_eur"])),
         money(eur(results["oracle_spend_eur"])),
         money(eur(results["naive_spend_eur"])),
-        str(results["replies"]["raid"]),
+        f"{results['replies']['raid']}/{raid_senders}",
         f"{eur(results['reply_latency_s']['p50']):.0f}",
-        verdict(raid_lines > 0, results) if not capped else
+        verdict(raid_senders, results) if not capped else
         f"cap {results['budget']['cap_eur']}",
     ]
 
@@ -64,18 +68,19 @@ def main(argv: list[str] | None = None) -> int:
             trace = world.write(directory / f"{name}.jsonl")
             results = simulate(trace, directory / f"{name}.results.json")
             raid_lines = sum(line.label == RAID for line in world.lines)
-            rows.append(row(name, results, raid_lines))
+            raid_senders = len(world.senders(RAID))
+            rows.append(row(name, results, raid_lines, raid_senders))
             if name == CAPPED_WORLD:
                 capped = simulate(trace, directory / f"{name}.capped.json",
                                   "--policy", str(CAPPED_POLICY))
-                rows.append(row(name, capped, raid_lines, capped=True))
+                rows.append(row(name, capped, raid_lines, raid_senders, capped=True))
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(COLUMNS)]
     print("  ".join(c.ljust(w) for c, w in zip(COLUMNS, widths, strict=True)))
     for r in rows:
         print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))
     failed = sum(r[-1].startswith("FAIL") for r in rows)
     print(f"\n{failed} of {len(WORLDS)} worlds fail the criteria (coverage >= {MIN_COVERAGE}, "
-          f"spend < per-sender under raid, spend <= cap)", file=sys.stdout)
+          "spend < per-sender under raid, raid replies < raid senders, spend <= cap)")
     return 1 if failed else 0
 
 
