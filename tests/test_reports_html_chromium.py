@@ -56,6 +56,11 @@ class DevTools:
             os.dup2(high_in, 3)
             os.dup2(high_out, 4)
 
+        # A file, not a pipe: nobody reads Chromium's chatter while it runs, and a full
+        # pipe would block it.
+        profile.mkdir(parents=True, exist_ok=True)
+        self._log_path = profile.parent / "chromium-stderr.log"
+        self._log = self._log_path.open("wb")
         self.process = subprocess.Popen(
             [binary, "--headless", "--no-sandbox", "--disable-gpu",
              "--disable-background-networking", "--disable-component-update",
@@ -63,7 +68,7 @@ class DevTools:
              "--disable-dev-shm-usage", "--remote-debugging-pipe",
              f"--user-data-dir={profile}", f"--window-size={LAPTOP[0]},{LAPTOP[1]}",
              "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._log,
             preexec_fn=wire_pipes, close_fds=False,
         )
         for fd in (to_browser_r, from_browser_w, high_in, high_out):
@@ -118,9 +123,8 @@ class DevTools:
         return parsed
 
     def _stderr_tail(self) -> str:
-        if self.process.poll() is None or self.process.stderr is None:
-            return "(still running)"
-        return self.process.stderr.read().decode(errors="replace")[-2000:]
+        self._log.flush()
+        return self._log_path.read_bytes().decode(errors="replace")[-2000:]
 
     def close(self) -> None:
         with contextlib.suppress(RuntimeError, TimeoutError, OSError):
@@ -130,8 +134,7 @@ class DevTools:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-        if self.process.stderr is not None:
-            self.process.stderr.close()
+        self._log.close()
         for fd in (self._to_browser, self._from_browser):
             with contextlib.suppress(OSError):
                 os.close(fd)
