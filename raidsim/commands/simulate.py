@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -116,7 +115,9 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
 
     passed = apply(results, thresholds)
-    text = json.dumps(results, ensure_ascii=False, indent=2) + "\n"
+    from reports.results import dumps
+
+    text = dumps(results)
     if args.json_out is not None:
         if str(args.json_out) == "-":
             sys.stdout.write(text)

@@ -67,7 +67,8 @@ class Templates:
     min_words: int = 5
     hot_senders: int = 6             # distinct first-contact senders that make a template hot
     halflife_s: float = 6 * 3600.0
-    match_fraction: float = 0.5      # share of a message's sketch that must be hot
+    similarity: float = 0.6          # Jaccard of word bigrams to join a template
+    long_words: int = 1000             # texts this long need no repeats to be a template
     min_repeat_share: float = 0.05   # repeats per first contact that mark raid behaviour
     hot_ttl_s: float = 3 * 86400.0   # a hot template stays suspect this long
 

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import itertools
 import math
 import re
 import zlib
@@ -85,10 +86,11 @@ def _matches_prefix(sender: str, entries: set[str]) -> bool:
 class _Sender:
     """What the policy remembers about one sender."""
 
-    __slots__ = ("count", "first_seen", "flag", "held", "last_seen", "opted_out", "recent",
-                 "replies")
+    __slots__ = ("count", "e164", "first_seen", "flag", "held", "last_seen", "opted_out",
+                 "recent", "replies")
 
-    def __init__(self, now: float) -> None:
+    def __init__(self, now: float, number: str = "") -> None:
+        self.e164 = _is_e164(number)
         self.first_seen = now
         self.last_seen = now
         self.count = 0
@@ -100,24 +102,30 @@ class _Sender:
 
 
 class _Template:
-    """Decayed count of distinct first-contact senders behind one sketch key."""
+    """A cluster of near-identical texts: its first text's shingles and who sent it."""
 
-    __slots__ = ("first", "hot_at", "last", "repeats")
+    __slots__ = ("first", "hot_at", "last", "long", "repeats", "shingles")
 
-    def __init__(self) -> None:
-        self.first = 0.0
-        self.repeats = 0.0
+    def __init__(self, shingles: frozenset[str], long: bool) -> None:
+        self.shingles = shingles
+        self.long = long
+        self.first = 0.0  # decayed count of first-contact senders
+        self.repeats = 0.0  # decayed count of messages from senders seen before
         self.last = 0.0
         self.hot_at: float | None = None
 
 
-@dataclass(order=True)
 class _Held:
-    until: float
-    priority: int
-    seq: int
-    message: Message = field(compare=False)
-    held_at: float = field(compare=False)
+    """A reply on hold. The heap orders (until, priority, seq, _Held) tuples."""
+
+    __slots__ = ("held_at", "message")
+
+    def __init__(self, message: Message, held_at: float) -> None:
+        self.message = message
+        self.held_at = held_at
+
+
+_HeapEntry = tuple[float, int, int, _Held]
 
 
 # ---------------------------------------------------------------------------
@@ -148,11 +156,13 @@ class PolicyState:
         self.raid_periods: list[tuple[float, float | None]] = []
         # near-duplicate templates
         self.templates: dict[int, _Template] = {}
-        self.sketch_cache: dict[str, tuple[int, ...]] = {}
+        self.template_index: dict[int, list[int]] = {}
+        self.template_cache: dict[str, int] = {}
+        self.next_template = 0
         # number blocks
         self.blocks: dict[str, deque[float]] = {}
         # deferred replies
-        self.held: list[_Held] = []
+        self.held: list[_HeapEntry] = []
         self.seq = 0
         # pacing
         self.spent_micros = 0
@@ -178,8 +188,12 @@ _FOLD = str.maketrans(
 )
 _NON_WORD = re.compile(r"[^a-z]+")
 _REPEATED = re.compile(r"(.)\1{2,}")
-_SKETCH_SIZE = 4
-_SKETCH_CACHE_MAX = 200_000
+_PRUNE_EVERY_S = 6 * 3600.0
+_INDEX_KEYS = 4
+_GRAM = 4
+_INDEX_FANOUT = 12
+_CACHE_MAX = 200_000
+NO_TEMPLATE = -1
 
 
 def normalise(text: str) -> list[str]:
@@ -188,20 +202,60 @@ def normalise(text: str) -> list[str]:
     return _REPEATED.sub(r"\1\1", folded).split()
 
 
-def sketch(state: PolicyState, text: str) -> tuple[int, ...]:
-    """Bottom-k MinHash sketch of a text's word bigrams; () for texts too short to judge."""
-    cached = state.sketch_cache.get(text)
-    if cached is not None:
+def template_of(state: PolicyState, text: str) -> int:
+    """The id of the near-duplicate cluster ``text`` belongs to, creating one if needed.
+
+    Texts are compared by the Jaccard similarity of their word-bigram sets. Candidate
+    clusters come from an index on each text's bottom-k bigram hashes (MinHash), so a
+    lookup costs a few set intersections, not a scan. Texts shorter than
+    ``min_words`` words never form templates (NO_TEMPLATE).
+    """
+    cached = state.template_cache.get(text)
+    if cached is not None and (cached == NO_TEMPLATE or cached in state.templates):
         return cached
+    cfg = state.config.templates
     words = normalise(text)
-    if len(words) < state.config.templates.min_words:
-        result: tuple[int, ...] = ()
+    if len(words) < cfg.min_words:
+        result = NO_TEMPLATE
     else:
-        shingles = {zlib.crc32(f"{a} {b}".encode()) for a, b in itertools.pairwise(words)}
-        result = tuple(sorted(shingles)[:_SKETCH_SIZE])
-    if len(state.sketch_cache) >= _SKETCH_CACHE_MAX:
-        state.sketch_cache.clear()
-    state.sketch_cache[text] = result
+        joined = " ".join(words)
+        shingles = frozenset([joined[i:i + _GRAM] for i in range(len(joined) - _GRAM + 1)])
+        keys = sorted({zlib.crc32(s.encode()) for s in shingles})[:_INDEX_KEYS]
+        best, best_score = NO_TEMPLATE, cfg.similarity
+        templates = state.templates
+        index = state.template_index
+        seen: set[int] = set()
+        for key in keys:
+            for cid in index.get(key, ()):
+                if cid in seen:
+                    continue
+                seen.add(cid)
+                tpl = templates.get(cid)
+                if tpl is None:
+                    continue
+                size = len(tpl.shingles)
+                if size * best_score > len(shingles) or len(shingles) * best_score > size:
+                    continue  # sizes too different for the Jaccard to reach the bar
+                common = len(shingles & tpl.shingles)
+                score = common / (len(shingles) + len(tpl.shingles) - common)
+                if score >= best_score:
+                    best, best_score = cid, score
+        if best == NO_TEMPLATE:
+            best = state.next_template
+            state.next_template += 1
+            templates[best] = _Template(shingles, len(words) >= cfg.long_words)
+            for key in keys:
+                bucket = index.get(key)
+                if bucket is None:
+                    index[key] = [best]
+                else:
+                    bucket.append(best)
+                    if len(bucket) > _INDEX_FANOUT:
+                        del bucket[0]
+        result = best
+    if len(state.template_cache) >= _CACHE_MAX:
+        state.template_cache.clear()
+    state.template_cache[text] = result
     return result
 
 
@@ -209,12 +263,13 @@ def sketch(state: PolicyState, text: str) -> tuple[int, ...]:
 # Observation: update memory with a new message
 
 
-def _observe(state: PolicyState, msg: Message, now: float) -> tuple[_Sender, bool, tuple[int, ...]]:
+def _observe(state: PolicyState, msg: Message, now: float) -> _Sender:
+    """Count the message: sender history, surge windows, number blocks."""
     cfg = state.config
     sender = state.senders.get(msg.sender)
     is_new = sender is None
     if sender is None:
-        sender = _Sender(now)
+        sender = _Sender(now, msg.sender)
         state.senders[msg.sender] = sender
     sender.count += 1
     sender.last_seen = now
@@ -231,13 +286,7 @@ def _observe(state: PolicyState, msg: Message, now: float) -> tuple[_Sender, boo
             state.bin_new += 1
         _check_surge(state, now)
 
-    keys: tuple[int, ...] = ()
-    if cfg.templates.enabled:
-        keys = sketch(state, msg.body)
-        if keys:
-            _count_template(state, keys, now, first=sender.count == 1)
-
-    if is_new and cfg.number_blocks.enabled and _is_e164(msg.sender):
+    if is_new and cfg.number_blocks.enabled and sender.e164:
         block = msg.sender[: -cfg.number_blocks.strip_digits]
         times = state.blocks.get(block)
         if times is None:
@@ -247,61 +296,62 @@ def _observe(state: PolicyState, msg: Message, now: float) -> tuple[_Sender, boo
         while times and times[0] < window:
             times.popleft()
 
-    if now - state.last_prune >= 3600.0:
+    if now - state.last_prune >= _PRUNE_EVERY_S:
         _prune(state, now)
-    return sender, is_new, keys
+    return sender
 
 
-def _count_template(state: PolicyState, keys: tuple[int, ...], now: float, *, first: bool) -> None:
+def _observe_text(state: PolicyState, msg: Message, sender: _Sender, now: float) -> int:
+    """Classify and count the text. Skipped for senders already decided (flagged, replied,
+    opted out): their texts change no decision, and the raid is mostly such messages."""
+    if not state.config.templates.enabled:
+        return NO_TEMPLATE
+    template = template_of(state, msg.body)
+    if template != NO_TEMPLATE:
+        _count_template(state, template, now, first=sender.count == 1)
+    return template
+
+
+def _count_template(state: PolicyState, template: int, now: float, *, first: bool) -> None:
     cfg = state.config.templates
-    templates = state.templates
-    decay_rate = math.log(2) / cfg.halflife_s
-    for key in keys:
-        tpl = templates.get(key)
-        if tpl is None:
-            tpl = templates[key] = _Template()
-        elif tpl.last != now:
-            factor = math.exp(-(now - tpl.last) * decay_rate)
-            tpl.first *= factor
-            tpl.repeats *= factor
-        tpl.last = now
-        if first:
-            tpl.first += 1.0
-        else:
-            tpl.repeats += 1.0
-        if (
-            tpl.first >= cfg.hot_senders
-            and tpl.repeats >= cfg.min_repeat_share * tpl.first
-        ):
-            tpl.hot_at = now
+    tpl = state.templates[template]
+    if tpl.last != now:
+        factor = math.exp(-(now - tpl.last) * math.log(2) / cfg.halflife_s)
+        tpl.first *= factor
+        tpl.repeats *= factor
+    tpl.last = now
+    if first:
+        tpl.first += 1.0
+    else:
+        tpl.repeats += 1.0
+    # Raid behaviour: many distinct senders, and either some of them paste it again,
+    # or the text is long enough that nobody writes it twice by chance.
+    if tpl.first >= cfg.hot_senders and (
+        tpl.long or tpl.repeats >= cfg.min_repeat_share * tpl.first
+    ):
+        tpl.hot_at = now
 
 
-def _template_hot(state: PolicyState, keys: tuple[int, ...], now: float) -> bool:
-    if not keys:
-        return False
-    cfg = state.config.templates
-    hot = 0
-    for key in keys:
-        tpl = state.templates.get(key)
-        if tpl is not None and tpl.hot_at is not None and now - tpl.hot_at <= cfg.hot_ttl_s:
-            hot += 1
-    return hot >= max(1, math.ceil(cfg.match_fraction * len(keys)))
+def _template_hot(state: PolicyState, template: int, now: float) -> bool:
+    tpl = state.templates.get(template)
+    return (
+        tpl is not None
+        and tpl.hot_at is not None
+        and now - tpl.hot_at <= state.config.templates.hot_ttl_s
+    )
 
 
-def _template_echo(state: PolicyState, keys: tuple[int, ...]) -> bool:
+def _template_echo(state: PolicyState, template: int) -> bool:
     """Weaker evidence: some other sender recently sent a near-identical text."""
-    for key in keys:
-        tpl = state.templates.get(key)
-        if tpl is not None and tpl.first + tpl.repeats >= 2.0:
-            return True
-    return False
+    tpl = state.templates.get(template)
+    return tpl is not None and tpl.first + tpl.repeats >= 2.0
 
 
-def _block_hot(state: PolicyState, sender: str) -> bool:
+def _block_hot(state: PolicyState, number: str, sender: _Sender) -> bool:
     cfg = state.config.number_blocks
-    if not cfg.enabled or not _is_e164(sender):
+    if not cfg.enabled or not sender.e164:
         return False
-    times = state.blocks.get(sender[: -cfg.strip_digits])
+    times = state.blocks.get(number[: -cfg.strip_digits])
     return times is not None and len(times) >= cfg.hot_senders
 
 
@@ -402,33 +452,33 @@ def tick(state: PolicyState, *, now: float) -> None:
 # Decisions
 
 
-def _suspicion(state: PolicyState, msg: Message, sender: _Sender, keys: tuple[int, ...],
+def _suspicion(state: PolicyState, msg: Message, sender: _Sender, template: int,
                now: float) -> str | None:
     """Name of the raid-evidence rule that fires for this message, if any."""
     if sender.flag is not None:
         return "flagged_sender"
     cfg = state.config
-    if cfg.templates.enabled and _template_hot(state, keys, now):
+    if cfg.templates.enabled and _template_hot(state, template, now):
         return "raid_template"
     repeats = cfg.repeats
     if repeats.enabled and sender.replies == [] and len(sender.recent) >= repeats.max_messages:
         return "repeat_flood"
     if (
         cfg.number_blocks.enabled
-        and _block_hot(state, msg.sender)
-        and (_template_echo(state, keys) or len(sender.recent) >= 2)
+        and _block_hot(state, msg.sender, sender)
+        and (_template_echo(state, template) or len(sender.recent) >= 2)
     ):
         return "number_block"
     return None
 
 
-def _score(state: PolicyState, msg: Message, sender: _Sender, keys: tuple[int, ...]) -> int:
+def _score(state: PolicyState, msg: Message, sender: _Sender, template: int) -> int:
     """Release priority of a held reply: lower is released first."""
     score = min(len(sender.recent) - 1, 5)
-    if _template_echo(state, keys):
+    if _template_echo(state, template):
         score += 2
     cfg = state.config.number_blocks
-    if cfg.enabled and _is_e164(msg.sender):
+    if cfg.enabled and sender.e164:
         times = state.blocks.get(msg.sender[: -cfg.strip_digits])
         if times is not None and len(times) >= 2:
             score += 2
@@ -439,7 +489,7 @@ def _sender_rules(state: PolicyState, msg: Message, sender: _Sender, now: float)
     cfg = state.config
     if state.controls.kill_switch:
         return Decision.drop("kill_switch")
-    if not _is_e164(msg.sender):
+    if not sender.e164:
         if _is_short_code(msg.sender):
             if not cfg.senders.reply_to_short_codes:
                 return Decision.drop("short_code")
@@ -477,9 +527,16 @@ def _hold(state: PolicyState, msg: Message, sender: _Sender, decision: Decision,
           now: float) -> Decision:
     state.seq += 1
     assert decision.until is not None
-    heapq.heappush(state.held, _Held(decision.until, decision.priority, state.seq, msg, now))
+    heapq.heappush(state.held, (decision.until, decision.priority, state.seq, _Held(msg, now)))
     sender.held = True
     return decision
+
+
+def _on_grid(state: PolicyState, t: float) -> float:
+    """Round a hold deadline up to the surge window grid, so held replies are re-examined
+    in batches (one timer wake-up per window, not one per message)."""
+    step = state.config.surge.window_s
+    return math.ceil(t / step) * step
 
 
 def decide(state: PolicyState, message: Message, *, now: float) -> Decision:
@@ -489,7 +546,7 @@ def decide(state: PolicyState, message: Message, *, now: float) -> Decision:
         if message.message_id in state.seen_ids:
             return Decision.drop("duplicate_id")
         state.seen_ids[message.message_id] = now
-    sender, _is_new, keys = _observe(state, message, now)
+    sender = _observe(state, message, now)
 
     keyword = message.body.strip().strip(".!").upper()
     if keyword in state.opt_out:
@@ -501,20 +558,26 @@ def decide(state: PolicyState, message: Message, *, now: float) -> Decision:
 
     hard = _sender_rules(state, message, sender, now)
     if hard is not None:
+        if hard.rule == "sender_limit":
+            # A sender we answered who pastes the same text again is raid evidence.
+            _observe_text(state, message, sender, now)
         return hard
+    if sender.flag is not None:
+        return Decision.drop("flagged_sender")
+    template = _observe_text(state, message, sender, now)
     if sender.held:
         return Decision.drop("already_held")
     if state.controls.is_allowed(message.sender):
         return _budget_or(state, message, sender, now, Decision.reply("allowlist"))
 
-    rule = _suspicion(state, message, sender, keys, now)
+    rule = _suspicion(state, message, sender, template, now)
     if rule is not None:
         sender.flag = rule
         return Decision.drop(rule)
 
     if cfg.surge.enabled and state.raid_mode:
-        priority = _score(state, message, sender, keys)
-        until = now + cfg.surge.observe_s
+        priority = _score(state, message, sender, template)
+        until = _on_grid(state, now + cfg.surge.observe_s)
         return _hold(state, message, sender, Decision.defer("surge_hold", until, priority), now)
     return _budget_or(state, message, sender, now, Decision.reply("first_contact"))
 
@@ -533,7 +596,7 @@ def next_deadline(state: PolicyState) -> float | None:
     """When the driver must call ``release_due`` next, or None if nothing is held."""
     if not state.held:
         return None
-    return state.held[0].until
+    return state.held[0][0]
 
 
 def release_due(state: PolicyState, *, now: float) -> list[Released]:
@@ -546,21 +609,21 @@ def release_due(state: PolicyState, *, now: float) -> list[Released]:
     cfg = state.config
     tick(state, now=now)
     out: list[Released] = []
-    again: list[_Held] = []
-    while state.held and state.held[0].until <= now:
-        item = heapq.heappop(state.held)
+    again: list[tuple[float, int, _Held]] = []
+    while state.held and state.held[0][0] <= now:
+        item = heapq.heappop(state.held)[3]
         msg = item.message
         sender = state.senders.get(msg.sender)
         if sender is None:  # pruned: should not happen while held
-            sender = state.senders[msg.sender] = _Sender(item.held_at)
+            sender = state.senders[msg.sender] = _Sender(item.held_at, msg.sender)
         sender.held = False
         hard = _sender_rules(state, msg, sender, now)
         if hard is not None:
             out.append(Released(msg, hard))
             continue
-        keys = sketch(state, msg.body) if cfg.templates.enabled else ()
+        template = template_of(state, msg.body) if cfg.templates.enabled else NO_TEMPLATE
         allowed = state.controls.is_allowed(msg.sender)
-        rule = None if allowed else _suspicion(state, msg, sender, keys, now)
+        rule = None if allowed else _suspicion(state, msg, sender, template, now)
         # Count everything the sender sent while held, not only the last window.
         if (rule is None and not allowed and cfg.repeats.enabled
                 and sender.count >= cfg.repeats.max_messages and sender.replies == []):
@@ -571,28 +634,25 @@ def release_due(state: PolicyState, *, now: float) -> list[Released]:
             continue
         waited = now - item.held_at
         if state.raid_mode and waited < cfg.surge.max_hold_s and not allowed:
-            next_check = now + cfg.surge.window_s
-            item.until = min(next_check, item.held_at + cfg.surge.max_hold_s)
-            item.priority = _score(state, msg, sender, keys)
-            again.append(item)
+            until = min(_on_grid(state, now + cfg.surge.observe_s),
+                        item.held_at + cfg.surge.max_hold_s)
+            again.append((until, _score(state, msg, sender, template), item))
             continue
         budget = _budget_rule(state, now)
         if budget is not None:
             if budget.action is Action.DEFER:
                 assert budget.until is not None
-                item.until = budget.until
-                again.append(item)
+                again.append((budget.until, 0, item))
                 continue
             out.append(Released(msg, budget))
             continue
         out.append(Released(msg, Decision.reply("released")))
-    for item in again:
+    for until, priority, item in again:
         state.seq += 1
-        item.seq = state.seq
         sender = state.senders.get(item.message.sender)
         if sender is not None:
             sender.held = True
-        heapq.heappush(state.held, item)
+        heapq.heappush(state.held, (until, priority, state.seq, item))
     return out
 
 
@@ -600,7 +660,7 @@ def record_reply(state: PolicyState, message: Message, cost_micros: int, *, now:
     """The ledger accepted a reply: count it for the sender limit and budget pacing."""
     sender = state.senders.get(message.sender)
     if sender is None:
-        sender = state.senders[message.sender] = _Sender(now)
+        sender = state.senders[message.sender] = _Sender(now, message.sender)
     sender.replies.append(now)
     state.spent_micros += cost_micros
     bucket = hour_bucket(now)
@@ -620,7 +680,7 @@ def record_refusal(state: PolicyState, message: Message, status: ReserveStatus, 
     if status is ReserveStatus.BUDGET_HOUR:
         sender = state.senders.get(message.sender)
         if sender is None:
-            sender = state.senders[message.sender] = _Sender(now)
+            sender = state.senders[message.sender] = _Sender(now, message.sender)
         until = (hour_bucket(now) + 1) * HOUR_S
         return _hold(state, message, sender, Decision.defer("budget_hour", until), now)
     return Decision.drop(str(status))
@@ -677,14 +737,21 @@ def _prune(state: PolicyState, now: float) -> None:
         state.seen_ids = {k: t for k, t in state.seen_ids.items() if t >= id_horizon}
     tpl_cfg = cfg.templates
     decay_rate = math.log(2) / tpl_cfg.halflife_s
-    stale = [
-        key
-        for key, tpl in state.templates.items()
+    stale = {
+        cid
+        for cid, tpl in state.templates.items()
         if (tpl.hot_at is None or now - tpl.hot_at > tpl_cfg.hot_ttl_s)
         and (tpl.first + tpl.repeats) * math.exp(-(now - tpl.last) * decay_rate) < 0.5
-    ]
-    for key in stale:
-        del state.templates[key]
+    }
+    if stale:
+        for cid in stale:
+            del state.templates[cid]
+        for key in list(state.template_index):
+            kept = [cid for cid in state.template_index[key] if cid not in stale]
+            if kept:
+                state.template_index[key] = kept
+            else:
+                del state.template_index[key]
     block_horizon = now - cfg.number_blocks.window_s
     for block in [b for b, times in state.blocks.items() if not times or times[-1] < block_horizon]:
         del state.blocks[block]
