@@ -5,7 +5,6 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 MICROS_PER_UNIT = 1_000_000
-_QUANTUM = Decimal("0.000001")
 
 
 class MoneyError(ValueError):
@@ -15,7 +14,9 @@ class MoneyError(ValueError):
 def to_micros(amount: Decimal | str | int) -> int:
     """Convert an amount in currency units to integer micro-units, refusing any rounding."""
     if isinstance(amount, float):
-        raise MoneyError(f"money must not be a float: {amount!r}; write it as a string, e.g. \"0.16\"")
+        raise MoneyError(
+            f"money must not be a float: {amount!r}; write it as a string, e.g. \"0.16\""
+        )
     try:
         value = Decimal(str(amount).strip())
     except InvalidOperation as exc:
@@ -30,7 +31,10 @@ def to_micros(amount: Decimal | str | int) -> int:
 
 def from_micros(micros: int) -> Decimal:
     """Integer micro-units back to an exact Decimal amount, e.g. 160000 -> Decimal('0.16')."""
-    return (Decimal(micros) / MICROS_PER_UNIT).quantize(_QUANTUM).normalize() if micros else Decimal(0)
+    value = Decimal(micros).scaleb(-6)
+    if value == value.to_integral_value():
+        return value.quantize(Decimal(1))
+    return value.normalize()
 
 
 def format_eur(micros: int) -> str:

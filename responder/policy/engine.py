@@ -43,8 +43,6 @@ drivers cannot drift apart.
 from __future__ import annotations
 
 import heapq
-import itertools
-import itertools
 import math
 import re
 import zlib
