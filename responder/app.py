@@ -33,7 +33,7 @@ from responder.money import from_micros
 from responder.outbox import CircuitBreaker, OutboxSender
 from responder.policy import Action
 from responder.provider import TwilioClient
-from responder.service import Accepted, DbThread, Responder
+from responder.service import Accepted, Batcher, DbThread, Responder
 from responder.signing import signature_algorithm, verify_generic, verify_twilio
 from responder.store import PENDING, UNKNOWN, Inbound, open_store
 
@@ -62,6 +62,7 @@ class Context:
     metrics: Metrics
     sender: OutboxSender
     clock: Callable[[], float]
+    batcher: Batcher
     policy_wake: asyncio.Event = field(default_factory=asyncio.Event)
     key: bytes = b""
 
@@ -107,9 +108,10 @@ def create_app(
             core, db, twilio, metrics, owner=owner, concurrency=settings.send_concurrency,
             max_attempts=settings.send_max_attempts,
             breaker=CircuitBreaker(settings.breaker_threshold, settings.breaker_cooldown_s, clock),
-            rng=rng or random.Random(), clock=clock,
+            rng=rng or random.Random(), clock=clock, rate_per_s=settings.send_rate_per_s,
         )
-        ctx = Context(settings, core, db, metrics, sender, clock, key=settings.pseudonym_secret)
+        ctx = Context(settings, core, db, metrics, sender, clock, Batcher(db, core),
+                      key=settings.pseudonym_secret)
         holder["ctx"] = ctx
         app.state.ctx = ctx
         stopping = asyncio.Event()
@@ -301,7 +303,7 @@ async def generic_sms(request: Request, ctx: Context) -> Response:
 
 
 async def _accept(ctx: Context, inbound: Inbound) -> Accepted:
-    accepted = await ctx.db.call(ctx.core.accept, inbound, now=inbound.received_at)
+    accepted = await ctx.batcher.accept(inbound)
     metrics = ctx.metrics
     if accepted.duplicate:
         metrics.duplicates.inc()

@@ -44,6 +44,7 @@ class Settings:
     retention_days: float = 30.0
     max_body_bytes: int = 64 * 1024
     send_concurrency: int = 4
+    send_rate_per_s: float = 0.0  # 0: unpaced; else at most this many provider calls per second
     send_connect_timeout_s: float = 5.0
     send_read_timeout_s: float = 10.0
     send_max_attempts: int = 8

@@ -86,8 +86,12 @@ class OutboxSender:
         breaker: CircuitBreaker,
         rng: random.Random,
         clock: Callable[[], float],
+        rate_per_s: float = 0.0,
     ) -> None:
         self.core = core
+        self.rate_per_s = rate_per_s
+        self._tokens = float(concurrency)
+        self._refilled: float | None = None
         self.db = db
         self.client = client
         self.metrics = metrics
@@ -129,6 +133,11 @@ class OutboxSender:
                 await self._sleep(stopping, IDLE_POLL_S)
                 continue
             limit = 1 if self.breaker.state == "half_open" else self.concurrency
+            if self.rate_per_s > 0:
+                limit = min(limit, self._take_tokens(loop.time()))
+                if limit == 0:
+                    await self._sleep(stopping, min(IDLE_POLL_S, 1.0 / self.rate_per_s))
+                    continue
             items = await self.db.call(store.claim_outbox, now=now, limit=limit, owner=self.owner,
                                        lease_s=LEASE_S)
             if not items:
@@ -138,8 +147,20 @@ class OutboxSender:
                 idle = IDLE_POLL_S if due is None else min(IDLE_POLL_S, max(0.0, due - now))
                 await self._sleep(stopping, idle)
                 continue
-            await asyncio.gather(*(self._deliver(item) for item in items))
+            self._tokens -= len(items)
+            results = await asyncio.gather(*(self._send(item) for item in items))
+            outcomes = await self.db.call(self._record_all, list(zip(items, results, strict=True)))
+            for item, result, outcome in zip(items, results, outcomes, strict=True):
+                self._report(item, result, outcome)
         await self.db.call(store.release_own_leases, self.owner, now=self.clock())
+
+    def _take_tokens(self, monotonic_now: float) -> int:
+        """Provider calls allowed now by the send-rate token bucket (burst: concurrency)."""
+        if self._refilled is not None:
+            elapsed = monotonic_now - self._refilled
+            self._tokens = min(float(self.concurrency), self._tokens + elapsed * self.rate_per_s)
+        self._refilled = monotonic_now
+        return int(self._tokens)
 
     async def _sleep(self, stopping: asyncio.Event, seconds: float) -> None:
         self.wake.clear()
@@ -151,37 +172,43 @@ class OutboxSender:
         for task in pending:
             task.cancel()
 
-    async def _deliver(self, item: OutboxItem) -> None:
-        result = await self.client.send(to=item.recipient, from_=item.from_number, body=item.body,
-                                        now=self.clock())
-        await self._record(item, result)
+    async def _send(self, item: OutboxItem) -> SendResult:
+        return await self.client.send(to=item.recipient, from_=item.from_number, body=item.body,
+                                      now=self.clock())
 
-    async def _record(self, item: OutboxItem, result: SendResult) -> None:
+    def _record_all(self, done: list[tuple[OutboxItem, SendResult]]) -> list[Outcome]:
+        """On the DB thread, in one transaction: what each send proved."""
         store, now = self.core.store, self.clock()
-        outcome = result.outcome
-        if outcome is not Outcome.SENT:
+        outcomes: list[Outcome] = []
+        with store.transaction():
+            for item, result in done:
+                outcome = result.outcome
+                if outcome is Outcome.SENT or outcome is Outcome.FAILED:
+                    self.breaker.success()  # the provider answered
+                else:
+                    self.breaker.failure()
+                if outcome is Outcome.RETRY and item.attempts >= self.max_attempts:
+                    outcome = Outcome.FAILED  # surely never sent: give the money back
+                if outcome is Outcome.SENT:
+                    store.finish_outbox(item.id, SENT, now=now, provider_sid=result.provider_sid,
+                                        provider_status=result.status, segments=result.segments)
+                elif outcome is Outcome.RETRY:
+                    delay = backoff_s(item.attempts, self.rng, result.retry_after_s)
+                    store.retry_outbox(item.id, at=now + delay, now=now,
+                                       error=result.error or result.kind)
+                elif outcome is Outcome.FAILED:
+                    store.finish_outbox(item.id, FAILED, now=now, error=result.error)
+                    self.core.refund(item)
+                else:
+                    store.finish_outbox(item.id, UNKNOWN, now=now, error=result.error)
+                outcomes.append(outcome)
+        return outcomes
+
+    def _report(self, item: OutboxItem, result: SendResult, outcome: Outcome) -> None:
+        if result.outcome is not Outcome.SENT:
             self.metrics.provider_errors.labels(result.kind).inc()
-        if outcome is Outcome.SENT or outcome is Outcome.FAILED:
-            self.breaker.success()  # the provider answered
-        else:
-            self.breaker.failure()
-        if outcome is Outcome.RETRY and item.attempts >= self.max_attempts:
-            outcome = Outcome.FAILED  # surely never sent: give the money back
-        if outcome is Outcome.SENT:
-            await self.db.call(store.finish_outbox, item.id, SENT, now=now,
-                               provider_sid=result.provider_sid, provider_status=result.status,
-                               segments=result.segments)
-            if result.segments:
-                self.metrics.segments.inc(result.segments)
-        elif outcome is Outcome.RETRY:
-            delay = backoff_s(item.attempts, self.rng, result.retry_after_s)
-            await self.db.call(store.retry_outbox, item.id, at=now + delay, now=now,
-                               error=result.error or result.kind)
-        elif outcome is Outcome.FAILED:
-            await self.db.call(store.finish_outbox, item.id, FAILED, now=now, error=result.error)
-            await self.db.call(self.core.refund, item)
-        else:
-            await self.db.call(store.finish_outbox, item.id, UNKNOWN, now=now, error=result.error)
+        elif result.segments:
+            self.metrics.segments.inc(result.segments)
         self.metrics.replies.labels(str(outcome)).inc()
         event(
             "reply_" + str(outcome),

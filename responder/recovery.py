@@ -14,10 +14,13 @@ held queue is reconciled with the ``held`` rows.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from responder.policy import (
     Caps,
     Controls,
+    Decision,
+    Message,
     PolicyConfig,
     PolicyState,
     ReserveRequest,
@@ -95,34 +98,44 @@ def rebuild_state(
     return state, len(rows)
 
 
+def _held_message(entry: Any) -> Message:
+    """The message of one held-queue entry (an engine-internal tuple ending in ``_Held``)."""
+    item = entry[-1] if isinstance(entry, tuple) else entry
+    message: Message = item.message
+    return message
+
+
 def _reconcile_held(state: PolicyState, held_rows: list[HeldRow]) -> None:
     """Make the held queue match the store's ``held`` rows.
 
-    Uses the engine's held-queue internals; a public ``restore_held`` in the
-    engine would make this reach-in unnecessary.
+    Reaches into the engine's held queue (``state.held``, ``_hold``, ``_Sender``);
+    a public ``restore_held``/``forget_held`` in the engine would make this unnecessary.
     """
     import heapq
 
     wanted = {row.message.message_id: row for row in held_rows}
-    kept = [item for item in state.held if item.message.message_id in wanted]
-    present = {item.message.message_id for item in kept}
-    for item in state.held:
-        if item.message.message_id not in wanted:
-            sender = state.senders.get(item.message.sender)
-            if sender is not None:
-                sender.held = False
+    kept: list[Any] = []
+    for entry in state.held:
+        message = _held_message(entry)
+        if message.message_id in wanted:
+            kept.append(entry)
+            continue
+        sender = state.senders.get(message.sender)
+        if sender is not None:
+            sender.held = False
+    heapq.heapify(kept)
+    state.held = kept
+    present = {_held_message(entry).message_id for entry in kept}
     for sid, row in wanted.items():
         if sid in present:
             continue
-        state.seq += 1
-        kept.append(_engine._Held(row.until, row.priority, state.seq, row.message,
-                                  row.message.received_at))
-    heapq.heapify(kept)
-    state.held = kept
-    for item in kept:
-        sender = state.senders.get(item.message.sender)
+        message = row.message
+        sender = state.senders.get(message.sender)
         if sender is None:
-            sender = state.senders[item.message.sender] = _engine._Sender(
-                item.message.received_at
-            )
-        sender.held = True
+            sender = state.senders[message.sender] = _engine._Sender(message.received_at)
+        decision = Decision.defer("restored", row.until, row.priority)
+        _engine._hold(state, message, sender, decision, message.received_at)
+    for entry in state.held:
+        sender = state.senders.get(_held_message(entry).sender)
+        if sender is not None:
+            sender.held = True

@@ -55,6 +55,50 @@ class DbThread:
         self._pool.shutdown(wait=True)
 
 
+class Batcher:
+    """Coalesces concurrent webhook accepts into one database transaction (group commit).
+
+    While one batch is being committed on the DB thread, new arrivals queue up and
+    form the next batch. Each webhook still answers only after its own commit.
+    """
+
+    def __init__(self, db: DbThread, core: Responder, max_batch: int = 128) -> None:
+        self.db = db
+        self.core = core
+        self.max_batch = max_batch
+        self._pending: list[tuple[Inbound, asyncio.Future[Accepted]]] = []
+        self._flushing = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def accept(self, inbound: Inbound) -> Accepted:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Accepted] = loop.create_future()
+        self._pending.append((inbound, future))
+        if not self._flushing:
+            self._flushing = True
+            self._task = loop.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        try:
+            while self._pending:  # bounded: each pass takes at least one queued item
+                batch = self._pending[: self.max_batch]
+                del self._pending[: self.max_batch]
+                try:
+                    results = await self.db.call(self.core.accept_many, [i for i, _ in batch])
+                except Exception as exc:
+                    results = [exc] * len(batch)
+                for (_, future), result in zip(batch, results, strict=True):
+                    if future.done():
+                        continue
+                    if isinstance(result, Exception):
+                        future.set_exception(result)
+                    else:
+                        future.set_result(result)
+        finally:
+            self._flushing = False
+
+
 @dataclass(frozen=True, slots=True)
 class Accepted:
     """What became of one webhook delivery."""
@@ -108,16 +152,35 @@ class Responder:
     # -- the webhook path ---------------------------------------------------------
 
     def accept(self, inbound: Inbound, *, now: float) -> Accepted:
+        with self.store.transaction():
+            return self._accept(inbound, now)
+
+    def accept_many(self, batch: list[Inbound]) -> list[Accepted | Exception]:
+        """Group commit: many messages, one transaction, a savepoint each.
+
+        One message failing rolls back only its own savepoint; a failed commit
+        fails them all (and every webhook in the batch answers 503).
+        """
+        results: list[Accepted | Exception] = []
+        with self.store.transaction():
+            for inbound in batch:
+                try:
+                    with self.store.savepoint():
+                        results.append(self._accept(inbound, inbound.received_at))
+                except Exception as exc:
+                    results.append(exc)
+        return results
+
+    def _accept(self, inbound: Inbound, now: float) -> Accepted:
         store = self.store
-        with store.transaction():
-            if not store.insert_inbound(inbound):
-                return Accepted(duplicate=True)
-            decision = admit(self.state, store, inbound.message(), now=now)
-            store.record_decision(inbound.message_sid, decision, now=now)
-            queued = False
-            if decision.is_reply:
-                queued = self._enqueue(inbound.message_sid, inbound.sender, inbound.recipient,
-                                       now=now)
+        if not store.insert_inbound(inbound):
+            return Accepted(duplicate=True)
+        decision = admit(self.state, store, inbound.message(), now=now)
+        store.record_decision(inbound.message_sid, decision, now=now, first=True)
+        queued = False
+        if decision.is_reply:
+            queued = self._enqueue(inbound.message_sid, inbound.sender, inbound.recipient,
+                                   now=now)
         return Accepted(duplicate=False, decision=decision, queued=queued)
 
     def _enqueue(self, message_sid: str, sender: str, our_number: str, *, now: float) -> bool:

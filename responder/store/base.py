@@ -160,6 +160,19 @@ class SqlStore:
         return count
 
     @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested unit inside a transaction that can fail alone (group commit)."""
+        assert self._depth, "savepoint() needs an open transaction"
+        self._execute("SAVEPOINT item")
+        try:
+            yield
+        except BaseException:
+            self._execute("ROLLBACK TO SAVEPOINT item")
+            self._execute("RELEASE SAVEPOINT item")
+            raise
+        self._execute("RELEASE SAVEPOINT item")
+
+    @contextmanager
     def transaction(self) -> Iterator[None]:
         """A write transaction; nested calls join the outermost one."""
         if self._depth:
@@ -351,7 +364,10 @@ class SqlStore:
         )
         return count == 1
 
-    def record_decision(self, message_sid: str, decision: Decision, *, now: float) -> None:
+    def record_decision(
+        self, message_sid: str, decision: Decision, *, now: float, first: bool = False
+    ) -> None:
+        """Record a decision on the message; later ones (releases) are also kept in a log."""
         held = 1 if decision.action is Action.DEFER else 0
         self._execute(
             "UPDATE inbound SET action = ?, rule = ?, decided_at = ?, held = ?, hold_until = ?,"
@@ -366,6 +382,8 @@ class SqlStore:
                 message_sid,
             ),
         )
+        if first:
+            return
         self._execute(
             "INSERT INTO decisions (message_sid, action, rule, hold_until, decided_at)"
             " VALUES (?, ?, ?, ?, ?)",

@@ -18,8 +18,8 @@ CREATE TABLE inbound (
 );
 CREATE INDEX inbound_received_at ON inbound (received_at);
 CREATE INDEX inbound_held ON inbound (held) WHERE held = 1;
-CREATE INDEX inbound_rule ON inbound (rule);
 
+-- Every decision after the first (held replies decided again); the first lives in inbound.
 CREATE TABLE decisions (
     id INTEGER PRIMARY KEY,
     message_sid TEXT NOT NULL,
@@ -73,7 +73,7 @@ CREATE TABLE outbox (
     updated_at REAL NOT NULL
 );
 CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
-CREATE INDEX outbox_provider_sid ON outbox (provider_sid);
+CREATE INDEX outbox_provider_sid ON outbox (provider_sid) WHERE provider_sid IS NOT NULL;
 
 CREATE TABLE status_events (
     id INTEGER PRIMARY KEY,
