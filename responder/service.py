@@ -156,19 +156,24 @@ class Responder:
             return self._accept(inbound, now)
 
     def accept_many(self, batch: list[Inbound]) -> list[Accepted | Exception]:
-        """Group commit: many messages, one transaction, a savepoint each.
+        """Group commit: many messages in one transaction.
 
-        One message failing rolls back only its own savepoint; a failed commit
-        fails them all (and every webhook in the batch answers 503).
+        If anything in the batch fails, the whole transaction rolls back and each
+        message is tried again in a transaction of its own, so one bad message
+        fails alone (its webhook answers 503 and Twilio retries it).
         """
+        try:
+            with self.store.transaction():
+                return [self._accept(inbound, inbound.received_at) for inbound in batch]
+        except Exception:
+            if len(batch) == 1:
+                raise
         results: list[Accepted | Exception] = []
-        with self.store.transaction():
-            for inbound in batch:
-                try:
-                    with self.store.savepoint():
-                        results.append(self._accept(inbound, inbound.received_at))
-                except Exception as exc:
-                    results.append(exc)
+        for inbound in batch:
+            try:
+                results.append(self.accept(inbound, now=inbound.received_at))
+            except Exception as exc:
+                results.append(exc)
         return results
 
     def _accept(self, inbound: Inbound, now: float) -> Accepted:

@@ -242,25 +242,28 @@ class SqlStore:
     # -- Ledger protocol -----------------------------------------------------
 
     def reserve(self, request: ReserveRequest) -> ReserveStatus:
+        bucket = hour_bucket(request.now)
         with self.transaction():
             self._lock_budget()
-            if self._one("SELECT 1 FROM reservations WHERE message_id = ?", (request.message_id,)):
+            # One round trip reads everything the checks need (under the budget lock).
+            row = self._one(
+                "SELECT (SELECT COUNT(*) FROM reservations WHERE message_id = ?),"
+                " (SELECT COUNT(*) FROM reservations WHERE sender = ? AND reserved_at > ?),"
+                " spent_micros, total_cap_micros, hour_cap_micros,"
+                " (SELECT spent_micros FROM spend_hour WHERE hour = ?) FROM spend",
+                (request.message_id, request.sender, request.now - request.sender_window_s,
+                 bucket),
+            )
+            assert row is not None, "spend row missing: run migrations"
+            duplicate, sender_replies, spent, total_cap, hour_cap, hour_spent = row
+            if int(duplicate):
                 return ReserveStatus.DUPLICATE
-            if request.sender_limit is not None:
-                row = self._one(
-                    "SELECT COUNT(*) FROM reservations WHERE sender = ? AND reserved_at > ?",
-                    (request.sender, request.now - request.sender_window_s),
-                )
-                if row is not None and int(row[0]) >= request.sender_limit:
-                    return ReserveStatus.SENDER_LIMIT
-            spend = self._one("SELECT spent_micros, total_cap_micros, hour_cap_micros FROM spend")
-            assert spend is not None, "spend row missing: run migrations"
-            spent, total_cap, hour_cap = int(spend[0]), spend[1], spend[2]
+            if request.sender_limit is not None and int(sender_replies) >= request.sender_limit:
+                return ReserveStatus.SENDER_LIMIT
             cost = request.cost_micros
-            if total_cap is not None and spent + cost > int(total_cap):
+            if total_cap is not None and int(spent) + cost > int(total_cap):
                 return ReserveStatus.BUDGET_TOTAL
-            bucket = hour_bucket(request.now)
-            if hour_cap is not None and self._hour_spent(bucket) + cost > int(hour_cap):
+            if hour_cap is not None and int(hour_spent or 0) + cost > int(hour_cap):
                 return ReserveStatus.BUDGET_HOUR
             self._execute(
                 "INSERT INTO reservations (message_id, sender, cost_micros, hour, reserved_at)"
