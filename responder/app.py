@@ -82,7 +82,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         store = open_store(settings.database_url)
-        db = DbThread()
+        db = DbThread(inline=store.dialect == "sqlite")
         core = Responder(settings, store)
         try:
             await db.call(core.start, now=clock(), migrate=migrate)
@@ -407,6 +407,7 @@ async def _policy_clock(ctx: Context, stopping: asyncio.Event) -> None:
                     ctx.sender.wake.set()
                 deadline = await db.call(core.next_deadline)
             await db.call(core.refresh, now=now)
+            await asyncio.to_thread(core.store.checkpoint)
             days = ctx.settings.retention_days
             if days > 0 and now >= next_purge:
                 purged = await db.call(core.store.purge_bodies, now - days * 86400.0)

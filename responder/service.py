@@ -42,17 +42,29 @@ T = TypeVar("T")
 
 
 class DbThread:
-    """Runs blocking store/policy calls one at a time on a dedicated thread."""
+    """Runs blocking store/policy calls one at a time, on a dedicated thread or inline.
 
-    def __init__(self) -> None:
-        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="raidsim-db")
+    Inline (on the event loop thread) suits SQLite: its calls take microseconds, and
+    handing each one to a thread costs more than it saves, because the two threads
+    then take turns on the GIL (up to ``sys.getswitchinterval()`` per turn).
+    PostgreSQL calls wait on the network, so they go to the thread.
+    """
+
+    def __init__(self, *, inline: bool = False) -> None:
+        self.inline = inline
+        self._pool = None if inline else concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix="raidsim-db"
+        )
 
     async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        if self._pool is None:
+            return fn(*args, **kwargs)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
 
 class Batcher:

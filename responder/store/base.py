@@ -145,6 +145,9 @@ class SqlStore:
     def close(self) -> None:
         raise NotImplementedError
 
+    def checkpoint(self) -> None:
+        """Background housekeeping that must stay off the write path (SQLite: WAL checkpoint)."""
+
     # -- plumbing ------------------------------------------------------------
 
     def _one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:

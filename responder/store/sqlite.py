@@ -23,6 +23,7 @@ class SqliteStore(SqlStore):
     def __init__(self, path: str, *, busy_timeout_ms: int = 10_000) -> None:
         super().__init__()
         self.path = path
+        self._checkpointer: sqlite3.Connection | None = None
         if path != ":memory:":
             parent = Path(path).expanduser().resolve().parent
             if not parent.is_dir():
@@ -35,6 +36,9 @@ class SqliteStore(SqlStore):
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute("PRAGMA synchronous = NORMAL")
             self._conn.execute("PRAGMA foreign_keys = ON")
+            # Checkpoints (which fsync) run off the write path: see ``checkpoint``. This
+            # high automatic threshold is only a safety net when nobody calls it.
+            self._conn.execute("PRAGMA wal_autocheckpoint = 20000")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open SQLite database {path!r}: {exc}") from exc
 
@@ -44,6 +48,13 @@ class SqliteStore(SqlStore):
     def _begin(self) -> None:
         self._conn.execute("BEGIN IMMEDIATE")
 
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database without blocking writers (own connection/thread)."""
+        if self._checkpointer is None:
+            self._checkpointer = sqlite3.connect(self.path, isolation_level=None,
+                                                 check_same_thread=False)
+        self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
     def _has_migrations_table(self) -> bool:
         row = self._one(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
@@ -51,4 +62,6 @@ class SqliteStore(SqlStore):
         return row is not None
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         self._conn.close()
