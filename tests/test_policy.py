@@ -20,6 +20,7 @@ from responder.policy import (
     decide,
     next_deadline,
     release,
+    tick,
 )
 from responder.policy.config import Budget, Surge
 from responder.policy.errors import ConfigError
@@ -145,6 +146,8 @@ def test_surge_holds_then_releases_genuine_senders() -> None:
         released += release(state, ledger, now=t)
     replied = sum(d.is_reply for d in decisions) + sum(r.decision.is_reply for r in released)
     assert replied == 300  # every genuine sender answered, late but answered
+    assert t <= 600.0 + 2 * Surge().observe_s  # a genuine surge is not held to the end
+    tick(state, now=t + 2 * 3600.0)
     assert not state.raid_mode
 
 

@@ -11,6 +11,7 @@ from responder.policy.engine import (
     record_reply,
     release,
     release_due,
+    tick,
 )
 from responder.policy.ledger import Caps, Ledger, MemoryLedger, ReserveRequest, ReserveStatus
 from responder.policy.model import Action, Decision, Message, Released
@@ -35,4 +36,5 @@ __all__ = [
     "record_reply",
     "release",
     "release_due",
+    "tick",
 ]

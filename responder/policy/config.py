@@ -57,20 +57,44 @@ class Surge:
     calm_s: float = 1800.0           # rate must stay normal this long to leave raid mode
     observe_s: float = 1200.0        # minimum hold, to watch a sender and its template
     max_hold_s: float = 48 * 3600.0  # a held reply is decided at the latest after this
+    genuine_below: float = 0.05      # release clean holds after observe_s while fewer
+                                     # than this share of new senders are flagged raiders
 
 
 @dataclass(frozen=True)
 class Templates:
-    """Near-duplicate texts across distinct senders (bottom-k MinHash over word shingles)."""
+    """Near-duplicate texts across distinct senders (Jaccard over character 4-grams)."""
 
     enabled: bool = True
     min_words: int = 5
     hot_senders: int = 6             # distinct first-contact senders that make a template hot
     halflife_s: float = 6 * 3600.0
-    similarity: float = 0.6          # Jaccard of word bigrams to join a template
-    long_words: int = 1000             # texts this long need no repeats to be a template
+    similarity: float = 0.6          # Jaccard of character 4-grams to join a template
     min_repeat_share: float = 0.05   # repeats per first contact that mark raid behaviour
     hot_ttl_s: float = 3 * 86400.0   # a hot template stays suspect this long
+
+
+@dataclass(frozen=True)
+class Fragments:
+    """Phrases (word trigrams) that many senders use and that their senders keep reusing:
+    the memes of a raid whose members compose their own insults from shared pieces."""
+
+    enabled: bool = True
+    hot_senders: int = 8             # distinct first-contact senders using the phrase
+    min_self_repeats: int = 3        # times a sender reused a phrase of his own...
+    self_repeat_share: float = 0.1   # ...also as a share of those senders
+    min_hot: int = 2                 # hot phrases a message needs to count as raid...
+    hot_share: float = 0.34          # ...and the share of its phrases they must make up
+    halflife_s: float = 6 * 3600.0
+    hot_ttl_s: float = 3 * 86400.0
+
+
+@dataclass(frozen=True)
+class Evasion:
+    """Characters people do not type but filter-dodging scripts do: zero-width spaces,
+    and look-alike letters from another script inside a Latin word."""
+
+    enabled: bool = True
 
 
 @dataclass(frozen=True)
@@ -113,6 +137,8 @@ class PolicyConfig:
     surge: Surge = field(default_factory=Surge)
     templates: Templates = field(default_factory=Templates)
     number_blocks: NumberBlocks = field(default_factory=NumberBlocks)
+    fragments: Fragments = field(default_factory=Fragments)
+    evasion: Evasion = field(default_factory=Evasion)
     repeats: Repeats = field(default_factory=Repeats)
     senders: Senders = field(default_factory=Senders)
 
@@ -175,6 +201,8 @@ _SECTIONS: dict[str, type] = {
     "surge": Surge,
     "templates": Templates,
     "number_blocks": NumberBlocks,
+    "fragments": Fragments,
+    "evasion": Evasion,
     "repeats": Repeats,
     "senders": Senders,
 }

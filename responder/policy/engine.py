@@ -84,8 +84,8 @@ def _matches_prefix(sender: str, entries: set[str]) -> bool:
 class _Sender:
     """What the policy remembers about one sender."""
 
-    __slots__ = ("count", "e164", "first_seen", "flag", "held", "last_seen", "opted_out",
-                 "recent", "replies")
+    __slots__ = ("count", "e164", "first_seen", "flag", "frags", "held", "last_seen",
+                 "opted_out", "recent", "replies")
 
     def __init__(self, now: float, number: str = "") -> None:
         self.e164 = _is_e164(number)
@@ -97,18 +97,31 @@ class _Sender:
         self.opted_out = False
         self.held = False
         self.flag: str | None = None  # rule that judged this sender a raider
+        self.frags: frozenset[int] = frozenset()  # phrases this sender has used
 
 
 class _Template:
     """A cluster of near-identical texts: its first text's shingles and who sent it."""
 
-    __slots__ = ("first", "hot_at", "last", "long", "repeats", "shingles")
+    __slots__ = ("disguised", "first", "hot_at", "last", "repeats", "shingles")
 
-    def __init__(self, shingles: frozenset[str], long: bool) -> None:
+    def __init__(self, shingles: frozenset[str]) -> None:
         self.shingles = shingles
-        self.long = long
+        self.disguised = False  # some member hid itself with zero-width or look-alike letters
         self.first = 0.0  # decayed count of first-contact senders
         self.repeats = 0.0  # decayed count of messages from senders seen before
+        self.last = 0.0
+        self.hot_at: float | None = None
+
+
+class _Fragment:
+    """Decayed counts behind one phrase (word trigram)."""
+
+    __slots__ = ("first", "hot_at", "last", "self_repeats")
+
+    def __init__(self) -> None:
+        self.first = 0.0
+        self.self_repeats = 0.0
         self.last = 0.0
         self.hot_at: float | None = None
 
@@ -152,10 +165,16 @@ class PolicyState:
         self.raid_since: float | None = None
         self.calm_since: float | None = None
         self.raid_periods: list[tuple[float, float | None]] = []
+        # share of recent new senders judged raiders (decayed counts)
+        self.recent_new = 0.0
+        self.recent_flagged = 0.0
+        self.evidence_at = 0.0
         # near-duplicate templates
         self.templates: dict[int, _Template] = {}
         self.template_index: dict[int, list[int]] = {}
         self.template_cache: dict[str, int] = {}
+        self.fragments: dict[int, _Fragment] = {}
+        self.fragment_cache: dict[str, frozenset[int]] = {}
         self.next_template = 0
         # number blocks
         self.blocks: dict[str, deque[float]] = {}
@@ -184,6 +203,16 @@ _FOLD = str.maketrans(
     "àâäáãåçéèêëíìîïñóòôöõúùûüýÿœæ",
     "aaaaaaceeeeiiiinooooouuuuyyoa",
 )
+# Look-alike letters from Cyrillic and Greek, read as the Latin letters they imitate.
+_CONFUSABLES = str.maketrans(
+    "аеорсухіјѕԁӏαονρτικυεАЕОРСХІЈЅΑΒΕΗΙΚΜΝΟΡΤΧ",
+    "aeopcyxijsdlaovptikueaeopcxijsabehikmnoptx",
+)
+# Zero-width and invisible formatting characters (not the ZWJ inside emoji sequences).
+_INVISIBLE = re.compile("[\u200b\u200c\u2060\ufeff\u180e\u2061-\u2064]")
+_MIXED_SCRIPT = re.compile(
+    "[A-Za-z][\u0370-\u03ff\u0400-\u04ff]|[\u0370-\u03ff\u0400-\u04ff][A-Za-z]"
+)
 _NON_WORD = re.compile(r"[^a-z]+")
 _REPEATED = re.compile(r"(.)\1{2,}")
 _PRUNE_EVERY_S = 6 * 3600.0
@@ -195,16 +224,28 @@ NO_TEMPLATE = -1
 
 
 def normalise(text: str) -> list[str]:
-    """Lowercase, fold accents, drop digits/punctuation/emoji, squeeze 'looool' to 'lool'."""
+    """Lowercase, fold accents and look-alike letters, drop digits/punctuation/emoji and
+    invisible characters, squeeze 'looool' to 'lool'."""
+    if not text.isascii():
+        text = _INVISIBLE.sub("", text).translate(_CONFUSABLES)
     folded = _NON_WORD.sub(" ", text.lower().translate(_FOLD))
     return _REPEATED.sub(r"\1\1", folded).split()
+
+
+def disguised(text: str) -> bool:
+    """True when a text hides itself from filters: zero-width characters, or Cyrillic or
+    Greek look-alikes inside Latin words. People do not type these; evasion scripts do."""
+    if text.isascii():
+        return False
+    return bool(_INVISIBLE.search(text) or _MIXED_SCRIPT.search(text))
 
 
 def template_of(state: PolicyState, text: str) -> int:
     """The id of the near-duplicate cluster ``text`` belongs to, creating one if needed.
 
-    Texts are compared by the Jaccard similarity of their word-bigram sets. Candidate
-    clusters come from an index on each text's bottom-k bigram hashes (MinHash), so a
+    Texts are compared by the Jaccard similarity of their sets of character 4-grams
+    (after ``normalise``), which survives typos, emoji and look-alike letters. Candidate
+    clusters come from an index on each text's bottom-k 4-gram hashes (MinHash), so a
     lookup costs a few set intersections, not a scan. Texts shorter than
     ``min_words`` words never form templates (NO_TEMPLATE).
     """
@@ -241,7 +282,7 @@ def template_of(state: PolicyState, text: str) -> int:
         if best == NO_TEMPLATE:
             best = state.next_template
             state.next_template += 1
-            templates[best] = _Template(shingles, len(words) >= cfg.long_words)
+            templates[best] = _Template(shingles)
             for key in keys:
                 bucket = index.get(key)
                 if bucket is None:
@@ -250,6 +291,8 @@ def template_of(state: PolicyState, text: str) -> int:
                     bucket.append(best)
                     if len(bucket) > _INDEX_FANOUT:
                         del bucket[0]
+        if disguised(text):
+            templates[best].disguised = True
         result = best
     if len(state.template_cache) >= _CACHE_MAX:
         state.template_cache.clear()
@@ -282,6 +325,8 @@ def _observe(state: PolicyState, msg: Message, now: float) -> _Sender:
         state.bin_messages += 1
         if is_new:
             state.bin_new += 1
+            _decay_evidence(state, now)
+            state.recent_new += 1.0
         _check_surge(state, now)
 
     if is_new and cfg.number_blocks.enabled and sender.e164:
@@ -300,14 +345,82 @@ def _observe(state: PolicyState, msg: Message, now: float) -> _Sender:
 
 
 def _observe_text(state: PolicyState, msg: Message, sender: _Sender, now: float) -> int:
-    """Classify and count the text. Skipped for senders already decided (flagged, replied,
-    opted out): their texts change no decision, and the raid is mostly such messages."""
-    if not state.config.templates.enabled:
+    """Classify and count the text. Skipped for flagged senders: their texts change no
+    decision, and in a raid most messages come from them."""
+    cfg = state.config
+    if cfg.fragments.enabled:
+        _count_fragments(state, msg.body, sender, now)
+    if not cfg.templates.enabled:
         return NO_TEMPLATE
     template = template_of(state, msg.body)
     if template != NO_TEMPLATE:
         _count_template(state, template, now, first=sender.count == 1)
     return template
+
+
+def fragments_of(state: PolicyState, text: str) -> frozenset[int]:
+    """Stable hashes of the word trigrams of ``text`` (after ``normalise``)."""
+    cached = state.fragment_cache.get(text)
+    if cached is not None:
+        return cached
+    words = normalise(text)
+    result = frozenset(
+        zlib.crc32(f"{a} {b} {c}".encode()) for a, b, c in zip(words, words[1:], words[2:],
+                                                                  strict=False)
+    )
+    if len(state.fragment_cache) >= _CACHE_MAX:
+        state.fragment_cache.clear()
+    state.fragment_cache[text] = result
+    return result
+
+
+def _count_fragments(state: PolicyState, text: str, sender: _Sender, now: float) -> None:
+    cfg = state.config.fragments
+    frags = fragments_of(state, text)
+    if not frags:
+        return
+    first = sender.count == 1
+    own = sender.frags
+    table = state.fragments
+    decay_rate = math.log(2) / cfg.halflife_s
+    for h in frags:
+        frag = table.get(h)
+        if frag is None:
+            if not first:
+                continue  # only phrases seen in some first contact can become hot
+            frag = table[h] = _Fragment()
+        elif frag.last != now:
+            factor = math.exp(-(now - frag.last) * decay_rate)
+            frag.first *= factor
+            frag.self_repeats *= factor
+        frag.last = now
+        if first:
+            frag.first += 1.0
+        elif h in own:
+            frag.self_repeats += 1.0
+            if (
+                frag.first >= cfg.hot_senders
+                and frag.self_repeats >= cfg.min_self_repeats
+                and frag.self_repeats >= cfg.self_repeat_share * frag.first
+            ):
+                frag.hot_at = now
+    if len(own) < 64:
+        sender.frags = own | frags
+
+
+def _fragments_hot(state: PolicyState, text: str, now: float) -> bool:
+    """Most of the text is made of hot raid phrases (one shared phrase is not enough: a
+    raid may borrow the words genuine senders use)."""
+    cfg = state.config.fragments
+    frags = fragments_of(state, text)
+    if len(frags) < cfg.min_hot:
+        return False
+    hot = 0
+    for h in frags:
+        frag = state.fragments.get(h)
+        if frag is not None and frag.hot_at is not None and now - frag.hot_at <= cfg.hot_ttl_s:
+            hot += 1
+    return hot >= cfg.min_hot and hot >= cfg.hot_share * len(frags)
 
 
 def _count_template(state: PolicyState, template: int, now: float, *, first: bool) -> None:
@@ -322,10 +435,10 @@ def _count_template(state: PolicyState, template: int, now: float, *, first: boo
         tpl.first += 1.0
     else:
         tpl.repeats += 1.0
-    # Raid behaviour: many distinct senders, and either some of them paste it again,
-    # or the text is long enough that nobody writes it twice by chance.
+    # Raid behaviour: many distinct senders, and some of them paste it again or
+    # disguise it with characters nobody types.
     if tpl.first >= cfg.hot_senders and (
-        tpl.long or tpl.repeats >= cfg.min_repeat_share * tpl.first
+        tpl.repeats >= cfg.min_repeat_share * tpl.first or tpl.disguised
     ):
         tpl.hot_at = now
 
@@ -440,6 +553,30 @@ def _check_surge(state: PolicyState, now: float) -> None:
         state.raid_periods.append((now, None))
 
 
+_EVIDENCE_HALFLIFE_S = 3600.0
+
+
+def _decay_evidence(state: PolicyState, now: float) -> None:
+    if now != state.evidence_at:
+        factor = math.exp(-(now - state.evidence_at) * math.log(2) / _EVIDENCE_HALFLIFE_S)
+        state.recent_new *= factor
+        state.recent_flagged *= factor
+        state.evidence_at = now
+
+
+def _raid_evidence(state: PolicyState, now: float) -> float:
+    """Share of the last hour's new senders that a raid rule flagged."""
+    _decay_evidence(state, now)
+    return state.recent_flagged / state.recent_new if state.recent_new >= 1.0 else 0.0
+
+
+def _flag(state: PolicyState, sender: _Sender, rule: str, now: float) -> None:
+    if sender.flag is None:
+        sender.flag = rule
+        _decay_evidence(state, now)
+        state.recent_flagged += 1.0
+
+
 def tick(state: PolicyState, *, now: float) -> None:
     """Let time pass without a message (closes windows, may end raid mode)."""
     if state.config.surge.enabled and state.bin_start is not None:
@@ -458,6 +595,8 @@ def _suspicion(state: PolicyState, msg: Message, sender: _Sender, template: int,
     cfg = state.config
     if cfg.templates.enabled and _template_hot(state, template, now):
         return "raid_template"
+    if cfg.fragments.enabled and _fragments_hot(state, msg.body, now):
+        return "raid_phrases"
     repeats = cfg.repeats
     if repeats.enabled and sender.replies == [] and len(sender.recent) >= repeats.max_messages:
         return "repeat_flood"
@@ -467,6 +606,12 @@ def _suspicion(state: PolicyState, msg: Message, sender: _Sender, template: int,
         and (_template_echo(state, template) or len(sender.recent) >= 2)
     ):
         return "number_block"
+    if (
+        cfg.evasion.enabled
+        and disguised(msg.body)
+        and (state.raid_mode or _template_echo(state, template) or len(sender.recent) >= 2)
+    ):
+        return "disguised_text"
     return None
 
 
@@ -570,7 +715,7 @@ def decide(state: PolicyState, message: Message, *, now: float) -> Decision:
 
     rule = _suspicion(state, message, sender, template, now)
     if rule is not None:
-        sender.flag = rule
+        _flag(state, sender, rule, now)
         return Decision.drop(rule)
 
     if cfg.surge.enabled and state.raid_mode:
@@ -627,11 +772,16 @@ def release_due(state: PolicyState, *, now: float) -> list[Released]:
                 and sender.count >= cfg.repeats.max_messages and sender.replies == []):
             rule = "repeat_flood"
         if rule is not None:
-            sender.flag = rule
+            _flag(state, sender, rule, now)
             out.append(Released(msg, Decision.drop(rule)))
             continue
         waited = now - item.held_at
-        if state.raid_mode and waited < cfg.surge.max_hold_s and not allowed:
+        if (
+            state.raid_mode
+            and waited < cfg.surge.max_hold_s
+            and not allowed
+            and _raid_evidence(state, now) >= cfg.surge.genuine_below
+        ):
             until = min(_on_grid(state, now + cfg.surge.observe_s),
                         item.held_at + cfg.surge.max_hold_s)
             again.append((until, _score(state, msg, sender, template), item))
@@ -750,6 +900,15 @@ def _prune(state: PolicyState, now: float) -> None:
                 state.template_index[key] = kept
             else:
                 del state.template_index[key]
+    frag_cfg = cfg.fragments
+    frag_decay = math.log(2) / frag_cfg.halflife_s
+    for h in [
+        h
+        for h, frag in state.fragments.items()
+        if (frag.hot_at is None or now - frag.hot_at > frag_cfg.hot_ttl_s)
+        and (frag.first + frag.self_repeats) * math.exp(-(now - frag.last) * frag_decay) < 0.5
+    ]:
+        del state.fragments[h]
     block_horizon = now - cfg.number_blocks.window_s
     for block in [b for b, times in state.blocks.items() if not times or times[-1] < block_horizon]:
         del state.blocks[block]
