@@ -14,22 +14,21 @@ held queue is reconciled with the ``held`` rows.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from responder.policy import (
     Caps,
     Controls,
-    Decision,
-    Message,
     PolicyConfig,
     PolicyState,
     ReserveRequest,
     ReserveStatus,
     admit,
+    forget_held,
+    held_messages,
     next_deadline,
     release,
+    restore_held,
 )
-from responder.policy import engine as _engine
 from responder.policy.ledger import hour_bucket
 from responder.store import HeldRow, SqlStore
 
@@ -98,44 +97,15 @@ def rebuild_state(
     return state, len(rows)
 
 
-def _held_message(entry: Any) -> Message:
-    """The message of one held-queue entry (an engine-internal tuple ending in ``_Held``)."""
-    item = entry[-1] if isinstance(entry, tuple) else entry
-    message: Message = item.message
-    return message
-
-
 def _reconcile_held(state: PolicyState, held_rows: list[HeldRow]) -> None:
-    """Make the held queue match the store's ``held`` rows.
-
-    Reaches into the engine's held queue (``state.held``, ``_hold``, ``_Sender``);
-    a public ``restore_held``/``forget_held`` in the engine would make this unnecessary.
-    """
-    import heapq
-
+    """Make the policy's held queue match the store's ``held`` rows."""
     wanted = {row.message.message_id: row for row in held_rows}
-    kept: list[Any] = []
-    for entry in state.held:
-        message = _held_message(entry)
+    present = set()
+    for message in held_messages(state):
         if message.message_id in wanted:
-            kept.append(entry)
-            continue
-        sender = state.senders.get(message.sender)
-        if sender is not None:
-            sender.held = False
-    heapq.heapify(kept)
-    state.held = kept
-    present = {_held_message(entry).message_id for entry in kept}
+            present.add(message.message_id)
+        else:
+            forget_held(state, message.message_id)
     for sid, row in wanted.items():
-        if sid in present:
-            continue
-        message = row.message
-        sender = state.senders.get(message.sender)
-        if sender is None:
-            sender = state.senders[message.sender] = _engine._Sender(message.received_at)
-        decision = Decision.defer("restored", row.until, row.priority)
-        _engine._hold(state, message, sender, decision, message.received_at)
-    for entry in state.held:
-        sender = state.senders.get(_held_message(entry).sender)
-        if sender is not None:
-            sender.held = True
+        if sid not in present:
+            restore_held(state, row.message, until=row.until, priority=row.priority)

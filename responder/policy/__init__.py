@@ -6,11 +6,14 @@ from responder.policy.engine import (
     PolicyState,
     admit,
     decide,
+    forget_held,
+    held_messages,
     next_deadline,
     record_refusal,
     record_reply,
     release,
     release_due,
+    restore_held,
     tick,
 )
 from responder.policy.ledger import Caps, Ledger, MemoryLedger, ReserveRequest, ReserveStatus
@@ -31,10 +34,13 @@ __all__ = [
     "ReserveStatus",
     "admit",
     "decide",
+    "forget_held",
+    "held_messages",
     "next_deadline",
     "record_refusal",
     "record_reply",
     "release",
     "release_due",
+    "restore_held",
     "tick",
 ]

@@ -216,7 +216,8 @@ _MIXED_SCRIPT = re.compile(
 _NON_WORD = re.compile(r"[^a-z]+")
 _REPEATED = re.compile(r"(.)\1{2,}")
 _PRUNE_EVERY_S = 6 * 3600.0
-_INDEX_KEYS = 4
+_INDEX_KEYS = 8
+_MIN_VOTES = 2
 _GRAM = 4
 _INDEX_FANOUT = 12
 _CACHE_MAX = 200_000
@@ -263,22 +264,25 @@ def template_of(state: PolicyState, text: str) -> int:
         best, best_score = NO_TEMPLATE, cfg.similarity
         templates = state.templates
         index = state.template_index
-        seen: set[int] = set()
+        # LSH voting: a cluster worth comparing shares several of the text's minimum
+        # hashes; one shared value is usually a common 4-gram, not a near-duplicate.
+        votes: dict[int, int] = {}
         for key in keys:
             for cid in index.get(key, ()):
-                if cid in seen:
-                    continue
-                seen.add(cid)
-                tpl = templates.get(cid)
-                if tpl is None:
-                    continue
-                size = len(tpl.shingles)
-                if size * best_score > len(shingles) or len(shingles) * best_score > size:
-                    continue  # sizes too different for the Jaccard to reach the bar
-                common = len(shingles & tpl.shingles)
-                score = common / (len(shingles) + len(tpl.shingles) - common)
-                if score >= best_score:
-                    best, best_score = cid, score
+                votes[cid] = votes.get(cid, 0) + 1
+        for cid, count in votes.items():
+            if count < _MIN_VOTES:
+                continue
+            tpl = templates.get(cid)
+            if tpl is None:
+                continue
+            size = len(tpl.shingles)
+            if size * best_score > len(shingles) or len(shingles) * best_score > size:
+                continue  # sizes too different for the Jaccard to reach the bar
+            common = len(shingles & tpl.shingles)
+            score = common / (len(shingles) + size - common)
+            if score >= best_score:
+                best, best_score = cid, score
         if best == NO_TEMPLATE:
             best = state.next_template
             state.next_template += 1
@@ -802,6 +806,38 @@ def release_due(state: PolicyState, *, now: float) -> list[Released]:
             sender.held = True
         heapq.heappush(state.held, (until, priority, state.seq, item))
     return out
+
+
+def held_messages(state: PolicyState) -> list[Message]:
+    """The messages whose replies are on hold, soonest deadline first."""
+    return [entry[3].message for entry in sorted(state.held)]
+
+
+def restore_held(state: PolicyState, message: Message, *, until: float, priority: int = 0,
+                 held_at: float | None = None) -> None:
+    """Put a reply back on hold (a driver restarting from its durable store)."""
+    if any(entry[3].message.message_id == message.message_id for entry in state.held):
+        return
+    sender = state.senders.get(message.sender)
+    if sender is None:
+        sender = state.senders[message.sender] = _Sender(message.received_at, message.sender)
+    at = message.received_at if held_at is None else held_at
+    _hold(state, message, sender, Decision.defer("restored", until, priority), at)
+
+
+def forget_held(state: PolicyState, message_id: str) -> bool:
+    """Take a reply off hold without deciding it; True if it was held."""
+    kept = [entry for entry in state.held if entry[3].message.message_id != message_id]
+    if len(kept) == len(state.held):
+        return False
+    gone = next(e for e in state.held if e[3].message.message_id == message_id)[3].message
+    heapq.heapify(kept)
+    state.held = kept
+    if not any(entry[3].message.sender == gone.sender for entry in kept):
+        sender = state.senders.get(gone.sender)
+        if sender is not None:
+            sender.held = False
+    return True
 
 
 def record_reply(state: PolicyState, message: Message, cost_micros: int, *, now: float) -> None:
