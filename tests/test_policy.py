@@ -169,8 +169,11 @@ def test_number_block_needs_corroboration() -> None:
     """Consecutive numbers alone are not enough; with echoed texts they are."""
     state = PolicyState(PolicyConfig(surge=Surge(enabled=False)))
     bodies = [f"Bonjour numéro {i}, qui est là" for i in range(6)]
-    plain = [decide(state, msg(i, f"+3375550{i:04d}", f"Texte unique {i} " * (i % 3 + 1),
-                                float(i)), now=float(i)) for i in range(6)]
+    people = ["Salut c'est Marc du concert", "Bonsoir, on s'est vus au marché ce matin",
+              "Hello, Julie m'a passé ton numéro", "Coucou, tu te souviens de moi ?",
+              "Bonjour, c'est Karim, le voisin du dessus", "Yo c'est Tom, soirée samedi ?"]
+    plain = [decide(state, msg(i, f"+3375550{i:04d}", people[i], float(i)), now=float(i))
+             for i in range(6)]
     assert all(d.is_reply for d in plain)
     state = PolicyState(PolicyConfig(surge=Surge(enabled=False)))
     echoed = [decide(state, msg(i, f"+3375550{i:04d}", "Salut la féminazie, on va te ruiner "

@@ -45,6 +45,7 @@ from __future__ import annotations
 import heapq
 import math
 import re
+import unicodedata
 import zlib
 from collections import deque
 from dataclasses import dataclass, field
@@ -97,7 +98,7 @@ class _Sender:
         self.opted_out = False
         self.held = False
         self.flag: str | None = None  # rule that judged this sender a raider
-        self.frags: frozenset[int] = frozenset()  # phrases this sender has used
+        self.frags: frozenset[str] = frozenset()  # phrases this sender has used
 
 
 class _Template:
@@ -112,6 +113,19 @@ class _Template:
         self.repeats = 0.0  # decayed count of messages from senders seen before
         self.last = 0.0
         self.hot_at: float | None = None
+
+
+class _Text:
+    """What the policy derives from one distinct text, computed once per text."""
+
+    __slots__ = ("disguised", "grams", "phrases", "template")
+
+    def __init__(self, grams: frozenset[str] | None, phrases: frozenset[str],
+                 disguised: bool) -> None:
+        self.grams = grams  # character 4-grams, or None for texts too short to compare
+        self.phrases = phrases  # word trigrams
+        self.disguised = disguised
+        self.template = NO_TEMPLATE
 
 
 class _Fragment:
@@ -171,10 +185,10 @@ class PolicyState:
         self.evidence_at = 0.0
         # near-duplicate templates
         self.templates: dict[int, _Template] = {}
-        self.template_index: dict[int, list[int]] = {}
-        self.template_cache: dict[str, int] = {}
-        self.fragments: dict[int, _Fragment] = {}
-        self.fragment_cache: dict[str, frozenset[int]] = {}
+        self.template_index: dict[str, list[int]] = {}
+        self.text_cache: dict[str, _Text] = {}
+        self.fragments: dict[str, _Fragment] = {}
+
         self.next_template = 0
         # number blocks
         self.blocks: dict[str, deque[float]] = {}
@@ -199,10 +213,6 @@ class PolicyState:
 # ---------------------------------------------------------------------------
 # Text sketches
 
-_FOLD = str.maketrans(
-    "àâäáãåçéèêëíìîïñóòôöõúùûüýÿœæ",
-    "aaaaaaceeeeiiiinooooouuuuyyoa",
-)
 # Look-alike letters from Cyrillic and Greek, read as the Latin letters they imitate.
 _CONFUSABLES = str.maketrans(
     "аеорсухіјѕԁӏαονρτικυεАЕОРСХІЈЅΑΒΕΗΙΚΜΝΟΡΤΧ",
@@ -216,21 +226,23 @@ _MIXED_SCRIPT = re.compile(
 _NON_WORD = re.compile(r"[^a-z]+")
 _REPEATED = re.compile(r"(.)\1{2,}")
 _PRUNE_EVERY_S = 6 * 3600.0
-_INDEX_KEYS = 8
+_INDEX_KEYS = 6
+_DECAY_STEP_S = 60.0  # decayed counters are brought up to date at most once a minute
 _MIN_VOTES = 2
 _GRAM = 4
-_INDEX_FANOUT = 12
+_INDEX_FANOUT = 6
 _CACHE_MAX = 200_000
 NO_TEMPLATE = -1
 
 
 def normalise(text: str) -> list[str]:
-    """Lowercase, fold accents and look-alike letters, drop digits/punctuation/emoji and
-    invisible characters, squeeze 'looool' to 'lool'."""
+    """Lowercase, read look-alike letters as Latin, strip accents, digits, punctuation,
+    emoji and invisible characters, squeeze 'looool' to 'lool'; return the words."""
     if not text.isascii():
-        text = _INVISIBLE.sub("", text).translate(_CONFUSABLES)
-    folded = _NON_WORD.sub(" ", text.lower().translate(_FOLD))
-    return _REPEATED.sub(r"\1\1", folded).split()
+        if _MIXED_SCRIPT.search(text):
+            text = text.translate(_CONFUSABLES)
+        text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    return _REPEATED.sub(r"\1\1", _NON_WORD.sub(" ", text.lower())).split()
 
 
 def disguised(text: str) -> bool:
@@ -241,67 +253,83 @@ def disguised(text: str) -> bool:
     return bool(_INVISIBLE.search(text) or _MIXED_SCRIPT.search(text))
 
 
+def text_features(state: PolicyState, text: str) -> _Text:
+    """Normalised shingles of a text, cached: raids paste the same texts over and over."""
+    cached = state.text_cache.get(text)
+    if cached is not None:
+        return cached
+    words = normalise(text)
+    joined = " ".join(words)
+    grams = (
+        frozenset([joined[i:i + _GRAM] for i in range(len(joined) - _GRAM + 1)])
+        if len(words) >= state.config.templates.min_words
+        else None
+    )
+    phrases = frozenset([" ".join(words[i:i + 3]) for i in range(len(words) - 2)])
+    features = _Text(grams, phrases, disguised(text))
+    if len(state.text_cache) >= _CACHE_MAX:
+        state.text_cache.clear()
+    state.text_cache[text] = features
+    return features
+
+
 def template_of(state: PolicyState, text: str) -> int:
     """The id of the near-duplicate cluster ``text`` belongs to, creating one if needed.
 
     Texts are compared by the Jaccard similarity of their sets of character 4-grams
     (after ``normalise``), which survives typos, emoji and look-alike letters. Candidate
-    clusters come from an index on each text's bottom-k 4-gram hashes (MinHash), so a
-    lookup costs a few set intersections, not a scan. Texts shorter than
+    clusters come from an index on each text's smallest 4-grams (a MinHash with a fixed
+    order), so a lookup costs a few set intersections, not a scan. Texts shorter than
     ``min_words`` words never form templates (NO_TEMPLATE).
     """
-    cached = state.template_cache.get(text)
-    if cached is not None and (cached == NO_TEMPLATE or cached in state.templates):
-        return cached
-    cfg = state.config.templates
-    words = normalise(text)
-    if len(words) < cfg.min_words:
-        result = NO_TEMPLATE
-    else:
-        joined = " ".join(words)
-        shingles = frozenset([joined[i:i + _GRAM] for i in range(len(joined) - _GRAM + 1)])
-        keys = sorted({zlib.crc32(s.encode()) for s in shingles})[:_INDEX_KEYS]
-        best, best_score = NO_TEMPLATE, cfg.similarity
-        templates = state.templates
-        index = state.template_index
-        # LSH voting: a cluster worth comparing shares several of the text's minimum
-        # hashes; one shared value is usually a common 4-gram, not a near-duplicate.
-        votes: dict[int, int] = {}
+    features = text_features(state, text)
+    if features.template != NO_TEMPLATE and features.template in state.templates:
+        return features.template
+    shingles = features.grams
+    if shingles is None:
+        return NO_TEMPLATE
+    # Index on the smallest letter-only 4-grams: 4-grams with a space are mostly the
+    # edges of short common words and would crowd every bucket.
+    keys = sorted([g for g in shingles if " " not in g])[:_INDEX_KEYS] or sorted(shingles)[:1]
+    best, best_score = NO_TEMPLATE, state.config.templates.similarity
+    templates = state.templates
+    index = state.template_index
+    # LSH voting: a cluster worth comparing shares several of the text's minimum
+    # 4-grams; one shared value is usually a common word, not a near-duplicate.
+    votes: dict[int, int] = {}
+    for key in keys:
+        for cid in index.get(key, ()):
+            votes[cid] = votes.get(cid, 0) + 1
+    need = min(_MIN_VOTES, len(keys))
+    for cid, count in votes.items():
+        if count < need:
+            continue
+        tpl = templates.get(cid)
+        if tpl is None:
+            continue
+        size = len(tpl.shingles)
+        if size * best_score > len(shingles) or len(shingles) * best_score > size:
+            continue  # sizes too different for the Jaccard to reach the bar
+        common = len(shingles & tpl.shingles)
+        score = common / (len(shingles) + size - common)
+        if score >= best_score:
+            best, best_score = cid, score
+    if best == NO_TEMPLATE:
+        best = state.next_template
+        state.next_template += 1
+        templates[best] = _Template(shingles)
         for key in keys:
-            for cid in index.get(key, ()):
-                votes[cid] = votes.get(cid, 0) + 1
-        for cid, count in votes.items():
-            if count < _MIN_VOTES:
-                continue
-            tpl = templates.get(cid)
-            if tpl is None:
-                continue
-            size = len(tpl.shingles)
-            if size * best_score > len(shingles) or len(shingles) * best_score > size:
-                continue  # sizes too different for the Jaccard to reach the bar
-            common = len(shingles & tpl.shingles)
-            score = common / (len(shingles) + size - common)
-            if score >= best_score:
-                best, best_score = cid, score
-        if best == NO_TEMPLATE:
-            best = state.next_template
-            state.next_template += 1
-            templates[best] = _Template(shingles)
-            for key in keys:
-                bucket = index.get(key)
-                if bucket is None:
-                    index[key] = [best]
-                else:
-                    bucket.append(best)
-                    if len(bucket) > _INDEX_FANOUT:
-                        del bucket[0]
-        if disguised(text):
-            templates[best].disguised = True
-        result = best
-    if len(state.template_cache) >= _CACHE_MAX:
-        state.template_cache.clear()
-    state.template_cache[text] = result
-    return result
+            bucket = index.get(key)
+            if bucket is None:
+                index[key] = [best]
+            else:
+                bucket.append(best)
+                if len(bucket) > _INDEX_FANOUT:
+                    del bucket[0]
+    if features.disguised:
+        templates[best].disguised = True
+    features.template = best
+    return best
 
 
 # ---------------------------------------------------------------------------
@@ -362,25 +390,9 @@ def _observe_text(state: PolicyState, msg: Message, sender: _Sender, now: float)
     return template
 
 
-def fragments_of(state: PolicyState, text: str) -> frozenset[int]:
-    """Stable hashes of the word trigrams of ``text`` (after ``normalise``)."""
-    cached = state.fragment_cache.get(text)
-    if cached is not None:
-        return cached
-    words = normalise(text)
-    result = frozenset(
-        zlib.crc32(f"{a} {b} {c}".encode()) for a, b, c in zip(words, words[1:], words[2:],
-                                                                  strict=False)
-    )
-    if len(state.fragment_cache) >= _CACHE_MAX:
-        state.fragment_cache.clear()
-    state.fragment_cache[text] = result
-    return result
-
-
 def _count_fragments(state: PolicyState, text: str, sender: _Sender, now: float) -> None:
     cfg = state.config.fragments
-    frags = fragments_of(state, text)
+    frags = text_features(state, text).phrases
     if not frags:
         return
     first = sender.count == 1
@@ -393,11 +405,12 @@ def _count_fragments(state: PolicyState, text: str, sender: _Sender, now: float)
             if not first:
                 continue  # only phrases seen in some first contact can become hot
             frag = table[h] = _Fragment()
-        elif frag.last != now:
+            frag.last = now
+        elif now - frag.last >= _DECAY_STEP_S:
             factor = math.exp(-(now - frag.last) * decay_rate)
             frag.first *= factor
             frag.self_repeats *= factor
-        frag.last = now
+            frag.last = now
         if first:
             frag.first += 1.0
         elif h in own:
@@ -416,7 +429,7 @@ def _fragments_hot(state: PolicyState, text: str, now: float) -> bool:
     """Most of the text is made of hot raid phrases (one shared phrase is not enough: a
     raid may borrow the words genuine senders use)."""
     cfg = state.config.fragments
-    frags = fragments_of(state, text)
+    frags = text_features(state, text).phrases
     if len(frags) < cfg.min_hot:
         return False
     hot = 0
@@ -430,11 +443,11 @@ def _fragments_hot(state: PolicyState, text: str, now: float) -> bool:
 def _count_template(state: PolicyState, template: int, now: float, *, first: bool) -> None:
     cfg = state.config.templates
     tpl = state.templates[template]
-    if tpl.last != now:
+    if now - tpl.last >= _DECAY_STEP_S:
         factor = math.exp(-(now - tpl.last) * math.log(2) / cfg.halflife_s)
         tpl.first *= factor
         tpl.repeats *= factor
-    tpl.last = now
+        tpl.last = now
     if first:
         tpl.first += 1.0
     else:
@@ -612,7 +625,7 @@ def _suspicion(state: PolicyState, msg: Message, sender: _Sender, template: int,
         return "number_block"
     if (
         cfg.evasion.enabled
-        and disguised(msg.body)
+        and text_features(state, msg.body).disguised
         and (state.raid_mode or _template_echo(state, template) or len(sender.recent) >= 2)
     ):
         return "disguised_text"
