@@ -46,7 +46,6 @@ import heapq
 import math
 import re
 import unicodedata
-import zlib
 from collections import deque
 from dataclasses import dataclass, field
 
