@@ -29,7 +29,7 @@ from responder.policy import (
     release,
     restore_held,
 )
-from responder.policy.ledger import hour_bucket
+from responder.policy.engine import seed_spend
 from responder.store import HeldRow, SqlStore
 
 
@@ -92,8 +92,8 @@ def rebuild_state(
         admit(state, ledger, message, now=at)
     _reconcile_held(state, store.held())
     state.controls = controls
-    state.spent_micros = store.spent_micros()
-    state.hourly_micros = {hour_bucket(now): store.spent_in_hour_micros(now)}
+    seed_spend(state, total_micros=store.spent_micros(),
+               last_hour_micros=store.spent_in_hour_micros(now), now=now)
     return state, len(rows)
 
 

@@ -32,8 +32,7 @@ from responder.policy import (
     next_deadline,
     release,
 )
-from responder.policy.engine import record_refund
-from responder.policy.ledger import hour_bucket
+from responder.policy.engine import record_refund, seed_spend
 from responder.recovery import rebuild_state
 from responder.store import Inbound, OutboxItem, SqlStore
 
@@ -239,8 +238,8 @@ class Responder:
             self.state.controls = self._load_controls()
             self.state.config = policy_with_caps(self.base_config, self.store.caps())
             changed = True
-        self.state.spent_micros = self.store.spent_micros()
-        self.state.hourly_micros = {hour_bucket(now): self.store.spent_in_hour_micros(now)}
+        seed_spend(self.state, total_micros=self.store.spent_micros(),
+                   last_hour_micros=self.store.spent_in_hour_micros(now), now=now)
         return changed
 
     # -- outbox outcomes ----------------------------------------------------------------
@@ -249,4 +248,4 @@ class Responder:
         """A reply that surely was not sent: give its money back to the ledger and the pacing."""
         with self.store.transaction():
             self.store.settle(item.message_sid, billed=False)
-        record_refund(self.state, item.cost_micros, at=item.created_at)
+        record_refund(self.state, item.message_sid, item.cost_micros)

@@ -242,7 +242,7 @@ class RaidModel:
                 if outcome == "rejected" or attempts >= model.max_attempts:
                     self.metrics.rejected += 1
                     self.ledger.settle(job.message.message_id, billed=False)
-                    record_refund(self.state, self.cost, at=job.reserved_at)
+                    record_refund(self.state, job.message.message_id, self.cost)
                     break
                 backoff = model.retry_after_s if outcome == "rate_limited" else min(
                     60.0, 0.5 * 2 ** (attempts - 1)

@@ -102,14 +102,15 @@ def test_total_budget_is_a_hard_cap() -> None:
 
 
 def test_hourly_cap_defers_to_next_hour() -> None:
-    """A reply over the hourly cap is held until the next hour, then sent."""
+    """A reply over the hourly cap is held until the last hour's spend makes room."""
     config = PolicyConfig(budget=Budget(per_hour_micros=160_000), surge=Surge(enabled=False))
     state, ledger = PolicyState(config), MemoryLedger(Caps(per_hour_micros=160_000))
     assert admit(state, ledger, msg(1, "+33611111111"), now=10.0).is_reply
     held = admit(state, ledger, msg(2, "+33622222222"), now=20.0)
-    assert (held.action, held.rule, held.until) == (Action.DEFER, "budget_hour", 3600.0)
-    assert next_deadline(state) == 3600.0
-    released = release(state, ledger, now=3600.0)
+    assert (held.action, held.rule, held.until) == (Action.DEFER, "budget_hour", 3610.0)
+    assert next_deadline(state) == 3610.0
+    assert release(state, ledger, now=3609.0) == []
+    released = release(state, ledger, now=3610.0)
     assert [(r.message.message_id, r.decision.rule) for r in released] == [
         ("SM000002", "released")
     ]

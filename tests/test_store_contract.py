@@ -56,15 +56,17 @@ def test_total_cap(ledger_factory: LedgerFactory) -> None:
     assert ledger.spent_micros() == 320_000
 
 
-def test_hour_cap_resets_next_hour(ledger_factory: LedgerFactory) -> None:
-    """The hourly cap counts the current UTC hour only."""
+def test_hour_cap_is_a_sliding_sixty_minutes(ledger_factory: LedgerFactory) -> None:
+    """The hourly cap counts the last 60 minutes, so a burst across a clock hour cannot
+    spend it twice."""
     ledger = ledger_factory()
     ledger.set_caps(Caps(per_hour_micros=160_000))
-    start = hour_bucket(NOW) * 3600.0
+    start = hour_bucket(NOW) * 3600.0 + 3590.0  # ten seconds before a clock hour
     assert ledger.reserve(req("SM1", sender="+1", now=start)) is ReserveStatus.OK
-    assert ledger.reserve(req("SM2", sender="+2", now=start + 10)) is ReserveStatus.BUDGET_HOUR
-    assert ledger.spent_in_hour_micros(start + 10) == 160_000
-    assert ledger.reserve(req("SM3", sender="+3", now=start + 3600)) is ReserveStatus.OK
+    assert ledger.reserve(req("SM2", sender="+2", now=start + 20)) is ReserveStatus.BUDGET_HOUR
+    assert ledger.spent_in_hour_micros(start + 20) == 160_000
+    assert ledger.reserve(req("SM3", sender="+3", now=start + 3599)) is ReserveStatus.BUDGET_HOUR
+    assert ledger.reserve(req("SM4", sender="+4", now=start + 3600)) is ReserveStatus.OK
     assert ledger.spent_in_hour_micros(start + 3600) == 160_000
 
 

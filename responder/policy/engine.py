@@ -50,7 +50,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from responder.policy.config import PolicyConfig
-from responder.policy.ledger import HOUR_S, Ledger, ReserveRequest, ReserveStatus, hour_bucket
+from responder.policy.ledger import Ledger, ReserveRequest, ReserveStatus, RollingSpend
 from responder.policy.model import Action, Decision, Message, Released
 
 # ---------------------------------------------------------------------------
@@ -196,7 +196,7 @@ class PolicyState:
         self.seq = 0
         # pacing
         self.spent_micros = 0
-        self.hourly_micros: dict[int, int] = {}
+        self.recent_spend = RollingSpend()
         self.last_prune = -math.inf
 
     # Read-only views for drivers and reports -------------------------------
@@ -676,9 +676,9 @@ def _budget_rule(state: PolicyState, now: float) -> Decision | None:
     if budget.total_micros is not None and state.spent_micros + cost > budget.total_micros:
         return Decision.drop("budget_total")
     if budget.per_hour_micros is not None:
-        spent = state.hourly_micros.get(hour_bucket(now), 0)
-        if spent + cost > budget.per_hour_micros:
-            return Decision.defer("budget_hour", (hour_bucket(now) + 1) * HOUR_S)
+        room = state.recent_spend.room_at(now, budget.per_hour_micros, cost)
+        if room > now:
+            return Decision.defer("budget_hour", room)
     return None
 
 
@@ -859,15 +859,23 @@ def record_reply(state: PolicyState, message: Message, cost_micros: int, *, now:
         sender = state.senders[message.sender] = _Sender(now, message.sender)
     sender.replies.append(now)
     state.spent_micros += cost_micros
-    bucket = hour_bucket(now)
-    state.hourly_micros[bucket] = state.hourly_micros.get(bucket, 0) + cost_micros
+    state.recent_spend.add(now, message.message_id, cost_micros)
 
 
-def record_refund(state: PolicyState, cost_micros: int, *, at: float) -> None:
+def record_refund(state: PolicyState, message_id: str, cost_micros: int) -> None:
     """A reserved reply was never billed (provider refused it): give the pacing money back."""
     state.spent_micros -= cost_micros
-    bucket = hour_bucket(at)
-    state.hourly_micros[bucket] = state.hourly_micros.get(bucket, 0) - cost_micros
+    state.recent_spend.refund(message_id, cost_micros)
+
+
+def seed_spend(state: PolicyState, *, total_micros: int, last_hour_micros: int,
+               now: float) -> None:
+    """Start pacing from a durable ledger's figures (a driver restarting). The last hour's
+    spend is counted as if it had all been spent ``now``: cautious, never over the cap."""
+    state.spent_micros = total_micros
+    state.recent_spend = RollingSpend()
+    if last_hour_micros:
+        state.recent_spend.add(now, "(restored)", last_hour_micros)
 
 
 def record_refusal(state: PolicyState, message: Message, status: ReserveStatus, *,
@@ -877,7 +885,13 @@ def record_refusal(state: PolicyState, message: Message, status: ReserveStatus, 
         sender = state.senders.get(message.sender)
         if sender is None:
             sender = state.senders[message.sender] = _Sender(now, message.sender)
-        until = (hour_bucket(now) + 1) * HOUR_S
+        cap = state.config.budget.per_hour_micros
+        until = (
+            state.recent_spend.room_at(now, cap, state.reply_cost_micros)
+            if cap is not None
+            else now
+        )
+        until = max(until, _on_grid(state, now + 1.0))  # the ledger's cap may be stricter
         return _hold(state, message, sender, Decision.defer("budget_hour", until), now)
     return Decision.drop(str(status))
 

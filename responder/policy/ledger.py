@@ -4,7 +4,8 @@ A reservation succeeds only if, atomically:
   * this message id has no reservation yet (one reply per provider message id),
   * the sender has had fewer than ``sender_limit`` replies within ``sender_window_s``,
   * the total spend plus this cost stays within the total cap, and
-  * this UTC hour's spend plus this cost stays within the hourly cap.
+  * the spend of the last 60 minutes (a sliding window, so no burst straddling a
+    clock hour can spend the hourly cap twice) plus this cost stays within the hourly cap.
 Reserved money counts as spent until ``settle(..., billed=False)`` gives it back,
 so a cap holds even while replies are still in flight.
 
@@ -49,8 +50,55 @@ class Caps:
 
 
 def hour_bucket(now: float) -> int:
-    """The hour an instant belongs to, for hourly caps: floor(now / 3600)."""
+    """The clock hour an instant belongs to: floor(now / 3600)."""
     return math.floor(now / HOUR_S)
+
+
+class RollingSpend:
+    """Amounts reserved within the last ``span`` seconds: the window (now - span, now]."""
+
+    def __init__(self, span: float = HOUR_S) -> None:
+        self.span = span
+        self._entries: deque[tuple[float, str]] = deque()
+        self._amounts: dict[str, int] = {}
+        self._total = 0
+
+    def _evict(self, now: float) -> None:
+        horizon = now - self.span
+        entries = self._entries
+        while entries and entries[0][0] <= horizon:
+            _, key = entries.popleft()
+            self._total -= self._amounts.pop(key, 0)
+
+    def spent(self, now: float) -> int:
+        self._evict(now)
+        return self._total
+
+    def add(self, now: float, key: str, amount: int) -> None:
+        self._evict(now)
+        if key in self._amounts:
+            self._total -= self._amounts[key]
+        self._entries.append((now, key))
+        self._amounts[key] = self._amounts.get(key, 0) + amount
+        self._total += amount
+
+    def refund(self, key: str, amount: int) -> None:
+        if key in self._amounts:
+            refunded = min(amount, self._amounts[key])
+            self._amounts[key] -= refunded
+            self._total -= refunded
+
+    def room_at(self, now: float, cap: int, amount: int) -> float:
+        """The earliest time at or after ``now`` when ``amount`` fits under ``cap``."""
+        self._evict(now)
+        total = self._total
+        if total + amount <= cap:
+            return now
+        for t, key in self._entries:
+            total -= self._amounts.get(key, 0)
+            if total + amount <= cap:
+                return t + self.span
+        return now + self.span
 
 
 @runtime_checkable
@@ -73,10 +121,10 @@ class MemoryLedger:
 
     def __init__(self, caps: Caps | None = None) -> None:
         self._caps = caps or Caps()
-        self._reservations: dict[str, tuple[str, int, int]] = {}  # id -> sender, cost, hour
+        self._reservations: dict[str, tuple[str, int]] = {}  # id -> sender, cost
         self._sender_replies: dict[str, deque[float]] = defaultdict(deque)
         self._spent = 0
-        self._hourly: dict[int, int] = defaultdict(int)
+        self._hourly = RollingSpend()
 
     def reserve(self, request: ReserveRequest) -> ReserveStatus:
         if request.message_id in self._reservations:
@@ -93,13 +141,14 @@ class MemoryLedger:
         caps = self._caps
         if caps.total_micros is not None and self._spent + cost > caps.total_micros:
             return ReserveStatus.BUDGET_TOTAL
-        bucket = hour_bucket(request.now)
-        if caps.per_hour_micros is not None and self._hourly[bucket] + cost > caps.per_hour_micros:
+        hourly = self._hourly
+        hour_cap = caps.per_hour_micros
+        if hour_cap is not None and hourly.spent(request.now) + cost > hour_cap:
             return ReserveStatus.BUDGET_HOUR
-        self._reservations[request.message_id] = (request.sender, cost, bucket)
+        self._reservations[request.message_id] = (request.sender, cost)
         self._sender_replies[request.sender].append(request.now)
         self._spent += cost
-        self._hourly[bucket] += cost
+        hourly.add(request.now, request.message_id, cost)
         return ReserveStatus.OK
 
     def settle(self, message_id: str, *, billed: bool) -> None:
@@ -108,17 +157,18 @@ class MemoryLedger:
         entry = self._reservations.get(message_id)
         if entry is None:
             return
-        sender, cost, bucket = entry
+        sender, cost = entry
         # Keep the id reserved (never reply twice) but give the money back.
-        self._reservations[message_id] = (sender, 0, bucket)
+        self._reservations[message_id] = (sender, 0)
         self._spent -= cost
-        self._hourly[bucket] -= cost
+        self._hourly.refund(message_id, cost)
 
     def spent_micros(self) -> int:
         return self._spent
 
     def spent_in_hour_micros(self, now: float) -> int:
-        return self._hourly.get(hour_bucket(now), 0)
+        """Spend reserved in the last 60 minutes, (now - 3600, now]."""
+        return self._hourly.spent(now)
 
     def caps(self) -> Caps:
         return self._caps

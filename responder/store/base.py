@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from responder.policy.ledger import Caps, ReserveRequest, ReserveStatus, hour_bucket
+from responder.policy.ledger import HOUR_S, Caps, ReserveRequest, ReserveStatus, hour_bucket
 from responder.policy.model import Action, Decision, Message
 
 Row = tuple[Any, ...]
@@ -253,9 +253,10 @@ class SqlStore:
                 "SELECT (SELECT COUNT(*) FROM reservations WHERE message_id = ?),"
                 " (SELECT COUNT(*) FROM reservations WHERE sender = ? AND reserved_at > ?),"
                 " spent_micros, total_cap_micros, hour_cap_micros,"
-                " (SELECT spent_micros FROM spend_hour WHERE hour = ?) FROM spend",
+                " (SELECT COALESCE(SUM(cost_micros), 0) FROM reservations WHERE reserved_at > ?)"
+                " FROM spend",
                 (request.message_id, request.sender, request.now - request.sender_window_s,
-                 bucket),
+                 request.now - HOUR_S),
             )
             assert row is not None, "spend row missing: run migrations"
             duplicate, sender_replies, spent, total_cap, hour_cap, hour_spent = row
@@ -310,7 +311,13 @@ class SqlStore:
         return int(row[0]) if row else 0
 
     def spent_in_hour_micros(self, now: float) -> int:
-        return self._hour_spent(hour_bucket(now))
+        """Spend reserved in the last 60 minutes, (now - 3600, now]: the hourly cap's window."""
+        row = self._one(
+            "SELECT COALESCE(SUM(cost_micros), 0) FROM reservations WHERE reserved_at > ?"
+            " AND reserved_at <= ?",
+            (now - HOUR_S, now),
+        )
+        return int(row[0]) if row else 0
 
     def caps(self) -> Caps:
         row = self._one("SELECT total_cap_micros, hour_cap_micros FROM spend")
