@@ -143,6 +143,12 @@ class Metrics:
             "oracle_spend_eur": eur(len(legit_senders) * cost),
             "naive_spend_eur": eur(total * cost),
             "per_sender_spend_eur": eur(replyable * cost),
+            # spend as a multiple of the oracle (1.0 = answered exactly the genuine senders)
+            "spend_vs_oracle": (
+                round(self.billed_micros / (len(legit_senders) * cost), 4)
+                if legit_senders and cost
+                else None
+            ),
             "reply_cost_eur": eur(cost),
             "senders": {
                 "total": len(self.sender_messages),

@@ -10,7 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from responder.money import format_eur, from_micros, to_micros
+from responder.money import format_eur, to_micros
 from responder.policy import PolicyConfig
 from responder.sms import non_gsm7_characters, segment_info
 from sim.model import InboundRecord, RaidModel
@@ -217,12 +217,13 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
         s = reps["spend_eur"]
         c = reps["legit_coverage"]
         lines.append(
-            f"  {reps['n']} replications  spend {eur_text(s['mean'])} "
-            f"[{eur_text(s['low'])}, {eur_text(s['high'])}], coverage "
+            f"  {reps['n']} replications  spend {eur_cents(s['mean'])} "
+            f"[{eur_cents(s['low'])}, {eur_cents(s['high'])}], coverage "
             f"{100 * c['mean']:.2f}% [{100 * c['low']:.2f}%, {100 * c['high']:.2f}%] (95% CI)"
         )
     return lines
 
 
-def micros_eur(micros: int) -> float:
-    return float(from_micros(micros))
+def eur_cents(value: Any) -> str:
+    """A statistic about money (a mean, a bound), shown to the cent."""
+    return "€" + format_eur(to_micros(Decimal(str(value)).quantize(Decimal("0.01"))))
