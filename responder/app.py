@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import random
 import secrets
@@ -27,7 +28,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from responder.config import Settings
-from responder.logs import event, pseudonymise
+from responder.logs import enabled, event, pseudonymise
 from responder.metrics import Metrics
 from responder.money import from_micros
 from responder.outbox import CircuitBreaker, OutboxSender
@@ -74,8 +75,14 @@ def create_app(
     transport: httpx.AsyncBaseTransport | None = None,
     rng: random.Random | None = None,
     migrate: bool = True,
+    freeze_heap: bool = False,
 ) -> Starlette:
-    """The responder as an ASGI app. Nothing touches the database before start-up."""
+    """The responder as an ASGI app. Nothing touches the database before start-up.
+
+    ``freeze_heap`` (the server sets it) moves everything built at start-up out of the
+    cyclic garbage collector's reach (``gc.freeze``), so its full collections scan only
+    what the service allocated since, instead of pausing the event loop for tens of ms.
+    """
     metrics = Metrics()
     holder: dict[str, Context] = {}
 
@@ -114,6 +121,9 @@ def create_app(
                       key=settings.pseudonym_secret)
         holder["ctx"] = ctx
         app.state.ctx = ctx
+        if freeze_heap:
+            gc.collect()
+            gc.freeze()
         stopping = asyncio.Event()
         tasks = [
             asyncio.create_task(sender.run(stopping, settings.drain_timeout_s), name="outbox"),
@@ -316,9 +326,10 @@ async def _accept(ctx: Context, inbound: Inbound) -> Accepted:
         ctx.sender.wake.set()
     if decision.action is Action.DEFER:
         ctx.policy_wake.set()
-    event("inbound", message_sid=inbound.message_sid, source=inbound.source,
-          sender=pseudonymise(ctx.key, inbound.sender), decision=str(decision.action),
-          rule=decision.rule, until=decision.until)
+    if enabled():  # the keyed hash costs more than the rest of the log call
+        event("inbound", message_sid=inbound.message_sid, source=inbound.source,
+              sender=pseudonymise(ctx.key, inbound.sender), decision=str(decision.action),
+              rule=decision.rule, until=decision.until)
     return accepted
 
 
@@ -398,13 +409,7 @@ async def _policy_clock(ctx: Context, stopping: asyncio.Event) -> None:
         try:
             deadline = await db.call(core.next_deadline)
             if deadline is not None and deadline <= now:
-                released, queued = await db.call(core.release_due, now=now)
-                for item in released:
-                    ctx.metrics.released.labels(str(item.decision.action), item.decision.rule).inc()
-                    event("released", message_sid=item.message.message_id,
-                          decision=str(item.decision.action), rule=item.decision.rule)
-                if queued:
-                    ctx.sender.wake.set()
+                await release_held(ctx, now=now)
                 deadline = await db.call(core.next_deadline)
             await db.call(core.refresh, now=now)
             await asyncio.to_thread(core.store.checkpoint)
@@ -429,4 +434,35 @@ async def _policy_clock(ctx: Context, stopping: asyncio.Event) -> None:
             task.cancel()
 
 
-__all__ = ["EMPTY_TWIML", "Context", "HTTPError", "create_app"]
+async def release_held(ctx: Context, *, now: float) -> int:
+    """Decide again the held replies due at ``now``, persist and queue them; how many."""
+    released, queued = await ctx.db.call(ctx.core.release_due, now=now)
+    for item in released:
+        ctx.metrics.released.labels(str(item.decision.action), item.decision.rule).inc()
+        event("released", message_sid=item.message.message_id,
+              decision=str(item.decision.action), rule=item.decision.rule)
+    if queued:
+        ctx.sender.wake.set()
+    return len(released)
+
+
+async def advance_policy_clock(ctx: Context, until: float, *, max_steps: int = 100_000) -> int:
+    """Release held replies up to ``until`` as if the policy clock woke at each deadline.
+
+    For drivers that inject the clock (the parity test, replays): each due deadline
+    ``d <= until`` is released at ``now=d`` exactly, in order, which is what the
+    simulator's timer does. Call it *before* moving the injected clock past ``until``,
+    so the background policy clock never finds those replies due first. Returns how many
+    replies were decided; raises RuntimeError after ``max_steps`` deadlines.
+    """
+    decided = 0
+    for _ in range(max_steps):
+        deadline = await ctx.db.call(ctx.core.next_deadline)
+        if deadline is None or deadline > until:
+            return decided
+        decided += await release_held(ctx, now=deadline)
+    raise RuntimeError(f"held replies still due after {max_steps} policy deadlines")
+
+
+__all__ = ["EMPTY_TWIML", "Context", "HTTPError", "advance_policy_clock", "create_app",
+           "release_held"]
