@@ -37,6 +37,11 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False, default=str)
 
 
+def enabled(level: int = logging.INFO) -> bool:
+    """Whether ``event`` at ``level`` would be logged: skip building costly fields otherwise."""
+    return log.isEnabledFor(level)
+
+
 def event(name: str, level: int = logging.INFO, **fields: Any) -> None:
     """Log one structured event. Never pass raw phone numbers: use ``pseudonymise``."""
     if log.isEnabledFor(level):

@@ -15,7 +15,7 @@ import math
 import random
 from collections.abc import Callable
 
-from responder.logs import event, pseudonymise
+from responder.logs import enabled, event, pseudonymise
 from responder.metrics import Metrics
 from responder.provider import Outcome, SendResult, TwilioClient
 from responder.service import DbThread, Responder
@@ -109,6 +109,7 @@ class OutboxSender:
         store = self.core.store
         next_sweep = 0.0
         drain_deadline: float | None = None
+        backlog = False  # the last claim was full: more replies are probably due
         loop = asyncio.get_running_loop()
         while True:
             if stopping.is_set() and drain_deadline is None:
@@ -125,21 +126,31 @@ class OutboxSender:
             if wait > 0:
                 if drain_deadline is not None:
                     break  # no point draining into an open circuit
-                await self._sleep(stopping, min(wait, IDLE_POLL_S))
+                await self._sleep(stopping, min(wait, IDLE_POLL_S), wake=False)
                 continue
             if await self.db.call(store.kill_switch):
                 if drain_deadline is not None:
                     break
-                await self._sleep(stopping, IDLE_POLL_S)
+                await self._sleep(stopping, IDLE_POLL_S, wake=False)  # polls the switch
                 continue
             limit = 1 if self.breaker.state == "half_open" else self.concurrency
             if self.rate_per_s > 0:
-                limit = min(limit, self._take_tokens(loop.time()))
-                if limit == 0:
-                    await self._sleep(stopping, min(IDLE_POLL_S, 1.0 / self.rate_per_s))
+                # With a backlog, wait for a whole batch of tokens: one claim and one outcome
+                # transaction per batch instead of per reply, at the same paced rate.
+                want = limit if backlog else 1
+                tokens = self._take_tokens(loop.time())
+                if tokens < want:
+                    # New replies cannot make the bucket refill sooner: don't wake for them.
+                    await self._sleep(stopping, min(IDLE_POLL_S,
+                                                    (want - self._tokens) / self.rate_per_s),
+                                      wake=False)
                     continue
+                limit = min(limit, tokens)
+            # Cleared before the claim: a reply queued from now on wakes the idle wait below.
+            self.wake.clear()
             items = await self.db.call(store.claim_outbox, now=now, limit=limit, owner=self.owner,
                                        lease_s=LEASE_S)
+            backlog = len(items) == limit
             if not items:
                 if drain_deadline is not None:
                     break  # drained: nothing due is left
@@ -162,11 +173,18 @@ class OutboxSender:
         self._refilled = monotonic_now
         return int(self._tokens)
 
-    async def _sleep(self, stopping: asyncio.Event, seconds: float) -> None:
-        self.wake.clear()
-        waiters = [asyncio.ensure_future(self.wake.wait())]
+    async def _sleep(self, stopping: asyncio.Event, seconds: float, *, wake: bool = True) -> None:
+        """Sleep ``seconds``, or less if stopping is set (or, with ``wake``, a reply is queued)."""
+        waiters = []
+        if wake:
+            if self.wake.is_set():
+                return
+            waiters.append(asyncio.ensure_future(self.wake.wait()))
         if not stopping.is_set():
             waiters.append(asyncio.ensure_future(stopping.wait()))
+        if not waiters:
+            await asyncio.sleep(max(0.0, seconds))
+            return
         _done, pending = await asyncio.wait(waiters, timeout=max(0.0, seconds),
                                             return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
@@ -210,6 +228,8 @@ class OutboxSender:
         elif result.segments:
             self.metrics.segments.inc(result.segments)
         self.metrics.replies.labels(str(outcome)).inc()
+        if not enabled():
+            return
         event(
             "reply_" + str(outcome),
             message_sid=item.message_sid,

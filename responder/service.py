@@ -238,8 +238,12 @@ class Responder:
             self.state.controls = self._load_controls()
             self.state.config = policy_with_caps(self.base_config, self.store.caps())
             changed = True
+        # The last hour's sum reads each reservation of the hour: pacing needs it only under
+        # an hourly cap (which bounds that count); without one it would grow with the traffic.
+        hourly = self.state.config.budget.per_hour_micros is not None
         seed_spend(self.state, total_micros=self.store.spent_micros(),
-                   last_hour_micros=self.store.spent_in_hour_micros(now), now=now)
+                   last_hour_micros=self.store.spent_in_hour_micros(now) if hourly else 0,
+                   now=now)
         return changed
 
     # -- outbox outcomes ----------------------------------------------------------------

@@ -248,13 +248,16 @@ class SqlStore:
         bucket = hour_bucket(request.now)
         with self.transaction():
             self._lock_budget()
-            # One round trip reads everything the checks need (under the budget lock).
+            # One round trip reads everything the checks need (under the budget lock). The
+            # sliding hour's sum reads every reservation of the last hour: only with a cap
+            # (then there are at most cap/cost of them); without one, CASE skips it.
             row = self._one(
                 "SELECT (SELECT COUNT(*) FROM reservations WHERE message_id = ?),"
                 " (SELECT COUNT(*) FROM reservations WHERE sender = ? AND reserved_at > ?),"
                 " spent_micros, total_cap_micros, hour_cap_micros,"
+                " CASE WHEN hour_cap_micros IS NULL THEN 0 ELSE"
                 " (SELECT COALESCE(SUM(cost_micros), 0) FROM reservations WHERE reserved_at > ?)"
-                " FROM spend",
+                " END FROM spend",
                 (request.message_id, request.sender, request.now - request.sender_window_s,
                  request.now - HOUR_S),
             )
