@@ -1,0 +1,187 @@
+"""``raidsim fake-provider``: a Twilio-compatible Messages API that bills and injects faults."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "fake-provider",
+        help="run a Twilio-compatible fake SMS API that bills every reply and injects faults",
+        description=(
+            "Serve POST /2010-04-01/Accounts/{Sid}/Messages.json like Twilio (Basic auth, "
+            "To/From/Body/StatusCallback, 201 JSON with sid, status, num_segments, price), "
+            "bill every SMS exactly (GET /_fake/bill), and inject 429/20429, 5xx, read "
+            "timeouts and outages, drawn from a seeded random generator. Rates and fault "
+            "windows come from a scenario's [provider] and [[faults]] tables, or from flags "
+            "(flags win). Point the responder at it with RAIDSIM_TWILIO_API_BASE."
+        ),
+        epilog=(
+            "examples:\n"
+            "  raidsim fake-provider --port 8099\n"
+            "  raidsim fake-provider scenarios/anti-relous-2017.toml --speed 60 "
+            "--offset 5d20h\n"
+            "  raidsim fake-provider --rate-limit-rate 0.2 --outage 30s+20s --seed 7\n"
+            "  curl localhost:8099/_fake/bill\n"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("scenario", nargs="?", type=Path, metavar="SCENARIO.toml",
+                        help="take rates, faults and the price per segment from this scenario")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="bind address (default 127.0.0.1; others need --allow-remote)")
+    parser.add_argument("--port", type=int, default=8099, help="port (default 8099; 0: any)")
+    parser.add_argument("--allow-remote", action="store_true",
+                        help="allow a non-loopback --host")
+    parser.add_argument("--account-sid", default=None,
+                        help="accepted account SID (default $RAIDSIM_TWILIO_ACCOUNT_SID, "
+                        "else any AC... SID)")
+    parser.add_argument("--auth-token", default=None,
+                        help="Basic-auth password (default $RAIDSIM_TWILIO_AUTH_TOKEN)")
+    parser.add_argument("--eur-per-segment", default=None, metavar="EUR",
+                        help="price of one segment (default: the scenario's, else 0.16)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed of the fault draws (default: the scenario's, else 0)")
+    for name, what in (("error-rate", "5xx answers"), ("rate-limit-rate", "429/20429 answers"),
+                       ("timeout-rate", "answers held past the read timeout (billed)"),
+                       ("reject-rate", "400/21610 refusals")):
+        parser.add_argument(f"--{name}", type=float, default=None, metavar="P",
+                            help=f"share of requests getting {what}")
+    parser.add_argument("--retry-after", default=None, metavar="DURATION",
+                        help="Retry-After of 429 answers (default 1s)")
+    parser.add_argument("--error-status", type=int, default=503,
+                        help="status of injected 5xx (default 503: safe to retry; 500, 502 "
+                        "and 504 leave the sender unsure)")
+    parser.add_argument("--timeout-delay", default="30s", metavar="DURATION",
+                        help="how late a 'timeout' answer comes (default 30s)")
+    parser.add_argument("--outage", action="append", default=[], metavar="START+DURATION",
+                        help="a full outage window in scenario time, e.g. 5d21h+20m (repeatable)")
+    parser.add_argument("--outage-mode", choices=("refuse", "503"), default="refuse",
+                        help="refuse connections (default) or answer 503 during outages")
+    parser.add_argument("--speed", type=float, default=1.0,
+                        help="scenario seconds per wall second for fault windows (default 1)")
+    parser.add_argument("--offset", default="0s", metavar="DURATION",
+                        help="scenario time at start-up (default 0s)")
+    parser.set_defaults(func=run)
+
+
+def config_from_args(args: argparse.Namespace, environ: dict[str, str] | None = None) -> Any:
+    """Resolve flags, environment and scenario into a ``FakeProviderConfig``."""
+    from dataclasses import replace
+
+    from raidsim.cli import UsageError
+    from responder.policy.errors import ConfigError
+    from responder.policy.units import parse_duration
+    from scenarios.fake_provider import CLEAN, FakeProviderConfig
+    from sim.provider import Fault, parse_faults, parse_provider
+
+    env = os.environ if environ is None else environ
+    model = CLEAN
+    faults: list[Fault] = []
+    price = Decimal("0.16")
+    seed = 0
+    if args.scenario is not None:
+        from sim.scenario import load_scenario
+
+        try:
+            scenario = load_scenario(args.scenario)
+            model = parse_provider(scenario.provider, path=scenario.path, text=scenario.text)
+            faults = list(parse_faults(scenario.faults, path=scenario.path, text=scenario.text))
+        except ConfigError as exc:
+            raise UsageError(str(exc)) from exc
+        price = scenario.policy.eur_per_segment
+        seed = scenario.seed
+    changes: dict[str, Any] = {}
+    for flag in ("error_rate", "rate_limit_rate", "timeout_rate", "reject_rate"):
+        value = getattr(args, flag)
+        if value is not None:
+            if not 0.0 <= value <= 1.0:
+                raise UsageError(f"--{flag.replace('_', '-')} is a share between 0 and 1")
+            changes[flag] = value
+    try:
+        if args.retry_after is not None:
+            changes["retry_after_s"] = parse_duration(args.retry_after)
+        timeout_delay = parse_duration(args.timeout_delay)
+        offset = parse_duration(args.offset)
+        for window in args.outage:
+            start, plus, length = window.partition("+")
+            if not plus:
+                raise ValueError(f"--outage {window!r}: write START+DURATION, e.g. 5d21h+20m")
+            begin = parse_duration(start)
+            faults.append(Fault("outage", begin, begin + parse_duration(length), 1.0))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    if args.eur_per_segment is not None:
+        try:
+            price = Decimal(args.eur_per_segment)
+        except InvalidOperation as exc:
+            raise UsageError(f"--eur-per-segment {args.eur_per_segment!r} is not an amount"
+                             ) from exc
+    token = args.auth_token or env.get("RAIDSIM_TWILIO_AUTH_TOKEN")
+    if not token:
+        raise UsageError("give --auth-token or set RAIDSIM_TWILIO_AUTH_TOKEN (the password "
+                         "the responder sends)")
+    try:
+        return FakeProviderConfig(
+            auth_token=token,
+            account_sid=args.account_sid or env.get("RAIDSIM_TWILIO_ACCOUNT_SID") or None,
+            eur_per_segment=price,
+            model=replace(model, **changes),
+            faults=tuple(faults),
+            outage_mode=args.outage_mode,
+            error_status=args.error_status,
+            timeout_delay_s=timeout_delay,
+            seed=seed if args.seed is None else args.seed,
+            speed=args.speed,
+            offset_s=offset,
+        )
+    except ValueError as exc:  # includes MoneyError
+        raise UsageError(str(exc)) from exc
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+    import signal
+
+    from raidsim.cli import UsageError
+    from scenarios.fake_provider import FakeProvider, serving
+
+    if args.host not in LOOPBACK and not args.allow_remote:
+        raise UsageError(f"--host {args.host} is not loopback; add --allow-remote to expose "
+                         "a fake provider to the network")
+    if not 0 <= args.port < 65536:
+        raise UsageError("--port must be in 0..65535")
+    config = config_from_args(args)
+    provider = FakeProvider(config)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with serving(provider, args.host, args.port) as url:
+            model = config.model
+            print(f"raidsim fake-provider: listening on {url} (bill: {url}/_fake/bill; "
+                  f"EUR {config.eur_per_segment}/segment; rates: errors {model.error_rate}, "
+                  f"429 {model.rate_limit_rate}, timeouts {model.timeout_rate}, "
+                  f"rejects {model.reject_rate}; {len(config.faults)} fault window(s))",
+                  file=sys.stderr, flush=True)
+            await stop.wait()
+        bill = provider.bill.snapshot()
+        print(f"raidsim fake-provider: billed {bill['count']} SMS, {bill['segments']} "
+              f"segment(s), EUR {bill['amount_eur']}", file=sys.stderr)
+
+    try:
+        asyncio.run(main())
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
+                         ) from exc
+    return 0

@@ -1,0 +1,386 @@
+"""A Twilio-compatible Messages API that bills every SMS and injects faults.
+
+``raidsim fake-provider`` serves it; ``raidsim load`` reads its bill. It speaks just
+enough of Twilio for a responder's sender: ``POST /2010-04-01/Accounts/{Sid}/Messages.json``
+with HTTP Basic auth (account SID, auth token) and the form fields ``To``, ``From`` (or
+``MessagingServiceSid``), ``Body`` and ``StatusCallback``; it answers 201 with Twilio's
+JSON (``sid``, ``status``, ``num_segments``, ``price``...). Segments and prices come from
+``responder.sms`` at the configured price per segment, and the bill is kept in integer
+micro-euros: ``GET /_fake/bill`` returns it exactly.
+
+Faults are drawn per request from a seeded ``random.Random``, as the simulator's provider
+model draws them (``sim.provider``): the ``[provider]`` rates of a scenario (or flags),
+raised during its ``[[faults]]`` windows. The windows are in scenario time:
+``offset_s + elapsed wall seconds * speed``.
+
+========== ================================================================ ========
+outcome    answer                                                           billed
+========== ================================================================ ========
+accepted   201, status ``queued``                                           yes
+timeouts   201, but only after ``timeout_delay_s`` (past the client's read  yes
+           timeout): the sender cannot know whether it was sent
+rate_limit 429, code 20429, ``Retry-After: retry_after_s``                  no
+errors     ``error_status`` (503 by default: refused before processing)     no
+reject     400, code 21610 (the recipient opted out)                        no
+outage     connection refused while a full outage (rate 1) lasts: the       no
+           listener is closed; 503 + ``Connection: close`` on connections
+           opened before it, and for partial outages (rate < 1)
+========== ================================================================ ========
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import datetime as dt
+import hmac
+import itertools
+import random
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from email.utils import format_datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from responder.money import from_micros, to_micros
+from responder.sms import segment_info
+from sim.provider import Fault, ProviderModel
+
+MESSAGES_PATH = "/2010-04-01/Accounts/{account_sid}/Messages.json"
+BILL_PATH = "/_fake/bill"
+OUTCOMES = ("accepted", "timeouts", "rate_limit", "errors", "reject", "outage")
+CLEAN = ProviderModel(error_rate=0.0, rate_limit_rate=0.0, timeout_rate=0.0, reject_rate=0.0)
+MAX_FORM_BYTES = 64 * 1024
+OUTAGE_POLL_S = 0.02
+
+
+@dataclass(frozen=True)
+class FakeProviderConfig:
+    """How the fake behaves. Rates come from ``model``; ``faults`` raise them for a while."""
+
+    auth_token: str
+    account_sid: str | None = None  # None: any AC... SID whose password is the token
+    eur_per_segment: Decimal = Decimal("0.16")
+    model: ProviderModel = CLEAN
+    faults: tuple[Fault, ...] = ()
+    outage_mode: str = "refuse"  # or "503"
+    error_status: int = 503
+    timeout_delay_s: float = 30.0
+    seed: int = 0
+    speed: float = 1.0
+    offset_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.outage_mode not in ("refuse", "503"):
+            raise ValueError(f"outage_mode must be 'refuse' or '503', got {self.outage_mode!r}")
+        if not 500 <= self.error_status <= 599:
+            raise ValueError(f"error_status must be a 5xx status, got {self.error_status}")
+        if self.speed <= 0:
+            raise ValueError(f"speed must be above 0, got {self.speed}")
+        if self.timeout_delay_s < 0:
+            raise ValueError("timeout_delay_s must be at least 0")
+        to_micros(self.eur_per_segment)  # exact in micro-euros, or MoneyError
+
+
+@dataclass(frozen=True, slots=True)
+class BilledMessage:
+    sid: str
+    to: str
+    sender: str
+    body: str
+    segments: int
+    price_micros: int
+    at_s: float  # scenario time
+    status_callback: str | None
+
+
+@dataclass
+class Bill:
+    """Every billed SMS, in integer micro-euros. Thread-safe: the CLI reads it from outside."""
+
+    micros_per_segment: int
+    messages: list[BilledMessage] = field(default_factory=list)
+    segments: int = 0
+    amount_micros: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def charge(self, to: str, sender: str, body: str, *, at_s: float,
+               status_callback: str | None) -> BilledMessage:
+        segments = segment_info(body).segments
+        with self._lock:
+            sid = f"SM{next(self._ids):032x}"
+            message = BilledMessage(sid, to, sender, body, segments,
+                                    segments * self.micros_per_segment, at_s, status_callback)
+            self.messages.append(message)
+            self.segments += segments
+            self.amount_micros += message.price_micros
+        return message
+
+    def count(self, outcome: str) -> None:
+        with self._lock:
+            self.outcomes[outcome] += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "count": len(self.messages),
+                "segments": self.segments,
+                "amount_eur": str(from_micros(self.amount_micros)),
+                "amount_micros": self.amount_micros,
+                "eur_per_segment": str(from_micros(self.micros_per_segment)),
+                "currency": "EUR",
+                "recipients": len({m.to for m in self.messages}),
+                "requests": dict(sorted(self.outcomes.items())),
+            }
+
+
+def twilio_error(status: int, code: int, message: str,
+                 headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        {"code": code, "message": message, "status": status,
+         "more_info": f"https://www.twilio.com/docs/errors/{code}"},
+        status_code=status, headers=headers,
+    )
+
+
+class FakeProvider:
+    """The fake's state: configuration, bill, seeded fault draws and the scenario clock."""
+
+    def __init__(self, config: FakeProviderConfig, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.config = config
+        self.clock = clock
+        self.started = clock()
+        self.rng = random.Random(f"fake-provider:{config.seed}")
+        self.bill = Bill(to_micros(config.eur_per_segment))
+
+    def scenario_time(self) -> float:
+        return self.config.offset_s + (self.clock() - self.started) * self.config.speed
+
+    def fault_rate(self, kind: str, now: float) -> float:
+        rate = 0.0
+        for fault in self.config.faults:
+            if fault.kind == kind and fault.start_s <= now < fault.end_s:
+                rate = max(rate, fault.rate)
+        return rate
+
+    def full_outage(self, now: float) -> bool:
+        return self.fault_rate("outage", now) >= 1.0
+
+    def draw(self, now: float) -> str:
+        """This request's outcome, as ``sim.model`` draws it."""
+        rng = self.rng
+        if rng.random() < self.fault_rate("outage", now):
+            return "outage"
+        model = self.config.model
+        timeout = max(model.timeout_rate, self.fault_rate("timeouts", now))
+        limit = max(model.rate_limit_rate, self.fault_rate("rate_limit", now))
+        errors = max(model.error_rate, self.fault_rate("errors", now))
+        draw = rng.random()
+        if draw < timeout:
+            return "timeouts"
+        if draw < timeout + limit:
+            return "rate_limit"
+        if draw < timeout + limit + errors:
+            return "errors"
+        if draw < timeout + limit + errors + model.reject_rate:
+            return "reject"
+        return "accepted"
+
+    def authorised(self, request: Request, account_sid: str) -> bool:
+        header = request.headers.get("authorization", "")
+        scheme, _, encoded = header.partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            user, sep, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        expected = self.config.account_sid
+        return (
+            bool(sep)
+            and user == account_sid
+            and (expected is None or hmac.compare_digest(user, expected))
+            and user.startswith("AC")
+            and hmac.compare_digest(password.encode(), self.config.auth_token.encode())
+        )
+
+    # -- endpoints ------------------------------------------------------------------
+
+    async def create_message(self, request: Request) -> Response:
+        account_sid = request.path_params["account_sid"]
+        if not self.authorised(request, account_sid):
+            return twilio_error(401, 20003, "Authenticate",
+                                {"WWW-Authenticate": 'Basic realm="Twilio API"'})
+        body = await request.body()
+        if len(body) > MAX_FORM_BYTES:
+            return twilio_error(413, 21617, "The concatenated message body is too long")
+        try:
+            form = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+        except (UnicodeDecodeError, ValueError):
+            return twilio_error(400, 21601, "Malformed form body")
+        to = form.get("To", "")
+        sender = form.get("From") or form.get("MessagingServiceSid", "")
+        text = form.get("Body", "")
+        if not to:
+            return twilio_error(400, 21604, "A 'To' phone number is required.")
+        if not sender:
+            return twilio_error(400, 21603, "A 'From' phone number is required.")
+        if not text:
+            return twilio_error(400, 21602, "Message body is required.")
+        now = self.scenario_time()
+        outcome = self.draw(now)
+        self.bill.count(outcome)
+        config = self.config
+        if outcome == "outage":
+            return twilio_error(503, 20503, "Service Unavailable", {"Connection": "close"})
+        if outcome == "rate_limit":
+            retry = config.model.retry_after_s
+            return twilio_error(429, 20429, "Too Many Requests",
+                                {"Retry-After": str(max(1, round(retry)))})
+        if outcome == "errors":
+            return twilio_error(config.error_status, 20500, "Internal Server Error")
+        if outcome == "reject":
+            return twilio_error(400, 21610, "Attempt to send to unsubscribed recipient")
+        message = self.bill.charge(to, sender, text, at_s=now,
+                                   status_callback=form.get("StatusCallback") or None)
+        if outcome == "timeouts":
+            await asyncio.sleep(config.timeout_delay_s)  # the fault itself: answer too late
+        return JSONResponse(self._resource(account_sid, message), status_code=201)
+
+    def _resource(self, account_sid: str, message: BilledMessage) -> dict[str, Any]:
+        created = format_datetime(dt.datetime.now(dt.UTC), usegmt=True)
+        price = from_micros(message.price_micros)
+        return {
+            "sid": message.sid,
+            "account_sid": account_sid,
+            "to": message.to,
+            "from": message.sender,
+            "body": message.body,
+            "status": "queued",
+            "direction": "outbound-api",
+            "num_segments": str(message.segments),
+            "num_media": "0",
+            "price": f"-{price}",
+            "price_unit": "EUR",
+            "date_created": created,
+            "date_updated": created,
+            "date_sent": None,
+            "error_code": None,
+            "error_message": None,
+            "api_version": "2010-04-01",
+            "uri": f"/2010-04-01/Accounts/{account_sid}/Messages/{message.sid}.json",
+        }
+
+    async def get_bill(self, request: Request) -> Response:
+        snapshot = self.bill.snapshot()
+        snapshot["scenario_time_s"] = round(self.scenario_time(), 3)
+        return JSONResponse(snapshot)
+
+
+def create_app(provider: FakeProvider) -> Starlette:
+    return Starlette(routes=[
+        Route(MESSAGES_PATH.replace("{account_sid}", "{account_sid:str}"),
+              provider.create_message, methods=["POST"]),
+        Route(BILL_PATH, provider.get_bill, methods=["GET"]),
+    ])
+
+
+# -- serving ------------------------------------------------------------------------
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A bound, listening TCP socket; TCP_NODELAY is inherited by accepted connections."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+@contextlib.asynccontextmanager
+async def serving(provider: FakeProvider, host: str = "127.0.0.1", port: int = 0,
+                  ) -> AsyncIterator[str]:
+    """Serve the fake on uvicorn in this event loop; yields its base URL.
+
+    During a full outage the listening socket is closed (clients get "connection
+    refused") and opened again on the same port afterwards.
+    """
+    import uvicorn
+
+    sock = listening_socket(host, port)
+    bound_port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(provider), lifespan="off",
+                                           log_level="warning", access_log=False, ws="none"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    gate: asyncio.Task[None] | None = None
+    try:
+        deadline = time.monotonic() + 20.0
+        while not server.started:  # bounded
+            if task.done():
+                task.result()
+                raise RuntimeError("fake provider stopped before it started")
+            if time.monotonic() > deadline:
+                raise RuntimeError("fake provider did not start within 20 s")
+            await asyncio.sleep(0.01)
+        if provider.config.outage_mode == "refuse" and any(
+                f.kind == "outage" and f.rate >= 1.0 for f in provider.config.faults):
+            gate = asyncio.create_task(_outage_gate(provider, server, host, bound_port))
+        shown = f"[{host}]" if ":" in host else host
+        yield f"http://{shown}:{bound_port}"
+    finally:
+        if gate is not None:
+            gate.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await gate
+        server.should_exit = True
+        await asyncio.wait_for(task, timeout=30.0)
+
+
+async def _outage_gate(provider: FakeProvider, server: Any, host: str, port: int) -> None:
+    """Close the listener while a full outage lasts; reopen it on the same port after."""
+    loop = asyncio.get_running_loop()
+    factory = server.servers[0]._protocol_factory  # asyncio.Server keeps uvicorn's factory
+    closed = False
+    while not server.should_exit:  # runs until the server stops (task cancelled then)
+        down = provider.full_outage(provider.scenario_time())
+        if down and not closed:
+            for listener in server.servers:
+                listener.close()
+            server.servers.clear()
+            closed = True
+        elif not down and closed:
+            sock = listening_socket(host, port)
+            server.servers.append(await loop.create_server(factory, sock=sock))
+            closed = False
+        await asyncio.sleep(OUTAGE_POLL_S)
+
+
+__all__ = [
+    "BILL_PATH",
+    "CLEAN",
+    "MESSAGES_PATH",
+    "Bill",
+    "BilledMessage",
+    "FakeProvider",
+    "FakeProviderConfig",
+    "create_app",
+    "serving",
+]

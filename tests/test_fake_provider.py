@@ -1,0 +1,219 @@
+"""The fake Twilio provider: real HTTP on loopback, exact bill, seeded faults, outages."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from responder_support import ACCOUNT_SID, AUTH_TOKEN
+
+from raidsim.cli import build_parser, main
+from raidsim.commands.fake_provider import config_from_args
+from responder.provider import Outcome, TwilioClient
+from scenarios.fake_provider import FakeProvider, FakeProviderConfig, serving
+from sim.provider import Fault, ProviderModel
+
+pytestmark = pytest.mark.anyio
+ROOT = Path(__file__).resolve().parent.parent
+UCS2_TEXT = "Réponse : « merci » 🙂"
+LONG_TEXT = "Bonjour. " * 30  # 270 GSM-7 characters: 2 segments
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def config(**extra: Any) -> FakeProviderConfig:
+    return FakeProviderConfig(auth_token=AUTH_TOKEN, account_sid=ACCOUNT_SID, **extra)
+
+
+def messages_url(base: str, sid: str = ACCOUNT_SID) -> str:
+    return f"{base}/2010-04-01/Accounts/{sid}/Messages.json"
+
+
+async def post(client: httpx.AsyncClient, base: str, body: str = "Salut",
+               auth: tuple[str, str] = (ACCOUNT_SID, AUTH_TOKEN)) -> httpx.Response:
+    return await client.post(messages_url(base, auth[0]), auth=auth,
+                             data={"To": "+33612345678", "From": "+33644649021", "Body": body,
+                                   "StatusCallback": "http://127.0.0.1:1/status"})
+
+
+async def until(predicate: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> bool:
+    """Poll an async predicate (bounded)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await predicate():
+            return True
+        await asyncio.sleep(0.02)
+    return False
+
+
+async def test_bills_every_segment_exactly() -> None:
+    """201 with Twilio's fields; the bill counts segments by GSM-7/UCS-2 and sums exactly."""
+    provider = FakeProvider(config(eur_per_segment=Decimal("0.0725")))
+    async with serving(provider) as base, httpx.AsyncClient() as client:
+        first = await post(client, base, "Salut")
+        assert first.status_code == 201
+        data = first.json()
+        assert data["sid"].startswith("SM") and len(data["sid"]) == 34
+        assert (data["status"], data["num_segments"], data["price"], data["price_unit"]) == (
+            "queued", "1", "-0.0725", "EUR")
+        assert data["to"] == "+33612345678" and data["account_sid"] == ACCOUNT_SID
+        assert (await post(client, base, LONG_TEXT)).json()["num_segments"] == "2"
+        assert (await post(client, base, UCS2_TEXT)).json()["num_segments"] == "1"
+        bill = (await client.get(base + "/_fake/bill")).json()
+    assert bill["count"] == 3 and bill["segments"] == 4
+    assert bill["amount_eur"] == "0.29" and bill["amount_micros"] == 290_000
+    assert bill["requests"] == {"accepted": 3}
+    assert provider.bill.messages[0].status_callback == "http://127.0.0.1:1/status"
+
+
+async def test_checks_basic_auth_and_required_fields() -> None:
+    """Wrong token or SID: 401/20003, nothing billed; missing Body: 400/21602."""
+    provider = FakeProvider(config())
+    async with serving(provider) as base, httpx.AsyncClient() as client:
+        wrong = await post(client, base, auth=(ACCOUNT_SID, "not-the-token"))
+        assert (wrong.status_code, wrong.json()["code"]) == (401, 20003)
+        other = "AC" + "f" * 32
+        assert (await post(client, base, auth=(other, AUTH_TOKEN))).status_code == 401
+        mismatch = await client.post(messages_url(base, other), auth=(ACCOUNT_SID, AUTH_TOKEN),
+                                     data={"To": "+33612345678", "From": "+3361", "Body": "x"})
+        assert mismatch.status_code == 401
+        empty = await client.post(messages_url(base), auth=(ACCOUNT_SID, AUTH_TOKEN),
+                                  data={"To": "+33612345678", "From": "+33644649021"})
+        assert (empty.status_code, empty.json()["code"]) == (400, 21602)
+    assert provider.bill.snapshot()["count"] == 0
+
+
+async def test_rate_limits_and_errors_are_not_billed_and_read_as_retry() -> None:
+    """429/20429 with Retry-After and 503 are answers the responder may safely retry."""
+    model = ProviderModel(error_rate=0.0, rate_limit_rate=1.0, timeout_rate=0.0,
+                          retry_after_s=7.0)
+    provider = FakeProvider(config(model=model))
+    async with serving(provider) as base, httpx.AsyncClient() as client:
+        twilio = TwilioClient(client, api_base=base, account_sid=ACCOUNT_SID,
+                              auth_token=AUTH_TOKEN)
+        limited = await twilio.send(to="+33612345678", from_="+33644649021", body="x", now=0.0)
+        assert (limited.outcome, limited.kind, limited.retry_after_s) == (
+            Outcome.RETRY, "http_429", 7.0)
+        assert "20429" in (limited.error or "")
+    errors = ProviderModel(error_rate=1.0, rate_limit_rate=0.0, timeout_rate=0.0)
+    failing = FakeProvider(config(model=errors))
+    async with serving(failing) as base, httpx.AsyncClient() as client:
+        twilio = TwilioClient(client, api_base=base, account_sid=ACCOUNT_SID,
+                              auth_token=AUTH_TOKEN)
+        result = await twilio.send(to="+33612345678", from_="+33644649021", body="x", now=0.0)
+        assert (result.outcome, result.kind) == (Outcome.RETRY, "http_503")
+        sent = FakeProvider(config())
+    async with serving(sent) as base, httpx.AsyncClient() as client:
+        twilio = TwilioClient(client, api_base=base, account_sid=ACCOUNT_SID,
+                              auth_token=AUTH_TOKEN)
+        ok = await twilio.send(to="+33612345678", from_="+33644649021", body=LONG_TEXT, now=0.0)
+        assert (ok.outcome, ok.segments) == (Outcome.SENT, 2)
+    assert provider.bill.snapshot()["count"] == failing.bill.snapshot()["count"] == 0
+    assert provider.bill.snapshot()["requests"] == {"rate_limit": 1}
+
+
+async def test_timeout_fault_is_billed_but_answers_too_late() -> None:
+    """A 'timeout' is created and billed, then answered after the client gave up."""
+    model = ProviderModel(error_rate=0.0, rate_limit_rate=0.0, timeout_rate=1.0)
+    provider = FakeProvider(config(model=model, timeout_delay_s=3.0))
+    async with serving(provider) as base, httpx.AsyncClient(timeout=0.3) as client:
+        twilio = TwilioClient(client, api_base=base, account_sid=ACCOUNT_SID,
+                              auth_token=AUTH_TOKEN)
+        result = await twilio.send(to="+33612345678", from_="+33644649021", body="x", now=0.0)
+        assert (result.outcome, result.kind) == (Outcome.UNKNOWN, "timeout")
+        assert provider.bill.snapshot()["count"] == 1
+
+
+def test_fault_draws_are_seeded_and_follow_windows() -> None:
+    """Same seed, same outcomes; a fault window raises its rate only while it lasts."""
+    model = ProviderModel(error_rate=0.1, rate_limit_rate=0.1, timeout_rate=0.05,
+                          reject_rate=0.05)
+    windows = (Fault("rate_limit", 100.0, 200.0, 1.0),)
+    clock = Clock()
+    a = FakeProvider(config(model=model, faults=windows, seed=3), clock=clock)
+    b = FakeProvider(config(model=model, faults=windows, seed=3), clock=clock)
+    first = [a.draw(50.0) for _ in range(500)]
+    assert first == [b.draw(50.0) for _ in range(500)]
+    assert set(first) == {"accepted", "errors", "rate_limit", "timeouts", "reject"}
+    during = [a.draw(150.0) for _ in range(200)]  # drawn as sim.model draws: timeouts first
+    assert "accepted" not in during and during.count("rate_limit") > 150
+    other = FakeProvider(config(model=model, faults=windows, seed=4), clock=clock)
+    assert [other.draw(50.0) for _ in range(500)] != first
+    # scenario time: offset + elapsed * speed
+    timed = FakeProvider(config(speed=60.0, offset_s=1000.0), clock=clock)
+    clock.now = 2.0
+    assert timed.scenario_time() == 1120.0
+
+
+async def test_full_outage_refuses_connections_then_recovers() -> None:
+    """During a full outage the port refuses connections; afterwards it answers again."""
+    clock = Clock()
+    provider = FakeProvider(config(faults=(Fault("outage", 10.0, 20.0, 1.0),)), clock=clock)
+    async with serving(provider) as base:
+        async with httpx.AsyncClient() as client:
+            assert (await post(client, base)).status_code == 201
+        clock.now = 15.0
+
+        async def refused() -> bool:
+            async with httpx.AsyncClient() as fresh:
+                try:
+                    await post(fresh, base)
+                except httpx.ConnectError:
+                    return True
+                return False
+
+        assert await until(refused)
+        clock.now = 25.0
+
+        async def answering() -> bool:
+            async with httpx.AsyncClient() as fresh:
+                try:
+                    return (await post(fresh, base)).status_code == 201
+                except httpx.ConnectError:
+                    return False
+
+        assert await until(answering)
+    assert provider.bill.snapshot()["count"] >= 2
+
+
+async def test_outage_in_503_mode_answers_503() -> None:
+    clock = Clock()
+    provider = FakeProvider(config(faults=(Fault("outage", 0.0, 20.0, 1.0),),
+                                   outage_mode="503"), clock=clock)
+    async with serving(provider) as base, httpx.AsyncClient() as client:
+        answer = await post(client, base)
+        assert (answer.status_code, answer.json()["code"]) == (503, 20503)
+    assert provider.bill.snapshot()["count"] == 0
+
+
+def test_cli_takes_the_scenario_and_lets_flags_win() -> None:
+    """Rates, faults, price and seed from the scenario; flags override; bad input exits 2."""
+    parser = build_parser()
+    args = parser.parse_args(["fake-provider", str(ROOT / "scenarios/anti-relous-2017.toml"),
+                              "--rate-limit-rate", "0.5", "--outage", "1h+10m",
+                              "--auth-token", AUTH_TOKEN])
+    resolved = config_from_args(args, environ={})
+    assert resolved.eur_per_segment == Decimal("0.16") and resolved.seed == 2017
+    assert resolved.model.rate_limit_rate == 0.5
+    assert resolved.model.error_rate == ProviderModel().error_rate
+    assert Fault("outage", 3600.0, 4200.0, 1.0) in resolved.faults
+    assert main(["fake-provider", "--auth-token", "t", "--outage", "5m"]) == 2
+    assert main(["fake-provider", "--auth-token", "t", "--host", "0.0.0.0"]) == 2
+    assert main(["fake-provider", "--auth-token", "t", "--eur-per-segment", "0.0000001"]) == 2
