@@ -273,6 +273,11 @@ def text_features(state: PolicyState, text: str) -> _Text:
 
 
 def template_of(state: PolicyState, text: str) -> int:
+    """The id of the near-duplicate cluster ``text`` belongs to (see ``_template_for``)."""
+    return _template_for(state, text_features(state, text))
+
+
+def _template_for(state: PolicyState, features: _Text) -> int:
     """The id of the near-duplicate cluster ``text`` belongs to, creating one if needed.
 
     Texts are compared by the Jaccard similarity of their sets of character 4-grams
@@ -281,7 +286,6 @@ def template_of(state: PolicyState, text: str) -> int:
     order), so a lookup costs a few set intersections, not a scan. Texts shorter than
     ``min_words`` words never form templates (NO_TEMPLATE).
     """
-    features = text_features(state, text)
     if features.template != NO_TEMPLATE and features.template in state.templates:
         return features.template
     shingles = features.grams
@@ -375,23 +379,23 @@ def _observe(state: PolicyState, msg: Message, now: float) -> _Sender:
     return sender
 
 
-def _observe_text(state: PolicyState, msg: Message, sender: _Sender, now: float) -> int:
+def _observe_text(state: PolicyState, msg: Message, sender: _Sender, now: float) -> _Text:
     """Classify and count the text. Skipped for flagged senders: their texts change no
     decision, and in a raid most messages come from them."""
     cfg = state.config
+    features = text_features(state, msg.body)
     if cfg.fragments.enabled:
-        _count_fragments(state, msg.body, sender, now)
-    if not cfg.templates.enabled:
-        return NO_TEMPLATE
-    template = template_of(state, msg.body)
-    if template != NO_TEMPLATE:
-        _count_template(state, template, now, first=sender.count == 1)
-    return template
+        _count_fragments(state, features, sender, now)
+    if cfg.templates.enabled:
+        template = _template_for(state, features)
+        if template != NO_TEMPLATE:
+            _count_template(state, template, now, first=sender.count == 1)
+    return features
 
 
-def _count_fragments(state: PolicyState, text: str, sender: _Sender, now: float) -> None:
+def _count_fragments(state: PolicyState, features: _Text, sender: _Sender, now: float) -> None:
     cfg = state.config.fragments
-    frags = text_features(state, text).phrases
+    frags = features.phrases
     if not frags:
         return
     first = sender.count == 1
@@ -424,11 +428,11 @@ def _count_fragments(state: PolicyState, text: str, sender: _Sender, now: float)
         sender.frags = own | frags
 
 
-def _fragments_hot(state: PolicyState, text: str, now: float) -> bool:
+def _fragments_hot(state: PolicyState, features: _Text, now: float) -> bool:
     """Most of the text is made of hot raid phrases (one shared phrase is not enough: a
     raid may borrow the words genuine senders use)."""
     cfg = state.config.fragments
-    frags = text_features(state, text).phrases
+    frags = features.phrases
     if len(frags) < cfg.min_hot:
         return False
     hot = 0
@@ -603,15 +607,16 @@ def tick(state: PolicyState, *, now: float) -> None:
 # Decisions
 
 
-def _suspicion(state: PolicyState, msg: Message, sender: _Sender, template: int,
+def _suspicion(state: PolicyState, msg: Message, sender: _Sender, features: _Text,
                now: float) -> str | None:
     """Name of the raid-evidence rule that fires for this message, if any."""
     if sender.flag is not None:
         return "flagged_sender"
     cfg = state.config
+    template = features.template if cfg.templates.enabled else NO_TEMPLATE
     if cfg.templates.enabled and _template_hot(state, template, now):
         return "raid_template"
-    if cfg.fragments.enabled and _fragments_hot(state, msg.body, now):
+    if cfg.fragments.enabled and _fragments_hot(state, features, now):
         return "raid_phrases"
     repeats = cfg.repeats
     if repeats.enabled and sender.replies == [] and len(sender.recent) >= repeats.max_messages:
@@ -624,7 +629,7 @@ def _suspicion(state: PolicyState, msg: Message, sender: _Sender, template: int,
         return "number_block"
     if (
         cfg.evasion.enabled
-        and text_features(state, msg.body).disguised
+        and features.disguised
         and (state.raid_mode or _template_echo(state, template) or len(sender.recent) >= 2)
     ):
         return "disguised_text"
@@ -723,13 +728,14 @@ def decide(state: PolicyState, message: Message, *, now: float) -> Decision:
         return hard
     if sender.flag is not None:
         return Decision.drop("flagged_sender")
-    template = _observe_text(state, message, sender, now)
+    features = _observe_text(state, message, sender, now)
+    template = features.template if cfg.templates.enabled else NO_TEMPLATE
     if sender.held:
         return Decision.drop("already_held")
     if state.controls.is_allowed(message.sender):
         return _budget_or(state, message, sender, now, Decision.reply("allowlist"))
 
-    rule = _suspicion(state, message, sender, template, now)
+    rule = _suspicion(state, message, sender, features, now)
     if rule is not None:
         _flag(state, sender, rule, now)
         return Decision.drop(rule)
@@ -780,9 +786,10 @@ def release_due(state: PolicyState, *, now: float) -> list[Released]:
         if hard is not None:
             out.append(Released(msg, hard))
             continue
-        template = template_of(state, msg.body) if cfg.templates.enabled else NO_TEMPLATE
+        features = text_features(state, msg.body)
+        template = _template_for(state, features) if cfg.templates.enabled else NO_TEMPLATE
         allowed = state.controls.is_allowed(msg.sender)
-        rule = None if allowed else _suspicion(state, msg, sender, template, now)
+        rule = None if allowed else _suspicion(state, msg, sender, features, now)
         # Count everything the sender sent while held, not only the last window.
         if (rule is None and not allowed and cfg.repeats.enabled
                 and sender.count >= cfg.repeats.max_messages and sender.replies == []):
