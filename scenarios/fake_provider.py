@@ -60,6 +60,7 @@ from sim.provider import Fault, ProviderModel
 
 MESSAGES_PATH = "/2010-04-01/Accounts/{account_sid}/Messages.json"
 BILL_PATH = "/_fake/bill"
+MESSAGES_LOG_PATH = "/_fake/messages"
 OUTCOMES = ("accepted", "timeouts", "rate_limit", "errors", "reject", "outage")
 CLEAN = ProviderModel(error_rate=0.0, rate_limit_rate=0.0, timeout_rate=0.0, reject_rate=0.0)
 MAX_FORM_BYTES = 64 * 1024
@@ -104,6 +105,7 @@ class BilledMessage:
     price_micros: int
     at_s: float  # scenario time
     status_callback: str | None
+    wall_at: float = 0.0  # Unix time it arrived (reply latency in live runs)
 
 
 @dataclass
@@ -124,7 +126,8 @@ class Bill:
         with self._lock:
             sid = f"SM{next(self._ids):032x}"
             message = BilledMessage(sid, to, sender, body, segments,
-                                    segments * self.micros_per_segment, at_s, status_callback)
+                                    segments * self.micros_per_segment, at_s, status_callback,
+                                    time.time())
             self.messages.append(message)
             self.segments += segments
             self.amount_micros += message.price_micros
@@ -286,6 +289,18 @@ class FakeProvider:
             "uri": f"/2010-04-01/Accounts/{account_sid}/Messages/{message.sid}.json",
         }
 
+    async def get_messages(self, request: Request) -> Response:
+        """Billed messages from index ``since`` on (default 0), oldest first."""
+        since = request.query_params.get("since", "0")
+        start = int(since) if since.isdigit() else 0
+        with self.bill._lock:
+            chosen = self.bill.messages[start:]
+        return JSONResponse([
+            {"sid": m.sid, "to": m.to, "from": m.sender, "segments": m.segments,
+             "price_micros": m.price_micros, "at_s": m.at_s, "wall_at": m.wall_at}
+            for m in chosen
+        ])
+
     async def get_bill(self, request: Request) -> Response:
         snapshot = self.bill.snapshot()
         snapshot["scenario_time_s"] = round(self.scenario_time(), 3)
@@ -297,6 +312,7 @@ def create_app(provider: FakeProvider) -> Starlette:
         Route(MESSAGES_PATH.replace("{account_sid}", "{account_sid:str}"),
               provider.create_message, methods=["POST"]),
         Route(BILL_PATH, provider.get_bill, methods=["GET"]),
+        Route(MESSAGES_LOG_PATH, provider.get_messages, methods=["GET"]),
     ])
 
 
@@ -376,6 +392,7 @@ async def _outage_gate(provider: FakeProvider, server: Any, host: str, port: int
 __all__ = [
     "BILL_PATH",
     "CLEAN",
+    "MESSAGES_LOG_PATH",
     "MESSAGES_PATH",
     "Bill",
     "BilledMessage",

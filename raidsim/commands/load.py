@@ -1,0 +1,450 @@
+"""``raidsim load``: replay traffic against a live responder with Locust, then score it.
+
+Locust runs in a subprocess (``scenarios/locustfile.py``): ``import locust`` patches the
+process with gevent, so this module never imports it. The replies are counted where they
+are paid for, in the fake provider's bill, and the results JSON has the shape
+``raidsim simulate`` writes (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+POLL_S = 0.25
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "load",
+        help="replay a scenario or trace against a live responder with Locust",
+        description=(
+            "Send a scenario's traffic (or a trace) to a running responder as signed Twilio "
+            "webhooks over real HTTP with Locust, time compressed by --speed, then read "
+            "what was paid from the fake provider's bill (raidsim fake-provider) and the "
+            "responder's metrics, and write the results JSON raidsim simulate writes. "
+            "Loopback only. Note: the responder's policy runs on its own wall clock, so a "
+            "compressed replay looks like a faster raid to it."
+        ),
+        epilog=(
+            "example:\n"
+            "  raidsim fake-provider --port 8099 &\n"
+            "  RAIDSIM_TWILIO_API_BASE=http://127.0.0.1:8099 raidsim serve --port 8000 &\n"
+            "  raidsim load scenarios/anti-relous-2017.toml --from 5d20h --speed 60 \\\n"
+            "      --max-messages 2000 --target http://127.0.0.1:8000 \\\n"
+            "      --provider http://127.0.0.1:8099 --threshold 'spend_eur<=100'\n\n"
+            "exit codes: 0 pass, 1 a threshold failed (or the run was aborted), "
+            "2 usage or input error"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("scenario", nargs="?", type=Path, metavar="SCENARIO.toml",
+                        help="scenario whose traffic (and [thresholds]) to use")
+    parser.add_argument("--trace", type=Path, metavar="FILE.jsonl",
+                        help="replay this trace instead of the scenario's traffic")
+    parser.add_argument("--target", default="http://127.0.0.1:8000",
+                        help="the responder's base URL (default http://127.0.0.1:8000)")
+    parser.add_argument("--provider", default="http://127.0.0.1:8099",
+                        help="the fake provider's base URL (default http://127.0.0.1:8099)")
+    parser.add_argument("--auth-token", default=None,
+                        help="Twilio auth token that signs webhooks "
+                        "(default $RAIDSIM_TWILIO_AUTH_TOKEN)")
+    parser.add_argument("--admin-token", default=None,
+                        help="responder admin token, to read spend and caps "
+                        "(default $RAIDSIM_ADMIN_TOKEN; optional)")
+    parser.add_argument("--speed", type=float, default=1.0,
+                        help="trace seconds per wall second (default 1)")
+    parser.add_argument("--from", dest="start", default="0s", metavar="DURATION",
+                        help="skip the traffic before this trace time, e.g. 5d20h")
+    parser.add_argument("--max-messages", type=int, default=None, metavar="N",
+                        help="send at most N messages")
+    parser.add_argument("--duration", default=None, metavar="DURATION",
+                        help="stop sending after this much wall time, e.g. 5m")
+    parser.add_argument("--users", type=int, default=20,
+                        help="concurrent Locust users (default 20)")
+    parser.add_argument("--settle", default="10s", metavar="DURATION",
+                        help="after the last webhook, wait up to this long for replies to "
+                        "reach the provider (default 10s)")
+    parser.add_argument("--seed", type=int, default=None, help="scenario traffic seed")
+    parser.add_argument("--json", type=Path, dest="json_out", metavar="OUT",
+                        help="write the results JSON here ('-' for stdout)")
+    parser.add_argument("--report", type=Path, metavar="DIR",
+                        help="write results.json, report.html, plots, summary.md, junit.xml")
+    parser.add_argument("--threshold", action="append", default=[], metavar="EXPR",
+                        help="pass/fail rule on a results key, e.g. 'spend_eur<=600' "
+                        "(repeatable; adds to the scenario's [thresholds]; thresholds with "
+                        "abort_on_fail stop the run early)")
+    parser.set_defaults(func=run)
+
+
+# -- inputs ----------------------------------------------------------------------------
+
+
+def _loopback(url: str, what: str) -> str:
+    from raidsim.cli import UsageError
+
+    parts = urlsplit(url)
+    if parts.scheme != "http" or parts.hostname not in LOOPBACK_HOSTS or parts.port is None:
+        raise UsageError(f"{what} {url!r} must be http://127.0.0.1:PORT (loopback only)")
+    return url.rstrip("/")
+
+
+def plan_records(records: Iterable[Any], *, start_s: float, speed: float,
+                 max_messages: int | None, duration_s: float | None) -> Iterator[Any]:
+    """The records to send: from ``start_s`` on, bounded by count and wall duration."""
+    first: float | None = None
+    sent = 0
+    for record in records:
+        if record.t < start_s:
+            continue
+        if max_messages is not None and sent >= max_messages:
+            return
+        if first is None:
+            first = record.t
+        if duration_s is not None and (record.t - first) / speed > duration_s:
+            return
+        sent += 1
+        yield record
+
+
+# -- live reads --------------------------------------------------------------------------
+
+
+def _get_json(client: Any, url: str, **kwargs: Any) -> Any:
+    response = client.get(url, **kwargs)
+    response.raise_for_status()
+    return response.json()
+
+
+def parse_metrics(text: str) -> dict[str, Any]:
+    """The responder's decision counters and gauges from its Prometheus text."""
+    decisions: Counter[str] = Counter()
+    gauges: dict[str, float] = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name, _, value = line.rpartition(" ")
+        if name.startswith(("raidsim_inbound_messages_total{", "raidsim_released_messages_total{")):
+            labels = dict(part.split("=", 1) for part in name[name.index("{") + 1:-1].split(","))
+            key = f"{labels['decision'].strip(chr(34))}:{labels['rule'].strip(chr(34))}"
+            kind = "inbound" if name.startswith("raidsim_inbound") else "released"
+            decisions[f"{kind}.{key}"] += int(float(value))
+        elif name in ("raidsim_held_replies", "raidsim_spend_eur",
+                      "raidsim_inbound_duplicates_total"):
+            gauges[name] = float(value)
+    return {"decisions": dict(sorted(decisions.items())), **gauges}
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return round(ordered[index], 6)
+
+
+def build_results(*, name: str, seed: int, sent: list[dict[str, Any]],
+                  billed: list[dict[str, Any]], bill: dict[str, Any],
+                  reply_cost_micros: int | None, cap_eur: Any,
+                  extra: dict[str, Any]) -> dict[str, Any]:
+    """The DESIGN.md results JSON from what was sent and what the provider billed."""
+    from responder.money import from_micros
+
+    delivered = [s for s in sent if s["status"] == 200]
+    label_of: dict[str, str | None] = {}
+    first_sent: dict[str, float] = {}
+    for s in delivered:
+        label_of.setdefault(s["from"], s.get("label"))
+        first_sent.setdefault(s["from"], s["sent_at"])
+    labels = Counter(s.get("label") for s in delivered)
+    replies: Counter[str] = Counter()
+    replied: set[str] = set()
+    latencies: list[float] = []
+    for m in billed:
+        label = label_of.get(m["to"])
+        replies[str(label)] += 1
+        if label == "legit" and m["to"] not in replied and m["to"] in first_sent:
+            latencies.append(max(0.0, m["wall_at"] - first_sent[m["to"]]))
+        replied.add(m["to"])
+    legit_senders = {s for s, label in label_of.items() if label == "legit"}
+    cost = reply_cost_micros or 0
+    return {
+        "scenario": name, "seed": seed, "policy": "live",
+        "messages": {"total": len(delivered), "legit": labels["legit"],
+                     "raid": labels["raid"]},
+        "replies": {"total": len(billed), "legit": replies["legit"], "raid": replies["raid"],
+                    "segments": sum(m["segments"] for m in billed)},
+        "spend_eur": Decimal(bill["amount_eur"]),
+        "oracle_spend_eur": from_micros(cost * len(legit_senders)),
+        "naive_spend_eur": from_micros(cost * len(delivered)),
+        "legit_senders": len(legit_senders),
+        "legit_senders_replied": len(legit_senders & replied),
+        "legit_coverage": round(len(legit_senders & replied) / len(legit_senders), 6)
+        if legit_senders else 1.0,
+        "reply_latency_s": {"p50": _percentile(latencies, 0.5),
+                            "p95": _percentile(latencies, 0.95),
+                            "p99": _percentile(latencies, 0.99)},
+        "budget": {"cap_eur": cap_eur, "exhausted_at_s": None},
+        "reply_cost_eur": from_micros(cost),
+        # spend as a multiple of the oracle, as raidsim simulate reports it
+        "spend_vs_oracle": round(int(bill["amount_micros"]) / (cost * len(legit_senders)), 4)
+        if cost and legit_senders else None,
+        **extra,
+    }
+
+
+def _read_lines(path: Path, offset: int) -> tuple[list[dict[str, Any]], int]:
+    """Complete JSON lines appended to ``path`` since byte ``offset``."""
+    if not path.exists():
+        return [], offset
+    with path.open("rb") as handle:
+        handle.seek(offset)
+        data = handle.read()
+    end = data.rfind(b"\n") + 1
+    lines = [json.loads(line) for line in data[:end].splitlines() if line.strip()]
+    return lines, offset + end
+
+
+# -- the command ---------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace) -> int:
+    import httpx
+
+    from raidsim.cli import EXIT_USAGE, UsageError
+    from reports import gate, parse_threshold, should_abort, thresholds_from_table
+    from reports.thresholds import ThresholdSyntaxError
+    from responder.policy.errors import ConfigError
+    from responder.policy.units import parse_duration
+
+    if args.scenario is None and args.trace is None:
+        raise UsageError("give a SCENARIO.toml, --trace FILE.jsonl, or both")
+    target = _loopback(args.target, "--target")
+    provider = _loopback(args.provider, "--provider")
+    token = args.auth_token or os.environ.get("RAIDSIM_TWILIO_AUTH_TOKEN")
+    if not token:
+        raise UsageError("give --auth-token or set RAIDSIM_TWILIO_AUTH_TOKEN")
+    admin = args.admin_token or os.environ.get("RAIDSIM_ADMIN_TOKEN")
+    if args.speed <= 0 or args.users < 1:
+        raise UsageError("--speed must be above 0 and --users at least 1")
+    if args.max_messages is not None and args.max_messages < 1:
+        raise UsageError("--max-messages must be at least 1")
+    try:
+        start_s = parse_duration(args.start)
+        duration_s = None if args.duration is None else parse_duration(args.duration)
+        settle_s = parse_duration(args.settle)
+        thresholds = [parse_threshold(e, source="--threshold") for e in args.threshold]
+    except (ValueError, ThresholdSyntaxError) as exc:
+        raise UsageError(str(exc)) from exc
+
+    name, seed, reply_cost = "trace", 0, None
+    try:
+        scenario = None
+        if args.scenario is not None:
+            from sim.scenario import load_scenario
+
+            scenario = load_scenario(args.scenario)
+            name, seed = scenario.name, scenario.seed if args.seed is None else args.seed
+            reply_cost = scenario.policy.reply_cost_micros
+            if scenario.thresholds:
+                thresholds = thresholds_from_table(scenario.thresholds, path=scenario.path,
+                                                   text=scenario.text) + thresholds
+        records: Iterable[Any]
+        if args.trace is not None:
+            from sim.trace import read_trace
+
+            records = read_trace(args.trace)
+            name = name if scenario is not None else args.trace.stem
+        else:
+            from sim.traffic import iter_generate
+
+            records = iter_generate(scenario, args.seed)  # type: ignore[arg-type]
+        work = Path(tempfile.mkdtemp(prefix="raidsim-load-"))
+        plan = work / "plan.jsonl"
+        count = 0
+        with plan.open("w", encoding="utf-8") as handle:
+            for r in plan_records(records, start_s=start_s, speed=args.speed,
+                                  max_messages=args.max_messages, duration_s=duration_s):
+                handle.write(json.dumps({"id": r.message_id, "t": r.t, "from": r.sender,
+                                         "to": r.to, "body": r.body, "label": r.label},
+                                        ensure_ascii=False) + "\n")
+                count += 1
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from exc
+    if count == 0:
+        raise UsageError("nothing to send: no message after --from within the bounds")
+
+    client = httpx.Client(timeout=10.0)
+    try:
+        try:
+            if client.get(target + "/readyz").status_code != 200:
+                raise UsageError(f"the responder at {target} is not ready (GET /readyz)")
+            bill_before = _get_json(client, provider + "/_fake/bill")
+        except httpx.HTTPError as exc:
+            raise UsageError(f"cannot reach the responder or the fake provider: {exc}") from exc
+        admin_headers = {"Authorization": f"Bearer {admin}"} if admin else None
+        if reply_cost is None and admin_headers:
+            budget = _get_json(client, target + "/admin/budget", headers=admin_headers)
+            from responder.money import to_micros
+
+            reply_cost = to_micros(budget["reply_cost_eur"])
+
+        out = work / "sent.jsonl"
+        env = dict(os.environ, RAIDSIM_LOAD_PLAN=str(plan), RAIDSIM_LOAD_OUT=str(out),
+                   RAIDSIM_LOAD_TOKEN=token, RAIDSIM_LOAD_SPEED=repr(args.speed),
+                   RAIDSIM_LOAD_DURATION=repr(duration_s if duration_s is not None
+                                              else float("inf")))
+        locustfile = Path(__file__).resolve().parents[2] / "scenarios" / "locustfile.py"
+        if not locustfile.exists():
+            import scenarios
+
+            locustfile = Path(scenarios.__file__).with_name("locustfile.py")
+        span_s = (duration_s if duration_s is not None else float("inf"))
+        last_t = _last_t(plan)
+        span_s = min(span_s, (last_t - _first_t(plan)) / args.speed)
+        run_time = int(span_s + 30)
+        command = [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless",
+                   "--host", target, "-u", str(args.users), "-r", str(args.users),
+                   "--run-time", f"{run_time}s", "--stop-timeout", "5", "--only-summary",
+                   "--loglevel", "WARNING", "--exit-code-on-error", "0"]
+        log = work / "locust.log"
+        print(f"raidsim load: sending {count} webhooks to {target} with {args.users} Locust "
+              f"users at {args.speed:g}x (about {span_s:.0f} s)", file=sys.stderr)
+        sent: list[dict[str, Any]] = []
+        offset = 0
+        aborted: list[Any] = []
+        with log.open("wb") as log_handle:
+            process = subprocess.Popen(command, env=env, stdout=log_handle,
+                                       stderr=subprocess.STDOUT)
+            try:
+                limit = time.monotonic() + run_time + 30
+                while process.poll() is None and time.monotonic() < limit:
+                    time.sleep(POLL_S)  # pacing of the progress poll only
+                    lines, offset = _read_lines(out, offset)
+                    sent.extend(lines)
+                    if any(t.abort_on_fail for t in thresholds):
+                        bill = _bill_delta(_get_json(client, provider + "/_fake/bill"),
+                                           bill_before)
+                        partial = {"spend_eur": Decimal(bill["amount_eur"]),
+                                   "replies": {"total": bill["count"],
+                                               "segments": bill["segments"]},
+                                   "messages": {"total": len(sent)}}
+                        aborted = should_abort(partial, thresholds)
+                        if aborted:
+                            print("raidsim load: aborting: " + "; ".join(
+                                f"{a.threshold.name} {a.threshold.op} {a.threshold.limit} "
+                                f"broken ({a.value})" for a in aborted), file=sys.stderr)
+                            break
+            finally:
+                if process.poll() is None:
+                    process.terminate()
+                    try:
+                        process.wait(timeout=20)
+                    except subprocess.TimeoutExpired:
+                        process.kill()
+                        process.wait(timeout=10)
+        lines, offset = _read_lines(out, offset)
+        sent.extend(lines)
+        if process.returncode not in (0, None) and not aborted and not sent:
+            print(log.read_text(errors="replace")[-3000:], file=sys.stderr)
+            print("raidsim load: error: Locust failed", file=sys.stderr)
+            return EXIT_USAGE
+
+        # Replies leave through the responder's outbox: wait until the bill stops moving.
+        bill = _bill_delta(_get_json(client, provider + "/_fake/bill"), bill_before)
+        if not aborted:
+            deadline = time.monotonic() + settle_s
+            stable_since = time.monotonic()
+            while time.monotonic() < deadline and time.monotonic() - stable_since < 1.0:
+                time.sleep(POLL_S)
+                now_bill = _bill_delta(_get_json(client, provider + "/_fake/bill"), bill_before)
+                if now_bill["count"] != bill["count"]:
+                    bill, stable_since = now_bill, time.monotonic()
+        billed = _get_json(client, provider + "/_fake/messages",
+                           params={"since": bill_before["count"]})
+        metrics = parse_metrics(client.get(target + "/metrics").text)
+        admin_budget = (_get_json(client, target + "/admin/budget", headers=admin_headers)
+                        if admin_headers else None)
+    finally:
+        client.close()
+
+    statuses = Counter(str(s["status"]) for s in sent)
+    webhook_latency = [s["latency_s"] for s in sent]
+    extra: dict[str, Any] = {
+        "live": {
+            "target": target, "provider": provider, "speed": args.speed,
+            "users": args.users, "planned": count, "sent": len(sent),
+            "http_status": dict(sorted(statuses.items())),
+            "webhook_latency_s": {"p50": _percentile(webhook_latency, 0.5),
+                                  "p95": _percentile(webhook_latency, 0.95),
+                                  "p99": _percentile(webhook_latency, 0.99)},
+            "bill": bill,
+            "responder": metrics,
+            "admin_budget": admin_budget,
+            "aborted": [a.threshold.name for a in aborted],
+        },
+    }
+    cap = None
+    if admin_budget and admin_budget.get("total_eur") is not None:
+        cap = Decimal(admin_budget["total_eur"])
+    elif scenario is not None and scenario.policy.budget.enabled:
+        from responder.money import from_micros
+
+        total = scenario.policy.budget.total_micros
+        cap = None if total is None else from_micros(total)
+    results = build_results(name=name, seed=seed, sent=sent, billed=billed, bill=bill,
+                            reply_cost_micros=reply_cost, cap_eur=cap, extra=extra)
+    code = gate(results, thresholds, report_dir=args.report,
+                stream=sys.stderr if str(args.json_out) == "-" else None)
+    if aborted:
+        results["passed"] = False
+        code = 1
+    if args.json_out is not None:
+        from reports.results import dumps
+
+        text = dumps(results)
+        if str(args.json_out) == "-":
+            sys.stdout.write(text)
+        else:
+            args.json_out.parent.mkdir(parents=True, exist_ok=True)
+            args.json_out.write_text(text, encoding="utf-8")
+    print(f"raidsim load: {len(sent)} webhooks sent, {bill['count']} replies billed, "
+          f"EUR {bill['amount_eur']}, legit coverage {results['legit_coverage']:.4f}",
+          file=sys.stderr)
+    return code
+
+
+def _bill_delta(now: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
+    """This run's share of the bill (the fake provider may have billed earlier runs)."""
+    from responder.money import from_micros
+
+    micros = int(now["amount_micros"]) - int(before["amount_micros"])
+    return {"count": now["count"] - before["count"],
+            "segments": now["segments"] - before["segments"],
+            "amount_micros": micros, "amount_eur": str(from_micros(micros)),
+            "eur_per_segment": now.get("eur_per_segment")}
+
+
+def _first_t(plan: Path) -> float:
+    with plan.open(encoding="utf-8") as handle:
+        return float(json.loads(handle.readline())["t"])
+
+
+def _last_t(plan: Path) -> float:
+    last = 0.0
+    with plan.open(encoding="utf-8") as handle:
+        for line in handle:
+            last = float(json.loads(line)["t"])
+    return last

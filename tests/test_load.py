@@ -1,0 +1,151 @@
+"""``raidsim load`` end to end: Locust replays a trace window against ``raidsim serve``,
+whose replies go to ``raidsim fake-provider``; results, report and gate come back."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+from responder_support import ADMIN_TOKEN, AUTH_TOKEN, base_env, free_port, serve, wait_until
+
+from raidsim.commands.load import build_results, parse_metrics, plan_records
+from sim.trace import TraceRecord
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIO = ROOT / "scenarios" / "anti-relous-2017.toml"
+
+
+@contextmanager
+def fake_provider(cwd: Path, env: dict[str, str]) -> Iterator[str]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = cwd / "fake-provider.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "raidsim", "fake-provider",
+                                    "--port", str(port)], cwd=cwd, env=env, stdout=out,
+                                   stderr=subprocess.STDOUT)
+
+    def ready() -> bool:
+        assert process.poll() is None, log.read_text()
+        try:
+            return httpx.get(url + "/_fake/bill", timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        assert wait_until(ready, 20.0), log.read_text()
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def test_load_replays_a_window_and_scores_it_from_the_bill(tmp_path: Path) -> None:
+    """A few hundred signed webhooks over real HTTP; spend comes from the provider's bill."""
+    env = base_env(RAIDSIM_ADMIN_TOKEN=ADMIN_TOKEN)
+    with fake_provider(tmp_path, env) as provider:
+        served_env = dict(env, RAIDSIM_TWILIO_API_BASE=provider,
+                          RAIDSIM_DATABASE_URL=f"sqlite:///{tmp_path / 'load.db'}")
+        with serve(served_env, tmp_path) as served:
+            out = tmp_path / "results.json"
+            command = [sys.executable, "-m", "raidsim", "load", str(SCENARIO),
+                       "--from", "6d12h30m", "--speed", "400", "--max-messages", "300",
+                       "--users", "10", "--settle", "3s", "--target", served.url,
+                       "--provider", provider, "--auth-token", AUTH_TOKEN,
+                       "--admin-token", ADMIN_TOKEN, "--json", str(out),
+                       "--report", str(tmp_path / "report"),
+                       "--threshold", "spend_eur<=1000"]
+            done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True,
+                                  text=True, timeout=120)
+            bill = httpx.get(provider + "/_fake/bill").json()
+    # the scenario's coverage threshold fails: held replies wait 20 wall minutes
+    assert done.returncode == 1, done.stderr
+    results = json.loads(out.read_text())
+    assert results["messages"]["total"] == 300
+    assert results["messages"]["legit"] + results["messages"]["raid"] == 300
+    assert results["live"]["http_status"] == {"200": 300}
+    assert Decimal(str(results["spend_eur"])) == Decimal(bill["amount_eur"]) > 0
+    assert results["replies"]["total"] == bill["count"]
+    assert results["replies"]["legit"] + results["replies"]["raid"] == bill["count"]
+    assert Decimal(str(results["spend_eur"])) == Decimal("0.16") * bill["count"]
+    assert sum(v for k, v in results["live"]["responder"]["decisions"].items()
+               if k.startswith("inbound.")) == 300
+    checks = {t["name"]: t["ok"] for t in results["thresholds"]}
+    assert checks["spend_eur"] is True and checks["legit_coverage"] is False
+    assert (tmp_path / "report" / "report.html").exists()
+    assert (tmp_path / "report" / "junit.xml").exists()
+
+
+def test_abort_on_fail_stops_the_run_early(tmp_path: Path) -> None:
+    """An abort_on_fail spend bound stops Locust as soon as the bill breaks it."""
+    env = base_env(RAIDSIM_ADMIN_TOKEN=ADMIN_TOKEN)
+    scenario = tmp_path / "abort.toml"
+    scenario.write_text(SCENARIO.read_text().split("[thresholds]")[0] + (
+        "[thresholds]\nspend_eur = { op = \"<=\", limit = \"0.40\", abort_on_fail = true }\n"))
+    with fake_provider(tmp_path, env) as provider:
+        served_env = dict(env, RAIDSIM_TWILIO_API_BASE=provider,
+                          RAIDSIM_DATABASE_URL=f"sqlite:///{tmp_path / 'abort.db'}")
+        with serve(served_env, tmp_path) as served:
+            out = tmp_path / "results.json"
+            done = subprocess.run(
+                [sys.executable, "-m", "raidsim", "load", str(scenario), "--from", "2d20h10m",
+                 "--speed", "20", "--max-messages", "2000", "--target", served.url,
+                 "--provider", provider, "--auth-token", AUTH_TOKEN, "--json", str(out)],
+                cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert "aborting" in done.stderr
+    results = json.loads(out.read_text())
+    assert results["live"]["aborted"] == ["spend_eur"]
+    assert results["messages"]["total"] < 2000
+    assert results["passed"] is False
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    """Non-loopback targets and unreachable services are usage errors."""
+    base = [sys.executable, "-m", "raidsim", "load", str(SCENARIO), "--auth-token", "t"]
+    remote = subprocess.run([*base, "--target", "http://10.1.2.3:8000"], env=base_env(),
+                            capture_output=True, text=True, timeout=60)
+    assert remote.returncode == 2 and "loopback" in remote.stderr
+    port = free_port()
+    down = subprocess.run([*base, "--target", f"http://127.0.0.1:{port}", "--provider",
+                                  f"http://127.0.0.1:{port}", "--max-messages", "5"],
+                          env=base_env(), capture_output=True, text=True, timeout=60)
+    assert down.returncode == 2 and "cannot reach" in down.stderr
+
+
+def test_results_shape_and_metrics_parsing() -> None:
+    """Coverage and latency over legit senders; replies labelled by their recipient."""
+    sent = [
+        {"id": "a", "from": "+33600000001", "label": "legit", "status": 200, "sent_at": 10.0},
+        {"id": "b", "from": "+33600000002", "label": "legit", "status": 200, "sent_at": 11.0},
+        {"id": "c", "from": "+33700000003", "label": "raid", "status": 200, "sent_at": 12.0},
+        {"id": "d", "from": "+33700000004", "label": "raid", "status": 503, "sent_at": 13.0},
+    ]
+    billed = [{"to": "+33600000001", "segments": 1, "wall_at": 10.5},
+              {"to": "+33700000003", "segments": 1, "wall_at": 12.2}]
+    results = build_results(name="x", seed=1, sent=sent, billed=billed,
+                            bill={"amount_eur": "0.32", "amount_micros": 320000},
+                            reply_cost_micros=160000, cap_eur=None, extra={})
+    assert results["messages"] == {"total": 3, "legit": 2, "raid": 1}
+    assert results["replies"] == {"total": 2, "legit": 1, "raid": 1, "segments": 2}
+    assert results["legit_coverage"] == 0.5 and results["reply_latency_s"]["p50"] == 0.5
+    assert results["oracle_spend_eur"] == Decimal("0.32")
+    assert results["naive_spend_eur"] == Decimal("0.48") and results["spend_vs_oracle"] == 1.0
+    text = ('# HELP x\nraidsim_inbound_messages_total{decision="drop",rule="raid_template"} 4.0\n'
+            'raidsim_released_messages_total{decision="reply",rule="released"} 2.0\n'
+            'raidsim_held_replies 3.0\n')
+    assert parse_metrics(text) == {"decisions": {"inbound.drop:raid_template": 4,
+                                                 "released.reply:released": 2},
+                                   "raidsim_held_replies": 3.0}
+    records = [TraceRecord(float(t), "+33600000001", "+33644649021", "x") for t in range(10)]
+    chosen = list(plan_records(records, start_s=2.0, speed=2.0, max_messages=5,
+                               duration_s=1.5))
+    assert [r.t for r in chosen] == [2.0, 3.0, 4.0, 5.0]
+
+
