@@ -1,0 +1,170 @@
+"""`raidsim simulate` end to end, as a user runs it: the 2017 raid, determinism, bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCE = ROOT / "scenarios" / "anti-relous-2017.toml"
+
+
+def raidsim(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "raidsim", *args], capture_output=True,
+                          text=True, cwd=cwd or ROOT, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, bytes, str]:
+    out = tmp_path_factory.mktemp("ref") / "r.json"
+    run = raidsim("simulate", str(REFERENCE), "--json", str(out))
+    assert run.returncode == 0, run.stderr
+    raw = out.read_bytes()
+    return json.loads(raw, parse_float=Decimal), raw, run.stdout
+
+
+def test_reference_raid_matches_what_was_reported(reference: tuple[dict, bytes, str]) -> None:
+    """About 30,000 SMS, about 22,000 of them raid, about EUR 4,800 to answer them all."""
+    results, _, _ = reference
+    assert abs(results["messages"]["total"] - 30_000) <= 3_000
+    assert abs(results["messages"]["raid"] - 22_000) <= 2_200
+    assert abs(results["naive_spend_eur"] - Decimal(4800)) <= Decimal(480)
+
+
+def test_defaults_spend_near_the_oracle_and_answer_genuine_senders(
+    reference: tuple[dict, bytes, str],
+) -> None:
+    """Default defences: at most 1.25 x the oracle spend, with 99% of genuine senders answered."""
+    results, _, _ = reference
+    assert results["spend_eur"] <= Decimal("1.25") * results["oracle_spend_eur"]
+    assert results["legit_coverage"] >= Decimal("0.99")
+    assert results["spend_eur"] < results["per_sender_spend_eur"]
+    assert results["budget"]["cap_eur"] is not None
+    assert results["spend_eur"] <= results["budget"]["cap_eur"]
+
+
+def test_results_have_the_contract_keys(reference: tuple[dict, bytes, str]) -> None:
+    """Every key DESIGN.md requires is present, with the right shape."""
+    results, _, _ = reference
+    for key in ("scenario", "seed", "policy", "messages", "replies", "spend_eur",
+                "oracle_spend_eur", "naive_spend_eur", "legit_senders",
+                "legit_senders_replied", "legit_coverage", "reply_latency_s", "budget",
+                "thresholds", "passed"):
+        assert key in results, key
+    assert set(results["reply_latency_s"]) >= {"p50", "p95", "p99"}
+    assert results["seed"] == 2017
+    assert results["passed"] is True
+    assert {t["name"] for t in results["thresholds"]} >= {"spend_eur", "legit_coverage"}
+
+
+def test_summary_names_every_spend(reference: tuple[dict, bytes, str]) -> None:
+    """The printed summary has naive, per-sender, defended and oracle spend, coverage, latency."""
+    _, _, stdout = reference
+    for label in ("naive spend", "per-sender spend", "defended spend", "oracle spend",
+                  "legit coverage", "reply latency", "p50", "p95", "p99"):
+        assert label in stdout, label
+
+
+def test_same_seed_same_bytes(reference: tuple[dict, bytes, str], tmp_path: Path) -> None:
+    """The same scenario and seed give a byte-identical results JSON."""
+    _, raw, _ = reference
+    again = tmp_path / "again.json"
+    run = raidsim("simulate", str(REFERENCE), "--json", str(again), "--quiet")
+    assert run.returncode == 0, run.stderr
+    assert again.read_bytes() == raw
+
+
+def test_trace_round_trip_scores_the_same(tmp_path: Path) -> None:
+    """A scenario's trace, scored with --trace and the scenario's policy, decides the same."""
+    scenario = ROOT / "scenarios" / "rotating-flood.toml"
+    trace = tmp_path / "t.jsonl"
+    assert raidsim("trace", str(scenario), "-o", str(trace)).returncode == 0
+    direct, replay = tmp_path / "a.json", tmp_path / "b.json"
+    assert raidsim("simulate", str(scenario), "--json", str(direct), "--quiet").returncode == 0
+    run = raidsim("simulate", str(scenario), "--trace", str(trace), "--json", str(replay),
+                  "--quiet")
+    assert run.returncode == 0, run.stderr
+    a, b = json.loads(direct.read_text()), json.loads(replay.read_text())
+    for key in ("messages", "replies", "spend_eur", "legit_coverage", "decisions"):
+        assert a[key] == b[key], key
+
+
+def test_threshold_breach_exits_1(tmp_path: Path) -> None:
+    """A threshold the run breaks exits 1 and names it on the console."""
+    run = raidsim("simulate", str(ROOT / "scenarios" / "press-surge.toml"),
+                  "--threshold", "spend_eur<=1")
+    assert run.returncode == 1
+    assert "spend_eur" in run.stdout + run.stderr
+
+
+def test_replications_report_confidence_intervals(tmp_path: Path) -> None:
+    """--replications N runs N seeds and reports 95% intervals around the mean."""
+    out = tmp_path / "r.json"
+    run = raidsim("simulate", str(ROOT / "scenarios" / "press-surge.toml"),
+                  "--replications", "3", "--json", str(out), "--quiet")
+    assert run.returncode == 0, run.stderr
+    reps = json.loads(out.read_text())["replications"]
+    assert reps["n"] == 3
+    assert reps["seeds"] == [reps["seeds"][0] + i for i in range(3)]
+    spend = reps["spend_eur"]
+    assert spend["low"] <= spend["mean"] <= spend["high"]
+
+
+def test_ucs2_reply_text_warns_about_cost(tmp_path: Path) -> None:
+    """A reply text that is UCS-2 or multi-segment is flagged with what it does to the cost."""
+    source = ROOT / "scenarios" / "press-surge.toml"
+    original = source.read_text(encoding="utf-8")
+    assert '[reply]\ntext = "' in original
+    text = original.replace('[reply]\ntext = "', '[reply]\ntext = "Ça, ça suffit. ', 1)
+    scenario = tmp_path / "ucs2.toml"
+    scenario.write_text(text, encoding="utf-8")
+    run = raidsim("simulate", str(scenario), "--quiet")
+    assert "warning" in run.stderr and "UCS-2" in run.stderr
+    assert "'ç'" in run.stderr  # names the culprit...
+    assert "'Ç'" not in run.stderr  # ...and not the capital, which is GSM-7
+
+
+@pytest.mark.parametrize(
+    ("content", "where", "hint"),
+    [
+        ('{"t": 1, "from": "+33612345678", "to": "+33644649021", "body": "a"}\nnot json\n',
+         ":2:", "one object per line"),
+        ('{"t": 5, "from": "+33612345678", "to": "+33644649021", "body": "a"}\n'
+         '{"t": 1, "from": "+33612345678", "to": "+33644649021", "body": "b"}\n',
+         ":2:", "sort the lines"),
+    ],
+)
+def test_bad_trace_exits_2_naming_file_and_line(tmp_path: Path, content: str, where: str,
+                                                hint: str) -> None:
+    """A malformed trace line stops the run with exit 2, the file, the line and the fix."""
+    trace = tmp_path / "bad.jsonl"
+    trace.write_text(content, encoding="utf-8")
+    run = raidsim("simulate", "--trace", str(trace))
+    assert run.returncode == 2
+    assert f"bad.jsonl{where}" in run.stderr
+    assert hint in run.stderr
+
+
+def test_unknown_traffic_kind_exits_2_naming_the_line(tmp_path: Path) -> None:
+    """A typo in a scenario's traffic kind names the line and the known kinds."""
+    text = REFERENCE.read_text(encoding="utf-8")
+    scenario = tmp_path / "typo.toml"
+    scenario.write_text(text.replace('kind = "press"', 'kind = "pres"', 1), encoding="utf-8")
+    line = next(i for i, row in enumerate(scenario.read_text().splitlines(), 1)
+                if 'kind = "pres"' in row)
+    run = raidsim("simulate", str(scenario))
+    assert run.returncode == 2
+    assert f"typo.toml:{line}:" in run.stderr
+    assert "known kinds" in run.stderr
+
+
+def test_usage_errors_exit_2() -> None:
+    """No input at all, or a bad flag value, is a usage error."""
+    assert raidsim("simulate").returncode == 2
+    assert raidsim("simulate", str(REFERENCE), "--replications", "0").returncode == 2
+    assert raidsim("simulate", str(REFERENCE), "--threshold", "spend_eur<<5").returncode == 2
