@@ -30,6 +30,12 @@ COMMANDS = (
     "load",
 )
 
+# Optional dependencies and the extra that brings each one.
+_EXTRAS = {
+    "simpy": "sim", "faker": "sim", "tqdm": "sim", "matplotlib": "sim",
+    "locust": "load", "psycopg": "postgres",
+}
+
 EXIT_OK = 0
 EXIT_THRESHOLD = 1
 EXIT_USAGE = 2
@@ -69,6 +75,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         code = int(args.func(args))
+    except ModuleNotFoundError as exc:
+        extra = _EXTRAS.get((exc.name or "").split(".")[0])
+        if extra is None:
+            raise
+        print(
+            f"raidsim {args.command}: error: this command needs {exc.name}, which the lean "
+            f"responder install leaves out; install it with: pip install 'raidsim[{extra}]'",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     except UsageError as exc:
         print(f"raidsim {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
