@@ -1,0 +1,104 @@
+"""Parameter sweeps: run a grid of policy settings and find the cost/coverage Pareto front."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any
+
+from responder.policy import PolicyConfig
+from responder.policy.errors import ConfigError
+from sim.run import Job, run_once
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One swept setting: a dotted policy key (``templates.hot_senders``) and its values."""
+
+    key: str
+    values: tuple[Any, ...]
+
+
+def parse_axis(text: str) -> Axis:
+    """``templates.hot_senders=4,6,8`` -> Axis; values are read as TOML scalars would be."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key or not raw.strip():
+        raise ValueError(f"bad --param {text!r}: expected KEY=V1,V2,... "
+                         "(e.g. templates.hot_senders=4,6,8 or surge.observe=10m,20m)")
+    values = tuple(_scalar(v.strip()) for v in raw.split(",") if v.strip())
+    return Axis(key, values)
+
+
+def _scalar(text: str) -> Any:
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return text
+
+
+def configure(base: PolicyConfig, settings: Mapping[str, Any]) -> PolicyConfig:
+    """Apply dotted settings to a policy through the same checks as a policy file."""
+    table: dict[str, Any] = {}
+    for dotted, value in settings.items():
+        section, _, key = dotted.partition(".")
+        if not key:
+            table[section] = value
+        else:
+            table.setdefault(section, {})[key] = value
+    try:
+        return PolicyConfig.from_mapping(table, base=base, prefix="policy")
+    except ConfigError as exc:
+        raise ValueError(f"--param: {exc.message}" + (f" ({exc.hint})" if exc.hint else "")
+                         ) from exc
+
+
+@dataclass(frozen=True)
+class Point:
+    settings: dict[str, Any]
+    spend_eur: Decimal
+    legit_coverage: float
+    oracle_spend_eur: Decimal
+    pareto: bool = False
+
+
+def sweep(job: Job, axes: Sequence[Axis], *, seeds: int = 1,
+          progress: Callable[[int], None] | None = None) -> list[Point]:
+    """Every combination of the axes, each over ``seeds`` seeds (means reported)."""
+    points: list[Point] = []
+    done = 0
+    for combo in itertools.product(*(axis.values for axis in axes)):
+        settings = {axis.key: value for axis, value in zip(axes, combo, strict=True)}
+        policy = configure(job.policy, settings)
+        spend, coverage, oracle = Decimal(0), 0.0, Decimal(0)
+        for i in range(seeds):
+            results, _ = run_once(replace(job, policy=policy), job.seed + i)
+            spend += Decimal(str(results["spend_eur"]))
+            oracle += Decimal(str(results["oracle_spend_eur"]))
+            coverage += float(results["legit_coverage"])
+            done += 1
+            if progress is not None:
+                progress(done)
+        points.append(Point(settings, (spend / seeds).quantize(Decimal("0.01")),
+                            round(coverage / seeds, 6), (oracle / seeds).quantize(Decimal("0.01"))))
+    return pareto(points)
+
+
+def pareto(points: Sequence[Point]) -> list[Point]:
+    """Mark the points no other point beats on both spend (lower) and coverage (higher)."""
+    marked = []
+    for p in points:
+        dominated = any(
+            q.spend_eur <= p.spend_eur and q.legit_coverage >= p.legit_coverage
+            and (q.spend_eur < p.spend_eur or q.legit_coverage > p.legit_coverage)
+            for q in points
+        )
+        marked.append(replace(p, pareto=not dominated))
+    return marked

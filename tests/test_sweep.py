@@ -1,0 +1,69 @@
+"""`raidsim sweep`: a grid of policy settings, with the Pareto front marked."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from sim.sweep import Point, pareto, parse_axis
+from tests.heldout.generators import build
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_parse_axis_reads_typed_values() -> None:
+    """Values are read as numbers, booleans or strings."""
+    axis = parse_axis("templates.hot_senders=4, 6,8")
+    assert axis.key == "templates.hot_senders" and axis.values == (4, 6, 8)
+    assert parse_axis("surge.observe=10m,20m").values == ("10m", "20m")
+    assert parse_axis("evasion.enabled=true,false").values == (True, False)
+    with pytest.raises(ValueError, match="KEY=V1,V2"):
+        parse_axis("templates.hot_senders")
+
+
+def test_pareto_marks_only_undominated_points() -> None:
+    """A point is on the front unless another is cheaper and covers at least as much."""
+    def point(spend: str, coverage: float) -> Point:
+        return Point({}, Decimal(spend), coverage, Decimal("100"))
+
+    marked = pareto([point("100", 0.99), point("90", 0.99), point("80", 0.95),
+                     point("95", 0.95)])
+    assert [p.pareto for p in marked] == [False, True, True, False]
+
+
+def test_sweep_command_runs_the_grid(tmp_path: Path) -> None:
+    """The command runs every combination and writes them, front marked, as JSON."""
+    trace = tmp_path / "quiet.jsonl"
+    build("fr_quiet_week").write(trace)
+    out = tmp_path / "sweep.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "raidsim", "sweep", "--trace", str(trace),
+         "--param", "sender_limit.replies=1,2", "--json", str(out)],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    points = json.loads(out.read_text())["points"]
+    assert [p["settings"]["sender_limit.replies"] for p in points] == [1, 2]
+    # Two replies per sender cost more and cannot cover fewer genuine senders.
+    assert points[1]["spend_eur"] > points[0]["spend_eur"]
+    assert points[1]["legit_coverage"] >= points[0]["legit_coverage"]
+    assert points[0]["pareto"]
+    assert "pareto" in run.stdout
+
+
+def test_sweep_rejects_unknown_keys(tmp_path: Path) -> None:
+    """An unknown policy key is a usage error naming the known keys."""
+    trace = tmp_path / "quiet.jsonl"
+    build("fr_quiet_week").write(trace)
+    run = subprocess.run(
+        [sys.executable, "-m", "raidsim", "sweep", "--trace", str(trace),
+         "--param", "nosuch.key=1"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )
+    assert run.returncode == 2
+    assert "known keys" in run.stderr
