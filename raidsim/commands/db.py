@@ -24,7 +24,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action = actions.add_parser(name, help=text, description=text)
         action.add_argument("--database-url", default=None, help="database URL")
         action.set_defaults(func=run)
-    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
+    def no_action(args: argparse.Namespace) -> int:
+        parser.print_help()
+        return 2
+
+    parser.set_defaults(func=no_action)
 
 
 def run(args: argparse.Namespace) -> int:
