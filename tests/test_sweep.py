@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
 from decimal import Decimal
@@ -11,9 +12,23 @@ from pathlib import Path
 import pytest
 
 from sim.sweep import Point, pareto, parse_axis
-from tests.heldout.generators import build
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def write_trace(path: Path) -> None:
+    """A quiet day: 300 people, a third of whom write twice."""
+    rng = random.Random(7)
+    lines = []
+    t = 0.0
+    for i in range(300):
+        sender = f"+336{rng.randrange(10**8):08d}"
+        for k in range(1 + (i % 3 == 0)):
+            t += rng.expovariate(1 / 240)
+            body = f"Salut, c'est {rng.choice(['Marc', 'Léa', 'Tom', 'Inès'])} ({i}, {k})"
+            lines.append(json.dumps({"t": round(t, 3), "from": sender, "to": "+33644649021",
+                                     "body": body, "label": "legit"}))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def test_parse_axis_reads_typed_values() -> None:
@@ -39,7 +54,7 @@ def test_pareto_marks_only_undominated_points() -> None:
 def test_sweep_command_runs_the_grid(tmp_path: Path) -> None:
     """The command runs every combination and writes them, front marked, as JSON."""
     trace = tmp_path / "quiet.jsonl"
-    build("fr_quiet_week").write(trace)
+    write_trace(trace)
     out = tmp_path / "sweep.json"
     run = subprocess.run(
         [sys.executable, "-m", "raidsim", "sweep", "--trace", str(trace),
@@ -59,7 +74,7 @@ def test_sweep_command_runs_the_grid(tmp_path: Path) -> None:
 def test_sweep_rejects_unknown_keys(tmp_path: Path) -> None:
     """An unknown policy key is a usage error naming the known keys."""
     trace = tmp_path / "quiet.jsonl"
-    build("fr_quiet_week").write(trace)
+    write_trace(trace)
     run = subprocess.run(
         [sys.executable, "-m", "raidsim", "sweep", "--trace", str(trace),
          "--param", "nosuch.key=1"],
