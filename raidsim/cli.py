@@ -32,7 +32,7 @@ COMMANDS = (
 
 # Optional dependencies and the extra that brings each one.
 _EXTRAS = {
-    "simpy": "sim", "faker": "sim", "tqdm": "sim", "matplotlib": "sim",
+    "simpy": "sim", "faker": "sim", "matplotlib": "sim",
     "locust": "load", "psycopg": "postgres",
 }
 

@@ -93,18 +93,20 @@ def run(args: argparse.Namespace) -> int:
         warning = reply_warning(job.policy)
         if warning:
             print(f"raidsim simulate: warning: {warning}", file=sys.stderr)
-        if sys.stderr.isatty() and not args.no_progress and not args.quiet:
-            from tqdm import tqdm
+        if not args.no_progress and not args.quiet:
+            from raidsim.progress import Progress
 
-            bar = tqdm(unit=" msg", desc=f"simulating {job.name}", leave=False,
-                       total=getattr(scenario, "expected_messages", None))
-            last = [0]
+            bar = Progress(f"simulating {job.name}", unit="msg")
+            if not bar.enabled:
+                bar = None
+            else:
+                offset = [0, 0]  # messages of finished replications, last count seen
 
-            def progress(count: int) -> None:
-                if count < last[0]:  # next replication
-                    last[0] = 0
-                bar.update(count - last[0])
-                last[0] = count
+                def progress(count: int) -> None:
+                    if count < offset[1]:  # a new replication started
+                        offset[0] += offset[1]
+                    offset[1] = count
+                    bar.update(offset[0] + count)
 
         results = replicate(job, args.replications, progress=progress)
     except ConfigError as exc:

@@ -77,14 +77,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         job, _ = job_from_inputs(scenario_path=args.scenario, trace_path=args.trace,
                                  policy_path=args.policy, seed=args.seed)
-        if sys.stderr.isatty():
-            from tqdm import tqdm
+        from raidsim.progress import Progress
 
-            bar = tqdm(total=runs, unit=" run", desc=f"sweeping {job.name}", leave=False)
-
-            def progress(done: int) -> None:
-                bar.n = done
-                bar.refresh()
+        bar = Progress(f"sweeping {job.name}", unit="run", total=runs)
+        progress = bar.update
 
         points = sweep(job, axes, seeds=args.seeds, progress=progress)
     except (ConfigError, ValueError) as exc:

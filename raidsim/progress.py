@@ -1,0 +1,55 @@
+"""A one-line progress indicator on stderr, shown only when stderr is a terminal."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+
+class Progress:
+    """``Progress("simulating x", unit="msg", total=None)``; call ``update(done)``, ``close()``.
+
+    Redraws at most ten times a second, erases itself on close, and does nothing at all
+    when the stream is not a terminal (CI logs and pipes stay clean).
+    """
+
+    def __init__(self, label: str, *, unit: str, total: int | None = None,
+                 stream: TextIO | None = None, enabled: bool | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.enabled = self.stream.isatty() if enabled is None else enabled
+        self.label = label
+        self.unit = unit
+        self.total = total
+        self.started = time.monotonic()
+        self.last_draw = 0.0
+        self.width = 0
+        if self.enabled:
+            self._draw(0)
+
+    def update(self, done: int) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self.last_draw >= 0.1 or (self.total is not None and done >= self.total):
+            self._draw(done)
+
+    def _draw(self, done: int) -> None:
+        self.last_draw = time.monotonic()
+        elapsed = max(self.last_draw - self.started, 1e-9)
+        rate = f"{done / elapsed:,.0f} {self.unit}/s" if done else ""
+        if self.total:
+            share = min(done / self.total, 1.0)
+            filled = int(share * 24)
+            bar = "#" * filled + "-" * (24 - filled)
+            text = f"{self.label} [{bar}] {done:,}/{self.total:,} {self.unit} {rate}"
+        else:
+            text = f"{self.label}: {done:,} {self.unit} {rate}"
+        self.width = max(self.width, len(text))
+        self.stream.write("\r" + text.ljust(self.width))
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled and self.width:
+            self.stream.write("\r" + " " * self.width + "\r")
+            self.stream.flush()
