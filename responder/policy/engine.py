@@ -46,8 +46,9 @@ import heapq
 import math
 import re
 import unicodedata
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
+from itertools import chain
 
 from responder.policy.config import PolicyConfig
 from responder.policy.ledger import Ledger, ReserveRequest, ReserveStatus, RollingSpend
@@ -186,7 +187,13 @@ class PolicyState:
         self.templates: dict[int, _Template] = {}
         self.template_index: dict[str, list[int]] = {}
         self.text_cache: dict[str, _Text] = {}
+        # (4-grams, phrases) per normalised text: raid mutations (emoji, punctuation,
+        # accents) give many raw texts with the same words
+        self.shingle_cache: dict[str, tuple[frozenset[str] | None, frozenset[str]]] = {}
         self.fragments: dict[str, _Fragment] = {}
+        # the fragments whose hot_at is set and not yet known to be stale: a text's
+        # phrases are checked against this small table, not the whole of ``fragments``
+        self.hot_fragments: dict[str, _Fragment] = {}
 
         self.next_template = 0
         # number blocks
@@ -198,6 +205,9 @@ class PolicyState:
         self.spent_micros = 0
         self.recent_spend = RollingSpend()
         self.last_prune = -math.inf
+        # no sender's last_seen is below this: _prune skips the scan of ``senders``
+        # while nobody can be old enough to forget
+        self.sender_floor = math.inf
 
     # Read-only views for drivers and reports -------------------------------
 
@@ -228,7 +238,6 @@ _PRUNE_EVERY_S = 6 * 3600.0
 _INDEX_KEYS = 6
 _DECAY_STEP_S = 60.0  # decayed counters are brought up to date at most once a minute
 _MIN_VOTES = 2
-_GRAM = 4
 _INDEX_FANOUT = 6
 _CACHE_MAX = 200_000
 NO_TEMPLATE = -1
@@ -259,13 +268,21 @@ def text_features(state: PolicyState, text: str) -> _Text:
         return cached
     words = normalise(text)
     joined = " ".join(words)
-    grams = (
-        frozenset([joined[i:i + _GRAM] for i in range(len(joined) - _GRAM + 1)])
-        if len(words) >= state.config.templates.min_words
-        else None
-    )
-    phrases = frozenset([" ".join(words[i:i + 3]) for i in range(len(words) - 2)])
-    features = _Text(grams, phrases, disguised(text))
+    shingles = state.shingle_cache.get(joined)
+    if shingles is None:
+        # zip over shifted copies builds the n-grams in C: the same sets as slicing
+        # joined[i:i + 4] and words[i:i + 3] at every position i
+        grams = (
+            frozenset(map("".join, zip(joined, joined[1:], joined[2:], joined[3:], strict=False)))
+            if len(words) >= state.config.templates.min_words
+            else None
+        )
+        phrases = frozenset(map(" ".join, zip(words, words[1:], words[2:], strict=False)))
+        shingles = (grams, phrases)
+        if len(state.shingle_cache) >= _CACHE_MAX:
+            state.shingle_cache.clear()
+        state.shingle_cache[joined] = shingles
+    features = _Text(shingles[0], shingles[1], disguised(text))
     if len(state.text_cache) >= _CACHE_MAX:
         state.text_cache.clear()
     state.text_cache[text] = features
@@ -299,11 +316,10 @@ def _template_for(state: PolicyState, features: _Text) -> int:
     index = state.template_index
     # LSH voting: a cluster worth comparing shares several of the text's minimum
     # 4-grams; one shared value is usually a common word, not a near-duplicate.
-    votes: dict[int, int] = {}
-    for key in keys:
-        for cid in index.get(key, ()):
-            votes[cid] = votes.get(cid, 0) + 1
+    # (Counter counts in C and keeps first-seen order, like a plain dict would.)
+    votes = Counter(chain.from_iterable([index.get(key, ()) for key in keys]))
     need = min(_MIN_VOTES, len(keys))
+    n = len(shingles)
     for cid, count in votes.items():
         if count < need:
             continue
@@ -311,10 +327,10 @@ def _template_for(state: PolicyState, features: _Text) -> int:
         if tpl is None:
             continue
         size = len(tpl.shingles)
-        if size * best_score > len(shingles) or len(shingles) * best_score > size:
+        if size * best_score > n or n * best_score > size:
             continue  # sizes too different for the Jaccard to reach the bar
         common = len(shingles & tpl.shingles)
-        score = common / (len(shingles) + size - common)
+        score = common / (n + size - common)
         if score >= best_score:
             best, best_score = cid, score
     if best == NO_TEMPLATE:
@@ -339,14 +355,22 @@ def _template_for(state: PolicyState, features: _Text) -> int:
 # Observation: update memory with a new message
 
 
+def _new_sender(state: PolicyState, number: str, now: float) -> _Sender:
+    sender = state.senders[number] = _Sender(now, number)
+    if now < state.sender_floor:
+        state.sender_floor = now  # _prune relies on it: no last_seen is below the floor
+    return sender
+
+
 def _observe(state: PolicyState, msg: Message, now: float) -> _Sender:
     """Count the message: sender history, surge windows, number blocks."""
     cfg = state.config
     sender = state.senders.get(msg.sender)
     is_new = sender is None
     if sender is None:
-        sender = _Sender(now, msg.sender)
-        state.senders[msg.sender] = sender
+        sender = _new_sender(state, msg.sender, now)
+    elif now < state.sender_floor:  # a driver whose clock went back
+        state.sender_floor = now
     sender.count += 1
     sender.last_seen = now
     recent = sender.recent
@@ -355,14 +379,18 @@ def _observe(state: PolicyState, msg: Message, now: float) -> _Sender:
     while recent and recent[0] < horizon:
         recent.popleft()
 
-    if cfg.surge.enabled:
-        _advance_surge(state, now)
+    surge = cfg.surge
+    if surge.enabled:
+        start = state.bin_start
+        if start is None or now - start >= surge.window_s:  # else still in the same window
+            _advance_surge(state, now)
         state.bin_messages += 1
         if is_new:
             state.bin_new += 1
             _decay_evidence(state, now)
             state.recent_new += 1.0
-        _check_surge(state, now)
+        if not state.raid_mode:
+            _check_surge(state, now)
 
     if is_new and cfg.number_blocks.enabled and sender.e164:
         block = msg.sender[: -cfg.number_blocks.strip_digits]
@@ -424,6 +452,7 @@ def _count_fragments(state: PolicyState, features: _Text, sender: _Sender, now: 
                 and frag.self_repeats >= cfg.self_repeat_share * frag.first
             ):
                 frag.hot_at = now
+                state.hot_fragments[h] = frag
     if len(own) < 64:
         sender.frags = own | frags
 
@@ -436,10 +465,13 @@ def _fragments_hot(state: PolicyState, features: _Text, now: float) -> bool:
     if len(frags) < cfg.min_hot:
         return False
     hot = 0
-    for h in frags:
-        frag = state.fragments.get(h)
-        if frag is not None and frag.hot_at is not None and now - frag.hot_at <= cfg.hot_ttl_s:
-            hot += 1
+    hot_fragments = state.hot_fragments
+    if hot_fragments:
+        # Only fragments that ever went hot can count: intersect with that small table.
+        for h in hot_fragments.keys() & frags:
+            hot_at = hot_fragments[h].hot_at
+            if hot_at is not None and now - hot_at <= cfg.hot_ttl_s:
+                hot += 1
     return hot >= cfg.min_hot and hot >= cfg.hot_share * len(frags)
 
 
@@ -661,7 +693,8 @@ def _sender_rules(state: PolicyState, msg: Message, sender: _Sender, now: float)
             return Decision.drop("alphanumeric_sender")
     if sender.opted_out:
         return Decision.drop("opted_out")
-    if state.controls.is_blocked(msg.sender):
+    blocked = state.controls.blocked
+    if blocked and _matches_prefix(msg.sender, blocked):
         return Decision.drop("blocklist")
     limit = cfg.sender_limit
     if limit.enabled and sender.replies:
@@ -772,15 +805,21 @@ def release_due(state: PolicyState, *, now: float) -> list[Released]:
     otherwise it is held again until the next window.
     """
     cfg = state.config
+    surge = cfg.surge
     tick(state, now=now)
     out: list[Released] = []
     again: list[tuple[float, int, _Held]] = []
-    while state.held and state.held[0][0] <= now:
-        item = heapq.heappop(state.held)[3]
+    held = state.held
+    senders = state.senders
+    allow_list = state.controls.allowed
+    next_look = _on_grid(state, now + surge.observe_s)
+    evidence: float | None = None  # _raid_evidence(state, now), until a sender is flagged
+    while held and held[0][0] <= now:
+        item = heapq.heappop(held)[3]
         msg = item.message
-        sender = state.senders.get(msg.sender)
+        sender = senders.get(msg.sender)
         if sender is None:  # pruned: should not happen while held
-            sender = state.senders[msg.sender] = _Sender(item.held_at, msg.sender)
+            sender = _new_sender(state, msg.sender, item.held_at)
         sender.held = False
         hard = _sender_rules(state, msg, sender, now)
         if hard is not None:
@@ -788,7 +827,7 @@ def release_due(state: PolicyState, *, now: float) -> list[Released]:
             continue
         features = text_features(state, msg.body)
         template = _template_for(state, features) if cfg.templates.enabled else NO_TEMPLATE
-        allowed = state.controls.is_allowed(msg.sender)
+        allowed = bool(allow_list) and _matches_prefix(msg.sender, allow_list)
         rule = None if allowed else _suspicion(state, msg, sender, features, now)
         # Count everything the sender sent while held, not only the last window.
         if (rule is None and not allowed and cfg.repeats.enabled
@@ -796,19 +835,16 @@ def release_due(state: PolicyState, *, now: float) -> list[Released]:
             rule = "repeat_flood"
         if rule is not None:
             _flag(state, sender, rule, now)
+            evidence = None
             out.append(Released(msg, Decision.drop(rule)))
             continue
-        waited = now - item.held_at
-        if (
-            state.raid_mode
-            and waited < cfg.surge.max_hold_s
-            and not allowed
-            and _raid_evidence(state, now) >= cfg.surge.genuine_below
-        ):
-            until = min(_on_grid(state, now + cfg.surge.observe_s),
-                        item.held_at + cfg.surge.max_hold_s)
-            again.append((until, _score(state, msg, sender, template), item))
-            continue
+        if state.raid_mode and now - item.held_at < surge.max_hold_s and not allowed:
+            if evidence is None:
+                evidence = _raid_evidence(state, now)
+            if evidence >= surge.genuine_below:
+                until = min(next_look, item.held_at + surge.max_hold_s)
+                again.append((until, _score(state, msg, sender, template), item))
+                continue
         budget = _budget_rule(state, now)
         if budget is not None:
             if budget.action is Action.DEFER:
@@ -820,10 +856,10 @@ def release_due(state: PolicyState, *, now: float) -> list[Released]:
         out.append(Released(msg, Decision.reply("released")))
     for until, priority, item in again:
         state.seq += 1
-        sender = state.senders.get(item.message.sender)
+        sender = senders.get(item.message.sender)
         if sender is not None:
             sender.held = True
-        heapq.heappush(state.held, (until, priority, state.seq, item))
+        heapq.heappush(held, (until, priority, state.seq, item))
     return out
 
 
@@ -839,7 +875,7 @@ def restore_held(state: PolicyState, message: Message, *, until: float, priority
         return
     sender = state.senders.get(message.sender)
     if sender is None:
-        sender = state.senders[message.sender] = _Sender(message.received_at, message.sender)
+        sender = _new_sender(state, message.sender, message.received_at)
     at = message.received_at if held_at is None else held_at
     _hold(state, message, sender, Decision.defer("restored", until, priority), at)
 
@@ -863,7 +899,7 @@ def record_reply(state: PolicyState, message: Message, cost_micros: int, *, now:
     """The ledger accepted a reply: count it for the sender limit and budget pacing."""
     sender = state.senders.get(message.sender)
     if sender is None:
-        sender = state.senders[message.sender] = _Sender(now, message.sender)
+        sender = _new_sender(state, message.sender, now)
     sender.replies.append(now)
     state.spent_micros += cost_micros
     state.recent_spend.add(now, message.message_id, cost_micros)
@@ -891,7 +927,7 @@ def record_refusal(state: PolicyState, message: Message, status: ReserveStatus, 
     if status is ReserveStatus.BUDGET_HOUR:
         sender = state.senders.get(message.sender)
         if sender is None:
-            sender = state.senders[message.sender] = _Sender(now, message.sender)
+            sender = _new_sender(state, message.sender, now)
         cap = state.config.budget.per_hour_micros
         until = (
             state.recent_spend.room_at(now, cap, state.reply_cost_micros)
@@ -909,7 +945,7 @@ def record_refusal(state: PolicyState, message: Message, status: ReserveStatus, 
 
 def _commit(state: PolicyState, ledger: Ledger, message: Message, decision: Decision,
             now: float) -> Decision:
-    if not decision.is_reply:
+    if decision.action is not Action.REPLY:
         return decision
     limit = state.config.sender_limit
     status = ledger.reserve(
@@ -930,7 +966,10 @@ def _commit(state: PolicyState, ledger: Ledger, message: Message, decision: Deci
 
 def admit(state: PolicyState, ledger: Ledger, message: Message, *, now: float) -> Decision:
     """Decide a new message and, for a reply, reserve its cost in the ledger."""
-    return _commit(state, ledger, message, decide(state, message, now=now), now)
+    decision = decide(state, message, now=now)
+    if decision.action is not Action.REPLY:
+        return decision  # nothing to reserve (the test _commit would make)
+    return _commit(state, ledger, message, decision, now)
 
 
 def release(state: PolicyState, ledger: Ledger, *, now: float) -> list[Released]:
@@ -978,10 +1017,19 @@ def _prune(state: PolicyState, now: float) -> None:
         and (frag.first + frag.self_repeats) * math.exp(-(now - frag.last) * frag_decay) < 0.5
     ]:
         del state.fragments[h]
+    # A fragment whose heat has expired counts again only once it is hot anew, and
+    # _count_fragments puts it back in the table then.
+    state.hot_fragments = {
+        h: frag
+        for h, frag in state.hot_fragments.items()
+        if frag.hot_at is not None and now - frag.hot_at <= frag_cfg.hot_ttl_s
+    }
     block_horizon = now - cfg.number_blocks.window_s
     for block in [b for b, times in state.blocks.items() if not times or times[-1] < block_horizon]:
         del state.blocks[block]
     keep_s = max(cfg.sender_limit.window_s, cfg.repeats.window_s)
+    if state.sender_floor >= now - keep_s:
+        return  # nobody was last seen long enough ago to be forgotten
     forget = [
         number
         for number, s in state.senders.items()
@@ -989,3 +1037,4 @@ def _prune(state: PolicyState, now: float) -> None:
     ]
     for number in forget:
         del state.senders[number]
+    state.sender_floor = min((s.last_seen for s in state.senders.values()), default=math.inf)

@@ -36,13 +36,22 @@ class Decision:
     until: float | None = None
     priority: int = 0
 
+    # REPLY and DROP decisions carry nothing but their rule, and a Decision is frozen:
+    # one shared instance per rule spares a frozen-dataclass construction per message.
+
     @classmethod
     def reply(cls, rule: str) -> Decision:
-        return cls(Action.REPLY, rule)
+        decision = _REPLIES.get(rule)
+        if decision is None:
+            decision = _REPLIES[rule] = cls(Action.REPLY, rule)
+        return decision
 
     @classmethod
     def drop(cls, rule: str) -> Decision:
-        return cls(Action.DROP, rule)
+        decision = _DROPS.get(rule)
+        if decision is None:
+            decision = _DROPS[rule] = cls(Action.DROP, rule)
+        return decision
 
     @classmethod
     def defer(cls, rule: str, until: float, priority: int = 0) -> Decision:
@@ -51,6 +60,10 @@ class Decision:
     @property
     def is_reply(self) -> bool:
         return self.action is Action.REPLY
+
+
+_REPLIES: dict[str, Decision] = {}
+_DROPS: dict[str, Decision] = {}
 
 
 @dataclass(frozen=True, slots=True)
