@@ -59,14 +59,26 @@ class Metrics:
             series.extend([0] * (index + 1 - len(series)))
         series[index] += amount
 
+    # inbound() and decision() run once per message: they bump the current bin in place
+    # and leave growing a series to _bump.
+
     def inbound(self, sender: str, label: str | None, t: float) -> None:
         kind = label or "unlabelled"
         self.messages[kind] += 1
-        count = self.sender_messages.get(sender, 0)
-        self.sender_messages[sender] = count + 1
+        sender_messages = self.sender_messages
+        count = sender_messages.get(sender, 0)
+        sender_messages[sender] = count + 1
         index = int(t // BIN_S)
-        self._bump(self.inbound_bins[kind], index)
-        self._bump(self.naive_bins, index, self.reply_cost_micros)
+        series = self.inbound_bins[kind]
+        if index < len(series):
+            series[index] += 1
+        else:
+            self._bump(series, index)
+        series = self.naive_bins
+        if index < len(series):
+            series[index] += self.reply_cost_micros
+        else:
+            self._bump(series, index, self.reply_cost_micros)
         if count == 0:
             self.sender_label[sender] = kind
             if kind == "legit":
@@ -78,7 +90,12 @@ class Metrics:
 
     def decision(self, rule: str, t: float) -> None:
         self.decisions[rule] += 1
-        self._bump(self.decision_bins[rule], int(t // BIN_S))
+        index = int(t // BIN_S)
+        series = self.decision_bins[rule]
+        if index < len(series):
+            series[index] += 1
+        else:
+            self._bump(series, index)
 
     def sent(self, sender: str, label: str | None, inbound_t: float, t: float, segments: int,
              cost_micros: int) -> None:

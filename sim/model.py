@@ -30,7 +30,6 @@ from responder.policy import (
     release,
 )
 from responder.policy.engine import record_refund, tick
-from responder.policy.ledger import ReserveStatus
 from responder.sms import segment_info
 from sim.metrics import Metrics
 from sim.provider import Fault, ProviderModel
@@ -121,42 +120,46 @@ class RaidModel:
 
     def _arrivals(self, records: Iterable[InboundRecord]) -> Any:
         env = self.env
-        metrics = self.metrics
+        timeout = env.timeout
+        inbound = self.metrics.inbound
         state = self.state
         ledger = self.ledger
+        apply = self._apply
+        progress = self.progress
         count = 0
         for rec in records:
             delay = rec.t - env.now
             if delay > 0:
-                yield env.timeout(delay)
+                yield timeout(delay)
             now = env.now
-            metrics.inbound(rec.sender, rec.label, now)
+            label = rec.label
+            inbound(rec.sender, label, now)
             msg = Message(rec.message_id, rec.sender, rec.to, rec.body, now)
-            decision = admit(state, ledger, msg, now=now)
-            self._apply(msg, rec.label, decision, now)
+            apply(msg, label, admit(state, ledger, msg, now=now), now)
             count += 1
-            if self.progress is not None and count % 2000 == 0:
-                self.progress(count)
-        if self.progress is not None:
-            self.progress(count)
+            if progress is not None and count % 2000 == 0:
+                progress(count)
+        if progress is not None:
+            progress(count)
         self.arrivals_done = True
         self._wake()
 
     def _apply(self, msg: Message, label: str | None, decision: Decision, now: float) -> None:
         if self.record:
             self.decisions.append((msg.message_id, decision.action.value, decision.rule))
-        if decision.action is Action.REPLY:
+        action = decision.action
+        if action is Action.DROP:  # the commonest: raiders' messages
+            rule = decision.rule
+            self.metrics.decision(rule, now)
+            if rule == "budget_total" and self.metrics.budget_exhausted_at is None:
+                self.metrics.budget_exhausted_at = now
+        elif action is Action.REPLY:
             self.metrics.decision(decision.rule, now)
             self.queue.put(_Job(msg, label, now))
-        elif decision.action is Action.DEFER:
+        else:
             self.labels[msg.message_id] = label
             self.metrics.held += 1
             self._wake()
-        else:
-            self.metrics.decision(decision.rule, now)
-            exhausted = decision.rule in ("budget_total", ReserveStatus.BUDGET_TOTAL)
-            if exhausted and self.metrics.budget_exhausted_at is None:
-                self.metrics.budget_exhausted_at = now
 
     def _wake(self) -> None:
         if not self._kick.triggered:
