@@ -46,9 +46,8 @@ import heapq
 import math
 import re
 import unicodedata
-from collections import Counter, deque
+from collections import deque
 from dataclasses import dataclass, field
-from itertools import chain
 
 from responder.policy.config import PolicyConfig
 from responder.policy.ledger import Ledger, ReserveRequest, ReserveStatus, RollingSpend
@@ -118,13 +117,14 @@ class _Template:
 class _Text:
     """What the policy derives from one distinct text, computed once per text."""
 
-    __slots__ = ("disguised", "grams", "phrases", "template")
+    __slots__ = ("disguised", "grams", "keys", "phrases", "template")
 
     def __init__(self, grams: frozenset[str] | None, phrases: frozenset[str],
-                 disguised: bool) -> None:
+                 disguised: bool, keys: list[str] | None = None) -> None:
         self.grams = grams  # character 4-grams, or None for texts too short to compare
         self.phrases = phrases  # word trigrams
         self.disguised = disguised
+        self.keys = keys  # the grams the template index files it under (see _template_for)
         self.template = NO_TEMPLATE
 
 
@@ -187,9 +187,10 @@ class PolicyState:
         self.templates: dict[int, _Template] = {}
         self.template_index: dict[str, list[int]] = {}
         self.text_cache: dict[str, _Text] = {}
-        # (4-grams, phrases) per normalised text: raid mutations (emoji, punctuation,
+        # the first _Text per normalised text, whose 4-grams, phrases and index keys a
+        # later raw text with the same words shares: raid mutations (emoji, punctuation,
         # accents) give many raw texts with the same words
-        self.shingle_cache: dict[str, tuple[frozenset[str] | None, frozenset[str]]] = {}
+        self.shingle_cache: dict[str, _Text] = {}
         self.fragments: dict[str, _Fragment] = {}
         # the fragments whose hot_at is set and not yet known to be stale: a text's
         # phrases are checked against this small table, not the whole of ``fragments``
@@ -268,8 +269,10 @@ def text_features(state: PolicyState, text: str) -> _Text:
         return cached
     words = normalise(text)
     joined = " ".join(words)
-    shingles = state.shingle_cache.get(joined)
-    if shingles is None:
+    twin = state.shingle_cache.get(joined)
+    if twin is not None:
+        features = _Text(twin.grams, twin.phrases, disguised(text), twin.keys)
+    else:
         # zip over shifted copies builds the n-grams in C: the same sets as slicing
         # joined[i:i + 4] and words[i:i + 3] at every position i
         grams = (
@@ -278,11 +281,10 @@ def text_features(state: PolicyState, text: str) -> _Text:
             else None
         )
         phrases = frozenset(map(" ".join, zip(words, words[1:], words[2:], strict=False)))
-        shingles = (grams, phrases)
+        features = _Text(grams, phrases, disguised(text))
         if len(state.shingle_cache) >= _CACHE_MAX:
             state.shingle_cache.clear()
-        state.shingle_cache[joined] = shingles
-    features = _Text(shingles[0], shingles[1], disguised(text))
+        state.shingle_cache[joined] = features
     if len(state.text_cache) >= _CACHE_MAX:
         state.text_cache.clear()
     state.text_cache[text] = features
@@ -310,14 +312,19 @@ def _template_for(state: PolicyState, features: _Text) -> int:
         return NO_TEMPLATE
     # Index on the smallest letter-only 4-grams: 4-grams with a space are mostly the
     # edges of short common words and would crowd every bucket.
-    keys = sorted([g for g in shingles if " " not in g])[:_INDEX_KEYS] or sorted(shingles)[:1]
+    keys = features.keys
+    if keys is None:
+        keys = sorted([g for g in shingles if " " not in g])[:_INDEX_KEYS] or sorted(shingles)[:1]
+        features.keys = keys
     best, best_score = NO_TEMPLATE, state.config.templates.similarity
     templates = state.templates
     index = state.template_index
     # LSH voting: a cluster worth comparing shares several of the text's minimum
     # 4-grams; one shared value is usually a common word, not a near-duplicate.
-    # (Counter counts in C and keeps first-seen order, like a plain dict would.)
-    votes = Counter(chain.from_iterable([index.get(key, ()) for key in keys]))
+    votes: dict[int, int] = {}
+    for key in keys:
+        for cid in index.get(key, ()):
+            votes[cid] = votes.get(cid, 0) + 1
     need = min(_MIN_VOTES, len(keys))
     n = len(shingles)
     for cid, count in votes.items():
