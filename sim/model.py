@@ -10,6 +10,7 @@ reply queue through the provider model: throughput, lognormal latency, 5xx,
 
 from __future__ import annotations
 
+import gc
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ from responder.policy.engine import record_refund, tick
 from responder.sms import segment_info
 from sim.metrics import Metrics
 from sim.provider import Fault, ProviderModel
+
+_GC_YOUNG_THRESHOLD = 20_000
 
 
 class InboundRecord(Protocol):
@@ -112,7 +115,16 @@ class RaidModel:
         env.process(self._timer())
         for _ in range(self.provider.workers):
             env.process(self._worker())
-        env.run()
+        # A run allocates millions of short-lived objects (events, messages) next to a
+        # large long-lived state; CPython's default young-generation threshold (700)
+        # makes the collector rescan that state thousands of times. A larger threshold,
+        # for this run only, saves about a sixth of the CPU and changes no result.
+        thresholds = gc.get_threshold()
+        gc.set_threshold(_GC_YOUNG_THRESHOLD, *thresholds[1:])
+        try:
+            env.run()
+        finally:
+            gc.set_threshold(*thresholds)
         end = env.now
         tick(self.state, now=end)
         return RunOutcome(self.metrics, self.state, self.ledger, end,
