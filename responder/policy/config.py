@@ -179,7 +179,10 @@ class PolicyConfig:
             prefix = "policy"
         else:
             prefix = ""
-        return cls.from_mapping(data, path=file, text=text, prefix=prefix)
+        config = cls.from_mapping(data, path=file, text=text, prefix=prefix)
+        if "name" not in data:
+            config = replace(config, name=file.stem)  # results and reports name the file
+        return config
 
 
 def _toml_line(exc: tomllib.TOMLDecodeError) -> int | None:
