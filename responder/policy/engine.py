@@ -233,7 +233,11 @@ _INVISIBLE = re.compile("[\u200b\u200c\u2060\ufeff\u180e\u2061-\u2064]")
 _MIXED_SCRIPT = re.compile(
     "[A-Za-z][\u0370-\u03ff\u0400-\u04ff]|[\u0370-\u03ff\u0400-\u04ff][A-Za-z]"
 )
-_NON_WORD = re.compile(r"[^a-z]+")
+_ANY_GREEK_CYRILLIC = re.compile("[\u0370-\u03ff\u0400-\u04ff]")
+# byte -> itself for a-z, lowercase for A-Z, a space for anything else
+_LETTERS = bytes(
+    c + 32 if 65 <= c <= 90 else c if 97 <= c <= 122 else 32 for c in range(256)
+)
 _REPEATED = re.compile(r"(.)\1{2,}")
 _PRUNE_EVERY_S = 6 * 3600.0
 _INDEX_KEYS = 6
@@ -247,11 +251,28 @@ NO_TEMPLATE = -1
 def normalise(text: str) -> list[str]:
     """Lowercase, read look-alike letters as Latin, strip accents, digits, punctuation,
     emoji and invisible characters, squeeze 'looool' to 'lool'; return the words."""
-    if not text.isascii():
-        if _MIXED_SCRIPT.search(text):
+    return _normalise(text)[0]
+
+
+def _normalise(text: str) -> tuple[list[str], bool]:
+    """``normalise`` and ``disguised`` in one pass over the text."""
+    if text.isascii():
+        data = text.encode("ascii")
+        hidden = False
+    else:
+        mixed = _ANY_GREEK_CYRILLIC.search(text) is not None and (
+            _MIXED_SCRIPT.search(text) is not None
+        )
+        hidden = mixed or _INVISIBLE.search(text) is not None
+        if mixed:
             text = text.translate(_CONFUSABLES)
-        text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    return _REPEATED.sub(r"\1\1", _NON_WORD.sub(" ", text.lower())).split()
+        data = unicodedata.normalize("NFKD", text).encode("ascii", "ignore")
+    # bytes.translate keeps a-z, lowercases A-Z and blanks everything else, in C
+    words = data.translate(_LETTERS).decode("ascii").split()
+    joined = " ".join(words)
+    if _REPEATED.search(joined) is not None:
+        words = _REPEATED.sub(r"\1\1", joined).split()
+    return words, hidden
 
 
 def disguised(text: str) -> bool:
@@ -267,11 +288,11 @@ def text_features(state: PolicyState, text: str) -> _Text:
     cached = state.text_cache.get(text)
     if cached is not None:
         return cached
-    words = normalise(text)
+    words, hidden = _normalise(text)
     joined = " ".join(words)
     twin = state.shingle_cache.get(joined)
     if twin is not None:
-        features = _Text(twin.grams, twin.phrases, disguised(text), twin.keys)
+        features = _Text(twin.grams, twin.phrases, hidden, twin.keys)
     else:
         # zip over shifted copies builds the n-grams in C: the same sets as slicing
         # joined[i:i + 4] and words[i:i + 3] at every position i
@@ -281,7 +302,7 @@ def text_features(state: PolicyState, text: str) -> _Text:
             else None
         )
         phrases = frozenset(map(" ".join, zip(words, words[1:], words[2:], strict=False)))
-        features = _Text(grams, phrases, disguised(text))
+        features = _Text(grams, phrases, hidden)
         if len(state.shingle_cache) >= _CACHE_MAX:
             state.shingle_cache.clear()
         state.shingle_cache[joined] = features
