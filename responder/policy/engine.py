@@ -134,10 +134,10 @@ class _Fragment:
 
     __slots__ = ("first", "hot_at", "last", "self_repeats")
 
-    def __init__(self) -> None:
+    def __init__(self, now: float = 0.0) -> None:
         self.first = 0.0
         self.self_repeats = 0.0
-        self.last = 0.0
+        self.last = now
         self.hot_at: float | None = None
 
 
@@ -464,8 +464,7 @@ def _count_fragments(state: PolicyState, features: _Text, sender: _Sender, now: 
         if frag is None:
             if not first:
                 continue  # only phrases seen in some first contact can become hot
-            frag = table[h] = _Fragment()
-            frag.last = now
+            frag = table[h] = _Fragment(now)
         elif now - frag.last >= _DECAY_STEP_S:
             factor = math.exp(-(now - frag.last) * decay_rate)
             frag.first *= factor
@@ -674,9 +673,16 @@ def _suspicion(state: PolicyState, msg: Message, sender: _Sender, features: _Tex
     if sender.flag is not None:
         return "flagged_sender"
     cfg = state.config
-    template = features.template if cfg.templates.enabled else NO_TEMPLATE
-    if cfg.templates.enabled and _template_hot(state, template, now):
-        return "raid_template"
+    if cfg.templates.enabled:
+        template = features.template
+        tpl = state.templates.get(template)
+        # _template_hot, inlined: this runs for every message and every held re-check
+        if tpl is not None and tpl.hot_at is not None and (
+            now - tpl.hot_at <= cfg.templates.hot_ttl_s
+        ):
+            return "raid_template"
+    else:
+        template = NO_TEMPLATE
     if cfg.fragments.enabled and _fragments_hot(state, features, now):
         return "raid_phrases"
     repeats = cfg.repeats
@@ -1022,11 +1028,13 @@ def _prune(state: PolicyState, now: float) -> None:
         state.seen_ids = {k: t for k, t in state.seen_ids.items() if t >= id_horizon}
     tpl_cfg = cfg.templates
     decay_rate = math.log(2) / tpl_cfg.halflife_s
+    tpl_ttl = tpl_cfg.hot_ttl_s
+    exp = math.exp
     stale = {
         cid
         for cid, tpl in state.templates.items()
-        if (tpl.hot_at is None or now - tpl.hot_at > tpl_cfg.hot_ttl_s)
-        and (tpl.first + tpl.repeats) * math.exp(-(now - tpl.last) * decay_rate) < 0.5
+        if (tpl.hot_at is None or now - tpl.hot_at > tpl_ttl)
+        and (tpl.first + tpl.repeats) * exp(-(now - tpl.last) * decay_rate) < 0.5
     }
     if stale:
         for cid in stale:
@@ -1039,13 +1047,16 @@ def _prune(state: PolicyState, now: float) -> None:
                 del state.template_index[key]
     frag_cfg = cfg.fragments
     frag_decay = math.log(2) / frag_cfg.halflife_s
+    frag_ttl = frag_cfg.hot_ttl_s
+    exp = math.exp
+    fragments = state.fragments
     for h in [
         h
-        for h, frag in state.fragments.items()
-        if (frag.hot_at is None or now - frag.hot_at > frag_cfg.hot_ttl_s)
-        and (frag.first + frag.self_repeats) * math.exp(-(now - frag.last) * frag_decay) < 0.5
+        for h, frag in fragments.items()
+        if (frag.hot_at is None or now - frag.hot_at > frag_ttl)
+        and (frag.first + frag.self_repeats) * exp(-(now - frag.last) * frag_decay) < 0.5
     ]:
-        del state.fragments[h]
+        del fragments[h]
     # A fragment whose heat has expired counts again only once it is hot anew, and
     # _count_fragments puts it back in the table then.
     state.hot_fragments = {
