@@ -37,6 +37,7 @@ from responder.provider import TwilioClient
 from responder.service import Accepted, Batcher, DbThread, Responder
 from responder.signing import signature_algorithm, verify_generic, verify_twilio
 from responder.store import PENDING, UNKNOWN, Inbound, open_store
+from responder.transport import ProviderTransport, environment_proxies
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 MAX_FIELDS = 200
@@ -102,7 +103,10 @@ def create_app(
                                 write=settings.send_read_timeout_s,
                                 pool=settings.send_connect_timeout_s)
         limits = httpx.Limits(max_connections=max(4, settings.send_concurrency))
-        client = httpx.AsyncClient(timeout=timeout, transport=transport, limits=limits)
+        provider_transport = transport
+        if provider_transport is None and not environment_proxies():
+            provider_transport = ProviderTransport(limits=limits)
+        client = httpx.AsyncClient(timeout=timeout, transport=provider_transport, limits=limits)
         callback = (
             f"{settings.public_url.rstrip('/')}/webhooks/twilio/status"
             if settings.public_url and settings.status_callback else None

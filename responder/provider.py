@@ -13,11 +13,13 @@ Outcomes:
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -70,16 +72,23 @@ class TwilioClient:
     def __init__(self, client: httpx.AsyncClient, *, api_base: str, account_sid: str,
                  auth_token: str, status_callback: str | None = None) -> None:
         self._client = client
-        self._url = f"{api_base.rstrip('/')}/2010-04-01/Accounts/{account_sid}/Messages.json"
-        self._auth = httpx.BasicAuth(account_sid, auth_token)
+        self._url = httpx.URL(
+            f"{api_base.rstrip('/')}/2010-04-01/Accounts/{account_sid}/Messages.json"
+        )
+        # Built once: the Basic credentials (what httpx.BasicAuth would compute per call)
+        # and the form's content type; each call then only encodes its own form.
+        credentials = base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode("ascii")
+        self._headers = {"Authorization": f"Basic {credentials}",
+                         "Content-Type": "application/x-www-form-urlencoded"}
         self._status_callback = status_callback
 
     async def send(self, *, to: str, from_: str, body: str, now: float) -> SendResult:
-        form = {"To": to, "From": from_, "Body": body}
+        form = [("To", to), ("From", from_), ("Body", body)]
         if self._status_callback:
-            form["StatusCallback"] = self._status_callback
+            form.append(("StatusCallback", self._status_callback))
         try:
-            response = await self._client.post(self._url, data=form, auth=self._auth)
+            response = await self._client.post(self._url, content=urlencode(form).encode(),
+                                               headers=self._headers)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             return SendResult(Outcome.RETRY, "connect", error=f"{type(exc).__name__}: {exc}")
         except httpx.TimeoutException as exc:  # read/write timeout: it may have gone through
