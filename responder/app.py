@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import json
 import random
@@ -23,6 +24,7 @@ from urllib.parse import parse_qsl
 import httpx
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.datastructures import URL
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -227,10 +229,27 @@ async def read_form(request: Request, limit: int) -> list[tuple[str, str]]:
 def signed_url(request: Request, settings: Settings) -> str:
     """The URL Twilio called: RAIDSIM_PUBLIC_URL + path + query behind a proxy."""
     if not settings.public_url:
-        return str(request.url)
+        scope = request.scope
+        server = scope.get("server")
+        return _request_url(scope.get("scheme", "http"), None if server is None else tuple(server),
+                            scope["path"], scope.get("query_string", b""),
+                            request.headers.get("host"))
     url = settings.public_url.rstrip("/") + request.url.path
     query = request.url.query
     return f"{url}?{query}" if query else url
+
+
+@functools.lru_cache(maxsize=256)
+def _request_url(scheme: str, server: tuple[Any, ...] | None, path: str, query_string: bytes,
+                 host: str | None) -> str:
+    """``str(request.url)``, from the only parts of the scope Starlette builds it from.
+
+    Cached: webhooks arrive on one or a few URLs, and building a URL costs more than the
+    HMAC. Bounded, so odd Host headers or paths only evict entries.
+    """
+    headers = [] if host is None else [(b"host", host.encode("latin-1"))]
+    return str(URL(scope={"type": "http", "scheme": scheme, "server": server, "path": path,
+                          "query_string": query_string, "headers": headers}))
 
 
 def check_twilio(request: Request, ctx: Context, params: list[tuple[str, str]]) -> None:

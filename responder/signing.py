@@ -21,16 +21,11 @@ _DIGESTS = {"HMAC_SHA1": hashlib.sha1, "HMAC_SHA256": hashlib.sha256}
 
 
 def _params_payload(params: Iterable[tuple[str, str]]) -> str:
-    """The signed text after the URL: names sorted, each with its distinct values sorted."""
-    values: dict[str, set[str]] = {}
-    for name, value in params:
-        values.setdefault(name, set()).add(value)
-    parts = []
-    for name in sorted(values):
-        for value in sorted(values[name]):
-            parts.append(name)
-            parts.append(value)
-    return "".join(parts)
+    """The signed text after the URL: names sorted, each with its distinct values sorted.
+
+    Sorting the distinct (name, value) pairs orders by name, then by value within a name.
+    """
+    return "".join([name + value for name, value in sorted(set(params))])
 
 
 def twilio_payload(url: str, params: Iterable[tuple[str, str]]) -> bytes:

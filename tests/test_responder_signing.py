@@ -108,3 +108,25 @@ def test_generic_scheme() -> None:
     assert verify_generic("s" * 16, body, header.upper().replace("SHA256=", "sha256="))
     assert not verify_generic("s" * 16, body + b" ", header)
     assert not verify_generic("s" * 16, body, None)
+
+
+def test_cached_signed_url_is_starlettes_request_url() -> None:
+    """The cached URL the webhook signature is checked against is ``str(request.url)``."""
+    from starlette.requests import Request
+
+    from responder.app import signed_url
+    from responder.config import load_settings
+
+    settings = load_settings({"RAIDSIM_TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+                              "RAIDSIM_TWILIO_AUTH_TOKEN": "tok"})
+    hosts = [None, b"sms.example.org", b"sms.example.org:8443", b"[::1]:8000", b"bad host:x"]
+    servers = [None, ("127.0.0.1", 8000), ("127.0.0.1", 80), ("::1", 443), ["10.0.0.1", 8080]]
+    for scheme in ("http", "https"):
+        for host in hosts:
+            for server in servers:
+                for path, query in (("/webhooks/twilio/sms", b""), ("/w?#\\", b"a=1&b=%20")):
+                    scope = {"type": "http", "scheme": scheme, "server": server, "path": path,
+                             "query_string": query, "method": "POST",
+                             "headers": [] if host is None else [(b"host", host)]}
+                    for _ in range(2):  # computed, then cached
+                        assert signed_url(Request(scope), settings) == str(Request(scope).url)
