@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 from responder.money import from_micros
@@ -243,8 +242,3 @@ class Metrics:
 
 def _repliable(sender: str) -> bool:
     return len(sender) >= 8 and sender.startswith("+") and sender[1:].isdigit()
-
-
-def decimal_eur(value: Any) -> Decimal:
-    """Parse a money value from results JSON exactly."""
-    return Decimal(str(value))

@@ -313,11 +313,6 @@ def text_features(state: PolicyState, text: str) -> _Text:
     return features
 
 
-def template_of(state: PolicyState, text: str) -> int:
-    """The id of the near-duplicate cluster ``text`` belongs to (see ``_template_for``)."""
-    return _template_for(state, text_features(state, text))
-
-
 def _template_for(state: PolicyState, features: _Text) -> int:
     """The id of the near-duplicate cluster ``text`` belongs to, creating one if needed.
 
@@ -382,6 +377,12 @@ def _template_for(state: PolicyState, features: _Text) -> int:
 
 # ---------------------------------------------------------------------------
 # Observation: update memory with a new message
+
+
+def _sender_of(state: PolicyState, number: str, now: float) -> _Sender:
+    """The sender's memory, created (first seen ``now``) if the policy has none."""
+    sender = state.senders.get(number)
+    return sender if sender is not None else _new_sender(state, number, now)
 
 
 def _new_sender(state: PolicyState, number: str, now: float) -> _Sender:
@@ -852,9 +853,7 @@ def release_due(state: PolicyState, *, now: float) -> list[Released]:
     while held and held[0][0] <= now:
         item = heapq.heappop(held)[3]
         msg = item.message
-        sender = senders.get(msg.sender)
-        if sender is None:  # pruned: should not happen while held
-            sender = _new_sender(state, msg.sender, item.held_at)
+        sender = _sender_of(state, msg.sender, item.held_at)
         sender.held = False
         hard = _sender_rules(state, msg, sender, now)
         if hard is not None:
@@ -891,9 +890,9 @@ def release_due(state: PolicyState, *, now: float) -> list[Released]:
         out.append(Released(msg, Decision.reply("released")))
     for until, priority, item in again:
         state.seq += 1
-        sender = senders.get(item.message.sender)
-        if sender is not None:
-            sender.held = True
+        held_by = senders.get(item.message.sender)
+        if held_by is not None:
+            held_by.held = True
         heapq.heappush(held, (until, priority, state.seq, item))
     return out
 
@@ -908,9 +907,7 @@ def restore_held(state: PolicyState, message: Message, *, until: float, priority
     """Put a reply back on hold (a driver restarting from its durable store)."""
     if any(entry[3].message.message_id == message.message_id for entry in state.held):
         return
-    sender = state.senders.get(message.sender)
-    if sender is None:
-        sender = _new_sender(state, message.sender, message.received_at)
+    sender = _sender_of(state, message.sender, message.received_at)
     at = message.received_at if held_at is None else held_at
     _hold(state, message, sender, Decision.defer("restored", until, priority), at)
 
@@ -932,9 +929,7 @@ def forget_held(state: PolicyState, message_id: str) -> bool:
 
 def record_reply(state: PolicyState, message: Message, cost_micros: int, *, now: float) -> None:
     """The ledger accepted a reply: count it for the sender limit and budget pacing."""
-    sender = state.senders.get(message.sender)
-    if sender is None:
-        sender = _new_sender(state, message.sender, now)
+    sender = _sender_of(state, message.sender, now)
     sender.replies.append(now)
     state.spent_micros += cost_micros
     state.recent_spend.add(now, message.message_id, cost_micros)
@@ -960,9 +955,7 @@ def record_refusal(state: PolicyState, message: Message, status: ReserveStatus, 
                    now: float) -> Decision:
     """The ledger refused a reply the policy wanted: the decision that stands instead."""
     if status is ReserveStatus.BUDGET_HOUR:
-        sender = state.senders.get(message.sender)
-        if sender is None:
-            sender = _new_sender(state, message.sender, now)
+        sender = _sender_of(state, message.sender, now)
         cap = state.config.budget.per_hour_micros
         until = (
             state.recent_spend.room_at(now, cap, state.reply_cost_micros)
@@ -971,7 +964,11 @@ def record_refusal(state: PolicyState, message: Message, status: ReserveStatus, 
         )
         until = max(until, _on_grid(state, now + 1.0))  # the ledger's cap may be stricter
         return _hold(state, message, sender, Decision.defer("budget_hour", until), now)
-    return Decision.drop(str(status))
+    return Decision.drop(_REFUSAL_RULE.get(status, str(status)))
+
+
+# The policy's rule names for ledger refusals it also checks itself.
+_REFUSAL_RULE = {ReserveStatus.DUPLICATE: "duplicate_id"}
 
 
 # ---------------------------------------------------------------------------

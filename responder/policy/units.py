@@ -33,14 +33,3 @@ def parse_duration(value: object) -> float:
             "e.g. \"30m\", \"5d20h\" or \"90s\""
         )
     return total
-
-
-def format_duration(seconds: float) -> str:
-    """Compact human form: 3725 -> '1h2m5s'."""
-    remaining = round(seconds)
-    out = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if remaining >= size:
-            out.append(f"{remaining // size}{unit}")
-            remaining %= size
-    return "".join(out) or "0s"
