@@ -62,6 +62,10 @@ enabled = false
 enabled = false
 [repeats]
 enabled = false
+[fragments]
+enabled = false
+[evasion]
+enabled = false
 """
 
 

@@ -37,6 +37,10 @@ enabled = false
 enabled = false
 [repeats]
 enabled = false
+[fragments]
+enabled = false
+[evasion]
+enabled = false
 """
 
 
