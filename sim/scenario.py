@@ -17,8 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from responder.money import MoneyError, to_micros
-from responder.policy.config import PolicyConfig
+from responder.policy.config import PolicyConfig, money_field
 from responder.policy.errors import ConfigError, locate
 from responder.policy.units import parse_duration
 from sim.trace import E164
@@ -155,7 +154,8 @@ def scenario_from_mapping(
 
     base = PolicyConfig()
     if "eur_per_segment" in pricing:
-        base = replace(base, eur_per_segment=_money(pricing["eur_per_segment"], fail))
+        base = replace(base, eur_per_segment=money_field(
+            pricing["eur_per_segment"], "pricing.eur_per_segment", fail))
     if "text" in reply:
         if not isinstance(reply["text"], str) or not reply["text"].strip():
             raise fail("reply.text", "reply.text must be a non-empty string",
@@ -192,23 +192,6 @@ def _only(table: Mapping[str, Any], name: str, allowed: tuple[str, ...], fail: A
         if key not in allowed:
             raise fail(f"{name}.{key}", f"unknown key {key!r} in [{name}]",
                        "known keys: " + ", ".join(allowed))
-
-
-def _money(value: Any, fail: Any) -> Decimal:
-    dotted = "pricing.eur_per_segment"
-    if isinstance(value, float):
-        raise fail(dotted, f"eur_per_segment is a float ({value!r}); money must be exact",
-                   f'write it as a string: eur_per_segment = "{value}"')
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise fail(dotted, f"eur_per_segment must be an amount, got {value!r}",
-                   'write eur_per_segment = "0.16"')
-    try:
-        micros = to_micros(value)
-    except MoneyError as exc:
-        raise fail(dotted, f"eur_per_segment: {exc}", 'write eur_per_segment = "0.16"') from exc
-    if micros < 0:
-        raise fail(dotted, "eur_per_segment cannot be negative", 'write eur_per_segment = "0.16"')
-    return Decimal(str(value).strip())
 
 
 def _start_at(value: Any, fail: Any) -> dt.datetime | None:

@@ -235,7 +235,7 @@ def _build(
         elif key == "reply_text":
             changes["reply_text"] = _expect(value, str, dotted, fail)
         elif key == "eur_per_segment":
-            changes["eur_per_segment"] = _money(value, dotted, fail)
+            changes["eur_per_segment"] = money_field(value, dotted, fail)
         elif key == "dedup":
             changes["dedup"] = _expect(value, bool, dotted, fail)
         elif key in _SECTIONS:
@@ -258,17 +258,23 @@ def _expect(value: Any, kind: type, dotted: str, fail: Any) -> Any:
     return value
 
 
-def _money(value: Any, dotted: str, fail: Any) -> Decimal:
+def money_field(value: Any, dotted: str, fail: Any) -> Decimal:
+    """An exact, non-negative amount from a config value; ``fail(dotted, message, hint)``
+    builds the error that names the file and line."""
+    key = dotted.split(".")[-1]
     if isinstance(value, float):
         raise fail(dotted, f"{dotted} is a float; money must be exact",
-                   f'write it as a string: {dotted.split(".")[-1]} = "{value}"')
+                   f'write it as a string: {key} = "{value}"')
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise fail(dotted, f"{dotted} must be an amount, got {value!r}",
+                   f'write {key} = "0.16"')
     try:
         micros = to_micros(value)
     except MoneyError as exc:
         raise fail(dotted, f"{dotted}: {exc}", 'write an amount such as "0.16"') from exc
     if micros < 0:
         raise fail(dotted, f"{dotted} cannot be negative")
-    return Decimal(str(value))
+    return Decimal(str(value).strip())
 
 
 def _section(current: Any, table: Mapping[str, Any], dotted: str, fail: Any) -> Any:
@@ -295,7 +301,7 @@ def _section(current: Any, table: Mapping[str, Any], dotted: str, fail: Any) -> 
             if value is None or value is False or value == "none":
                 changes[name] = None
             else:
-                changes[name] = to_micros(_money(value, where, fail))
+                changes[name] = to_micros(money_field(value, where, fail))
         elif name.endswith("_keywords"):
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise fail(where, f"{where} must be a list of strings")
