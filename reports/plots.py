@@ -149,6 +149,18 @@ def _legend(ax: Axes, **kwargs: Any) -> None:
 # --------------------------------------------------------------------------- the plots
 
 
+def _finish_time_plot(fig: Figure, ax: Axes, results: Mapping[str, Any], axis: _TimeAxis,
+                      end_s: float, ylabel: str, **legend: Any) -> bytes:
+    """The common end of a plot over time: raid mode shaded, axes labelled, from zero."""
+    _shade_raid_mode(ax, results, axis)
+    ax.set_xlabel(axis.label)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(bottom=0)
+    ax.set_xlim(0, axis(end_s))
+    _legend(ax, loc="upper left", **legend)
+    return _png(fig)
+
+
 def plot_inbound(results: Mapping[str, Any]) -> bytes:
     """Inbound messages per minute by class (legit/raid), raid-mode periods shaded."""
     fig, ax = _figure()
@@ -176,13 +188,8 @@ def plot_inbound(results: Mapping[str, Any]) -> bytes:
         xs = [axis(i * width_s) for i in range(len(per_minute))]
         ax.step(xs, per_minute, where="post", color=CLASS_COLOURS[name], linewidth=1.2,
                 label=f"{name} ({int(sum(v for v in values if not math.isnan(v))):,} total)")
-    _shade_raid_mode(ax, results, axis)
-    ax.set_xlabel(axis.label)
-    ax.set_ylabel(f"messages per minute (mean over {_bin_label(width_s)})")
-    ax.set_ylim(bottom=0)
-    ax.set_xlim(0, axis(bins * bin_s))
-    _legend(ax, loc="upper left")
-    return _png(fig)
+    ylabel = f"messages per minute (mean over {_bin_label(width_s)})"
+    return _finish_time_plot(fig, ax, results, axis, bins * bin_s, ylabel)
 
 
 def plot_spend(results: Mapping[str, Any]) -> bytes:
@@ -222,13 +229,7 @@ def plot_spend(results: Mapping[str, Any]) -> bytes:
     if exhausted is not None:
         ax.axvline(axis(float(exhausted)), color="#6c3483", linewidth=1.0,
                    label="budget exhausted")
-    _shade_raid_mode(ax, results, axis)
-    ax.set_xlabel(axis.label)
-    ax.set_ylabel("cumulative spend (€)")
-    ax.set_ylim(bottom=0)
-    ax.set_xlim(0, axis(bins * bin_s))
-    _legend(ax, loc="upper left")
-    return _png(fig)
+    return _finish_time_plot(fig, ax, results, axis, bins * bin_s, "cumulative spend (€)")
 
 
 def plot_latency(results: Mapping[str, Any]) -> bytes:
@@ -308,13 +309,9 @@ def plot_decisions(results: Mapping[str, Any]) -> bytes:
     palette = _palette(len(order))
     ax.stackplot(xs, *stacked, step="post", colors=palette,
                  labels=[f"{rule} ({int(sum(series[rule])):,})" for rule in order])
-    _shade_raid_mode(ax, results, axis)
-    ax.set_xlabel(axis.label)
-    ax.set_ylabel(f"decisions per minute (mean over {_bin_label(width_s)})")
-    ax.set_ylim(bottom=0)
-    ax.set_xlim(0, axis(bins * bin_s))
-    _legend(ax, loc="upper left", fontsize="small", ncols=2 if len(order) > 6 else 1)
-    return _png(fig)
+    ylabel = f"decisions per minute (mean over {_bin_label(width_s)})"
+    return _finish_time_plot(fig, ax, results, axis, bins * bin_s, ylabel,
+                             fontsize="small", ncols=2 if len(order) > 6 else 1)
 
 
 def _palette(count: int) -> list[Any]:
