@@ -46,9 +46,8 @@ import heapq
 import math
 import re
 import unicodedata
-from collections import Counter, deque
+from collections import deque
 from dataclasses import dataclass, field
-from itertools import chain, islice
 
 from responder.policy.config import PolicyConfig
 from responder.policy.ledger import Ledger, ReserveRequest, ReserveStatus, RollingSpend
@@ -331,17 +330,21 @@ def _template_for(state: PolicyState, features: _Text) -> int:
     # edges of short common words and would crowd every bucket.
     keys = features.keys
     if keys is None:
-        ordered = sorted(shingles)
-        # the first _INDEX_KEYS letter-only grams in order (the text is a-z and spaces)
-        keys = list(islice(filter(str.isalpha, ordered), _INDEX_KEYS)) or ordered[:1]
+        # the first _INDEX_KEYS letter-only grams in order (the text is a-z and spaces),
+        # or the smallest gram of a text that has no letter-only one
+        keys = sorted(filter(str.isalpha, shingles))[:_INDEX_KEYS] or sorted(shingles)[:1]
         features.keys = keys
     best, best_score = NO_TEMPLATE, state.config.templates.similarity
     templates = state.templates
     index = state.template_index
     # LSH voting: a cluster worth comparing shares several of the text's minimum
     # 4-grams; one shared value is usually a common word, not a near-duplicate.
-    # (Counter counts in C and keeps first-seen order, like the loop it replaces)
-    votes = Counter(chain.from_iterable(filter(None, map(index.get, keys))))
+    # Candidates are compared in first-seen order (ties go to the later one).
+    votes: dict[int, int] = {}
+    vote = votes.get
+    for bucket in filter(None, map(index.get, keys)):
+        for cid in bucket:
+            votes[cid] = vote(cid, 0) + 1
     need = min(_MIN_VOTES, len(keys))
     n = len(shingles)
     for cid, count in votes.items():
