@@ -342,8 +342,8 @@ def _template_for(state: PolicyState, features: _Text) -> int:
     # Candidates are compared in first-seen order (ties go to the later one).
     votes: dict[int, int] = {}
     vote = votes.get
-    for bucket in filter(None, map(index.get, keys)):
-        for cid in bucket:
+    for members in filter(None, map(index.get, keys)):
+        for cid in members:
             votes[cid] = vote(cid, 0) + 1
     need = min(_MIN_VOTES, len(keys))
     n = len(shingles)
