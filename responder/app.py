@@ -47,6 +47,8 @@ MAX_ID_LEN = 64
 MAX_NUMBER_LEN = 32
 POLICY_TICK_S = 1.0
 PURGE_EVERY_S = 3600.0
+# The server's collector thresholds (CPython's defaults: 700, 10, 10); see ``create_app``.
+GC_THRESHOLDS = (2_000, 10, 100)
 
 
 class HTTPError(Exception):
@@ -78,13 +80,21 @@ def create_app(
     transport: httpx.AsyncBaseTransport | None = None,
     rng: random.Random | None = None,
     migrate: bool = True,
-    freeze_heap: bool = False,
+    tune_gc: bool = False,
 ) -> Starlette:
     """The responder as an ASGI app. Nothing touches the database before start-up.
 
-    ``freeze_heap`` (the server sets it) moves everything built at start-up out of the
-    cyclic garbage collector's reach (``gc.freeze``), so its full collections scan only
-    what the service allocated since, instead of pausing the event loop for tens of ms.
+    ``tune_gc`` (the server sets it; it changes process-wide settings, restored at
+    shutdown) moves everything built at start-up out of the cyclic garbage collector's
+    reach (``gc.freeze``), so its full collections scan only what the service allocated
+    since, and sets ``GC_THRESHOLDS``. The policy keeps a few container objects per
+    sender (a raid brings a new sender with most messages), so the long-lived heap grows
+    with the traffic: with CPython's defaults, a full collection ran each time it had
+    grown by a quarter (about 25 of them, 1.5 s of CPU, over ~75k webhooks, each pause up
+    to ~60 ms), and young collections every ~20 webhooks. Measured in the worker at 32
+    connections: garbage collection went from ~14% of its CPU to ~3%, with young pauses
+    of ~0.3 ms (generation 1: ~1.5 ms). Memory is freed by reference counting as before;
+    only cyclic garbage waits a little longer.
     """
     metrics = Metrics()
     holder: dict[str, Context] = {}
@@ -127,9 +137,11 @@ def create_app(
                       key=settings.pseudonym_secret)
         holder["ctx"] = ctx
         app.state.ctx = ctx
-        if freeze_heap:
+        gc_thresholds = gc.get_threshold()
+        if tune_gc:
             gc.collect()
             gc.freeze()
+            gc.set_threshold(*GC_THRESHOLDS)
         stopping = asyncio.Event()
         tasks = [
             asyncio.create_task(sender.run(stopping, settings.drain_timeout_s), name="outbox"),
@@ -149,6 +161,8 @@ def create_app(
             await client.aclose()
             await db.call(store.close)
             db.close()
+            if tune_gc:
+                gc.set_threshold(*gc_thresholds)
 
     def ctx_of(request: Request) -> Context:
         return holder["ctx"]

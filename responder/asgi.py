@@ -15,4 +15,4 @@ def app_from_env() -> Starlette:
     """Build the app from RAIDSIM_* environment variables (each uvicorn worker calls this)."""
     settings = load_settings(os.environ)
     configure(settings.log_level)
-    return create_app(settings, freeze_heap=True)
+    return create_app(settings, tune_gc=True)
