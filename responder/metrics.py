@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -52,3 +54,11 @@ class Metrics:
             "raidsim_webhook_latency_seconds", "Time to answer an inbound webhook.",
             buckets=LATENCY_BUCKETS, registry=r,
         )
+        self._inbound_children: dict[tuple[str, str], Any] = {}
+
+    def count_inbound(self, decision: str, rule: str) -> None:
+        """``inbound.labels(decision, rule).inc()``, the labelled child looked up once."""
+        child = self._inbound_children.get((decision, rule))
+        if child is None:
+            child = self._inbound_children[decision, rule] = self.inbound.labels(decision, rule)
+        child.inc()

@@ -99,13 +99,20 @@ def verify_twilio(
 
 @functools.lru_cache(maxsize=256)
 def url_variants(url: str) -> tuple[str, ...]:
-    """The URLs a valid signature may cover: ``url`` without its port, then with the default one.
+    """The URLs a valid signature may cover: ``url`` without its port and with it (the
+    scheme's default port when it has none).
 
+    The form the URL arrived in comes first (with its port if it has one), since that is
+    the one Twilio most likely signed: ``verify_twilio`` stops at the first match, so a
+    valid signature then costs one HMAC instead of two. The set accepted is the same.
     Cached: a deployment receives its webhooks on one or a few URLs.
     """
     try:
         parts = urlsplit(url)
-        return tuple(dict.fromkeys((_without_port(parts), _with_port(parts))))
+        variants = (_without_port(parts), _with_port(parts))
+        if parts.port is not None:
+            variants = variants[::-1]
+        return tuple(dict.fromkeys(variants))
     except ValueError:
         return ()
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import random
+from urllib.parse import parse_qsl, urlencode
 
+from hypothesis import given
+from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
 from responder.signing import (
@@ -130,3 +133,56 @@ def test_cached_signed_url_is_starlettes_request_url() -> None:
                              "headers": [] if host is None else [(b"host", host)]}
                     for _ in range(2):  # computed, then cached
                         assert signed_url(Request(scope), settings) == str(Request(scope).url)
+
+
+_FORM_CHARS = "ab=&+%2C%3D%zz%e9%C3%A9 é~-_.\x00"
+
+
+@given(st.text(alphabet=st.sampled_from(list(_FORM_CHARS)), max_size=60)
+       | st.lists(st.tuples(st.text(max_size=8), st.text(max_size=12)), max_size=8)
+       .map(urlencode))
+def test_parse_form_is_parse_qsl(text: str) -> None:
+    """The webhook's form parser gives parse_qsl's pairs, blanks and bad escapes included."""
+    from responder.app import MAX_FIELDS, parse_form
+
+    assert parse_form(text) == parse_qsl(text, keep_blank_values=True,
+                                         max_num_fields=MAX_FIELDS)
+
+
+def test_parse_form_field_limit_is_parse_qsl() -> None:
+    from responder.app import MAX_FIELDS, parse_form
+
+    for count in (MAX_FIELDS - 1, MAX_FIELDS, MAX_FIELDS + 1):
+        text = "&".join(["a=1"] * count)
+        try:
+            expected: object = parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FIELDS)
+        except ValueError:
+            expected = ValueError
+        try:
+            got: object = parse_form(text)
+        except ValueError:
+            got = ValueError
+        assert got == expected
+
+
+def test_raw_headers_answer_like_starlette() -> None:
+    """One dict per request gives what Starlette's ``Headers.get`` gives: the first value."""
+    from starlette.requests import Request
+
+    from responder.app import _header, raw_headers
+
+    raw = [(b"host", b"a.example"), (b"x-twilio-signature", b"first"),
+           (b"x-twilio-signature", b"second"), (b"content-type", b"text/plain; charset=\xe9")]
+    for headers in (raw, tuple(raw)):
+        request = Request({"type": "http", "headers": headers})
+        mapping = raw_headers(request)
+        for name in ("host", "x-twilio-signature", "content-type", "i-twilio-idempotency-token"):
+            assert _header(mapping, name.encode()) == request.headers.get(name)
+
+
+def test_url_variants_try_the_url_as_called_first() -> None:
+    from responder.signing import url_variants
+
+    assert url_variants("http://h:8000/w") == ("http://h:8000/w", "http://h/w")
+    assert url_variants("https://h/w?a=1") == ("https://h/w?a=1", "https://h:443/w?a=1")
+    assert url_variants("https://h:443/w") == ("https://h:443/w", "https://h/w")
