@@ -82,7 +82,13 @@ def _matches_prefix(sender: str, entries: set[str]) -> bool:
 
 
 class _Sender:
-    """What the policy remembers about one sender."""
+    """What the policy remembers about one sender.
+
+    Its times are tuples, not a deque and a list: a raid brings a new sender with most
+    messages, and a tuple of floats is one small object the cyclic garbage collector
+    stops tracking, so a full collection (a pause of the responder's event loop) does
+    not grow with two containers per sender.
+    """
 
     __slots__ = ("count", "e164", "first_seen", "flag", "frags", "held", "last_seen",
                  "opted_out", "recent", "replies")
@@ -92,8 +98,8 @@ class _Sender:
         self.first_seen = now
         self.last_seen = now
         self.count = 0
-        self.recent: deque[float] = deque()
-        self.replies: list[float] = []
+        self.recent: tuple[float, ...] = ()  # message times within repeats.window_s
+        self.replies: tuple[float, ...] = ()  # reply times within sender_limit.window_s
         self.opted_out = False
         self.held = False
         self.flag: str | None = None  # rule that judged this sender a raider
@@ -407,10 +413,13 @@ def _observe(state: PolicyState, msg: Message, now: float) -> _Sender:
     sender.count += 1
     sender.last_seen = now
     recent = sender.recent
-    recent.append(now)
     horizon = now - cfg.repeats.window_s
-    while recent and recent[0] < horizon:
-        recent.popleft()
+    if recent and recent[0] < horizon:  # forget the times that left the window
+        first = 1
+        while first < len(recent) and recent[first] < horizon:
+            first += 1
+        recent = recent[first:]
+    sender.recent = (*recent, now)
 
     surge = cfg.surge
     if surge.enabled:
@@ -690,7 +699,7 @@ def _suspicion(state: PolicyState, msg: Message, sender: _Sender, features: _Tex
     if cfg.fragments.enabled and _fragments_hot(state, features, now):
         return "raid_phrases"
     repeats = cfg.repeats
-    if repeats.enabled and sender.replies == [] and len(sender.recent) >= repeats.max_messages:
+    if repeats.enabled and not sender.replies and len(sender.recent) >= repeats.max_messages:
         return "repeat_flood"
     if (
         cfg.number_blocks.enabled
@@ -738,7 +747,7 @@ def _sender_rules(state: PolicyState, msg: Message, sender: _Sender, now: float)
     limit = cfg.sender_limit
     if limit.enabled and sender.replies:
         horizon = now - limit.window_s
-        replies = [t for t in sender.replies if t > horizon]
+        replies = tuple(t for t in sender.replies if t > horizon)
         sender.replies = replies
         if len(replies) >= limit.replies:
             return Decision.drop("sender_limit")
@@ -868,7 +877,7 @@ def release_due(state: PolicyState, *, now: float) -> list[Released]:
         rule = None if allowed else _suspicion(state, msg, sender, features, now)
         # Count everything the sender sent while held, not only the last window.
         if (rule is None and not allowed and cfg.repeats.enabled
-                and sender.count >= cfg.repeats.max_messages and sender.replies == []):
+                and sender.count >= cfg.repeats.max_messages and not sender.replies):
             rule = "repeat_flood"
         if rule is not None:
             _flag(state, sender, rule, now)
@@ -933,7 +942,7 @@ def forget_held(state: PolicyState, message_id: str) -> bool:
 def record_reply(state: PolicyState, message: Message, cost_micros: int, *, now: float) -> None:
     """The ledger accepted a reply: count it for the sender limit and budget pacing."""
     sender = _sender_of(state, message.sender, now)
-    sender.replies.append(now)
+    sender.replies = (*sender.replies, now)
     state.spent_micros += cost_micros
     state.recent_spend.add(now, message.message_id, cost_micros)
 
