@@ -94,7 +94,7 @@ def create_app(
     collections every ~20 webhooks. Measured in the worker at 32 connections: garbage
     collection went from ~14% of its CPU to ~3%, with young pauses of ~0.3 ms
     (generation 1: ~1.7 ms); a full collection's pause still grows with the policy's
-    memory (~0.3 s at 200k senders, as before), it just comes far less often. Memory is
+    memory (at most two tracked objects per sender), it just comes far less often. Memory is
     freed by reference counting as before; only cyclic garbage waits a little longer.
     """
     metrics = Metrics()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import gc
 import random
 from pathlib import Path
 
@@ -196,6 +197,28 @@ def test_same_inputs_same_decisions() -> None:
         return out
 
     assert run() == run()
+
+
+def test_sender_memory_is_light_on_the_garbage_collector() -> None:
+    """A raid brings a new sender with most messages, and the responder's full garbage
+    collections pause its event loop for as long as they scan: after a collection, the
+    policy's memory of a sender is at most two tracked objects (the sender, and the set of
+    phrases it used), whatever it sent and whether it got a reply."""
+    state, ledger = PolicyState(), MemoryLedger()
+    for i in range(300):
+        t = float(i)
+        sender = f"+3361234{i % 100:04d}"  # each sender writes three times
+        admit(state, ledger, msg(i, sender, f"Bonsoir, je vous ai vu au journal de {i}h", t),
+              now=t)
+    gc.collect()
+    assert len(state.senders) == 100
+    assert any(s.replies for s in state.senders.values())
+    assert all(len(s.recent) == 3 for s in state.senders.values())
+    tracked = [
+        sum(gc.is_tracked(obj) for obj in (s, s.recent, s.replies, s.frags))
+        for s in state.senders.values()
+    ]
+    assert max(tracked) <= 2
 
 
 def test_policy_package_does_no_io_and_reads_no_clock() -> None:
