@@ -221,6 +221,23 @@ def test_sender_memory_is_light_on_the_garbage_collector() -> None:
     assert max(tracked) <= 2
 
 
+def test_a_flooding_sender_is_remembered_in_bounded_memory() -> None:
+    """A raider who sends thousands of messages within the repeat window is remembered
+    by as many times as any rule counts, not by all of them (a million-message raid
+    would otherwise hold every time, and copy a growing tuple per message)."""
+    state, ledger = PolicyState(), MemoryLedger()
+    flooder = "+33612345678"
+    rules = []
+    for i in range(3000):
+        t = i * 0.5
+        rules.append(admit(state, ledger, msg(i, flooder, f"spam {i}", t), now=t).rule)
+    sender = state.senders[flooder]
+    assert sender.count == 3000
+    assert len(sender.recent) == state.recent_cap < 10
+    assert sender.recent == tuple(i * 0.5 for i in range(3000 - state.recent_cap, 3000))
+    assert rules[0] == "first_contact" and set(rules[1:]) == {"sender_limit"}
+
+
 def test_policy_package_does_no_io_and_reads_no_clock() -> None:
     """responder/policy imports nothing that reads clocks, randomness or the network."""
     banned = {"time", "datetime", "random", "socket", "httpx", "asyncio", "os", "sqlite3"}

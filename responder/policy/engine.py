@@ -98,7 +98,8 @@ class _Sender:
         self.first_seen = now
         self.last_seen = now
         self.count = 0
-        self.recent: tuple[float, ...] = ()  # message times within repeats.window_s
+        # the latest message times within repeats.window_s, at most state.recent_cap
+        self.recent: tuple[float, ...] = ()
         self.replies: tuple[float, ...] = ()  # reply times within sender_limit.window_s
         self.opted_out = False
         self.held = False
@@ -172,6 +173,9 @@ class PolicyState:
         self.reply_cost_micros = self.config.reply_cost_micros
         self.opt_out = frozenset(self.config.senders.opt_out_keywords)
         self.opt_in = frozenset(self.config.senders.opt_in_keywords)
+        # No rule counts a sender's recent messages beyond this many, so no more are kept:
+        # a raider who sends thousands costs as little memory as one who sends six.
+        self.recent_cap = max(self.config.repeats.max_messages, _SCORE_REPEATS + 1, 2)
         self.seen_ids: dict[str, float] = {}
         self.senders: dict[str, _Sender] = {}
         # surge detection
@@ -251,6 +255,7 @@ _DECAY_STEP_S = 60.0  # decayed counters are brought up to date at most once a m
 _MIN_VOTES = 2
 _INDEX_FANOUT = 6
 _CACHE_MAX = 200_000
+_SCORE_REPEATS = 5  # a held reply's priority counts at most this many repeats
 NO_TEMPLATE = -1
 
 
@@ -419,6 +424,8 @@ def _observe(state: PolicyState, msg: Message, now: float) -> _Sender:
         while first < len(recent) and recent[first] < horizon:
             first += 1
         recent = recent[first:]
+    if len(recent) >= state.recent_cap:
+        recent = recent[len(recent) - state.recent_cap + 1:]
     sender.recent = (*recent, now)
 
     surge = cfg.surge
@@ -718,7 +725,7 @@ def _suspicion(state: PolicyState, msg: Message, sender: _Sender, features: _Tex
 
 def _score(state: PolicyState, msg: Message, sender: _Sender, template: int) -> int:
     """Release priority of a held reply: lower is released first."""
-    score = min(len(sender.recent) - 1, 5)
+    score = min(len(sender.recent) - 1, _SCORE_REPEATS)
     if _template_echo(state, template):
         score += 2
     cfg = state.config.number_blocks
