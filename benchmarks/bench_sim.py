@@ -11,7 +11,7 @@ process, interleaved, and the ratio of the medians is printed (target >= 0.4).
 Traffic generation happens before timing for both.
 
 Memory: a raid scenario scaled to 1,000,000 messages is generated as a stream and
-simulated in a child process; its peak RSS (``ru_maxrss``) is printed (target < 1 GB).
+simulated in a child process; its own peak RSS (``VmHWM``) is printed (target < 1 GB).
 """
 
 from __future__ import annotations
@@ -103,26 +103,43 @@ def _shift(rec: Any, offset: float, batch: int) -> Any:
     return replace(rec, t=rec.t + offset, message_id=f"{rec.message_id}-{batch}")
 
 
+def _peak_rss_kib() -> int:
+    """This process's own peak RSS. Linux carries ``ru_maxrss`` across fork and exec, so a
+    child started after the throughput rounds would report the parent's (large) peak; the
+    high-water mark of the child's own address space (``VmHWM``) is what it used."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def _memory_child(messages: int) -> None:
+    """Run in the child: stream and simulate the scaled raid, print messages and peak KiB."""
+    from dataclasses import replace
+
+    from sim.model import RaidModel
+    from sim.scenario import load_scenario
+    from sim.traffic import iter_generate
+
+    scenario = load_scenario(MILLION)
+    factor = messages / sum(t.messages for t in scenario.traffic)
+    scenario = replace(scenario, traffic=tuple(
+        replace(t, messages=max(1, round(t.messages * factor))) for t in scenario.traffic))
+    out = RaidModel(scenario.policy, seed=1).run(iter_generate(scenario, scenario.seed))
+    print(sum(out.metrics.messages.values()), _peak_rss_kib())
+
+
 def memory(messages: int) -> dict[str, Any]:
     """Peak RSS of a child process that streams and simulates a raid of ``messages``."""
-    code = (
-        "import resource, sys\n"
-        "from dataclasses import replace\n"
-        "from sim.scenario import load_scenario\n"
-        "from sim.traffic import iter_generate\n"
-        "from sim.model import RaidModel\n"
-        f"s = load_scenario({str(MILLION)!r})\n"
-        f"factor = {messages} / sum(t.messages for t in s.traffic)\n"
-        "s = replace(s, traffic=tuple(replace(t, messages=max(1, round(t.messages * factor)))"
-        " for t in s.traffic))\n"
-        "m = RaidModel(s.policy, seed=1)\n"
-        "out = m.run(iter_generate(s, s.seed))\n"
-        "total = sum(out.metrics.messages.values())\n"
-        "print(total, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
-    )
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True, cwd=ROOT)
+    proc = subprocess.run([sys.executable, __file__, "--memory-child", str(messages)],
+                          capture_output=True, text=True, check=True, cwd=ROOT)
     elapsed = time.perf_counter() - start
     total, rss_kib = proc.stdout.split()
     return {
@@ -137,7 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short form for CI")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.memory_child:
+        _memory_child(args.memory_child)
+        return 0
     n, rounds, mem_n = (30_000, 3, 100_000) if args.quick else (200_000, 5, 1_000_000)
     result = {"throughput": throughput(n, rounds), "memory": memory(mem_n)}
     t, m = result["throughput"], result["memory"]
