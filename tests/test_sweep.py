@@ -71,6 +71,37 @@ def test_sweep_command_runs_the_grid(tmp_path: Path) -> None:
     assert "pareto" in run.stdout
 
 
+def test_sweep_in_several_processes_gives_the_same_points(tmp_path: Path) -> None:
+    """--jobs shares the runs among worker processes; the JSON is byte for byte the same."""
+    trace = tmp_path / "quiet.jsonl"
+    write_trace(trace)
+    outputs = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"sweep-{jobs}.json"
+        run = subprocess.run(
+            [sys.executable, "-m", "raidsim", "sweep", "--trace", str(trace),
+             "--param", "sender_limit.replies=1,2", "--param", "repeats.max_messages=2,4",
+             "--seeds", "2", "--jobs", jobs, "--json", str(out)],
+            capture_output=True, text=True, cwd=ROOT, timeout=300,
+        )
+        assert run.returncode == 0, run.stderr
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
+    assert len(json.loads(outputs[0])["points"]) == 4
+
+
+def test_sweep_rejects_a_negative_job_count(tmp_path: Path) -> None:
+    trace = tmp_path / "quiet.jsonl"
+    write_trace(trace)
+    run = subprocess.run(
+        [sys.executable, "-m", "raidsim", "sweep", "--trace", str(trace),
+         "--param", "sender_limit.replies=1,2", "--jobs", "-1"],
+        capture_output=True, text=True, cwd=ROOT, timeout=60,
+    )
+    assert run.returncode == 2
+    assert "--jobs" in run.stderr
+
+
 def test_sweep_rejects_unknown_keys(tmp_path: Path) -> None:
     """An unknown policy key is a usage error naming the known keys."""
     trace = tmp_path / "quiet.jsonl"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "example:\n"
             "  raidsim sweep scenarios/anti-relous-2017.toml \\\n"
             "      --param templates.hot_senders=4,6,10 --param surge.factor=3,4,6 "
-            "--json sweep.json\n\n"
+            "--jobs 0 --json sweep.json\n\n"
             "Keys are the policy file's, dotted (see docs/policy.md); values are comma "
             "separated.\nexit codes: 0 done, 2 usage or input error"
         ),
@@ -42,6 +43,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--seeds", type=int, default=1, metavar="N",
                         help="seeds per point; spend and coverage are averaged (default 1)")
     parser.add_argument("--seed", type=int, metavar="N", help="first seed")
+    parser.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
+                        help="run the simulations in N processes (0: one per CPU); the "
+                        "results are the same as with one (default 1)")
     parser.add_argument("--max-runs", type=int, default=200, metavar="N",
                         help="refuse grids needing more simulations than this (default 200)")
     parser.add_argument("--json", type=Path, dest="json_out", metavar="OUT",
@@ -51,8 +55,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from responder.policy.errors import ConfigError
-    from sim.run import eur_text, job_from_inputs
-    from sim.sweep import parse_axis, sweep
+    from sim.run import eur_text
+    from sim.sweep import Inputs, parse_axis, sweep
 
     def usage(message: str) -> int:
         print(f"raidsim sweep: error: {message}", file=sys.stderr)
@@ -64,6 +68,9 @@ def run(args: argparse.Namespace) -> int:
         return usage("give at least one --param KEY=V1,V2 (e.g. surge.factor=3,4,6)")
     if args.seeds < 1:
         return usage("--seeds must be at least 1")
+    if args.jobs < 0:
+        return usage("--jobs must be 0 (one per CPU) or more")
+    jobs = args.jobs or os.cpu_count() or 1
     try:
         axes = [parse_axis(text) for text in args.param]
     except ValueError as exc:
@@ -75,14 +82,15 @@ def run(args: argparse.Namespace) -> int:
     bar: Any = None
     progress = None
     try:
-        job, _ = job_from_inputs(scenario_path=args.scenario, trace_path=args.trace,
-                                 policy_path=args.policy, seed=args.seed)
+        inputs = Inputs(args.scenario, args.trace, args.policy, args.seed)
+        job = inputs.job()
         from raidsim.progress import Progress
 
         bar = Progress(f"sweeping {job.name}", unit="run", total=runs)
         progress = bar.update
 
-        points = sweep(job, axes, seeds=args.seeds, progress=progress)
+        points = sweep(job, axes, seeds=args.seeds, progress=progress, jobs=jobs,
+                       inputs=inputs)
     except (ConfigError, ValueError) as exc:
         return usage(str(exc))
     finally:
