@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+import multiprocessing
 import statistics
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
@@ -80,13 +82,16 @@ def run_once(job: Job, seed: int, *, progress: Callable[[int], None] | None = No
     return results, outcome
 
 
-def _ci95(values: Sequence[float]) -> dict[str, float]:
+def _ci95(values: Sequence[float], *, bounds: tuple[float, float] = (-math.inf, math.inf)
+          ) -> dict[str, float]:
+    """Mean and Student-t 95% interval, clipped to ``bounds`` (a share stays in [0, 1])."""
     mean = statistics.fmean(values)
     if len(values) < 2:
         return {"mean": round(mean, 6), "low": round(mean, 6), "high": round(mean, 6)}
     t = _T95[len(values) - 2] if len(values) - 1 <= len(_T95) else 1.96
     half = t * statistics.stdev(values) / math.sqrt(len(values))
-    return {"mean": round(mean, 6), "low": round(mean - half, 6), "high": round(mean + half, 6)}
+    low, high = max(mean - half, bounds[0]), min(mean + half, bounds[1])
+    return {"mean": round(mean, 6), "low": round(low, 6), "high": round(high, 6)}
 
 
 def _money_ci(values: Sequence[Any]) -> dict[str, float]:
@@ -97,10 +102,73 @@ def _money_ci(values: Sequence[Any]) -> dict[str, float]:
     return out
 
 
-def replicate(job: Job, n: int, *, progress: Callable[[int], None] | None = None
-              ) -> dict[str, Any]:
-    """Run ``n`` seeds (seed, seed+1, ...); the first run's results plus 95% intervals."""
-    runs = [run_once(job, job.seed + i, progress=progress)[0] for i in range(n)]
+@dataclass(frozen=True)
+class Inputs:
+    """What a job is built from (``job_from_inputs``), so that a worker can rebuild it."""
+
+    scenario_path: Path | None = None
+    trace_path: Path | None = None
+    policy_path: Path | None = None
+    seed: int | None = None
+
+    def job(self) -> Job:
+        return job_from_inputs(scenario_path=self.scenario_path, trace_path=self.trace_path,
+                               policy_path=self.policy_path, seed=self.seed)[0]
+
+
+_worker_job: Job | None = None
+
+
+def _start_worker(inputs: Inputs) -> None:
+    global _worker_job
+    _worker_job = inputs.job()
+
+
+def _worker_run(policy: PolicyConfig, seed: int) -> dict[str, Any]:
+    assert _worker_job is not None
+    return run_once(replace(_worker_job, policy=policy), seed)[0]
+
+
+def run_many(job: Job, runs: Sequence[tuple[PolicyConfig, int]], *, jobs: int = 1,
+             inputs: Inputs | None = None, progress: Callable[[int], None] | None = None
+             ) -> Iterator[dict[str, Any]]:
+    """The results of each (policy, seed) run of ``job``, in order; ``progress(runs done)``.
+
+    With ``jobs`` > 1 the runs are shared among that many worker processes, each of which
+    rebuilds the job from ``inputs``. Every run is deterministic, so the results are the
+    same as in one process.
+    """
+    if jobs <= 1 or len(runs) <= 1:
+        for done, (policy, seed) in enumerate(runs, 1):
+            yield run_once(replace(job, policy=policy), seed)[0]
+            if progress is not None:
+                progress(done)
+        return
+    if inputs is None:
+        raise ValueError("running in several processes needs the job's inputs")
+    # spawn: a fresh interpreter per worker, the same on every platform
+    with ProcessPoolExecutor(max_workers=min(jobs, len(runs)),
+                             mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_start_worker, initargs=(inputs,)) as pool:
+        futures = [pool.submit(_worker_run, policy, seed) for policy, seed in runs]
+        for done, future in enumerate(futures, 1):
+            yield future.result()
+            if progress is not None:
+                progress(done)
+
+
+def replicate(job: Job, n: int, *, progress: Callable[[int], None] | None = None,
+              jobs: int = 1, inputs: Inputs | None = None) -> dict[str, Any]:
+    """Run ``n`` seeds (seed, seed+1, ...); the first run's results plus 95% intervals.
+
+    In one process ``progress`` gets each run's message count; with ``jobs`` > 1 (see
+    ``run_many``) it gets the number of runs done.
+    """
+    if jobs > 1 and n > 1:
+        runs = list(run_many(job, [(job.policy, job.seed + i) for i in range(n)], jobs=jobs,
+                             inputs=inputs, progress=progress))
+    else:
+        runs = [run_once(job, job.seed + i, progress=progress)[0] for i in range(n)]
     first = runs[0]
     if n > 1:
         first["replications"] = {
@@ -110,7 +178,7 @@ def replicate(job: Job, n: int, *, progress: Callable[[int], None] | None = None
             "spend_eur": _money_ci([r["spend_eur"] for r in runs]),
             "oracle_spend_eur": _money_ci([r["oracle_spend_eur"] for r in runs]),
             "naive_spend_eur": _money_ci([r["naive_spend_eur"] for r in runs]),
-            "legit_coverage": _ci95([r["legit_coverage"] for r in runs]),
+            "legit_coverage": _ci95([r["legit_coverage"] for r in runs], bounds=(0.0, 1.0)),
             "reply_latency_s.p95": _ci95([r["reply_latency_s"]["p95"] for r in runs]),
             "messages.raid": _ci95([r["messages"]["raid"] for r in runs]),
         }

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import itertools
-import multiprocessing
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from responder.policy import PolicyConfig
 from responder.policy.errors import ConfigError
-from sim.run import Job, job_from_inputs, run_once
+from sim.run import Inputs, Job, run_many
 
 
 @dataclass(frozen=True)
@@ -72,42 +69,6 @@ class Point:
     pareto: bool = False
 
 
-@dataclass(frozen=True)
-class Inputs:
-    """What a job is built from (``job_from_inputs``): a worker process rebuilds it."""
-
-    scenario_path: Path | None = None
-    trace_path: Path | None = None
-    policy_path: Path | None = None
-    seed: int | None = None
-
-    def job(self) -> Job:
-        return job_from_inputs(scenario_path=self.scenario_path, trace_path=self.trace_path,
-                               policy_path=self.policy_path, seed=self.seed)[0]
-
-
-# One run's figures: spend, oracle spend (exact, as text) and legit coverage.
-_Figures = tuple[str, str, float]
-
-
-def _figures(job: Job, policy: PolicyConfig, seed: int) -> _Figures:
-    results, _ = run_once(replace(job, policy=policy), seed)
-    return str(results["spend_eur"]), str(results["oracle_spend_eur"]), results["legit_coverage"]
-
-
-_worker_job: Job | None = None
-
-
-def _start_worker(inputs: Inputs) -> None:
-    global _worker_job
-    _worker_job = inputs.job()
-
-
-def _worker_figures(policy: PolicyConfig, seed: int) -> _Figures:
-    assert _worker_job is not None
-    return _figures(_worker_job, policy, seed)
-
-
 def sweep(job: Job, axes: Sequence[Axis], *, seeds: int = 1,
           progress: Callable[[int], None] | None = None, jobs: int = 1,
           inputs: Inputs | None = None) -> list[Point]:
@@ -121,41 +82,22 @@ def sweep(job: Job, axes: Sequence[Axis], *, seeds: int = 1,
     for combo in itertools.product(*(axis.values for axis in axes)):
         settings = {axis.key: value for axis, value in zip(axes, combo, strict=True)}
         grid.append((settings, configure(job.policy, settings)))  # bad values fail here
-    tasks = [(policy, job.seed + i) for _, policy in grid for i in range(seeds)]
-    figures = list(_run_all(job, tasks, progress, jobs, inputs))
+    runs = [(policy, job.seed + i) for _, policy in grid for i in range(seeds)]
+    figures = [
+        (Decimal(str(run["spend_eur"])), Decimal(str(run["oracle_spend_eur"])),
+         float(run["legit_coverage"]))
+        for run in run_many(job, runs, jobs=jobs, inputs=inputs, progress=progress)
+    ]
     points: list[Point] = []
     for n, (settings, _) in enumerate(grid):
         spend, coverage, oracle = Decimal(0), 0.0, Decimal(0)
         for run_spend, run_oracle, run_coverage in figures[n * seeds:(n + 1) * seeds]:
-            spend += Decimal(run_spend)
-            oracle += Decimal(run_oracle)
-            coverage += float(run_coverage)
+            spend += run_spend
+            oracle += run_oracle
+            coverage += run_coverage
         points.append(Point(settings, (spend / seeds).quantize(Decimal("0.01")),
                             round(coverage / seeds, 6), (oracle / seeds).quantize(Decimal("0.01"))))
     return pareto(points)
-
-
-def _run_all(job: Job, tasks: Sequence[tuple[PolicyConfig, int]],
-             progress: Callable[[int], None] | None, jobs: int,
-             inputs: Inputs | None) -> Iterator[_Figures]:
-    """Each task's figures, in task order."""
-    if jobs <= 1 or len(tasks) <= 1:
-        for done, (policy, seed) in enumerate(tasks, 1):
-            yield _figures(job, policy, seed)
-            if progress is not None:
-                progress(done)
-        return
-    if inputs is None:
-        raise ValueError("running a sweep in several processes needs the job's inputs")
-    # spawn: a fresh interpreter per worker, the same on every platform
-    with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)),
-                             mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_start_worker, initargs=(inputs,)) as pool:
-        futures = [pool.submit(_worker_figures, policy, seed) for policy, seed in tasks]
-        for done, future in enumerate(futures, 1):
-            yield future.result()
-            if progress is not None:
-                progress(done)
 
 
 def pareto(points: Sequence[Point]) -> list[Point]:

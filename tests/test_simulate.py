@@ -113,6 +113,25 @@ def test_replications_report_confidence_intervals(tmp_path: Path) -> None:
     assert reps["seeds"] == [reps["seeds"][0] + i for i in range(3)]
     spend = reps["spend_eur"]
     assert spend["low"] <= spend["mean"] <= spend["high"]
+    coverage = reps["legit_coverage"]  # a share: its interval stays within [0, 1]
+    assert 0.0 <= coverage["low"] <= coverage["mean"] <= coverage["high"] <= 1.0
+    # The same replications in two worker processes: the same bytes.
+    parallel = tmp_path / "r2.json"
+    run = raidsim("simulate", str(ROOT / "scenarios" / "press-surge.toml"),
+                  "--replications", "3", "--jobs", "2", "--json", str(parallel), "--quiet")
+    assert run.returncode == 0, run.stderr
+    assert parallel.read_bytes() == out.read_bytes()
+
+
+def test_coverage_interval_stays_a_share() -> None:
+    """A t-interval around a share near 100 % is clipped at 1, not printed as 100.01 %."""
+    from sim.run import _ci95
+
+    values = [1.0, 0.9992, 1.0, 1.0]
+    assert _ci95(values)["high"] > 1.0  # what the plain interval says
+    clipped = _ci95(values, bounds=(0.0, 1.0))
+    assert clipped["high"] == 1.0
+    assert clipped["low"] == _ci95(values)["low"] and clipped["mean"] == 0.9998
 
 
 def test_ucs2_reply_text_warns_about_cost(tmp_path: Path) -> None:
@@ -167,4 +186,5 @@ def test_usage_errors_exit_2() -> None:
     """No input at all, or a bad flag value, is a usage error."""
     assert raidsim("simulate").returncode == 2
     assert raidsim("simulate", str(REFERENCE), "--replications", "0").returncode == 2
+    assert raidsim("simulate", str(REFERENCE), "--jobs", "-1").returncode == 2
     assert raidsim("simulate", str(REFERENCE), "--threshold", "spend_eur<<5").returncode == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         "(repeatable; adds to the scenario's [thresholds])")
     parser.add_argument("--replications", type=int, default=1, metavar="N",
                         help="run N seeds and report 95%% confidence intervals (default 1)")
+    parser.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
+                        help="run the replications in N processes (0: one per CPU); the "
+                        "results are the same as with one (default 1)")
     parser.add_argument("--quiet", action="store_true", help="print no summary")
     parser.add_argument("--no-progress", action="store_true",
                         help="never show the progress bar (it shows only on a terminal)")
@@ -55,7 +59,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from responder.policy.errors import ConfigError
-    from sim.run import job_from_inputs, replicate, reply_warning, summary_lines
+    from sim.run import Inputs, job_from_inputs, replicate, reply_warning, summary_lines
 
     if args.scenario is None and args.trace is None:
         print("raidsim simulate: error: give a SCENARIO.toml, --trace FILE.jsonl, or both "
@@ -64,6 +68,11 @@ def run(args: argparse.Namespace) -> int:
     if args.replications < 1:
         print("raidsim simulate: error: --replications must be at least 1", file=sys.stderr)
         return EXIT_USAGE
+    if args.jobs < 0:
+        print("raidsim simulate: error: --jobs must be 0 (one per CPU) or more",
+              file=sys.stderr)
+        return EXIT_USAGE
+    jobs = min(args.jobs or os.cpu_count() or 1, args.replications)
     try:
         from reports.thresholds import (
             ThresholdSyntaxError,
@@ -85,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
     progress = None
     bar: Any = None
     try:
+        inputs = Inputs(args.scenario, args.trace, args.policy, args.seed)
         job, scenario = job_from_inputs(scenario_path=args.scenario, trace_path=args.trace,
                                         policy_path=args.policy, seed=args.seed)
         if scenario is not None and scenario.thresholds:
@@ -96,9 +106,14 @@ def run(args: argparse.Namespace) -> int:
         if not args.no_progress and not args.quiet:
             from raidsim.progress import Progress
 
-            bar = Progress(f"simulating {job.name}", unit="msg")
+            if jobs > 1:  # runs finish in other processes: count runs
+                bar = Progress(f"simulating {job.name}", unit="run", total=args.replications)
+            else:
+                bar = Progress(f"simulating {job.name}", unit="msg")
             if not bar.enabled:
                 bar = None
+            elif jobs > 1:
+                progress = bar.update
             else:
                 offset = [0, 0]  # messages of finished replications, last count seen
 
@@ -108,7 +123,8 @@ def run(args: argparse.Namespace) -> int:
                     offset[1] = count
                     bar.update(offset[0] + count)
 
-        results = replicate(job, args.replications, progress=progress)
+        results = replicate(job, args.replications, progress=progress, jobs=jobs,
+                            inputs=inputs)
     except ConfigError as exc:
         print(f"raidsim simulate: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

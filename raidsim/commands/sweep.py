@@ -55,8 +55,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from responder.policy.errors import ConfigError
-    from sim.run import eur_text
-    from sim.sweep import Inputs, parse_axis, sweep
+    from sim.run import Inputs, eur_text
+    from sim.sweep import parse_axis, sweep
 
     def usage(message: str) -> int:
         print(f"raidsim sweep: error: {message}", file=sys.stderr)
