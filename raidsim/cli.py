@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -39,6 +40,17 @@ _EXTRAS = {
 EXIT_OK = 0
 EXIT_THRESHOLD = 1
 EXIT_USAGE = 2
+
+
+def job_count(text: str) -> int:
+    """The ``--jobs`` value: a number of worker processes, ``0`` meaning one per CPU."""
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if count < 0:
+        raise argparse.ArgumentTypeError("must be 0 (one per CPU) or more")
+    return count or os.cpu_count() or 1
 
 
 class UsageError(Exception):

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from raidsim.cli import EXIT_OK, EXIT_THRESHOLD, EXIT_USAGE
+from raidsim.cli import EXIT_OK, EXIT_THRESHOLD, EXIT_USAGE, job_count
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -48,7 +47,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         "(repeatable; adds to the scenario's [thresholds])")
     parser.add_argument("--replications", type=int, default=1, metavar="N",
                         help="run N seeds and report 95%% confidence intervals (default 1)")
-    parser.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
+    parser.add_argument("--jobs", "-j", type=job_count, default=1, metavar="N",
                         help="run the replications in N processes (0: one per CPU); the "
                         "results are the same as with one (default 1)")
     parser.add_argument("--quiet", action="store_true", help="print no summary")
@@ -68,11 +67,7 @@ def run(args: argparse.Namespace) -> int:
     if args.replications < 1:
         print("raidsim simulate: error: --replications must be at least 1", file=sys.stderr)
         return EXIT_USAGE
-    if args.jobs < 0:
-        print("raidsim simulate: error: --jobs must be 0 (one per CPU) or more",
-              file=sys.stderr)
-        return EXIT_USAGE
-    jobs = min(args.jobs or os.cpu_count() or 1, args.replications)
+    jobs = min(args.jobs, args.replications)
     try:
         from reports.thresholds import (
             ThresholdSyntaxError,

@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from raidsim.cli import EXIT_OK, EXIT_USAGE
+from raidsim.cli import EXIT_OK, EXIT_USAGE, job_count
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,7 +42,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--seeds", type=int, default=1, metavar="N",
                         help="seeds per point; spend and coverage are averaged (default 1)")
     parser.add_argument("--seed", type=int, metavar="N", help="first seed")
-    parser.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
+    parser.add_argument("--jobs", "-j", type=job_count, default=1, metavar="N",
                         help="run the simulations in N processes (0: one per CPU); the "
                         "results are the same as with one (default 1)")
     parser.add_argument("--max-runs", type=int, default=200, metavar="N",
@@ -68,9 +67,6 @@ def run(args: argparse.Namespace) -> int:
         return usage("give at least one --param KEY=V1,V2 (e.g. surge.factor=3,4,6)")
     if args.seeds < 1:
         return usage("--seeds must be at least 1")
-    if args.jobs < 0:
-        return usage("--jobs must be 0 (one per CPU) or more")
-    jobs = args.jobs or os.cpu_count() or 1
     try:
         axes = [parse_axis(text) for text in args.param]
     except ValueError as exc:
@@ -89,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         bar = Progress(f"sweeping {job.name}", unit="run", total=runs)
         progress = bar.update
 
-        points = sweep(job, axes, seeds=args.seeds, progress=progress, jobs=jobs,
+        points = sweep(job, axes, seeds=args.seeds, progress=progress, jobs=args.jobs,
                        inputs=inputs)
     except (ConfigError, ValueError) as exc:
         return usage(str(exc))
