@@ -151,3 +151,21 @@ def test_summary_names_failures_and_is_appended_to_the_github_step_summary(tmp_p
     assert "| Spend | €85.92 |" in summary
     assert "| `raid_template` | 3,751 | 61.2% |" in summary
     assert step_summary.read_text(encoding="utf-8") == "earlier step\n" + summary + "\n"
+
+
+@pytest.mark.parametrize("series, text", [
+    ([0, 3, 12], "[0, 3, 12]"),
+    ([0.0, 1.5, None, 2e-07], "[0.0, 1.5, null, 2e-07]"),
+    ([True, 1, None, 2.5, Decimal("0.16")], "[true, 1, null, 2.5, 0.16]"),
+    ([Decimal("4800.00"), Decimal("-0")], "[4800.00, 0]"),
+])
+def test_number_arrays_are_written_on_one_line_whatever_their_types(series, text):
+    assert dumps({"s": series}) == '{\n  "s": ' + text + "\n}\n"
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_a_non_finite_number_in_a_series_is_refused_not_written(bad):
+    with pytest.raises(ValueError, match="JSON"):
+        dumps({"s": [1.0, None, bad]})
+    with pytest.raises(ValueError, match="JSON"):
+        dumps({"s": [1, Decimal("2"), bad]})
