@@ -26,6 +26,7 @@ from responder.policy import (
     Message,
     PolicyConfig,
     PolicyState,
+    TextSketches,
     admit,
     next_deadline,
     release,
@@ -83,13 +84,14 @@ class RaidModel:
         seed: int = 0,
         record_decisions: bool = False,
         progress: Callable[[int], None] | None = None,
+        sketches: TextSketches | None = None,
     ) -> None:
         self.policy = policy
         self.provider = provider or ProviderModel()
         self.faults = faults
         self.rng = random.Random(f"provider:{seed}")
         self.env = simpy.Environment()
-        self.state = PolicyState(policy)
+        self.state = PolicyState(policy, sketches=sketches)
         budget = policy.budget
         self.ledger = MemoryLedger(
             Caps(budget.total_micros, budget.per_hour_micros) if budget.enabled else Caps()

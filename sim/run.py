@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from responder.money import format_eur, to_micros
-from responder.policy import PolicyConfig
+from responder.policy import PolicyConfig, TextSketches
 from responder.sms import non_gsm7_characters, segment_info
 from sim.model import InboundRecord, RaidModel
 from sim.provider import Fault, ProviderModel, parse_faults, parse_provider
@@ -58,11 +58,62 @@ def reply_warning(policy: PolicyConfig) -> str | None:
     )
 
 
+class RunCache:
+    """What the runs of one sweep or replication set share within a process.
+
+    - Text sketches (``TextSketches``, one per ``templates.min_words``): a sketch depends
+      only on the text, so each distinct text is normalised and shingled once, not once
+      per run.
+    - The traffic of each seed, while the total kept stays under ``max_records``: the
+      points of a sweep replay the same messages, which are then generated (or read
+      from the trace file) once. A run's traffic past the bound streams as usual.
+
+    Neither changes a result: runs with and without a cache give the same bytes.
+    """
+
+    def __init__(self, *, max_records: int = 200_000) -> None:
+        self.max_records = max_records
+        self._sketches: dict[int, TextSketches] = {}
+        self._records: dict[int | None, list[InboundRecord]] = {}
+        self._kept = 0
+
+    def sketches(self, policy: PolicyConfig) -> TextSketches:
+        min_words = policy.templates.min_words
+        cache = self._sketches.get(min_words)
+        if cache is None:
+            cache = self._sketches[min_words] = TextSketches(min_words)
+        return cache
+
+    def records(self, job: Job, seed: int) -> Iterable[InboundRecord]:
+        key = seed if job.regenerates else None  # a trace is the same whatever the seed
+        kept = self._records.get(key)
+        if kept is not None:
+            return kept
+        return self._keep(key, job.records(seed))
+
+    def _keep(self, key: int | None, source: Iterable[InboundRecord]
+              ) -> Iterator[InboundRecord]:
+        room = self.max_records - self._kept
+        kept: list[InboundRecord] | None = [] if room > 0 else None
+        for record in source:
+            if kept is not None:
+                if len(kept) < room:
+                    kept.append(record)
+                else:
+                    kept = None  # too long to keep: later runs generate it again
+            yield record
+        if kept is not None:
+            self._records[key] = kept
+            self._kept += len(kept)
+
+
 def run_once(job: Job, seed: int, *, progress: Callable[[int], None] | None = None,
-             record_decisions: bool = False) -> tuple[dict[str, Any], Any]:
+             record_decisions: bool = False, cache: RunCache | None = None
+             ) -> tuple[dict[str, Any], Any]:
     model = RaidModel(job.policy, provider=job.provider, faults=job.faults, seed=seed,
-                      record_decisions=record_decisions, progress=progress)
-    outcome = model.run(job.records(seed))
+                      record_decisions=record_decisions, progress=progress,
+                      sketches=cache.sketches(job.policy) if cache is not None else None)
+    outcome = model.run(cache.records(job, seed) if cache is not None else job.records(seed))
     budget = job.policy.budget
     results = outcome.metrics.results(
         scenario=job.name,
@@ -117,16 +168,18 @@ class Inputs:
 
 
 _worker_job: Job | None = None
+_worker_cache: RunCache | None = None
 
 
 def _start_worker(inputs: Inputs) -> None:
-    global _worker_job
+    global _worker_job, _worker_cache
     _worker_job = inputs.job()
+    _worker_cache = RunCache()
 
 
 def _worker_run(policy: PolicyConfig, seed: int) -> dict[str, Any]:
     assert _worker_job is not None
-    return run_once(replace(_worker_job, policy=policy), seed)[0]
+    return run_once(replace(_worker_job, policy=policy), seed, cache=_worker_cache)[0]
 
 
 def run_many(job: Job, runs: Sequence[tuple[PolicyConfig, int]], *, jobs: int = 1,
@@ -139,8 +192,9 @@ def run_many(job: Job, runs: Sequence[tuple[PolicyConfig, int]], *, jobs: int = 
     same as in one process.
     """
     if jobs <= 1 or len(runs) <= 1:
+        cache = RunCache()
         for done, (policy, seed) in enumerate(runs, 1):
-            yield run_once(replace(job, policy=policy), seed)[0]
+            yield run_once(replace(job, policy=policy), seed, cache=cache)[0]
             if progress is not None:
                 progress(done)
         return
@@ -168,7 +222,10 @@ def replicate(job: Job, n: int, *, progress: Callable[[int], None] | None = None
         runs = list(run_many(job, [(job.policy, job.seed + i) for i in range(n)], jobs=jobs,
                              inputs=inputs, progress=progress))
     else:
-        runs = [run_once(job, job.seed + i, progress=progress)[0] for i in range(n)]
+        # a scenario's seeds each have their own traffic: then only the sketches are shared
+        cache = RunCache(max_records=0) if job.regenerates else RunCache()
+        runs = [run_once(job, job.seed + i, progress=progress, cache=cache)[0]
+                for i in range(n)]
     first = runs[0]
     if n > 1:
         first["replications"] = {

@@ -4,6 +4,7 @@ from responder.policy.config import PolicyConfig
 from responder.policy.engine import (
     Controls,
     PolicyState,
+    TextSketches,
     admit,
     decide,
     forget_held,
@@ -32,6 +33,7 @@ __all__ = [
     "Released",
     "ReserveRequest",
     "ReserveStatus",
+    "TextSketches",
     "admit",
     "decide",
     "forget_held",

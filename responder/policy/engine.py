@@ -121,10 +121,11 @@ class _Template:
         self.hot_at: float | None = None
 
 
-class _Text:
-    """What the policy derives from one distinct text, computed once per text."""
+class _Sketch:
+    """What a text's words give, whoever sees it: a pure function of the text and
+    ``templates.min_words``, so runs may share it (see ``TextSketches``)."""
 
-    __slots__ = ("disguised", "grams", "keys", "phrases", "template")
+    __slots__ = ("disguised", "grams", "keys", "phrases")
 
     def __init__(self, grams: frozenset[str] | None, phrases: frozenset[str],
                  disguised: bool, keys: list[str] | None = None) -> None:
@@ -132,7 +133,71 @@ class _Text:
         self.phrases = phrases  # word trigrams
         self.disguised = disguised
         self.keys = keys  # the grams the template index files it under (see _template_for)
+
+
+class _Text:
+    """What one policy state knows of one distinct text: its sketch and its template."""
+
+    __slots__ = ("disguised", "grams", "keys", "phrases", "sketch", "template")
+
+    def __init__(self, sketch: _Sketch) -> None:
+        self.grams = sketch.grams
+        self.phrases = sketch.phrases
+        self.disguised = sketch.disguised
+        self.keys = sketch.keys
+        self.sketch = sketch
         self.template = NO_TEMPLATE
+
+
+class TextSketches:
+    """Sketches of the texts seen so far (normalised words, 4-grams, phrases, index keys).
+
+    A sketch depends only on the text and ``min_words``, never on what a policy has seen,
+    so one cache may serve many policy states in turn: a sweep or a set of replications
+    over the same traffic sketches each text once, not once per run. A state makes its
+    own when given none, or one built for another ``min_words``. Bounded: it starts
+    afresh past ``max_texts`` texts, which costs time, never a different decision.
+    """
+
+    def __init__(self, min_words: int, *, max_texts: int = 200_000) -> None:
+        self.min_words = min_words
+        self.max_texts = max_texts
+        self.by_text: dict[str, _Sketch] = {}
+        # the first sketch per normalised text, whose 4-grams, phrases and index keys a
+        # later raw text with the same words shares: raid mutations (emoji, punctuation,
+        # accents) give many raw texts with the same words
+        self.by_words: dict[str, _Sketch] = {}
+
+    def __len__(self) -> int:
+        return len(self.by_text)
+
+    def get(self, text: str) -> _Sketch:
+        sketch = self.by_text.get(text)
+        if sketch is not None:
+            return sketch
+        words, hidden = _normalise(text)
+        joined = " ".join(words)
+        twin = self.by_words.get(joined)
+        if twin is not None:
+            sketch = _Sketch(twin.grams, twin.phrases, hidden, twin.keys)
+        else:
+            # zip over shifted copies builds the n-grams in C: the same sets as slicing
+            # joined[i:i + 4] and words[i:i + 3] at every position i
+            grams = (
+                frozenset(map("".join, zip(joined, joined[1:], joined[2:], joined[3:],
+                                           strict=False)))
+                if len(words) >= self.min_words
+                else None
+            )
+            phrases = frozenset(map(" ".join, zip(words, words[1:], words[2:], strict=False)))
+            sketch = _Sketch(grams, phrases, hidden)
+            if len(self.by_words) >= self.max_texts:
+                self.by_words.clear()
+            self.by_words[joined] = sketch
+        if len(self.by_text) >= self.max_texts:
+            self.by_text.clear()
+        self.by_text[text] = sketch
+        return sketch
 
 
 class _Fragment:
@@ -167,7 +232,8 @@ _HeapEntry = tuple[float, int, int, _Held]
 class PolicyState:
     """Everything the policy has seen. Owned and fed by exactly one driver."""
 
-    def __init__(self, config: PolicyConfig | None = None, controls: Controls | None = None):
+    def __init__(self, config: PolicyConfig | None = None, controls: Controls | None = None,
+                 *, sketches: TextSketches | None = None):
         self.config = config or PolicyConfig()
         self.controls = controls or Controls()
         self.reply_cost_micros = self.config.reply_cost_micros
@@ -197,10 +263,10 @@ class PolicyState:
         self.templates: dict[int, _Template] = {}
         self.template_index: dict[str, list[int]] = {}
         self.text_cache: dict[str, _Text] = {}
-        # the first _Text per normalised text, whose 4-grams, phrases and index keys a
-        # later raw text with the same words shares: raid mutations (emoji, punctuation,
-        # accents) give many raw texts with the same words
-        self.shingle_cache: dict[str, _Text] = {}
+        min_words = self.config.templates.min_words
+        if sketches is None or sketches.min_words != min_words:
+            sketches = TextSketches(min_words, max_texts=_CACHE_MAX)
+        self.sketches = sketches
         self.fragments: dict[str, _Fragment] = {}
         # the fragments whose hot_at is set and not yet known to be stale: a text's
         # phrases are checked against this small table, not the whole of ``fragments``
@@ -299,24 +365,7 @@ def text_features(state: PolicyState, text: str) -> _Text:
     cached = state.text_cache.get(text)
     if cached is not None:
         return cached
-    words, hidden = _normalise(text)
-    joined = " ".join(words)
-    twin = state.shingle_cache.get(joined)
-    if twin is not None:
-        features = _Text(twin.grams, twin.phrases, hidden, twin.keys)
-    else:
-        # zip over shifted copies builds the n-grams in C: the same sets as slicing
-        # joined[i:i + 4] and words[i:i + 3] at every position i
-        grams = (
-            frozenset(map("".join, zip(joined, joined[1:], joined[2:], joined[3:], strict=False)))
-            if len(words) >= state.config.templates.min_words
-            else None
-        )
-        phrases = frozenset(map(" ".join, zip(words, words[1:], words[2:], strict=False)))
-        features = _Text(grams, phrases, hidden)
-        if len(state.shingle_cache) >= _CACHE_MAX:
-            state.shingle_cache.clear()
-        state.shingle_cache[joined] = features
+    features = _Text(state.sketches.get(text))
     if len(state.text_cache) >= _CACHE_MAX:
         state.text_cache.clear()
     state.text_cache[text] = features
@@ -344,7 +393,7 @@ def _template_for(state: PolicyState, features: _Text) -> int:
         # the first _INDEX_KEYS letter-only grams in order (the text is a-z and spaces),
         # or the smallest gram of a text that has no letter-only one
         keys = sorted(filter(str.isalpha, shingles))[:_INDEX_KEYS] or sorted(shingles)[:1]
-        features.keys = keys
+        features.keys = features.sketch.keys = keys
     best, best_score = NO_TEMPLATE, state.config.templates.similarity
     templates = state.templates
     index = state.template_index
