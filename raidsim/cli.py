@@ -40,6 +40,7 @@ _EXTRAS = {
 EXIT_OK = 0
 EXIT_THRESHOLD = 1
 EXIT_USAGE = 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what the shell reports for a tool killed by it
 
 
 def job_count(text: str) -> int:
@@ -53,8 +54,46 @@ def job_count(text: str) -> int:
     return count or os.cpu_count() or 1
 
 
+def seed_value(text: str) -> int:
+    """A ``--seed`` value: a whole number of at least 0, as a scenario's ``seed`` must be."""
+    try:
+        seed = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if seed < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {seed}")
+    return seed
+
+
 class UsageError(Exception):
     """Bad input from the user: printed as ``raidsim: error: ...`` and exit code 2."""
+
+
+def write_output(path: str | os.PathLike[str], text: str, what: str) -> None:
+    """Write an output file (creating its folder); an OS error becomes a ``UsageError``."""
+    from pathlib import Path
+
+    file = Path(path)
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{file}: cannot write {what}: {exc.strerror or exc} (hint: give "
+                         "a file path in a folder you can write to)") from exc
+
+
+def check_output_file(path: str | os.PathLike[str] | None, flag: str) -> None:
+    """Refuse, before any work, an output file path that names a directory."""
+    if path is not None and str(path) != "-" and os.path.isdir(path):
+        raise UsageError(f"{flag} {path}: is a directory (hint: give a file path, e.g. "
+                         f"{os.path.join(path, 'results.json')})")
+
+
+def check_output_dir(path: str | os.PathLike[str] | None, flag: str) -> None:
+    """Refuse, before any work, an output folder path that names an existing file."""
+    if path is not None and os.path.exists(path) and not os.path.isdir(path):
+        raise UsageError(f"{flag} {path}: exists and is not a directory (hint: give a "
+                         "folder for the report)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,7 +142,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("raidsim: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader of our standard output went away (`raidsim trace -o - | head`): stop
+        # quietly, as a tool killed by SIGPIPE would, and keep Python from complaining
+        # again when it flushes stdout at exit.
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     return code
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real file descriptor: nothing to do
+        pass
 
 
 if __name__ == "__main__":

@@ -7,7 +7,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from raidsim.cli import EXIT_OK, EXIT_THRESHOLD, EXIT_USAGE, job_count
+from raidsim.cli import (
+    EXIT_OK,
+    EXIT_THRESHOLD,
+    EXIT_USAGE,
+    UsageError,
+    check_output_dir,
+    check_output_file,
+    job_count,
+    seed_value,
+    write_output,
+)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -36,8 +46,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         help="replay this JSONL trace instead of the scenario's traffic")
     parser.add_argument("--policy", type=Path, metavar="FILE.toml",
                         help="policy file replacing the scenario's [policy] table")
-    parser.add_argument("--seed", type=int, metavar="N",
-                        help="random seed (default: the scenario's seed)")
+    parser.add_argument("--seed", type=seed_value, metavar="N",
+                        help="random seed, 0 or more (default: the scenario's seed)")
     parser.add_argument("--json", type=Path, metavar="OUT", dest="json_out",
                         help="write the results JSON here ('-' for stdout)")
     parser.add_argument("--report", type=Path, metavar="DIR",
@@ -68,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
         print("raidsim simulate: error: --replications must be at least 1", file=sys.stderr)
         return EXIT_USAGE
     jobs = min(args.jobs, args.replications)
+    check_output_file(args.json_out, "--json")
+    check_output_dir(args.report, "--report")
     try:
         from reports.thresholds import (
             ThresholdSyntaxError,
@@ -89,6 +101,10 @@ def run(args: argparse.Namespace) -> int:
     progress = None
     bar: Any = None
     try:
+        if args.policy is not None:  # report a policy file that is not UTF-8 as bad input
+            from sim.scenario import load_policy_file
+
+            load_policy_file(args.policy)
         inputs = Inputs(args.scenario, args.trace, args.policy, args.seed)
         job, scenario = job_from_inputs(scenario_path=args.scenario, trace_path=args.trace,
                                         policy_path=args.policy, seed=args.seed)
@@ -135,12 +151,15 @@ def run(args: argparse.Namespace) -> int:
         if str(args.json_out) == "-":
             sys.stdout.write(text)
         else:
-            args.json_out.parent.mkdir(parents=True, exist_ok=True)
-            args.json_out.write_text(text, encoding="utf-8")
+            write_output(args.json_out, text, "the results JSON")
     if args.report is not None:
         from reports import write_report
 
-        write_report(results, args.report)
+        try:
+            write_report(results, args.report)
+        except OSError as exc:
+            raise UsageError(f"{args.report}: cannot write the report: "
+                             f"{exc.strerror or exc}") from exc
     if not args.quiet and str(args.json_out) != "-":
         for line in summary_lines(results):
             print(line)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from raidsim.cli import seed_value
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
@@ -19,8 +21,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("scenario", metavar="SCENARIO.toml", help="the scenario file")
     parser.add_argument("-o", "--output", metavar="FILE.jsonl", required=True,
                         help="where to write the trace ('-' for standard output)")
-    parser.add_argument("--seed", type=int, default=None,
-                        help="override the scenario's seed")
+    parser.add_argument("--seed", type=seed_value, default=None, metavar="N",
+                        help="override the scenario's seed (0 or more)")
     parser.set_defaults(func=run)
 
 
@@ -31,8 +33,6 @@ def run(args: argparse.Namespace) -> int:
     from sim.trace import write_lines, write_trace
     from sim.traffic import iter_generate
 
-    if args.seed is not None and args.seed < 0:
-        raise UsageError("--seed must be 0 or more")
     try:
         scenario = load_scenario(args.scenario)
     except ConfigError as exc:

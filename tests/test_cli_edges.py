@@ -1,0 +1,103 @@
+"""Every command as a pipeline uses it: bad paths, bad values and closed pipes exit cleanly.
+
+The project's promise: exit 2 with a message naming the file and the fix on bad input,
+never a Python traceback; output that other tools can read.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PRESS = ROOT / "scenarios" / "press-surge.toml"
+
+TINY = """\
+name = "tiny"
+seed = 3
+duration = "1d"
+
+[[traffic]]
+kind = "organic"
+messages = 60
+"""
+
+
+def raidsim(*args: str | bytes, stdin: bytes | None = None, cwd: Path | None = None
+            ) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run([sys.executable, "-m", "raidsim", *args], input=stdin,
+                          capture_output=True, cwd=cwd or ROOT, timeout=300)
+    return subprocess.CompletedProcess(done.args, done.returncode,
+                                       done.stdout.decode("utf-8", "replace"),
+                                       done.stderr.decode("utf-8", "replace"))
+
+
+def tiny(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY, encoding="utf-8")
+    return path
+
+
+def test_a_closed_pipe_stops_trace_quietly() -> None:
+    """`raidsim trace -o - | head -1` ends with SIGPIPE's status, not a traceback."""
+    process = subprocess.Popen([sys.executable, "-m", "raidsim", "trace", str(PRESS), "-o", "-"],
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stderr is not None
+    first = process.stdout.readline()
+    process.stdout.close()  # the trace is ~1 MB: far more than a pipe buffers
+    with process.stderr:
+        stderr = process.stderr.read().decode()
+    code = process.wait(timeout=300)
+    assert first.startswith(b'{"t":')
+    assert "Traceback" not in stderr
+    assert code == 141
+
+
+def test_negative_seeds_are_usage_errors(tmp_path: Path) -> None:
+    """--seed -1 is refused by simulate, trace and sweep alike, as a scenario's seed is."""
+    scenario = str(tiny(tmp_path))
+    for args in (("simulate", scenario), ("trace", scenario, "-o", str(tmp_path / "t.jsonl")),
+                 ("sweep", scenario, "--param", "surge.factor=3")):
+        run = raidsim(*args, "--seed", "-1")
+        assert run.returncode == 2, (args, run.stderr)
+        assert "--seed: must be 0 or more" in run.stderr
+        assert "Traceback" not in run.stderr
+
+
+def test_simulate_output_paths_that_cannot_be_written_are_usage_errors(tmp_path: Path) -> None:
+    """--json on a folder, --report on a file, --json under a file: exit 2, named, no traceback."""
+    scenario = str(tiny(tmp_path))
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    plain = tmp_path / "plain"
+    plain.write_text("x")
+    cases = {
+        ("--json", str(folder)): f"--json {folder}: is a directory",
+        ("--report", str(plain)): f"--report {plain}: exists and is not a directory",
+        ("--json", str(plain / "r.json")): f"{plain / 'r.json'}: cannot write the results JSON",
+    }
+    for flags, message in cases.items():
+        run = raidsim("simulate", scenario, "--quiet", *flags)
+        assert run.returncode == 2, (flags, run.stderr)
+        assert message in run.stderr
+        assert "Traceback" not in run.stderr
+    assert plain.read_text() == "x"
+
+
+def test_a_policy_file_that_is_not_utf8_is_named_with_its_line(tmp_path: Path) -> None:
+    """--policy and a scenario's policy = "file" both report a non-UTF-8 policy file, exit 2."""
+    policy = tmp_path / "latin1.toml"
+    policy.write_bytes(b"[surge]\nfactor = 3.0\nname = \"d\xe9fense\"\n")
+    scenario = tiny(tmp_path)
+    run = raidsim("simulate", str(scenario), "--policy", str(policy), "--quiet")
+    assert run.returncode == 2
+    assert f"{policy}:3: policy file is not UTF-8" in run.stderr
+    assert "Traceback" not in run.stderr
+    referring = tmp_path / "referring.toml"
+    referring.write_text(TINY.replace('duration = "1d"\n',
+                                      'duration = "1d"\npolicy = "latin1.toml"\n'))
+    run = raidsim("simulate", str(referring), "--quiet")
+    assert run.returncode == 2
+    assert "latin1.toml:3: policy file is not UTF-8" in run.stderr
+    assert "Traceback" not in run.stderr
