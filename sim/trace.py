@@ -1,7 +1,8 @@
 """Traces: JSONL files of inbound SMS, one per line, sorted by ``t`` (contract in DESIGN.md).
 
 ``read_trace`` streams and validates every line; the first bad line stops the run with a
-``TraceError`` that names the file, the line, what is wrong and how to fix it.
+``TraceError`` that names the file, the line, what is wrong and how to fix it. A trace with
+no message at all is an error too: scored, it would pass any cost gate.
 ``write_trace`` writes byte-for-byte reproducible lines: same records, same bytes.
 
 A line may carry an ``id`` (the provider's message id). Without one, the record's id is
@@ -92,6 +93,14 @@ def read_trace(path: str | Path) -> Iterator[TraceRecord]:
                 raise TraceError(f"cannot read trace: {exc.strerror or exc}", path=file,
                                  line=line_number + 1) from exc
             if not raw:
+                if index == 0:  # scoring nothing would pass every gate: refuse it
+                    raise TraceError(
+                        "the trace has no messages" if line_number == 0
+                        else "the trace has only blank lines, no messages",
+                        path=file,
+                        hint="write one JSON object per line; `raidsim trace SCENARIO -o "
+                        "FILE.jsonl` writes one",
+                    )
                 return
             line_number += 1
             record = _parse_line(raw, file, line_number, index, previous_t)
@@ -136,7 +145,10 @@ def _parse_line(
         raise fail(f'"t" must be a number of seconds, got {t!r}',
                    'write "t": 12.5 (seconds since the trace start)')
     t = float(t)
-    if not math.isfinite(t) or t < 0:
+    if not math.isfinite(t):
+        raise fail(f'"t" must be a finite number of seconds, got {t!r}',
+                   'write "t": 12.5 (seconds since the trace start)')
+    if t < 0:
         raise fail(f'"t" must be at least 0, got {t!r}', "times count from the trace start")
     if t < previous_t:
         raise fail(

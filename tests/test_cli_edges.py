@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 PRESS = ROOT / "scenarios" / "press-surge.toml"
 
@@ -101,3 +103,30 @@ def test_a_policy_file_that_is_not_utf8_is_named_with_its_line(tmp_path: Path) -
     assert run.returncode == 2
     assert "latin1.toml:3: policy file is not UTF-8" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_an_empty_trace_is_an_input_error_not_a_passing_gate(tmp_path: Path) -> None:
+    """An empty or blank trace would score EUR 0 and 100 % coverage: exit 2 instead."""
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"")
+    blank = tmp_path / "blank.jsonl"
+    blank.write_bytes(b"\n  \n")
+    for trace, reason in ((empty, "the trace has no messages"),
+                          (blank, "the trace has only blank lines, no messages")):
+        run = raidsim("simulate", "--trace", str(trace), "--threshold", "spend_eur<=1",
+                      "--quiet")
+        assert run.returncode == 2, run.stdout
+        assert f"{trace}: {reason}" in run.stderr
+        assert "Traceback" not in run.stderr
+
+
+def test_an_infinite_time_is_called_that(tmp_path: Path) -> None:
+    """1e400 overflows to inf: the message says "finite", not "at least 0"."""
+    from sim.trace import TraceError, read_trace
+
+    path = tmp_path / "inf.jsonl"
+    path.write_text('{"t": 1e400, "from": "+33612345678", "to": "+33644649021", "body": "x"}\n')
+    with pytest.raises(TraceError) as caught:
+        list(read_trace(path))
+    assert str(caught.value).startswith(f"{path}:1: ")
+    assert '"t" must be a finite number of seconds, got inf' in str(caught.value)
