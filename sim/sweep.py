@@ -22,14 +22,18 @@ class Axis:
 
 
 def parse_axis(text: str) -> Axis:
-    """``templates.hot_senders=4,6,8`` -> Axis; values are read as TOML scalars would be."""
+    """``templates.hot_senders=4,6,8`` -> Axis; values are read as TOML scalars would be,
+    except amounts (keys ending in ``_eur``), which stay strings as a policy file writes them.
+    """
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep or not key or not raw.strip():
         raise ValueError(f"bad --param {text!r}: expected KEY=V1,V2,... "
                          "(e.g. templates.hot_senders=4,6,8 or surge.observe=10m,20m)")
-    values = tuple(_scalar(v.strip()) for v in raw.split(",") if v.strip())
-    return Axis(key, values)
+    texts = [v.strip() for v in raw.split(",") if v.strip()]
+    if key.endswith("_eur"):  # money stays exact: the policy reads amounts from strings
+        return Axis(key, tuple(texts))
+    return Axis(key, tuple(_scalar(v) for v in texts))
 
 
 def _scalar(text: str) -> Any:

@@ -6,6 +6,7 @@ never a Python traceback; output that other tools can read.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -130,3 +131,32 @@ def test_an_infinite_time_is_called_that(tmp_path: Path) -> None:
         list(read_trace(path))
     assert str(caught.value).startswith(f"{path}:1: ")
     assert '"t" must be a finite number of seconds, got inf' in str(caught.value)
+
+
+def test_sweep_refuses_a_key_given_twice(tmp_path: Path) -> None:
+    """Two --param for one key silently kept only the last value: now a usage error."""
+    run = raidsim("sweep", str(tiny(tmp_path)), "--param", "surge.factor=3",
+                  "--param", "surge.factor=4")
+    assert run.returncode == 2
+    assert "--param surge.factor is given twice" in run.stderr
+    assert run.stdout == ""
+
+
+def test_sweep_takes_amounts_as_written(tmp_path: Path) -> None:
+    """budget.total_eur=1.50 is an amount, not a float the policy must refuse."""
+    out = tmp_path / "sweep.json"
+    run = raidsim("sweep", str(tiny(tmp_path)), "--param", "budget.total_eur=1.50,100",
+                  "--json", str(out))
+    assert run.returncode == 0, run.stderr
+    points = json.loads(out.read_text())["points"]
+    assert [p["settings"]["budget.total_eur"] for p in points] == ["1.50", "100"]
+    assert points[0]["spend_eur"] <= 1.50 < points[1]["spend_eur"]
+
+
+def test_sweep_json_on_a_folder_is_refused_before_the_runs(tmp_path: Path) -> None:
+    """--json DIR: exit 2 naming it, before any simulation, no traceback."""
+    run = raidsim("sweep", str(tiny(tmp_path)), "--param", "surge.factor=3",
+                  "--json", str(tmp_path))
+    assert run.returncode == 2
+    assert f"--json {tmp_path}: is a directory" in run.stderr
+    assert run.stdout == ""

@@ -9,7 +9,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from raidsim.cli import EXIT_OK, EXIT_USAGE, job_count
+from raidsim.cli import (
+    EXIT_OK,
+    EXIT_USAGE,
+    check_output_file,
+    job_count,
+    seed_value,
+    write_output,
+)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,7 +48,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         "their product)")
     parser.add_argument("--seeds", type=int, default=1, metavar="N",
                         help="seeds per point; spend and coverage are averaged (default 1)")
-    parser.add_argument("--seed", type=int, metavar="N", help="first seed")
+    parser.add_argument("--seed", type=seed_value, metavar="N",
+                        help="first seed, 0 or more (default: the scenario's)")
     parser.add_argument("--jobs", "-j", type=job_count, default=1, metavar="N",
                         help="run the simulations in N processes (0: one per CPU); the "
                         "results are the same as with one (default 1)")
@@ -71,6 +79,13 @@ def run(args: argparse.Namespace) -> int:
         axes = [parse_axis(text) for text in args.param]
     except ValueError as exc:
         return usage(str(exc))
+    seen: set[str] = set()
+    for axis in axes:
+        if axis.key in seen:
+            return usage(f"--param {axis.key} is given twice; list all its values in one "
+                         f"--param (e.g. {axis.key}=3,4,6)")
+        seen.add(axis.key)
+    check_output_file(args.json_out, "--json")
     runs = math.prod(len(axis.values) for axis in axes) * args.seeds
     if runs > args.max_runs:
         return usage(f"the grid needs {runs} simulations, more than --max-runs "
@@ -78,6 +93,10 @@ def run(args: argparse.Namespace) -> int:
     bar: Any = None
     progress = None
     try:
+        if args.policy is not None:  # report a policy file that is not UTF-8 as bad input
+            from sim.scenario import load_policy_file
+
+            load_policy_file(args.policy)
         inputs = Inputs(args.scenario, args.trace, args.policy, args.seed)
         job = inputs.job()
         from raidsim.progress import Progress
@@ -114,5 +133,5 @@ def run(args: argparse.Namespace) -> int:
                 for p in points
             ],
         }
-        args.json_out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+        write_output(args.json_out, json.dumps(payload, indent=2) + "\n", "the sweep JSON")
     return EXIT_OK
