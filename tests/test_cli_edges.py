@@ -160,3 +160,17 @@ def test_sweep_json_on_a_folder_is_refused_before_the_runs(tmp_path: Path) -> No
     assert run.returncode == 2
     assert f"--json {tmp_path}: is a directory" in run.stderr
     assert run.stdout == ""
+
+
+def test_segments_refuses_text_that_is_not_utf8() -> None:
+    """Latin-1 bytes on stdin or in argv: exit 2 with the reason, not a UnicodeEncodeError."""
+    piped = raidsim("segments", "-", stdin=b"caf\xe9\n")
+    assert piped.returncode == 2
+    assert "standard input is not UTF-8: byte 0xe9 at offset 3" in piped.stderr
+    assert "Traceback" not in piped.stderr
+    argv = raidsim("segments", b"caf\xe9")
+    assert argv.returncode == 2
+    assert "TEXT is not UTF-8 at character 4" in argv.stderr
+    assert "Traceback" not in argv.stderr
+    fine = raidsim("segments", "-", stdin="café".encode())
+    assert json.loads(fine.stdout) == {"encoding": "GSM-7", "segments": 1, "units": 4}

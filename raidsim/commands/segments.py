@@ -26,9 +26,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from raidsim.cli import UsageError
     from responder.sms import non_gsm7_characters, segment_info
 
-    text = sys.stdin.read() if args.text == "-" else args.text
+    if args.text == "-":
+        raw = sys.stdin.buffer.read()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"standard input is not UTF-8: byte 0x{raw[exc.start]:02x} at "
+                             f"offset {exc.start} (hint: pipe UTF-8 text)") from exc
+    else:
+        text = args.text
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:  # argv bytes that were not UTF-8 (surrogateescape)
+            raise UsageError(f"TEXT is not UTF-8 at character {exc.start + 1} (hint: check "
+                             "the terminal's encoding, or pipe the text: ... | raidsim "
+                             "segments -)") from exc
     info = segment_info(text)
     out: dict[str, object] = {"encoding": info.encoding, "segments": info.segments,
                               "units": info.units}
