@@ -10,6 +10,9 @@ process that requests a ``Resource`` and waits on two timeouts. Both run in this
 process, interleaved, and the ratio of the medians is printed (target >= 0.4).
 Traffic generation happens before timing for both.
 
+Week: the reference week's traffic generation, one run, and one more sweep point that
+shares the first run's text sketches and traffic, in wall seconds.
+
 Memory: a raid scenario scaled to 1,000,000 messages is generated as a stream and
 simulated in a child process; its own peak RSS (``VmHWM``) is printed (target < 1 GB).
 """
@@ -95,6 +98,37 @@ def throughput(n: int, rounds: int) -> dict[str, Any]:
     }
 
 
+def week() -> dict[str, Any]:
+    """Wall seconds for the reference week (2017 raid): generating its traffic alone, one
+    run (which generates it as it goes), and one more sweep point (another surge factor)
+    sharing the first run's text sketches and traffic, as ``raidsim sweep`` does."""
+    from dataclasses import replace
+
+    from sim.run import RunCache, job_from_inputs, run_once
+    from sim.sweep import configure
+
+    job, _ = job_from_inputs(scenario_path=SCENARIO, trace_path=None, policy_path=None,
+                             seed=None)
+    start = time.perf_counter()
+    messages = sum(1 for _ in job.records(job.seed))
+    generate = time.perf_counter() - start
+    cache = RunCache()
+    start = time.perf_counter()
+    run_once(job, job.seed, cache=cache)
+    first = time.perf_counter() - start  # generating the traffic as it goes
+    point = replace(job, policy=configure(job.policy, {"surge.factor": job.policy.surge.factor
+                                                       + 1}))
+    start = time.perf_counter()
+    run_once(point, job.seed, cache=cache)
+    again = time.perf_counter() - start
+    return {
+        "messages": messages,
+        "generate_s": round(generate, 2),
+        "run_s": round(first, 2),
+        "sweep_point_s": round(again, 2),
+    }
+
+
 def _shift(rec: Any, offset: float, batch: int) -> Any:
     from dataclasses import replace
 
@@ -160,11 +194,14 @@ def main(argv: list[str] | None = None) -> int:
         _memory_child(args.memory_child)
         return 0
     n, rounds, mem_n = (30_000, 3, 100_000) if args.quick else (200_000, 5, 1_000_000)
-    result = {"throughput": throughput(n, rounds), "memory": memory(mem_n)}
-    t, m = result["throughput"], result["memory"]
+    result = {"throughput": throughput(n, rounds), "week": week(), "memory": memory(mem_n)}
+    t, w, m = result["throughput"], result["week"], result["memory"]
     print(f"simulator: {t['raidsim_msgs_per_s']:,} msg/s with the full default policy; "
           f"raw SimPy queue {t['raw_simpy_msgs_per_s']:,} msg/s; "
           f"ratio {t['ratio']:.2f} (target >= {t['target_ratio']})")
+    print(f"2017 week ({w['messages']:,} messages): one run {w['run_s']} s, of which "
+          f"~{w['generate_s']} s generate the traffic; one more sweep point "
+          f"{w['sweep_point_s']} s (text sketches and traffic shared)")
     print(f"memory: {m['messages']:,}-message raid peaks at {m['peak_rss_mib']:,} MiB RSS "
           f"(target < {m['target_mib']} MiB), {m['wall_s']} s")
     if args.json:
