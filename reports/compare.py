@@ -20,6 +20,7 @@ from reports.thresholds import (
     ThresholdResult,
     evaluate,
     format_eur,
+    format_value,
     merge,
     thresholds_from_results,
     to_decimal,
@@ -193,7 +194,7 @@ class Comparison:
 def _outcome(result: ThresholdResult) -> str:
     if result.value is None:
         return "❌ missing"
-    return f"{'✅' if result.ok else '❌'} {result.message.split(' value ', 1)[-1].split(',')[0]}"
+    return f"{'✅' if result.ok else '❌'} {format_value(result.threshold.metric, result.value)}"
 
 
 def _number(results: Mapping[str, Any], dotted: str) -> Decimal | None:

@@ -262,21 +262,38 @@ def _limit_value(raw: Any, where: str, source: str | None, line: int | None) -> 
 
 
 def thresholds_from_results(results: Mapping[str, Any]) -> list[Threshold]:
-    """The thresholds recorded in a results JSON's ``thresholds`` list, to re-evaluate them."""
+    """The thresholds recorded in a results JSON's ``thresholds`` list, to re-evaluate them.
+
+    A gate fails closed: an entry that cannot be read (not an object, no metric name, an
+    unknown operator, a limit that is not a number) raises ``ThresholdSyntaxError`` rather
+    than being skipped, so a damaged results file cannot drop its own thresholds.
+    """
     recorded = results.get("thresholds")
     out: list[Threshold] = []
-    if not isinstance(recorded, list):
+    if recorded is None:
         return out
-    for entry in recorded:
+    fix = ('each entry is {"name": "spend_eur", "op": "<=", "limit": 600}, as raidsim '
+           "simulate writes it")
+    if not isinstance(recorded, list):
+        raise ThresholdSyntaxError(
+            f"'thresholds' must be a list, not {type(recorded).__name__} (hint: {fix})")
+    for number, entry in enumerate(recorded, start=1):
+        where = f"'thresholds' entry {number}"
         if not isinstance(entry, Mapping):
-            continue
+            raise ThresholdSyntaxError(
+                f"{where} is {type(entry).__name__}, not an object (hint: {fix})")
         name, op = entry.get("name"), entry.get("op")
-        if not isinstance(name, str) or op not in OPERATORS:
-            continue
+        if not isinstance(name, str) or not name:
+            raise ThresholdSyntaxError(f"{where} has no metric name (hint: {fix})")
+        if op not in OPERATORS:
+            raise ThresholdSyntaxError(
+                f"{where} ({name}): {op!r} is not an operator (hint: use one of "
+                f"{', '.join(OPERATORS)})")
         try:
             limit = _limit_value(entry.get("limit"), name, None, None)
-        except ThresholdSyntaxError:
-            continue
+        except ThresholdSyntaxError as exc:
+            raise ThresholdSyntaxError(f"{where} ({name}): limit {entry.get('limit')!r} is "
+                                       f"not a number (hint: {fix})") from exc
         abort = entry.get("abort_on_fail") is True and op in UPPER_BOUNDS
         out.append(Threshold(name, op, limit, abort, "results"))
     return out

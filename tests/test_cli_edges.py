@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -174,3 +175,44 @@ def test_segments_refuses_text_that_is_not_utf8() -> None:
     assert "Traceback" not in argv.stderr
     fine = raidsim("segments", "-", stdin="café".encode())
     assert json.loads(fine.stdout) == {"encoding": "GSM-7", "segments": 1, "units": 4}
+
+
+def _results(spend: str) -> dict[str, object]:
+    return {"scenario": "s", "seed": 1, "policy": "p", "spend_eur": Decimal(spend),
+            "legit_coverage": 1.0,
+            "thresholds": [{"name": "spend_eur", "op": "<=", "limit": 2000}]}
+
+
+def test_compare_shows_threshold_values_in_full() -> None:
+    """A value of EUR 1,034.24 was shown as "EUR 1": the thousands comma cut it."""
+    from reports.compare import compare
+
+    text = compare(_results("1034.24"), _results("1250.50")).markdown()
+    assert "| `spend_eur <= 2000` | ✅ €1,034.24 | ✅ €1,250.50 |  |" in text
+
+
+def test_report_refuses_recorded_thresholds_it_cannot_read(tmp_path: Path) -> None:
+    """A damaged recorded threshold fails closed (exit 2, named), it is not skipped."""
+    from reports.thresholds import ThresholdSyntaxError, thresholds_from_results
+
+    cases = {
+        '{"spend_eur": 5, "thresholds": [{"name": "spend_eur", "op": "<<", "limit": 1}]}':
+            "'thresholds' entry 1 (spend_eur): '<<' is not an operator",
+        '{"spend_eur": 5, "thresholds": [{"name": "spend_eur", "op": "<=", "limit": "x"}]}':
+            "'thresholds' entry 1 (spend_eur): limit 'x' is not a number",
+        '{"spend_eur": 5, "thresholds": [{"op": "<=", "limit": 1}]}':
+            "'thresholds' entry 1 has no metric name",
+        '{"spend_eur": 5, "thresholds": 5}': "'thresholds' must be a list, not int",
+    }
+    for n, (text, reason) in enumerate(cases.items()):
+        path = tmp_path / f"r{n}.json"
+        path.write_text(text)
+        with pytest.raises(ThresholdSyntaxError, match=reason.replace("(", r"\(")
+                           .replace(")", r"\)")):
+            thresholds_from_results(json.loads(text))
+        for args in (("report", str(path)), ("report", "compare", str(path), str(path))):
+            run = raidsim(*args)
+            assert run.returncode == 2, (args, run.stdout)
+            assert f"{path}: {reason}" in run.stderr
+            assert "Traceback" not in run.stderr
+    assert thresholds_from_results({"spend_eur": 5}) == []

@@ -63,11 +63,17 @@ def run(args: argparse.Namespace) -> int:
 def _load(path: str) -> dict[str, Any]:
     from raidsim.cli import UsageError
     from reports.results import ResultsError, load
+    from reports.thresholds import ThresholdSyntaxError, thresholds_from_results
 
     try:
-        return load(path)
+        results = load(path)
     except ResultsError as exc:
         raise UsageError(str(exc)) from exc
+    try:  # the recorded thresholds are re-checked: a damaged one must not vanish
+        thresholds_from_results(results)
+    except ThresholdSyntaxError as exc:
+        raise UsageError(f"{path}: {exc}") from exc
+    return results
 
 
 def _report(results: dict[str, Any], path: str, extra: list[Any], out: Path | None) -> int:
