@@ -216,3 +216,46 @@ def test_report_refuses_recorded_thresholds_it_cannot_read(tmp_path: Path) -> No
             assert f"{path}: {reason}" in run.stderr
             assert "Traceback" not in run.stderr
     assert thresholds_from_results({"spend_eur": 5}) == []
+
+
+def test_fake_provider_refuses_a_negative_price_and_a_speed_that_is_not_a_number(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A negative price billed negative amounts; --speed nan made every fault window NaN."""
+    from raidsim.cli import main
+
+    base = ["fake-provider", "--auth-token", "t", "--port", "0"]
+    for flags, message in ((["--eur-per-segment", "-1"], "--eur-per-segment -1 cannot be "
+                            "negative"),
+                           (["--speed", "nan"], "--speed must be a number above 0, got nan"),
+                           (["--speed", "inf"], "--speed must be a number above 0, got inf")):
+        assert main([*base, *flags]) == 2
+        assert message in capsys.readouterr().err
+
+
+def test_load_refuses_nan_speed_and_leaves_no_temporary_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--speed nan crashed with OverflowError; every run left a raidsim-load-* folder."""
+    import socket
+    import tempfile
+
+    from raidsim.cli import main
+
+    trace = tmp_path / "one.jsonl"
+    trace.write_text('{"t": 0, "from": "+33612345678", "to": "+33644649021", "body": "x"}\n')
+    with socket.socket() as probe:  # a loopback port with nobody listening
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    base = ["load", "--trace", str(trace), "--auth-token", "t",
+            "--target", f"http://127.0.0.1:{port}", "--provider", f"http://127.0.0.1:{port}"]
+    assert main([*base, "--speed", "nan"]) == 2
+    assert "--speed must be a number above 0" in capsys.readouterr().err
+    assert main([*base, "--json", str(tmp_path)]) == 2  # before any traffic is sent
+    assert f"--json {tmp_path}: is a directory" in capsys.readouterr().err
+    assert main(base) == 2  # nobody answers: a usage error after the plan was written
+    assert "cannot reach the responder or the fake provider" in capsys.readouterr().err
+    assert list(scratch.iterdir()) == []

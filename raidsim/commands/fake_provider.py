@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+
+from raidsim.cli import seed_value
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
@@ -48,8 +51,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         help="Basic-auth password (default $RAIDSIM_TWILIO_AUTH_TOKEN)")
     parser.add_argument("--eur-per-segment", default=None, metavar="EUR",
                         help="price of one segment (default: the scenario's, else 0.16)")
-    parser.add_argument("--seed", type=int, default=None,
-                        help="seed of the fault draws (default: the scenario's, else 0)")
+    parser.add_argument("--seed", type=seed_value, default=None, metavar="N",
+                        help="seed of the fault draws, 0 or more (default: the scenario's, "
+                        "else 0)")
     for name, what in (("error-rate", "5xx answers"), ("rate-limit-rate", "429/20429 answers"),
                        ("timeout-rate", "answers held past the read timeout (billed)"),
                        ("reject-rate", "400/21610 refusals")):
@@ -125,6 +129,12 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str] | None = 
         except InvalidOperation as exc:
             raise UsageError(f"--eur-per-segment {args.eur_per_segment!r} is not an amount"
                              ) from exc
+        if price.is_finite() and price < 0:
+            raise UsageError(f"--eur-per-segment {args.eur_per_segment} cannot be negative "
+                             "(hint: a price such as 0.16)")
+    if not (math.isfinite(args.speed) and args.speed > 0):
+        raise UsageError(f"--speed must be a number above 0, got {args.speed} (hint: "
+                         "scenario seconds per wall second, e.g. --speed 60)")
     token = args.auth_token or env.get("RAIDSIM_TWILIO_AUTH_TOKEN")
     if not token:
         raise UsageError("give --auth-token or set RAIDSIM_TWILIO_AUTH_TOKEN (the password "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -21,6 +22,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from raidsim.cli import seed_value
 
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 POLL_S = 0.25
@@ -77,7 +80,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--settle", default="10s", metavar="DURATION",
                         help="after the last webhook, wait up to this long for replies to "
                         "reach the provider (default 10s)")
-    parser.add_argument("--seed", type=int, default=None, help="scenario traffic seed")
+    parser.add_argument("--seed", type=seed_value, default=None, metavar="N",
+                        help="scenario traffic seed, 0 or more")
     parser.add_argument("--json", type=Path, dest="json_out", metavar="OUT",
                         help="write the results JSON here ('-' for stdout)")
     parser.add_argument("--report", type=Path, metavar="DIR",
@@ -221,9 +225,15 @@ def _read_lines(path: Path, offset: int) -> tuple[list[dict[str, Any]], int]:
 
 
 def run(args: argparse.Namespace) -> int:
+    # The plan, Locust's output and its log live in a folder removed when the run ends.
+    with tempfile.TemporaryDirectory(prefix="raidsim-load-") as work:
+        return _run(args, Path(work))
+
+
+def _run(args: argparse.Namespace, work: Path) -> int:
     import httpx
 
-    from raidsim.cli import EXIT_USAGE, UsageError
+    from raidsim.cli import EXIT_USAGE, UsageError, check_output_dir, check_output_file
     from reports import gate, parse_threshold, should_abort, thresholds_from_table
     from reports.thresholds import ThresholdSyntaxError
     from responder.policy.errors import ConfigError
@@ -237,8 +247,8 @@ def run(args: argparse.Namespace) -> int:
     if not token:
         raise UsageError("give --auth-token or set RAIDSIM_TWILIO_AUTH_TOKEN")
     admin = args.admin_token or os.environ.get("RAIDSIM_ADMIN_TOKEN")
-    if args.speed <= 0 or args.users < 1:
-        raise UsageError("--speed must be above 0 and --users at least 1")
+    if not (math.isfinite(args.speed) and args.speed > 0) or args.users < 1:
+        raise UsageError("--speed must be a number above 0 and --users at least 1")
     if args.max_messages is not None and args.max_messages < 1:
         raise UsageError("--max-messages must be at least 1")
     try:
@@ -248,6 +258,8 @@ def run(args: argparse.Namespace) -> int:
         thresholds = [parse_threshold(e, source="--threshold") for e in args.threshold]
     except (ValueError, ThresholdSyntaxError) as exc:
         raise UsageError(str(exc)) from exc
+    check_output_file(args.json_out, "--json")
+    check_output_dir(args.report, "--report")
 
     name, seed, reply_cost = "trace", 0, None
     try:
@@ -271,7 +283,6 @@ def run(args: argparse.Namespace) -> int:
             from sim.traffic import iter_generate
 
             records = iter_generate(scenario, args.seed)  # type: ignore[arg-type]
-        work = Path(tempfile.mkdtemp(prefix="raidsim-load-"))
         plan = work / "plan.jsonl"
         count = 0
         with plan.open("w", encoding="utf-8") as handle:
@@ -418,8 +429,9 @@ def run(args: argparse.Namespace) -> int:
         if str(args.json_out) == "-":
             sys.stdout.write(text)
         else:
-            args.json_out.parent.mkdir(parents=True, exist_ok=True)
-            args.json_out.write_text(text, encoding="utf-8")
+            from raidsim.cli import write_output
+
+            write_output(args.json_out, text, "the results JSON")
     print(f"raidsim load: {len(sent)} webhooks sent, {bill['count']} replies billed, "
           f"EUR {bill['amount_eur']}, legit coverage {results['legit_coverage']:.4f}",
           file=sys.stderr)
