@@ -160,6 +160,8 @@ def _parse_line(
     body = data.get("body")
     if not isinstance(body, str):
         raise fail(f'"body" must be a string, got {body!r}', 'write "body": "" for an empty SMS')
+    if "\\u" in text:  # only a \uXXXX escape can smuggle in a lone surrogate
+        _whole_unicode(body, "body", fail)
     label = data.get("label")
     if label is not None and label not in LABELS:
         raise fail(f'"label" must be "legit" or "raid", got {label!r}',
@@ -170,7 +172,20 @@ def _parse_line(
     elif not isinstance(message_id, str) or not message_id:
         raise fail(f'"id" must be a non-empty string, got {message_id!r}',
                    "leave it out to number messages by position")
+    if "\\u" in text:
+        _whole_unicode(message_id, "id", fail)
     return TraceRecord(t, sender, to, body, label, message_id)
+
+
+def _whole_unicode(value: str, key: str, fail: Any) -> None:
+    """Refuse a lone UTF-16 surrogate (``"\\ud800"``): it is not text and cannot be sent."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise fail(f'"{key}" has a lone surrogate escape '
+                   f"\\u{ord(value[exc.start]):04x} at character {exc.start + 1}",
+                   "escape characters outside the BMP as a pair, e.g. "
+                   "\\ud83d\\ude00 for 😀, or write them as UTF-8") from exc
 
 
 def _address(data: dict[str, Any], key: str, fail: Any) -> str:

@@ -259,3 +259,22 @@ def test_load_refuses_nan_speed_and_leaves_no_temporary_files(
     assert main(base) == 2  # nobody answers: a usage error after the plan was written
     assert "cannot reach the responder or the fake provider" in capsys.readouterr().err
     assert list(scratch.iterdir()) == []
+
+
+def test_a_lone_surrogate_escape_in_a_trace_is_named(tmp_path: Path) -> None:
+    """"\\ud800" is valid JSON but not text: raidsim load crashed writing it; now exit 2."""
+    line = '{"t": 1, "from": "+33612345678", "to": "+33644649021", "body": "%s"}\n'
+    bad = tmp_path / "lone.jsonl"
+    bad.write_text(line % "ab\\ud800")
+    for args in (("simulate", "--trace", str(bad), "--quiet"),
+                 ("load", "--trace", str(bad), "--auth-token", "t",
+                  "--target", "http://127.0.0.1:9", "--provider", "http://127.0.0.1:9")):
+        run = raidsim(*args)
+        assert run.returncode == 2, args
+        assert f'{bad}:1: "body" has a lone surrogate escape \\ud800 at character 3' in run.stderr
+        assert "Traceback" not in run.stderr
+    paired = tmp_path / "pair.jsonl"
+    paired.write_text(line % "\\ud83d\\ude00")
+    from sim.trace import read_trace
+
+    assert [r.body for r in read_trace(paired)] == ["\U0001f600"]
