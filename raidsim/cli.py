@@ -82,6 +82,15 @@ def write_output(path: str | os.PathLike[str], text: str, what: str) -> None:
                          "a file path in a folder you can write to)") from exc
 
 
+def utf8_stdout() -> None:
+    """Make standard output UTF-8 with ``\\n`` line ends, whatever the locale or
+    ``PYTHONIOENCODING``: traces and results JSON are UTF-8 by contract (DESIGN.md)."""
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:
+        sys.stdout.flush()
+        reconfigure(encoding="utf-8", newline="\n")
+
+
 def check_output_file(path: str | os.PathLike[str] | None, flag: str) -> None:
     """Refuse, before any work, an output file path that names a directory."""
     if path is not None and str(path) != "-" and os.path.isdir(path):
@@ -124,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
+    utf8_stdout()
     try:
         code = int(args.func(args))
     except ModuleNotFoundError as exc:

@@ -16,6 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PRESS = ROOT / "scenarios" / "press-surge.toml"
+REFERENCE_RAID = ROOT / "scenarios" / "anti-relous-2017.toml"
 
 TINY = """\
 name = "tiny"
@@ -278,3 +279,24 @@ def test_a_lone_surrogate_escape_in_a_trace_is_named(tmp_path: Path) -> None:
     from sim.trace import read_trace
 
     assert [r.body for r in read_trace(paired)] == ["\U0001f600"]
+
+
+def test_standard_output_is_utf8_whatever_the_locale(tmp_path: Path) -> None:
+    """A trace on stdout is UTF-8 by contract: a latin-1 PYTHONIOENCODING crashed it."""
+    import os
+
+    scenario = tmp_path / "emoji.toml"
+    scenario.write_text(TINY.replace('name = "tiny"', 'name = "tiny 😀"'), encoding="utf-8")
+    env = dict(os.environ, PYTHONIOENCODING="latin-1")
+    command = [sys.executable, "-m", "raidsim"]
+    to_stdout = subprocess.run([*command, "trace", str(REFERENCE_RAID), "-o", "-"], env=env,
+                               capture_output=True, cwd=ROOT, timeout=300)
+    assert to_stdout.returncode == 0, to_stdout.stderr.decode()
+    to_file = tmp_path / "t.jsonl"
+    assert raidsim("trace", str(REFERENCE_RAID), "-o", str(to_file)).returncode == 0
+    assert to_stdout.stdout == to_file.read_bytes()
+    assert any(ord(c) > 255 for c in to_stdout.stdout.decode("utf-8"))  # not latin-1
+    summary = subprocess.run([*command, "simulate", str(scenario), "--json", "-"], env=env,
+                             capture_output=True, cwd=ROOT, timeout=300)
+    assert summary.returncode == 0, summary.stderr.decode()
+    assert json.loads(summary.stdout.decode("utf-8"))["scenario"] == "tiny 😀"
