@@ -143,8 +143,8 @@ def _coerce(name: str, value: Any, kind: Any) -> Any:
         if "Decimal" in text:
             if isinstance(value, float):
                 raise ConfigError(f"{where}: money must be exact; write it as a string")
+            to_micros(str(value))  # a clear MoneyError for text that is not an exact amount
             amount = Decimal(str(value).strip())
-            to_micros(amount)
             if amount < 0:
                 raise ConfigError(f"{where} cannot be negative")
             return amount

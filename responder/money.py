@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 MICROS_PER_UNIT = 1_000_000
+# The largest amount a database column holds (64-bit signed integer micros): ~9.2e12 EUR.
+MAX_MICROS = 2**63 - 1
 
 
 class MoneyError(ValueError):
@@ -23,10 +25,28 @@ def to_micros(amount: Decimal | str | int) -> int:
         raise MoneyError(f"not an amount: {amount!r}") from exc
     if not value.is_finite():
         raise MoneyError(f"not a finite amount: {amount!r}")
-    micros = value * MICROS_PER_UNIT
-    if micros != micros.to_integral_value():
-        raise MoneyError(f"{amount!r} has more than 6 decimal places")
-    return int(micros)
+    if value.is_zero():
+        return 0
+    too_large = f"{amount!r} is too large (at most {MAX_MICROS // MICROS_PER_UNIT:,} units)"
+    if value.adjusted() > 18:  # checked first, so that 10**shift below stays small
+        raise MoneyError(too_large)
+    # Integer arithmetic on the digits: Decimal multiplication would round to the
+    # context's 28 digits and turn an inexact amount into a "whole" number of micros.
+    sign, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)
+    coefficient = int("".join(str(d) for d in digits))
+    shift = exponent + 6
+    if shift >= 0:
+        micros: int = coefficient * 10**shift
+    else:
+        if -shift > len(digits):  # a non-zero amount below one micro-unit
+            raise MoneyError(f"{amount!r} has more than 6 decimal places")
+        micros, rest = divmod(coefficient, 10**-shift)
+        if rest:
+            raise MoneyError(f"{amount!r} has more than 6 decimal places")
+    if micros > MAX_MICROS:
+        raise MoneyError(too_large)
+    return -micros if sign else micros
 
 
 def from_micros(micros: int) -> Decimal:
