@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import hmac
 import io
-import json
 import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -67,16 +66,10 @@ def _authorise(request: Request, ctx: Context) -> None:
 
 
 async def _json(request: Request, ctx: Context) -> dict[str, Any]:
-    from responder.app import HTTPError, read_body
+    from responder.app import parse_json_object, read_body
 
     body = await read_body(request, ctx.settings.max_body_bytes)
-    try:
-        data = json.loads(body or b"{}")
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise HTTPError(400, "malformed JSON") from exc
-    if not isinstance(data, dict):
-        raise HTTPError(400, "expected a JSON object")
-    return data
+    return parse_json_object(body or b"{}")
 
 
 async def get_budget(request: Request, ctx: Context) -> Response:
@@ -166,7 +159,7 @@ async def add_number(request: Request, ctx: Context) -> Response:
 
     kind = _kind(request)
     pattern = (await _json(request, ctx)).get("pattern")
-    if not isinstance(pattern, str) or not _PATTERN.match(pattern):
+    if not isinstance(pattern, str) or not _PATTERN.fullmatch(pattern):
         raise HTTPError(400, "pattern must be an E.164 number or prefix, e.g. +336123")
 
     def apply() -> bool:

@@ -300,6 +300,17 @@ async def read_form(request: Request, limit: int,
         raise HTTPError(400, "malformed form body") from exc
 
 
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    """A request body that must be a JSON object; 400 for anything else (deep nesting too)."""
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise HTTPError(400, "malformed JSON") from exc
+    if not isinstance(data, dict):
+        raise HTTPError(400, "expected a JSON object")
+    return data
+
+
 def signed_url(request: Request, settings: Settings,
                headers: dict[bytes, bytes] | None = None) -> str:
     """The URL Twilio called: RAIDSIM_PUBLIC_URL + path + query behind a proxy."""
@@ -343,12 +354,36 @@ def check_twilio(request: Request, ctx: Context, params: list[tuple[str, str]],
         raise HTTPError(403, "bad signature")
 
 
+def _storable(value: str) -> bool:
+    """Whether both databases can store ``value``: no NUL (PostgreSQL text refuses it) and
+    no lone surrogate (not UTF-8; a JSON ``\\ud800`` escape decodes to one)."""
+    if "\x00" in value:
+        return False
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _body_text(value: str) -> str:
+    """A message body both databases can store: NUL and lone surrogates become U+FFFD."""
+    if _storable(value):
+        return value
+    return "".join("\ufffd" if ch == "\x00" or "\ud800" <= ch <= "\udfff" else ch
+                   for ch in value)
+
+
 def _field(fields: dict[str, str], *names: str, limit: int, required: bool = True) -> str:
     for name in names:
         value = fields.get(name)
         if value:
             if len(value) > limit:
                 raise HTTPError(400, f"{name} too long")
+            if not _storable(value):
+                raise HTTPError(400, f"{name} holds a NUL or invalid character")
             return value
     if required:
         raise HTTPError(400, f"missing {names[0]}")
@@ -369,7 +404,7 @@ async def twilio_sms(request: Request, ctx: Context) -> Response:
         message_sid=_field(fields, "MessageSid", "SmsMessageSid", "SmsSid", limit=MAX_ID_LEN),
         sender=_field(fields, "From", limit=MAX_NUMBER_LEN),
         recipient=_field(fields, "To", limit=MAX_NUMBER_LEN),
-        body=fields.get("Body", ""),
+        body=_body_text(fields.get("Body", "")),
         received_at=ctx.clock(),
         source="twilio",
         idempotency_token=token[:200] if token else None,
@@ -389,12 +424,7 @@ async def generic_sms(request: Request, ctx: Context) -> Response:
     body = await read_body(request, ctx.settings.max_body_bytes)
     if not verify_generic(secret, body, request.headers.get("x-raidsim-signature")):
         raise HTTPError(403, "bad signature")
-    try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise HTTPError(400, "malformed JSON") from exc
-    if not isinstance(data, dict):
-        raise HTTPError(400, "expected a JSON object")
+    data = parse_json_object(body)
     fields = {k: v for k, v in data.items() if isinstance(v, str)}
     if not isinstance(data.get("body", ""), str):
         raise HTTPError(400, "body must be a string")
@@ -402,7 +432,7 @@ async def generic_sms(request: Request, ctx: Context) -> Response:
         message_sid="generic:" + _field(fields, "id", limit=MAX_ID_LEN),
         sender=_field(fields, "from", limit=MAX_NUMBER_LEN),
         recipient=_field(fields, "to", limit=MAX_NUMBER_LEN),
-        body=fields.get("body", ""),
+        body=_body_text(fields.get("body", "")),
         received_at=ctx.clock(),
         source="generic",
     )
@@ -444,7 +474,7 @@ async def twilio_status(request: Request, ctx: Context) -> Response:
     fields = dict(params)
     sid = _field(fields, "MessageSid", "SmsSid", limit=MAX_ID_LEN)
     status = _field(fields, "MessageStatus", "SmsStatus", limit=MAX_ID_LEN)
-    error_code = fields.get("ErrorCode") or None
+    error_code = _field(fields, "ErrorCode", limit=MAX_ID_LEN, required=False) or None
     matched = await ctx.db.call(ctx.core.store.record_status, sid, status, error_code,
                                 now=ctx.clock())
     event("status_callback", provider_sid=sid, status=status, error_code=error_code,

@@ -7,12 +7,13 @@ a JSON document that breaks the parser is input error, answered 400, not an outa
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from responder_support import ADMIN_TOKEN
-from test_responder_app import Clock, Provider, running, settings_for
+from responder_support import ADMIN_TOKEN, twilio_form, twilio_headers
+from test_responder_app import HOOK, Clock, Provider, running, settings_for, until
 
 from responder.money import MAX_MICROS, MoneyError, to_micros
 from responder.policy.errors import ConfigError
@@ -40,6 +41,56 @@ def stored(url: str) -> dict[str, tuple[str, str, str]]:
         return {str(r[0]): (str(r[1]), str(r[2]), str(r[3])) for r in rows}
     finally:
         store.close()
+
+
+async def test_nul_and_surrogates_are_input_errors(tmp_path: Path, store_url: str) -> None:
+    """NUL in a number or id (PostgreSQL text refuses it) and lone surrogates (JSON
+    ``\\ud800`` escapes) are 400; in a body they become U+FFFD and the message is kept.
+    Both databases give the same answers."""
+    settings = settings_for(tmp_path, RAIDSIM_DATABASE_URL=store_url)
+    provider = Provider()
+    async with running(settings, provider, Clock()) as client:
+        form = twilio_form("SM1", "+33600000001", body="a\x00b")
+        response = await client.post(HOOK, data=form, headers=twilio_headers(HOOK, form))
+        assert response.status_code == 200
+        form = twilio_form("SM2", "+3360000\x000002")
+        response = await client.post(HOOK, data=form, headers=twilio_headers(HOOK, form))
+        assert (response.status_code, response.text) == (400, "From holds a NUL or invalid "
+                                                              "character")
+        bodies = [
+            b'{"id": "g1", "from": "+33600000003", "to": "+33644649021", "body": "x\\ud800y"}',
+            b'{"id": "g2", "from": "+3360000\\ud8000004", "to": "+33644649021", "body": "x"}',
+            b'{"id": "g\\u0000", "from": "+33600000005", "to": "+33644649021", "body": "x"}',
+            b'{"id": "g4", "from": "+33600000006", "to": "+33644649021", "body": "a\\u0000"}',
+        ]
+        answers = []
+        for body in bodies:
+            response = await client.post(GENERIC, content=body, headers=signed_json(body))
+            answers.append(response.status_code)
+        callback = {"MessageSid": "SMout1", "MessageStatus": "failed", "ErrorCode": "3\x00"}
+        status_url = "http://testserver/webhooks/twilio/status"
+        response = await client.post(status_url, data=callback,
+                                     headers=twilio_headers(status_url, callback))
+        assert response.status_code == 400
+        assert await until(lambda: len(provider.requests) == 3)
+    assert answers == [200, 400, 400, 200]
+    rows = stored(settings.database_url)
+    assert rows == {
+        "SM1": ("+33600000001", "a\ufffdb", "reply"),
+        "generic:g1": ("+33600000003", "x\ufffdy", "reply"),
+        "generic:g4": ("+33600000006", "a\ufffd", "reply"),
+    }
+
+
+async def test_deeply_nested_json_is_400(tmp_path: Path) -> None:
+    """JSON nested past the parser's recursion limit is malformed input, not an outage."""
+    nested = b"[" * 20_000
+    async with running(settings_for(tmp_path), Provider(), Clock()) as client:
+        generic = await client.post(GENERIC, content=nested, headers=signed_json(nested))
+        budget = await client.put("/admin/budget", content=nested, headers=admin())
+        kill = await client.put("/admin/kill-switch", content=b'{"on":' * 5000, headers=admin())
+    assert [(r.status_code, r.text) for r in (generic, budget, kill)] == [
+        (400, "malformed JSON")] * 3
 
 
 async def test_admin_budget_too_large_is_400(tmp_path: Path, store_url: str) -> None:
@@ -85,3 +136,14 @@ def test_to_micros_never_rounds() -> None:
     assert to_micros("-0.16") == -160_000
     assert to_micros("1e2") == 100_000_000
     assert to_micros(7) == 7_000_000
+
+
+async def test_block_pattern_with_trailing_newline_is_refused(tmp_path: Path) -> None:
+    """``re.match(r"...$")`` accepts a trailing newline: "+336\\n" was stored as a block rule
+    that matches no sender, while the operator believed +336 blocked."""
+    async with running(settings_for(tmp_path), Provider(), Clock()) as client:
+        response = await client.post("/admin/numbers/block", content=json.dumps(
+            {"pattern": "+336\n"}).encode(), headers=admin())
+        numbers = (await client.get("/admin/numbers", headers=admin())).json()
+    assert response.status_code == 400
+    assert numbers == {"block": [], "allow": []}
