@@ -30,7 +30,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from responder.config import Settings
-from responder.logs import enabled, event, pseudonymise
+from responder.logs import enabled, event, pseudonymise, redact_numbers
 from responder.metrics import Metrics
 from responder.money import from_micros
 from responder.outbox import CircuitBreaker, OutboxSender
@@ -201,7 +201,7 @@ def _guard(
             return PlainTextResponse(exc.reason, status_code=exc.status)
         except Exception as exc:
             event("request_failed", level=40, path=request.url.path,
-                  error=f"{type(exc).__name__}: {exc}")
+                  error=redact_numbers(ctx.key, f"{type(exc).__name__}: {exc}"))
             ctx.metrics.rejected.labels("unavailable").inc()
             return PlainTextResponse("temporarily unavailable", status_code=503,
                                      headers={"Retry-After": "1"})
@@ -555,7 +555,8 @@ async def _policy_clock(ctx: Context, stopping: asyncio.Event) -> None:
                     event("retention_purge", bodies=purged, days=days)
                 next_purge = now + PURGE_EVERY_S
         except Exception as exc:  # keep the clock alive through a database hiccup
-            event("policy_clock_error", level=40, error=f"{type(exc).__name__}: {exc}")
+            event("policy_clock_error", level=40,
+                  error=redact_numbers(ctx.key, f"{type(exc).__name__}: {exc}"))
             deadline = None
         timeout = POLICY_TICK_S
         if deadline is not None:

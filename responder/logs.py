@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import sys
 import time
 from typing import Any
@@ -17,6 +18,18 @@ log = logging.getLogger(LOGGER_NAME)
 def pseudonymise(key: bytes, number: str) -> str:
     """A stable, non-reversible stand-in for a phone number: HMAC-SHA256, 16 hex digits."""
     return "p_" + hmac.new(key, number.encode("utf-8"), hashlib.sha256).hexdigest()[:16]
+
+
+# A run of 7 or more digits, with its "+" if any: a phone number in a provider's error
+# text ("The 'To' number +33612345678 is not a valid phone number.", Twilio 21211).
+_DIGIT_RUN = re.compile(r"\+?[0-9]{7,}")
+
+
+def redact_numbers(key: bytes, text: str | None) -> str | None:
+    """``text`` with every phone-number-like run of digits replaced by its pseudonym."""
+    if not text:
+        return text
+    return _DIGIT_RUN.sub(lambda match: pseudonymise(key, match.group()), text)
 
 
 class JsonFormatter(logging.Formatter):

@@ -15,7 +15,7 @@ import math
 import random
 from collections.abc import Callable
 
-from responder.logs import enabled, event, pseudonymise
+from responder.logs import enabled, event, pseudonymise, redact_numbers
 from responder.metrics import Metrics
 from responder.provider import Outcome, SendResult, TwilioClient
 from responder.service import DbThread, Responder
@@ -237,5 +237,5 @@ class OutboxSender:
             attempt=item.attempts,
             kind=result.kind,
             provider_sid=result.provider_sid,
-            error=result.error,
+            error=redact_numbers(self._key, result.error),  # Twilio's texts name the number
         )

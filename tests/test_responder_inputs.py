@@ -11,10 +11,12 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import pytest
 from responder_support import ADMIN_TOKEN, twilio_form, twilio_headers
 from test_responder_app import HOOK, Clock, Provider, running, settings_for, until
 
+from responder.logs import pseudonymise
 from responder.money import MAX_MICROS, MoneyError, to_micros
 from responder.policy.errors import ConfigError
 from responder.signing import generic_signature
@@ -147,3 +149,28 @@ async def test_block_pattern_with_trailing_newline_is_refused(tmp_path: Path) ->
         numbers = (await client.get("/admin/numbers", headers=admin())).json()
     assert response.status_code == 400
     assert numbers == {"block": [], "allow": []}
+
+
+async def test_provider_error_text_is_pseudonymised_in_logs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Twilio's error messages name the number ("The 'To' number +33... is not a valid
+    phone number.", 21211); the reply_failed log line carried it raw."""
+    caplog.set_level("INFO", logger="raidsim.responder")
+    number = "+33600000042"
+    refusal = {"code": 21211, "message": f"The 'To' number {number} is not a valid phone number.",
+               "more_info": "https://www.twilio.com/docs/errors/21211", "status": 400}
+    provider = Provider([lambda request: httpx.Response(400, json=refusal)])
+    settings = settings_for(tmp_path)
+    async with running(settings, provider, Clock()) as client:
+        form = twilio_form("SM1", number)
+        assert (await client.post(HOOK, data=form,
+                                  headers=twilio_headers(HOOK, form))).status_code == 200
+        assert await until(lambda: any(r.getMessage() == "reply_failed"
+                                       for r in caplog.records))
+    failed = [getattr(r, "fields", {}) for r in caplog.records if r.getMessage() == "reply_failed"]
+    pseudonym = pseudonymise(settings.pseudonym_secret, number)
+    assert failed[0]["error"] == (f"HTTP 400 code 21211: The 'To' number {pseudonym} is not a "
+                                  "valid phone number.")
+    logged = " ".join(json.dumps(getattr(r, "fields", {})) for r in caplog.records)
+    assert number not in logged and number[1:] not in logged
