@@ -6,6 +6,7 @@ never a Python traceback; output that other tools can read.
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -300,3 +301,15 @@ def test_standard_output_is_utf8_whatever_the_locale(tmp_path: Path) -> None:
                              capture_output=True, cwd=ROOT, timeout=300)
     assert summary.returncode == 0, summary.stderr.decode()
     assert json.loads(summary.stdout.decode("utf-8"))["scenario"] == "tiny 😀"
+
+
+def test_every_positional_argument_is_explained_in_help() -> None:
+    """`--help` explains each argument: sweep's SCENARIO.toml had no text."""
+    from raidsim.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    for name, command in sub.choices.items():  # type: ignore[union-attr]
+        for action in command._actions:
+            if not action.option_strings and not isinstance(action, argparse._SubParsersAction):
+                assert action.help, f"raidsim {name}: {action.metavar or action.dest} has no help"

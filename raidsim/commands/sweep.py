@@ -38,7 +38,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("scenario", nargs="?", type=Path, metavar="SCENARIO.toml")
+    parser.add_argument("scenario", nargs="?", type=Path, metavar="SCENARIO.toml",
+                        help="scenario file (traffic, policy, provider, faults); "
+                        "its [policy] is the starting point of every setting")
     parser.add_argument("--trace", type=Path, metavar="FILE.jsonl",
                         help="replay this trace instead of the scenario's traffic")
     parser.add_argument("--policy", type=Path, metavar="FILE.toml",
