@@ -1,4 +1,4 @@
-"""A one-line progress indicator on stderr, shown only when stderr is a terminal."""
+"""A one-line progress indicator, shown only when standard output is a terminal."""
 
 from __future__ import annotations
 
@@ -11,13 +11,20 @@ class Progress:
     """``Progress("simulating x", unit="msg", total=None)``; call ``update(done)``, ``close()``.
 
     Redraws at most ten times a second, erases itself on close, and does nothing at all
-    when the stream is not a terminal (CI logs and pipes stay clean).
+    unless standard output is a terminal: output sent to a file, a pipe or a CI log
+    stays clean. It draws on stderr when that is a terminal too (so it never mixes with
+    the data on stdout), else on the stdout terminal itself; ``stream`` overrides both.
     """
 
     def __init__(self, label: str, *, unit: str, total: int | None = None,
                  stream: TextIO | None = None, enabled: bool | None = None) -> None:
-        self.stream = stream or sys.stderr
-        self.enabled = self.stream.isatty() if enabled is None else enabled
+        if stream is None:
+            stream = sys.stderr if sys.stderr.isatty() else sys.stdout
+            interactive = sys.stdout.isatty()
+        else:
+            interactive = stream.isatty()
+        self.stream = stream
+        self.enabled = interactive if enabled is None else enabled
         self.label = label
         self.unit = unit
         self.total = total

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import sys
+
+import pytest
 
 from raidsim.progress import Progress
 
@@ -25,3 +28,29 @@ def test_draws_counts_and_erases_itself() -> None:
     out = stream.getvalue()
     assert "sweeping x [" in out and "4/4 run" in out
     assert out.endswith("\r") and out.rstrip("\r").split("\r")[-1].strip() == ""
+
+
+class _Tty(io.StringIO):
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+@pytest.mark.parametrize("stdout_tty, stderr_tty, drawn_on", [
+    (True, True, "stderr"),   # a terminal: drawn beside the data, never in it
+    (True, False, "stdout"),  # stderr sent to a log: the log stays clean
+    (False, True, None),      # stdout sent to a file or a pipe: a batch run, no bar
+    (False, False, None),
+])
+def test_shown_only_when_stdout_is_a_terminal(monkeypatch, stdout_tty, stderr_tty, drawn_on):
+    streams = {"stdout": _Tty(stdout_tty), "stderr": _Tty(stderr_tty)}
+    monkeypatch.setattr(sys, "stdout", streams["stdout"])
+    monkeypatch.setattr(sys, "stderr", streams["stderr"])
+    bar = Progress("simulating x", unit="msg")
+    bar.update(5000)
+    bar.close()
+    for name, stream in streams.items():
+        assert ("simulating x" in stream.getvalue()) == (name == drawn_on), name

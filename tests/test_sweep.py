@@ -113,3 +113,37 @@ def test_sweep_rejects_unknown_keys(tmp_path: Path) -> None:
     )
     assert run.returncode == 2
     assert "known keys" in run.stderr
+
+
+def _on_a_terminal(args: list[str]) -> str:
+    """Run ``raidsim`` with stdout and stderr on a pseudo-terminal; what it drew there."""
+    import os
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "raidsim", *args], stdin=subprocess.DEVNULL,
+                              stdout=slave, stderr=slave, cwd=ROOT, timeout=300)
+    finally:
+        os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the terminal's other end is closed and drained
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    assert proc.returncode == 0
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_progress_shows_on_a_terminal_unless_told_not_to(tmp_path: Path) -> None:
+    trace = tmp_path / "quiet.jsonl"
+    write_trace(trace)
+    args = ["sweep", "--trace", str(trace), "--param", "sender_limit.replies=1,2"]
+    assert "sweeping quiet [" in _on_a_terminal(args)
+    quiet = _on_a_terminal([*args, "--no-progress"])
+    assert "sweeping quiet" not in quiet and "pareto" in quiet

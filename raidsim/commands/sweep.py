@@ -55,6 +55,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--jobs", "-j", type=job_count, default=1, metavar="N",
                         help="run the simulations in N processes (0: one per CPU); the "
                         "results are the same as with one (default 1)")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="never show the progress bar (it shows only on a terminal)")
     parser.add_argument("--max-runs", type=int, default=200, metavar="N",
                         help="refuse grids needing more simulations than this (default 200)")
     parser.add_argument("--json", type=Path, dest="json_out", metavar="OUT",
@@ -101,10 +103,11 @@ def run(args: argparse.Namespace) -> int:
             load_policy_file(args.policy)
         inputs = Inputs(args.scenario, args.trace, args.policy, args.seed)
         job = inputs.job()
-        from raidsim.progress import Progress
+        if not args.no_progress:
+            from raidsim.progress import Progress
 
-        bar = Progress(f"sweeping {job.name}", unit="run", total=runs)
-        progress = bar.update
+            bar = Progress(f"sweeping {job.name}", unit="run", total=runs)
+            progress = bar.update
 
         points = sweep(job, axes, seeds=args.seeds, progress=progress, jobs=args.jobs,
                        inputs=inputs)
