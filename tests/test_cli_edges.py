@@ -179,6 +179,17 @@ def test_segments_refuses_text_that_is_not_utf8() -> None:
     assert json.loads(fine.stdout) == {"encoding": "GSM-7", "segments": 1, "units": 4}
 
 
+@pytest.mark.parametrize("ending, units", [
+    (b"\n", 160), (b"\r\n", 160), (b"", 160), (b"\n\n", 161),
+])
+def test_segments_from_stdin_ignores_the_line_end_echo_adds(ending: bytes, units: int) -> None:
+    """`echo TEXT | raidsim segments -` counts TEXT: a full 160-septet segment stays one."""
+    run = raidsim("segments", "-", stdin=b"x" * 160 + ending)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == {"encoding": "GSM-7", "segments": 1 if units == 160
+                                      else 2, "units": units}
+
+
 def _results(spend: str) -> dict[str, object]:
     return {"scenario": "s", "seed": 1, "policy": "p", "spend_eur": Decimal(spend),
             "legit_coverage": 1.0,

@@ -14,7 +14,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description=(
             "Print how a text travels as SMS: its encoding (GSM-7 or UCS-2), the number of "
             "segments it is billed as, and the units it uses (septets or UTF-16 units). "
-            "Reads the text from standard input when TEXT is '-'."
+            "Reads the text from standard input when TEXT is '-', less the one line end "
+            "that echo or a file's last line adds (a line end inside the text counts)."
         ),
     )
     parser.add_argument("text", metavar="TEXT", help="the message text, or - for stdin")
@@ -36,6 +37,9 @@ def run(args: argparse.Namespace) -> int:
         except UnicodeDecodeError as exc:
             raise UsageError(f"standard input is not UTF-8: byte 0x{raw[exc.start]:02x} at "
                              f"offset {exc.start} (hint: pipe UTF-8 text)") from exc
+        # `echo TEXT | raidsim segments -` must count TEXT: a 160-character reply plus
+        # echo's line feed would read as 161 septets, two segments
+        text = text.removesuffix("\r\n") if text.endswith("\r\n") else text.removesuffix("\n")
     else:
         text = args.text
         try:
