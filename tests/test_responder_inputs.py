@@ -8,12 +8,15 @@ a JSON document that breaks the parser is input error, answered 400, not an outa
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import pytest
-from responder_support import ADMIN_TOKEN, twilio_form, twilio_headers
+from responder_support import ADMIN_TOKEN, base_env, twilio_form, twilio_headers
 from test_responder_app import HOOK, Clock, Provider, running, settings_for, until
 
 from responder.logs import pseudonymise
@@ -174,3 +177,18 @@ async def test_provider_error_text_is_pseudonymised_in_logs(
                                   "valid phone number.")
     logged = " ".join(json.dumps(getattr(r, "fields", {})) for r in caplog.records)
     assert number not in logged and number[1:] not in logged
+
+
+def test_serve_on_a_busy_port_exits_2(tmp_path: Path) -> None:
+    """A port already in use is a usage error (exit 2, one clear line), found before the
+    app starts; uvicorn alone started the app, then exited 3 among its log lines."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = base_env(RAIDSIM_DATABASE_URL=f"sqlite:///{tmp_path / 'busy.db'}")
+        done = subprocess.run([sys.executable, "-m", "raidsim", "serve", "--port", str(port)],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (f"raidsim serve: error: cannot listen on 127.0.0.1:{port}: "
+                                   "Address already in use")

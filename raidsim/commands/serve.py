@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 import time
 
@@ -60,6 +61,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"raidsim serve: database error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
 
+    problem = _bind_problem(args.host, args.port)
+    if problem is not None:
+        print(f"raidsim serve: error: cannot listen on {args.host}:{args.port}: {problem}",
+              file=sys.stderr)
+        return 2
+
     import uvicorn
 
     options: dict[str, object] = {}
@@ -78,3 +85,21 @@ def run(args: argparse.Namespace) -> int:
         **options,  # type: ignore[arg-type]
     )
     return 0
+
+
+def _bind_problem(host: str, port: int) -> str | None:
+    """Why uvicorn could not listen on host:port (port in use, no such address), or None.
+
+    Checked before uvicorn starts: with one worker, uvicorn binds only after the
+    application has started (migrated the database, replayed its traffic), then logs the
+    error among its start-up lines and exits 3. Bound as uvicorn binds (IPv6 when the
+    host has a colon, SO_REUSEADDR), so both agree on what is free.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except (OSError, UnicodeError) as exc:
+            return getattr(exc, "strerror", None) or str(exc)
+    return None
