@@ -47,15 +47,21 @@ def load(path: str | Path) -> dict[str, Any]:
     """Read a results file (``raidsim simulate --json`` or the live replay's output)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError as exc:
         raise ResultsError(f"{path}: no such results file") from exc
     except IsADirectoryError as exc:
         raise ResultsError(f"{path}: is a directory, not a results file") from exc
-    except UnicodeDecodeError as exc:
-        raise ResultsError(f"{path}: not UTF-8 text ({exc.reason})") from exc
     except OSError as exc:
         raise ResultsError(f"{path}: cannot read: {exc.strerror}") from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ResultsError(f"{path}:{line}:{column}: not UTF-8 text (byte "
+                           f"0x{data[exc.start]:02x}: {exc.reason}); results files are "
+                           "written as UTF-8 JSON") from exc
     return loads(text, source=str(path))
 
 

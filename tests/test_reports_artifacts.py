@@ -15,7 +15,7 @@ from PIL import Image, ImageStat
 
 from reports import apply, parse_threshold, write_report
 from reports import plots as plot_module
-from reports.results import dumps, load, loads
+from reports.results import ResultsError, dumps, load, loads
 
 FIXTURES = Path(__file__).parent / "fixtures" / "reports"
 ARTEFACTS = ["results.json", "inbound.png", "spend.png", "latency.png", "decisions.png",
@@ -169,3 +169,10 @@ def test_a_non_finite_number_in_a_series_is_refused_not_written(bad):
         dumps({"s": [1.0, None, bad]})
     with pytest.raises(ValueError, match="JSON"):
         dumps({"s": [1, Decimal("2"), bad]})
+
+
+def test_a_results_file_that_is_not_utf8_is_named_with_its_line(tmp_path):
+    path = tmp_path / "r.json"
+    path.write_bytes(b'{\n  "scenario": "caf\xe9",\n  "seed": 1\n}\n')
+    with pytest.raises(ResultsError, match=r"r\.json:2:19: not UTF-8 text \(byte 0xe9"):
+        load(path)
