@@ -131,9 +131,13 @@ def parse_faults(tables: Sequence[Mapping[str, Any]] | None, *, path: str | Path
                        f"use one of: {', '.join(FAULT_KINDS)}")
         try:
             start = parse_duration(table.get("start", 0))
+        except ValueError as exc:
+            raise fail("start", f"faults.start: {exc}", "a duration such as \"2d6h\"") from exc
+        try:
             duration = parse_duration(table.get("duration", "10m"))
         except ValueError as exc:
-            raise fail("start", f"faults: {exc}") from exc
+            raise fail("duration", f"faults.duration: {exc}",
+                       "a duration such as \"30m\"") from exc
         rate = table.get("rate", 1.0)
         if not isinstance(rate, int | float) or isinstance(rate, bool) or not 0 <= rate <= 1:
             raise fail("rate", f"faults.rate must be between 0 and 1, got {rate!r}")

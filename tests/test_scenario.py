@@ -145,3 +145,21 @@ def test_shipped_scenarios_load_with_a_one_segment_gsm7_reply(path: Path) -> Non
     assert (info.encoding, info.segments) == ("GSM-7", 1)
     assert scenario.policy.reply_text == scenario.reply_text
     assert scenario.duration_s < 7 * 86400 or scenario.name != "anti-relous-2017"
+
+
+@pytest.mark.parametrize("fault, line, key", [
+    ('kind = "errors"\nstart = "1 day"\nduration = "1h"\n', 19, "faults.start"),
+    ('kind = "errors"\nstart = "1d"\nduration = "1 hour"\n', 20, "faults.duration"),
+    ('kind = "errors"\nduration = "soon"\n', 19, "faults.duration"),  # no start line at all
+])
+def test_bad_fault_times_name_their_own_line(tmp_path: Path, fault: str, line: int,
+                                             key: str) -> None:
+    from sim.run import job_from_inputs
+
+    path = tmp_path / "scenario.toml"
+    path.write_text(MINIMAL + "\n[[faults]]\n" + fault, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        job_from_inputs(scenario_path=path, trace_path=None, policy_path=None, seed=None)
+    err = caught.value
+    assert (err.line, err.message.split(":")[0]) == (line, key)
+    assert str(err).startswith(f"{path}:{line}: ") and "hint" in str(err)
