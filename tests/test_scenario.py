@@ -163,3 +163,14 @@ def test_bad_fault_times_name_their_own_line(tmp_path: Path, fault: str, line: i
     err = caught.value
     assert (err.line, err.message.split(":")[0]) == (line, key)
     assert str(err).startswith(f"{path}:{line}: ") and "hint" in str(err)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_a_duration_must_be_finite(tmp_path: Path, value: str) -> None:
+    err = error(tmp_path, MINIMAL.replace('duration = "2d"', f"duration = {value}"))
+    assert err.line == 3 and "must be finite" in str(err)
+
+
+def test_a_bare_number_is_seconds(tmp_path: Path) -> None:
+    loaded = load_text(tmp_path, MINIMAL.replace('duration = "2d"', "duration = 172800"))
+    assert getattr(loaded, "duration_s", None) == 172800.0

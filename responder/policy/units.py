@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _UNIT_SECONDS = {"w": 604800.0, "d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
@@ -12,7 +13,9 @@ def parse_duration(value: object) -> float:
     """Seconds in ``value``; raises ValueError with the accepted forms."""
     if isinstance(value, bool):
         raise ValueError(f"expected a duration, got {value!r}")
-    if isinstance(value, int | float):
+    if isinstance(value, int | float):  # a bare number is seconds
+        if not math.isfinite(value):
+            raise ValueError(f"a duration must be finite, got {value!r}")
         if value < 0:
             raise ValueError(f"a duration cannot be negative: {value!r}")
         return float(value)
