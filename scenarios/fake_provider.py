@@ -38,6 +38,7 @@ import datetime as dt
 import hmac
 import itertools
 import random
+import re
 import socket
 import threading
 import time
@@ -64,6 +65,8 @@ MESSAGES_LOG_PATH = "/_fake/messages"
 OUTCOMES = ("accepted", "timeouts", "rate_limit", "errors", "reject", "outage")
 CLEAN = ProviderModel(error_rate=0.0, rate_limit_rate=0.0, timeout_rate=0.0, reject_rate=0.0)
 MAX_FORM_BYTES = 64 * 1024
+# E.164: a plus and at most 15 digits; Twilio refuses anything else with 21211
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 OUTAGE_POLL_S = 0.02
 
 
@@ -245,6 +248,8 @@ class FakeProvider:
             return twilio_error(400, 21603, "A 'From' phone number is required.")
         if not text:
             return twilio_error(400, 21602, "Message body is required.")
+        if not _E164.fullmatch(to):
+            return twilio_error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
         now = self.scenario_time()
         outcome = self.draw(now)
         self.bill.count(outcome)
@@ -292,7 +297,10 @@ class FakeProvider:
     async def get_messages(self, request: Request) -> Response:
         """Billed messages from index ``since`` on (default 0), oldest first."""
         since = request.query_params.get("since", "0")
-        start = int(since) if since.isdigit() else 0
+        if not (since.isascii() and since.isdigit()):
+            return JSONResponse({"error": f"since must be a message index of 0 or more, "
+                                          f"got {since!r}"}, status_code=400)
+        start = int(since)
         with self.bill._lock:
             chosen = self.bill.messages[start:]
         return JSONResponse([

@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -108,7 +109,25 @@ def parse_provider(table: Mapping[str, Any] | None, *, path: str | Path | None =
     if model.segments_per_second <= 0:
         raise ConfigError("provider.segments_per_second must be above 0", path=path,
                           line=locate(text, "provider.segments_per_second"))
+    problem = outcome_shares_problem(model)
+    if problem is not None:
+        rates = [key for key in table if _ALIASES.get(key, key).endswith("_rate")]
+        raise ConfigError(f"provider: {problem}", path=path,
+                          line=locate(text, f"provider.{rates[0]}") if rates else None,
+                          hint="each request has one outcome: the rates are shares of "
+                          "the requests and add up to 1 at most")
     return model
+
+
+def outcome_shares_problem(model: ProviderModel) -> str | None:
+    """Why the model's outcome rates cannot be shares of the requests, or None."""
+    shares = {"error_rate": model.error_rate, "rate_limit_rate": model.rate_limit_rate,
+              "timeout_rate": model.timeout_rate, "reject_rate": model.reject_rate}
+    total = sum(Decimal(repr(v)) for v in shares.values())
+    if total > 1:
+        listed = " + ".join(f"{k} {v}" for k, v in shares.items() if v)
+        return f"the outcome rates add up to {total} ({listed}), more than 1"
+    return None
 
 
 def parse_faults(tables: Sequence[Mapping[str, Any]] | None, *, path: str | Path | None = None,

@@ -100,6 +100,24 @@ async def test_checks_basic_auth_and_required_fields() -> None:
     assert provider.bill.snapshot()["count"] == 0
 
 
+async def test_refuses_a_to_that_is_not_a_phone_number_and_a_bad_since() -> None:
+    """As Twilio does: 400/21211 for a To that is not E.164, and nothing billed."""
+    provider = FakeProvider(config())
+    async with serving(provider) as base, httpx.AsyncClient() as client:
+        for to in ("RAIDSIM", "+336", "0612345678", "+33 6 12 34 56 78", "+0612345678"):
+            refused = await client.post(messages_url(base), auth=(ACCOUNT_SID, AUTH_TOKEN),
+                                        data={"To": to, "From": "+33644649021", "Body": "x"})
+            assert (refused.status_code, refused.json()["code"]) == (400, 21211), to
+            assert to in refused.json()["message"]
+        assert (await post(client, base)).status_code == 201
+        for since in ("abc", "-1", "²"):
+            bad = await client.get(base + "/_fake/messages", params={"since": since})
+            assert bad.status_code == 400 and "since" in bad.json()["error"], since
+        listed = await client.get(base + "/_fake/messages", params={"since": "0"})
+        assert len(listed.json()) == 1
+    assert provider.bill.snapshot()["count"] == 1
+
+
 async def test_rate_limits_and_errors_are_not_billed_and_read_as_retry() -> None:
     """429/20429 with Retry-After and 503 are answers the responder may safely retry."""
     model = ProviderModel(error_rate=0.0, rate_limit_rate=1.0, timeout_rate=0.0,
@@ -217,3 +235,20 @@ def test_cli_takes_the_scenario_and_lets_flags_win() -> None:
     assert main(["fake-provider", "--auth-token", "t", "--outage", "5m"]) == 2
     assert main(["fake-provider", "--auth-token", "t", "--host", "0.0.0.0"]) == 2
     assert main(["fake-provider", "--auth-token", "t", "--eur-per-segment", "0.0000001"]) == 2
+
+
+def test_outcome_rates_that_add_up_to_more_than_one_are_refused(tmp_path: Path) -> None:
+    """Each request has one outcome: 0.6 errors + 0.6 timeouts is not a model, it is a typo."""
+    assert main(["fake-provider", "--auth-token", "t", "--error-rate", "0.6",
+                 "--timeout-rate", "0.6"]) == 2
+    args = build_parser().parse_args(["fake-provider", "--auth-token", "t", "--error-rate",
+                                      "0.5", "--timeout-rate", "0.5"])
+    assert config_from_args(args, environ={}).model.error_rate == 0.5  # exactly 1 is fine
+    from responder.policy.errors import ConfigError
+    from sim.provider import parse_provider
+
+    text = "[provider]\nerror_rate = 0.7\nrate_limit_rate = 0.4\n"
+    with pytest.raises(ConfigError,
+                       match=r"add up to 1\.1005 \(error_rate 0\.7 .*\), more than 1") as caught:
+        parse_provider({"error_rate": 0.7, "rate_limit_rate": 0.4}, path="s.toml", text=text)
+    assert caught.value.line == 2

@@ -85,7 +85,7 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str] | None = 
     from responder.policy.errors import ConfigError
     from responder.policy.units import parse_duration
     from scenarios.fake_provider import CLEAN, FakeProviderConfig
-    from sim.provider import Fault, parse_faults, parse_provider
+    from sim.provider import Fault, outcome_shares_problem, parse_faults, parse_provider
 
     env = os.environ if environ is None else environ
     model = CLEAN
@@ -123,6 +123,10 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str] | None = 
             faults.append(Fault("outage", begin, begin + parse_duration(length), 1.0))
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
+    problem = outcome_shares_problem(replace(model, **changes))
+    if problem is not None:
+        raise UsageError(f"{problem} (hint: each request has one outcome; lower the "
+                         "--*-rate flags or the scenario's [provider] rates)")
     if args.eur_per_segment is not None:
         try:
             price = Decimal(args.eur_per_segment)
