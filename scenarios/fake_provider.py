@@ -6,7 +6,10 @@ with HTTP Basic auth (account SID, auth token) and the form fields ``To``, ``Fro
 ``MessagingServiceSid``), ``Body`` and ``StatusCallback``; it answers 201 with Twilio's
 JSON (``sid``, ``status``, ``num_segments``, ``price``...). Segments and prices come from
 ``responder.sms`` at the configured price per segment, and the bill is kept in integer
-micro-euros: ``GET /_fake/bill`` returns it exactly.
+micro-euros: ``GET /_fake/bill`` returns it exactly. Requests Twilio itself refuses are
+refused the same way, before any fault is drawn, and never billed: 401/20003 for bad
+credentials, 400/21602-21604 for a missing Body, From or To, 400/21211 for a To that is
+not an E.164 number.
 
 Faults are drawn per request from a seeded ``random.Random``, as the simulator's provider
 model draws them (``sim.provider``): the ``[provider]`` rates of a scenario (or flags),
