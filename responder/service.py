@@ -135,6 +135,11 @@ class Responder:
         self.state = PolicyState(self.base_config, Controls())
         self.controls_version = -1
         self.replayed = 0
+        # The policy's memory is updated before the transaction that records the same
+        # decisions commits; when that transaction fails, the memory keeps what the
+        # database forgot (a reservation, a reply, a held message). It is then rebuilt
+        # from the store, as at start-up, before it decides anything else.
+        self.stale = False
 
     # -- start-up ----------------------------------------------------------------
 
@@ -151,9 +156,19 @@ class Responder:
             )
         self.store.apply_config_caps(self.settings.caps)
         self.store.expire_leases(now=now)
+        self._rebuild(now=now)
+
+    def _rebuild(self, *, now: float) -> None:
+        """The policy's memory from the stored traffic (start-up, or after a failed write)."""
         controls = self._load_controls()
         config = policy_with_caps(self.base_config, self.store.caps())
         self.state, self.replayed = rebuild_state(self.store, config, controls, now=now)
+        self.stale = False
+
+    def _fresh(self, *, now: float) -> None:
+        """Rebuild the policy's memory if a failed transaction left it ahead of the store."""
+        if self.stale:
+            self._rebuild(now=now)
 
     def _load_controls(self) -> Controls:
         row = self.store.controls()
@@ -163,8 +178,13 @@ class Responder:
     # -- the webhook path ---------------------------------------------------------
 
     def accept(self, inbound: Inbound, *, now: float) -> Accepted:
-        with self.store.transaction():
-            return self._accept(inbound, now)
+        self._fresh(now=now)
+        try:
+            with self.store.transaction():
+                return self._accept(inbound, now)
+        except BaseException:
+            self.stale = True
+            raise
 
     def accept_many(self, batch: list[Inbound]) -> list[Accepted | Exception]:
         """Group commit: many messages in one transaction.
@@ -173,10 +193,12 @@ class Responder:
         message is tried again in a transaction of its own, so one bad message
         fails alone (its webhook answers 503 and Twilio retries it).
         """
+        self._fresh(now=batch[0].received_at)
         try:
             with self.store.transaction():
                 return [self._accept(inbound, inbound.received_at) for inbound in batch]
         except Exception:
+            self.stale = True
             if len(batch) == 1:
                 raise
         results: list[Accepted | Exception] = []
@@ -218,15 +240,20 @@ class Responder:
     def release_due(self, *, now: float) -> tuple[list[Released], int]:
         """Decide due held replies again; persist the outcome; (released, queued)."""
         queued = 0
-        with self.store.transaction():
-            released = release(self.state, self.store, now=now)
-            for item in released:
-                message = item.message
-                self.store.record_decision(message.message_id, item.decision, now=now)
-                if item.decision.is_reply and self._enqueue(
-                    message.message_id, message.sender, message.to, now=now
-                ):
-                    queued += 1
+        self._fresh(now=now)
+        try:
+            with self.store.transaction():
+                released = release(self.state, self.store, now=now)
+                for item in released:
+                    message = item.message
+                    self.store.record_decision(message.message_id, item.decision, now=now)
+                    if item.decision.is_reply and self._enqueue(
+                        message.message_id, message.sender, message.to, now=now
+                    ):
+                        queued += 1
+        except BaseException:
+            self.stale = True
+            raise
         return released, queued
 
     # -- operator controls -------------------------------------------------------------

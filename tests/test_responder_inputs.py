@@ -13,17 +13,19 @@ import subprocess
 import sys
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from responder_support import ADMIN_TOKEN, base_env, twilio_form, twilio_headers
-from test_responder_app import HOOK, Clock, Provider, running, settings_for, until
+from test_responder_app import HOOK, NOW, Clock, Provider, running, settings_for, until
 
 from responder.logs import pseudonymise
 from responder.money import MAX_MICROS, MoneyError, to_micros
 from responder.policy.errors import ConfigError
+from responder.service import Accepted, Responder
 from responder.signing import generic_signature
-from responder.store import open_store
+from responder.store import Inbound, SqlStore, open_store
 
 pytestmark = pytest.mark.anyio
 GENERIC = "/webhooks/generic/sms"
@@ -192,3 +194,69 @@ def test_serve_on_a_busy_port_exits_2(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.strip() == (f"raidsim serve: error: cannot listen on 127.0.0.1:{port}: "
                                    "Address already in use")
+
+
+# -- a failed webhook transaction must not leave the policy's memory ahead of the store --
+
+
+def failing(monkeypatch: pytest.MonkeyPatch, sid: str, times: int = 1) -> None:
+    """The first ``times`` ``enqueue_reply`` for ``sid`` raise (a database hiccup)."""
+    original = SqlStore.enqueue_reply
+    failed: list[str] = []
+
+    def enqueue_reply(self: SqlStore, message_sid: str, *args: Any, **kwargs: Any) -> bool:
+        if message_sid == sid and len(failed) < times:
+            failed.append(sid)
+            raise RuntimeError("database hiccup")
+        return original(self, message_sid, *args, **kwargs)
+
+    monkeypatch.setattr(SqlStore, "enqueue_reply", enqueue_reply)
+
+
+async def test_retried_webhook_after_failed_commit_gets_its_reply(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first delivery fails after the policy reserved its reply (503, rolled back);
+    Twilio's retry used to be dropped as 'duplicate_id' from the policy's memory of the
+    rolled-back reservation, so the sender never got an answer."""
+    failing(monkeypatch, "SM1")
+    settings = settings_for(tmp_path)
+    provider = Provider()
+    clock = Clock()
+    async with running(settings, provider, clock) as client:
+        form = twilio_form("SM1", "+33600000001")
+        first = await client.post(HOOK, data=form, headers=twilio_headers(HOOK, form))
+        clock.now += 5
+        retry = await client.post(HOOK, data=form, headers=twilio_headers(HOOK, form))
+        assert await until(lambda: len(provider.requests) == 1)
+    assert (first.status_code, retry.status_code) == (503, 200)
+    store = open_store(settings.database_url)
+    try:
+        assert store.decision_of("SM1") == ("reply", "first_contact")
+    finally:
+        store.close()
+
+
+def test_failed_batch_does_not_poison_its_other_messages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Group commit: one message failing rolls the batch back and each message is tried
+    alone. The others used to be decided a second time by a policy that remembered their
+    rolled-back reservations: dropped as 'duplicate_id', never answered."""
+    settings = settings_for(tmp_path)
+    store = open_store(settings.database_url)
+    core = Responder(settings, store)
+    try:
+        core.start(now=NOW)
+        failing(monkeypatch, "SM2", times=2)  # in the batch, then alone
+        batch = [Inbound(f"SM{k}", f"+3360000000{k}", "+33644649021", "Salut", NOW + k)
+                 for k in (1, 2, 3)]
+        results = core.accept_many(batch)
+        assert isinstance(results[1], RuntimeError)
+        again = core.accept_many([batch[1]])
+        decisions = [store.decision_of(f"SM{k}") for k in (1, 2, 3)]
+        assert [row["message_sid"] for row in store.outbox_rows()] == ["SM1", "SM3", "SM2"]
+    finally:
+        store.close()
+    assert decisions == [("reply", "first_contact")] * 3
+    assert isinstance(again[0], Accepted) and not again[0].duplicate
