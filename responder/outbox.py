@@ -72,6 +72,15 @@ def backoff_s(attempt: int, rng: random.Random, retry_after_s: float | None = No
     return delay
 
 
+class _Loop:
+    """What the send loop carries from one pass to the next."""
+
+    def __init__(self) -> None:
+        self.next_sweep = 0.0
+        self.drain_deadline: float | None = None
+        self.backlog = False  # the last claim was full: more replies are probably due
+
+
 class OutboxSender:
     def __init__(
         self,
@@ -105,65 +114,81 @@ class OutboxSender:
         self._key = core.settings.pseudonym_secret
 
     async def run(self, stopping: asyncio.Event, drain_timeout_s: float) -> None:
-        """Send until ``stopping`` is set; then drain due replies for up to ``drain_timeout_s``."""
-        store = self.core.store
-        next_sweep = 0.0
-        drain_deadline: float | None = None
-        backlog = False  # the last claim was full: more replies are probably due
+        """Send until ``stopping`` is set; then drain due replies for up to ``drain_timeout_s``.
+
+        A failing step (the database gone for a moment) is logged and tried again after
+        ``IDLE_POLL_S``: the sender must outlive any error, or the service would go on
+        accepting webhooks and reserving money for replies that never leave.
+        """
+        state = _Loop()
         loop = asyncio.get_running_loop()
         while True:
-            if stopping.is_set() and drain_deadline is None:
-                drain_deadline = loop.time() + drain_timeout_s
-            if drain_deadline is not None and loop.time() >= drain_deadline:
+            if stopping.is_set() and state.drain_deadline is None:
+                state.drain_deadline = loop.time() + drain_timeout_s
+            if state.drain_deadline is not None and loop.time() >= state.drain_deadline:
                 break
-            now = self.clock()
-            if now >= next_sweep:
-                for sid in await self.db.call(store.expire_leases, now=now):
-                    event("outbox_lease_expired", message_sid=sid, outcome=UNKNOWN)
-                next_sweep = now + LEASE_SWEEP_S
-            wait = self.breaker.wait_s()
-            self.metrics.breaker.set(1 if wait > 0 else 0)
-            if wait > 0:
-                if drain_deadline is not None:
-                    break  # no point draining into an open circuit
-                await self._sleep(stopping, min(wait, IDLE_POLL_S), wake=False)
-                continue
-            if await self.db.call(store.kill_switch):
-                if drain_deadline is not None:
+            try:
+                if not await self._step(state, stopping, loop):
                     break
-                await self._sleep(stopping, IDLE_POLL_S, wake=False)  # polls the switch
-                continue
-            limit = 1 if self.breaker.state == "half_open" else self.concurrency
-            if self.rate_per_s > 0:
-                # With a backlog, wait for a whole batch of tokens: one claim and one outcome
-                # transaction per batch instead of per reply, at the same paced rate.
-                want = limit if backlog else 1
-                tokens = self._take_tokens(loop.time())
-                if tokens < want:
-                    # New replies cannot make the bucket refill sooner: don't wake for them.
-                    await self._sleep(stopping, min(IDLE_POLL_S,
-                                                    (want - self._tokens) / self.rate_per_s),
-                                      wake=False)
-                    continue
-                limit = min(limit, tokens)
-            # Cleared before the claim: a reply queued from now on wakes the idle wait below.
-            self.wake.clear()
-            items = await self.db.call(store.claim_outbox, now=now, limit=limit, owner=self.owner,
-                                       lease_s=LEASE_S)
-            backlog = len(items) == limit
-            if not items:
-                if drain_deadline is not None:
-                    break  # drained: nothing due is left
-                due = await self.db.call(store.next_outbox_due)
-                idle = IDLE_POLL_S if due is None else min(IDLE_POLL_S, max(0.0, due - now))
-                await self._sleep(stopping, idle)
-                continue
-            self._tokens -= len(items)
-            results = await asyncio.gather(*(self._send(item) for item in items))
-            outcomes = await self.db.call(self._record_all, list(zip(items, results, strict=True)))
-            for item, result, outcome in zip(items, results, outcomes, strict=True):
-                self._report(item, result, outcome)
-        await self.db.call(store.release_own_leases, self.owner, now=self.clock())
+            except Exception as exc:
+                event("outbox_error", level=40,
+                      error=redact_numbers(self._key, f"{type(exc).__name__}: {exc}"))
+                await self._sleep(stopping, IDLE_POLL_S, wake=False)
+        await self.db.call(self.core.store.release_own_leases, self.owner, now=self.clock())
+
+    async def _step(self, state: _Loop, stopping: asyncio.Event,
+                    loop: asyncio.AbstractEventLoop) -> bool:
+        """One pass of the send loop; False when the drain is over."""
+        store = self.core.store
+        draining = state.drain_deadline is not None
+        now = self.clock()
+        if now >= state.next_sweep:
+            for sid in await self.db.call(store.expire_leases, now=now):
+                event("outbox_lease_expired", message_sid=sid, outcome=UNKNOWN)
+            state.next_sweep = now + LEASE_SWEEP_S
+        wait = self.breaker.wait_s()
+        self.metrics.breaker.set(1 if wait > 0 else 0)
+        if wait > 0:
+            if draining:
+                return False  # no point draining into an open circuit
+            await self._sleep(stopping, min(wait, IDLE_POLL_S), wake=False)
+            return True
+        if await self.db.call(store.kill_switch):
+            if draining:
+                return False
+            await self._sleep(stopping, IDLE_POLL_S, wake=False)  # polls the switch
+            return True
+        limit = 1 if self.breaker.state == "half_open" else self.concurrency
+        if self.rate_per_s > 0:
+            # With a backlog, wait for a whole batch of tokens: one claim and one outcome
+            # transaction per batch instead of per reply, at the same paced rate.
+            want = limit if state.backlog else 1
+            tokens = self._take_tokens(loop.time())
+            if tokens < want:
+                # New replies cannot make the bucket refill sooner: don't wake for them.
+                await self._sleep(stopping, min(IDLE_POLL_S,
+                                                (want - self._tokens) / self.rate_per_s),
+                                  wake=False)
+                return True
+            limit = min(limit, tokens)
+        # Cleared before the claim: a reply queued from now on wakes the idle wait below.
+        self.wake.clear()
+        items = await self.db.call(store.claim_outbox, now=now, limit=limit, owner=self.owner,
+                                   lease_s=LEASE_S)
+        state.backlog = len(items) == limit
+        if not items:
+            if draining:
+                return False  # drained: nothing due is left
+            due = await self.db.call(store.next_outbox_due)
+            idle = IDLE_POLL_S if due is None else min(IDLE_POLL_S, max(0.0, due - now))
+            await self._sleep(stopping, idle)
+            return True
+        self._tokens -= len(items)
+        results = await asyncio.gather(*(self._send(item) for item in items))
+        outcomes = await self.db.call(self._record_all, list(zip(items, results, strict=True)))
+        for item, result, outcome in zip(items, results, outcomes, strict=True):
+            self._report(item, result, outcome)
+        return True
 
     def _take_tokens(self, monotonic_now: float) -> int:
         """Provider calls allowed now by the send-rate token bucket (burst: concurrency)."""
@@ -191,8 +216,11 @@ class OutboxSender:
             task.cancel()
 
     async def _send(self, item: OutboxItem) -> SendResult:
-        return await self.client.send(to=item.recipient, from_=item.from_number, body=item.body,
-                                      now=self.clock())
+        try:
+            return await self.client.send(to=item.recipient, from_=item.from_number,
+                                          body=item.body, now=self.clock())
+        except Exception as exc:  # a bug or an odd answer: it may have left, never resend
+            return SendResult(Outcome.UNKNOWN, "error", error=f"{type(exc).__name__}: {exc}")
 
     def _record_all(self, done: list[tuple[OutboxItem, SendResult]]) -> list[Outcome]:
         """On the DB thread, in one transaction: what each send proved."""

@@ -18,7 +18,16 @@ from typing import Any
 import httpx
 import pytest
 from responder_support import ADMIN_TOKEN, base_env, twilio_form, twilio_headers
-from test_responder_app import HOOK, NOW, Clock, Provider, running, settings_for, until
+from test_responder_app import (
+    HOOK,
+    NOW,
+    Clock,
+    Provider,
+    running,
+    settings_for,
+    statuses,
+    until,
+)
 
 from responder.logs import pseudonymise
 from responder.money import MAX_MICROS, MoneyError, to_micros
@@ -260,3 +269,47 @@ def test_failed_batch_does_not_poison_its_other_messages(
         store.close()
     assert decisions == [("reply", "first_contact")] * 3
     assert isinstance(again[0], Accepted) and not again[0].duplicate
+
+
+async def test_outbox_sender_outlives_a_database_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One failed claim (a PostgreSQL connection dropped) ended the sender task for good:
+    webhooks were still accepted and replies reserved, but none left until a restart."""
+    original = SqlStore.claim_outbox
+    failures: list[int] = []
+
+    def claim_outbox(self: SqlStore, **kwargs: Any) -> Any:
+        if not failures:
+            failures.append(1)
+            raise RuntimeError("connection lost")
+        return original(self, **kwargs)
+
+    monkeypatch.setattr(SqlStore, "claim_outbox", claim_outbox)
+    settings = settings_for(tmp_path)
+    provider = Provider()
+    async with running(settings, provider, Clock()) as client:
+        form = twilio_form("SM1", "+33600000001")
+        assert (await client.post(HOOK, data=form,
+                                  headers=twilio_headers(HOOK, form))).status_code == 200
+        assert await until(lambda: len(provider.requests) == 1)
+    assert failures == [1]
+    assert any(r.getMessage() == "outbox_error" for r in caplog.records)
+
+
+async def test_unexpected_send_error_is_unknown_not_fatal(tmp_path: Path) -> None:
+    """An exception out of the provider call (not an HTTP outcome) makes that reply
+    'unknown' (it may have left) and the sender goes on with the next one."""
+
+    def explode(request: httpx.Request) -> httpx.Response:
+        raise ValueError("odd answer")
+
+    provider = Provider([explode])
+    settings = settings_for(tmp_path)
+    async with running(settings, provider, Clock()) as client:
+        for count, (sid, number) in enumerate((("SM1", "+33600000001"),
+                                               ("SM2", "+33600000002")), start=1):
+            form = twilio_form(sid, number)
+            await client.post(HOOK, data=form, headers=twilio_headers(HOOK, form))
+            assert await until(lambda n=count: len(provider.requests) == n)
+        assert await until(lambda: sorted(statuses(settings)) == ["sent", "unknown"])
