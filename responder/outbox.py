@@ -65,7 +65,8 @@ class CircuitBreaker:
 
 def backoff_s(attempt: int, rng: random.Random, retry_after_s: float | None = None) -> float:
     """Exponential backoff with equal jitter; never shorter than the provider's Retry-After."""
-    ceiling: float = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2.0 ** max(0, attempt - 1))
+    # The exponent is bounded: 2.0 ** 1024 overflows (RAIDSIM_SEND_MAX_ATTEMPTS may be large).
+    ceiling: float = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2.0 ** min(max(0, attempt - 1), 64))
     delay = ceiling / 2 + rng.uniform(0, ceiling / 2)
     if retry_after_s is not None and math.isfinite(retry_after_s):
         delay = max(delay, min(retry_after_s, RETRY_AFTER_CAP_S))

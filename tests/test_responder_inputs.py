@@ -8,6 +8,7 @@ a JSON document that breaks the parser is input error, answered 400, not an outa
 from __future__ import annotations
 
 import json
+import random
 import socket
 import subprocess
 import sys
@@ -31,6 +32,7 @@ from test_responder_app import (
 
 from responder.logs import pseudonymise
 from responder.money import MAX_MICROS, MoneyError, to_micros
+from responder.outbox import BACKOFF_CAP_S, backoff_s
 from responder.policy.errors import ConfigError
 from responder.service import Accepted, Responder
 from responder.signing import generic_signature
@@ -313,3 +315,12 @@ async def test_unexpected_send_error_is_unknown_not_fatal(tmp_path: Path) -> Non
             await client.post(HOOK, data=form, headers=twilio_headers(HOOK, form))
             assert await until(lambda n=count: len(provider.requests) == n)
         assert await until(lambda: sorted(statuses(settings)) == ["sent", "unknown"])
+
+
+def test_backoff_never_overflows() -> None:
+    """With RAIDSIM_SEND_MAX_ATTEMPTS above 1024, the 1025th retry's 2.0 ** 1024 raised
+    OverflowError in the outcome transaction; the delay is capped like any other."""
+    rng = random.Random(7)
+    delays = [backoff_s(attempt, rng) for attempt in (1, 2, 10, 1025, 10**9)]
+    assert 0.5 <= delays[0] <= 1.0 and 1.0 <= delays[1] <= 2.0
+    assert all(BACKOFF_CAP_S / 2 <= d <= BACKOFF_CAP_S for d in delays[2:])
