@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hmac
 import io
+import math
 import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -192,6 +193,23 @@ async def get_outbox(request: Request, ctx: Context) -> Response:
     return JSONResponse({"counts": await ctx.db.call(ctx.core.store.outbox_counts)})
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PHONE_NUMBER = re.compile(r"\+[0-9]{1,15}")
+
+
+def _spreadsheet_safe(value: object) -> object:
+    """A CSV cell a spreadsheet shows as text: a raid text is written by the attacker, and
+    one that starts with ``=``, ``+``, ``-`` or ``@`` would run as a formula when the
+    evidence is opened (CSV injection). Such a cell gets a leading ``'``, which
+    spreadsheets read as "text" and do not show; phone numbers are left as they are.
+    The JSON export is always verbatim."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and (
+        _PHONE_NUMBER.fullmatch(value) is None
+    ):
+        return "'" + value
+    return value
+
+
 async def evidence(request: Request, ctx: Context) -> Response:
     """?format=csv|json&since=EPOCH_SECONDS&rules=a,b: messages the policy flagged as raid."""
     from responder.app import HTTPError
@@ -204,6 +222,8 @@ async def evidence(request: Request, ctx: Context) -> Response:
         since = float(since_text) if since_text else None
     except ValueError as exc:
         raise HTTPError(400, "since must be seconds since the epoch") from exc
+    if since is not None and not math.isfinite(since):
+        raise HTTPError(400, "since must be seconds since the epoch, a finite number")
     rules_text = request.query_params.get("rules")
     rules = tuple(r for r in rules_text.split(",") if r) if rules_text else RAID_RULES
     rows = await ctx.db.call(ctx.core.store.evidence, rules, since)
@@ -217,6 +237,7 @@ async def evidence(request: Request, ctx: Context) -> Response:
                "action", "rule", "decided_at"]
     writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({key: _spreadsheet_safe(value) for key, value in row.items()}
+                     for row in rows)
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": "attachment; filename=raid-evidence.csv"})

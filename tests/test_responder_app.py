@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 import random
 from collections.abc import AsyncIterator, Callable
@@ -392,6 +394,32 @@ async def test_evidence_export_has_raw_numbers_logs_do_not(
     logged = " ".join(json.dumps(getattr(r, "fields", {})) + r.getMessage()
                       for r in caplog.records)
     assert "inbound" in logged and "+33677777777" not in logged
+
+
+async def test_evidence_csv_cannot_run_formulas_and_json_stays_verbatim(
+    tmp_path: Path,
+) -> None:
+    """Raid texts are written by the attacker: a CSV cell starting with = + - @ gets a
+    leading ' (a spreadsheet shows it as text); phone numbers and the JSON are untouched."""
+    settings = settings_for(tmp_path, RAIDSIM_POLICY_FILE="", RAIDSIM_BUDGET_EUR="0")
+    clock = Clock()
+    bodies = ['=HYPERLINK("http://x","y")', "+1+1", "-2", "@SUM(A1)", "lol =1"]
+    async with running(settings, Provider(), clock) as client:
+        for k in range(6):  # one sender flooding: repeat_flood
+            clock.now += 1
+            await post_sms(client, f"SM{k}", "+33677777777", body=bodies[k % len(bodies)])
+        data = (await client.get("/admin/evidence", headers=admin())).json()
+        csv_text = (await client.get("/admin/evidence?format=csv", headers=admin())).text
+        bad_since = await client.get("/admin/evidence?since=nan", headers=admin())
+    flagged = {m["body"] for m in data["messages"]}
+    assert flagged <= set(bodies)  # JSON: verbatim
+    assert len(flagged - {"lol =1"}) >= 2  # formula-like texts did reach the export
+    cells = {row["body"]: row for row in csv.DictReader(io.StringIO(csv_text))}
+    for body in flagged:
+        safe = body if body == "lol =1" else "'" + body
+        assert safe in cells, body
+        assert cells[safe]["sender"] == "+33677777777"
+    assert bad_since.status_code == 400 and "finite" in bad_since.text
 
 
 async def test_generic_webhook(tmp_path: Path) -> None:
