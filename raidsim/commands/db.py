@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -32,10 +33,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from responder.store import StoreError, open_store
+    from responder.store import StoreError, open_store, sqlite_path
 
     url = args.database_url or os.environ.get("RAIDSIM_DATABASE_URL") or "sqlite:///raidsim.db"
     try:
+        if args.db_command == "status" and url.lower().startswith("sqlite:"):
+            # opening a SQLite file creates it: a mistyped path would leave an empty one
+            path = sqlite_path(url)
+            if path != ":memory:" and not Path(path).exists():
+                print(f"raidsim db: error: no database at {path} (hint: check "
+                      "--database-url or RAIDSIM_DATABASE_URL; `raidsim db upgrade` "
+                      "creates it)", file=sys.stderr)
+                return 2
         store = open_store(url)
     except StoreError as exc:
         print(f"raidsim db: error: {exc}", file=sys.stderr)

@@ -1,0 +1,62 @@
+"""`raidsim db upgrade|status`: the schema, as an operator's deploy script sees it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def db(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if k != "RAIDSIM_DATABASE_URL"}
+    return subprocess.run([sys.executable, "-m", "raidsim", "db", *args], capture_output=True,
+                          text=True, cwd=ROOT, env={**environ, **(env or {})}, timeout=120)
+
+
+def test_status_then_upgrade_then_status_on_sqlite(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    missing = db("status", "--database-url", url)
+    assert missing.returncode == 2 and "no database at" in missing.stderr
+    assert not (tmp_path / "r.db").exists()  # a status check creates nothing
+    upgraded = db("upgrade", "--database-url", url)
+    assert upgraded.returncode == 0, upgraded.stderr
+    first = json.loads(upgraded.stdout)
+    assert first["applied"] and first["version"] >= 1
+    again = json.loads(db("upgrade", "--database-url", url).stdout)
+    assert again == {"applied": [], "version": first["version"]}  # idempotent
+    status = db("status", env={"RAIDSIM_DATABASE_URL": url})
+    assert status.returncode == 0
+    assert json.loads(status.stdout) == {"version": first["version"],
+                                         "latest": first["version"], "current": True}
+
+
+def test_status_of_an_old_schema_exits_1(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    sqlite3.connect(path).close()  # an existing file with no schema at all
+    status = db("status", "--database-url", f"sqlite:///{path}")
+    assert status.returncode == 1
+    assert json.loads(status.stdout)["current"] is False
+
+
+def test_bad_urls_and_no_action_are_usage_errors() -> None:
+    assert db("status", "--database-url", "mysql://x/y").returncode == 2
+    assert db("status", "--database-url", "sqlite:/nope").returncode == 2
+    assert db().returncode == 2
+
+
+@pytest.mark.postgres
+def test_upgrade_and_status_on_postgresql(postgres_url: str) -> None:
+    before = db("status", "--database-url", postgres_url)  # a fresh, empty schema
+    assert before.returncode == 1 and json.loads(before.stdout)["current"] is False
+    upgraded = db("upgrade", "--database-url", postgres_url)
+    assert upgraded.returncode == 0, upgraded.stderr
+    status = db("status", "--database-url", postgres_url)
+    assert status.returncode == 0 and json.loads(status.stdout)["current"] is True
