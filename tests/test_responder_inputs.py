@@ -207,6 +207,21 @@ def test_serve_on_a_busy_port_exits_2(tmp_path: Path) -> None:
                                    "Address already in use")
 
 
+def test_serve_warns_about_several_workers_on_one_sqlite_file(tmp_path: Path) -> None:
+    """SQLite runs on the event loop: several workers would stall each other's loops."""
+    with socket.socket() as busy:  # a busy port: serve stops right after its checks
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = base_env(RAIDSIM_DATABASE_URL=f"sqlite:///{tmp_path / 'w.db'}")
+        done = subprocess.run([sys.executable, "-m", "raidsim", "serve", "--port", str(port),
+                               "--workers", "2"], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=60)
+    assert done.returncode == 2
+    assert "warning: 2 workers on one SQLite file" in done.stderr
+    assert "use PostgreSQL" in done.stderr
+
+
 # -- a failed webhook transaction must not leave the policy's memory ahead of the store --
 
 

@@ -61,6 +61,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"raidsim serve: database error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
 
+    if args.workers > 1 and settings.database_url.lower().startswith("sqlite:"):
+        print(f"raidsim serve: warning: {args.workers} workers on one SQLite file take turns "
+              "on its write lock, and a worker waiting for it answers nothing meanwhile "
+              "(health checks included, up to the 10 s busy timeout); for several workers "
+              "use PostgreSQL (RAIDSIM_DATABASE_URL=postgresql://...)", file=sys.stderr)
     problem = _bind_problem(args.host, args.port)
     if problem is not None:
         print(f"raidsim serve: error: cannot listen on {args.host}:{args.port}: {problem}",
