@@ -218,7 +218,7 @@ def _policy(
         if not policy_path.exists():
             raise fail("policy", f"policy file not found: {policy_path}",
                        "the path is relative to the scenario file")
-        loaded = load_policy_file(policy_path)
+        loaded = PolicyConfig.load(policy_path)
         changes: dict[str, Any] = {}
         if "text" in reply:
             changes["reply_text"] = base.reply_text
@@ -235,17 +235,6 @@ def _policy(
             raise fail(f"policy.{key}", f"policy.{key} is also set as {'.'.join(section)}",
                        f"set it once, in [{section[0]}]")
     return PolicyConfig.from_mapping(value, path=path, text=text, prefix="policy", base=base)
-
-
-def load_policy_file(path: str | Path) -> PolicyConfig:
-    """``PolicyConfig.load``, with a file that is not UTF-8 reported as a ``ConfigError``."""
-    file = Path(path)
-    try:
-        return PolicyConfig.load(file)
-    except UnicodeDecodeError as exc:
-        line = exc.object[: exc.start].count(b"\n") + 1
-        raise ConfigError("policy file is not UTF-8", path=file, line=line,
-                          hint="save the file as UTF-8") from exc
 
 
 def _header_line(text: str | None, header: str, index: int) -> int | None:
@@ -291,4 +280,4 @@ def _traffic(
     return tuple(specs)
 
 
-__all__ = ["Scenario", "known_keys", "load_policy_file", "load_scenario", "scenario_from_mapping"]
+__all__ = ["Scenario", "known_keys", "load_scenario", "scenario_from_mapping"]

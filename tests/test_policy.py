@@ -263,3 +263,12 @@ def test_policy_file_errors_name_the_line(tmp_path: Path) -> None:
     bad.write_text("[budget]\ntotal_eur = 0.16\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="string"):
         PolicyConfig.load(bad)
+
+
+def test_a_policy_file_that_is_not_utf8_names_its_line(tmp_path) -> None:
+    """RAIDSIM_POLICY_FILE and --policy read through PolicyConfig.load: no traceback."""
+
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(b'[surge]\nfactor = 4.0\n# caf\xe9\n')
+    with pytest.raises(ConfigError, match=r"latin1\.toml:3: policy file is not UTF-8"):
+        PolicyConfig.load(path)

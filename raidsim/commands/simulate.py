@@ -102,9 +102,9 @@ def run(args: argparse.Namespace) -> int:
     bar: Any = None
     try:
         if args.policy is not None:  # report a policy file that is not UTF-8 as bad input
-            from sim.scenario import load_policy_file
+            from responder.policy import PolicyConfig
 
-            load_policy_file(args.policy)
+            PolicyConfig.load(args.policy)
         inputs = Inputs(args.scenario, args.trace, args.policy, args.seed)
         job, scenario = job_from_inputs(scenario_path=args.scenario, trace_path=args.trace,
                                         policy_path=args.policy, seed=args.seed)

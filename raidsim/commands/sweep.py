@@ -98,9 +98,9 @@ def run(args: argparse.Namespace) -> int:
     progress = None
     try:
         if args.policy is not None:  # report a policy file that is not UTF-8 as bad input
-            from sim.scenario import load_policy_file
+            from responder.policy import PolicyConfig
 
-            load_policy_file(args.policy)
+            PolicyConfig.load(args.policy)
         inputs = Inputs(args.scenario, args.trace, args.policy, args.seed)
         job = inputs.job()
         if not args.no_progress:

@@ -167,9 +167,15 @@ class PolicyConfig:
         """Read a standalone policy file (its top level is the ``[policy]`` table)."""
         file = Path(path)
         try:
-            text = file.read_text(encoding="utf-8")
+            data_bytes = file.read_bytes()
         except OSError as exc:
             raise ConfigError(f"cannot read policy file: {exc.strerror}", path=file) from exc
+        try:
+            text = data_bytes.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = data_bytes.count(b"\n", 0, exc.start) + 1
+            raise ConfigError("policy file is not UTF-8", path=file, line=line,
+                              hint="save the file as UTF-8") from exc
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
