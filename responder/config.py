@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from responder.money import MoneyError, to_micros
 from responder.policy.config import PolicyConfig
-from responder.policy.errors import ConfigError
+from responder.policy.errors import ConfigError, read_utf8
 from responder.policy.ledger import Caps
 
 _SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
@@ -89,11 +89,9 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     file_text: str | None = None
     if config_path:
         path = Path(config_path)
+        file_text = read_utf8(path, "RAIDSIM_CONFIG")
         try:
-            file_text = path.read_text(encoding="utf-8")
             data = tomllib.loads(file_text)
-        except OSError as exc:
-            raise ConfigError(f"cannot read RAIDSIM_CONFIG: {exc.strerror}", path=path) from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"not valid TOML: {exc}", path=path) from exc
         for key, value in data.items():

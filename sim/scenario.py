@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from responder.policy.config import PolicyConfig, money_field
-from responder.policy.errors import ConfigError, locate
+from responder.policy.errors import ConfigError, locate, read_utf8
 from responder.policy.units import parse_duration
 from sim.trace import E164
 from sim.traffic import KINDS
@@ -74,15 +74,7 @@ class Scenario:
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario file; raises ``ConfigError`` naming file, line and fix."""
     file = Path(path)
-    try:
-        text = file.read_bytes().decode("utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read scenario: {exc.strerror or exc}", path=file,
-                          hint="check the path; examples live in scenarios/") from exc
-    except UnicodeDecodeError as exc:
-        line = exc.object[: exc.start].count(b"\n") + 1
-        raise ConfigError("scenario is not UTF-8", path=file, line=line,
-                          hint="save the file as UTF-8") from exc
+    text = read_utf8(file, "scenario", hint="check the path; examples live in scenarios/")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -138,6 +138,14 @@ async def test_config_errors_are_clear(tmp_path: Path) -> None:
     assert settings.caps.total_micros == 12_500_000
     assert settings.retention_days == 3.0  # the environment overrides the file
     assert not settings.policy.surge.enabled
+    latin1 = tmp_path / "latin1.toml"
+    latin1.write_bytes(b'budget_eur = "5"\n# caf\xe9\n')
+    with pytest.raises(ConfigError, match=r"latin1\.toml:2: RAIDSIM_CONFIG is not UTF-8"):
+        load_settings(base_env(RAIDSIM_CONFIG=str(latin1)))
+    policy = tmp_path / "policy.toml"
+    policy.write_bytes(b'[surge]\nfactor = 4.0 # \xe9\n')
+    with pytest.raises(ConfigError, match=r"policy\.toml:2: policy file is not UTF-8"):
+        load_settings(base_env(RAIDSIM_POLICY_FILE=str(policy)))
     config.write_text("budget = 3\n")
     with pytest.raises(ConfigError, match="unknown setting 'budget'"):
         load_settings(base_env(RAIDSIM_CONFIG=str(config)))

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from responder.money import MoneyError, to_micros
-from responder.policy.errors import ConfigError, locate
+from responder.policy.errors import ConfigError, locate, read_utf8
 from responder.policy.units import parse_duration
 from responder.sms import price_micros
 
@@ -166,16 +166,7 @@ class PolicyConfig:
     def load(cls, path: str | Path) -> PolicyConfig:
         """Read a standalone policy file (its top level is the ``[policy]`` table)."""
         file = Path(path)
-        try:
-            data_bytes = file.read_bytes()
-        except OSError as exc:
-            raise ConfigError(f"cannot read policy file: {exc.strerror}", path=file) from exc
-        try:
-            text = data_bytes.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            line = data_bytes.count(b"\n", 0, exc.start) + 1
-            raise ConfigError("policy file is not UTF-8", path=file, line=line,
-                              hint="save the file as UTF-8") from exc
+        text = read_utf8(file, "policy file")
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:

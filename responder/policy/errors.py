@@ -34,6 +34,22 @@ class ConfigError(ValueError):
         return f"{where}{self.message}{hint}"
 
 
+def read_utf8(path: Path, what: str, *, hint: str | None = None) -> str:
+    """The text of a configuration file; a ``ConfigError`` naming ``what`` (and, for bytes
+    that are not UTF-8, the line) when it cannot be read. ``hint`` helps a missing file."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what}: {exc.strerror or exc}", path=path,
+                          hint=hint) from exc
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"{what} is not UTF-8", path=path, line=line,
+                          hint="save the file as UTF-8") from exc
+
+
 _TABLE = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
 
 
