@@ -43,26 +43,25 @@ EXIT_USAGE = 2
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what the shell reports for a tool killed by it
 
 
-def job_count(text: str) -> int:
-    """The ``--jobs`` value: a number of worker processes, ``0`` meaning one per CPU."""
+def _whole_number(text: str, *, negative: str) -> int:
+    """An argparse value that must be a whole number of at least 0."""
     try:
-        count = int(text)
+        number = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if count < 0:
-        raise argparse.ArgumentTypeError("must be 0 (one per CPU) or more")
-    return count or os.cpu_count() or 1
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"{negative}, got {number}")
+    return number
+
+
+def job_count(text: str) -> int:
+    """The ``--jobs`` value: a number of worker processes, ``0`` meaning one per CPU."""
+    return _whole_number(text, negative="must be 0 (one per CPU) or more") or os.cpu_count() or 1
 
 
 def seed_value(text: str) -> int:
     """A ``--seed`` value: a whole number of at least 0, as a scenario's ``seed`` must be."""
-    try:
-        seed = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if seed < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {seed}")
-    return seed
+    return _whole_number(text, negative="must be 0 or more")
 
 
 class UsageError(Exception):
