@@ -6,6 +6,10 @@ that prove the SMS was not sent (``provider.Outcome.RETRY``) put it back in the
 queue, after a backoff with jitter drawn from an injected ``random.Random``; a
 ``Retry-After`` is honoured. A circuit breaker stops calling a provider that
 keeps failing and probes it with one request after a cool-down.
+
+Sends are pipelined: up to ``concurrency`` provider calls are in flight, and a slot
+freed by a finished call is refilled by the next claim while the others are still
+waiting for their answers, so one slow call never holds back the rest of the queue.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import asyncio
 import math
 import random
 from collections.abc import Callable
+from typing import Any
 
 from responder.logs import enabled, event, pseudonymise, redact_numbers
 from responder.metrics import Metrics
@@ -80,6 +85,9 @@ class _Loop:
         self.next_sweep = 0.0
         self.drain_deadline: float | None = None
         self.backlog = False  # the last claim was full: more replies are probably due
+        self.claiming = True  # False once the drain is over: only in-flight sends are left
+        self.inflight: dict[asyncio.Future[SendResult], OutboxItem] = {}
+        self.unrecorded = 0  # sends whose outcome a failed transaction lost
 
 
 class OutboxSender:
@@ -117,29 +125,45 @@ class OutboxSender:
     async def run(self, stopping: asyncio.Event, drain_timeout_s: float) -> None:
         """Send until ``stopping`` is set; then drain due replies for up to ``drain_timeout_s``.
 
-        A failing step (the database gone for a moment) is logged and tried again after
-        ``IDLE_POLL_S``: the sender must outlive any error, or the service would go on
-        accepting webhooks and reserving money for replies that never leave.
+        Sends already in flight when the drain ends are finished and recorded before
+        ``run`` returns. A failing step (the database gone for a moment) is logged and
+        tried again after ``IDLE_POLL_S``: the sender must outlive any error, or the
+        service would go on accepting webhooks and reserving money for replies that
+        never leave.
         """
         state = _Loop()
         loop = asyncio.get_running_loop()
-        while True:
-            if stopping.is_set() and state.drain_deadline is None:
-                state.drain_deadline = loop.time() + drain_timeout_s
-            if state.drain_deadline is not None and loop.time() >= state.drain_deadline:
-                break
-            try:
-                if not await self._step(state, stopping, loop):
-                    break
-            except Exception as exc:
-                event("outbox_error", level=40,
-                      error=redact_numbers(self._key, f"{type(exc).__name__}: {exc}"))
-                await self._sleep(stopping, IDLE_POLL_S, wake=False)
+        try:
+            while state.claiming or state.inflight:
+                if stopping.is_set() and state.drain_deadline is None:
+                    state.drain_deadline = loop.time() + drain_timeout_s
+                if state.drain_deadline is not None and loop.time() >= state.drain_deadline:
+                    state.claiming = False
+                try:
+                    await self._step(state, stopping, loop)
+                except Exception as exc:
+                    event("outbox_error", level=40,
+                          error=redact_numbers(self._key, f"{type(exc).__name__}: {exc}"))
+                    await self._sleep(state, stopping, IDLE_POLL_S, wake=False)
+        finally:
+            for task in state.inflight:  # only when cancelled: those replies become unknown
+                task.cancel()
+        if state.unrecorded:
+            # Those replies are still ``sending`` under our lease, and may have left:
+            # releasing our leases would queue them again. They become ``unknown`` when
+            # the lease expires (and so do claimed replies that never left).
+            event("outbox_leases_kept", level=30, unrecorded=state.unrecorded)
+            return
         await self.db.call(self.core.store.release_own_leases, self.owner, now=self.clock())
 
     async def _step(self, state: _Loop, stopping: asyncio.Event,
-                    loop: asyncio.AbstractEventLoop) -> bool:
-        """One pass of the send loop; False when the drain is over."""
+                    loop: asyncio.AbstractEventLoop) -> None:
+        """One pass of the send loop: record finished sends, then fill free send slots."""
+        await self._record_finished(state)
+        if not state.claiming:
+            if state.inflight:
+                await self._sleep(state, stopping, IDLE_POLL_S, wake=False)  # a send finishing
+            return
         store = self.core.store
         draining = state.drain_deadline is not None
         now = self.clock()
@@ -151,26 +175,32 @@ class OutboxSender:
         self.metrics.breaker.set(1 if wait > 0 else 0)
         if wait > 0:
             if draining:
-                return False  # no point draining into an open circuit
-            await self._sleep(stopping, min(wait, IDLE_POLL_S), wake=False)
-            return True
+                state.claiming = False  # no point draining into an open circuit
+                return
+            await self._sleep(state, stopping, min(wait, IDLE_POLL_S), wake=False)
+            return
+        # Free slots; half-open: one probe, and only once every earlier call has answered.
+        limit = (1 if self.breaker.state == "half_open" else self.concurrency) - len(state.inflight)
+        if limit <= 0:
+            await self._sleep(state, stopping, IDLE_POLL_S, wake=False)  # a send finishing
+            return
         if await self.db.call(store.kill_switch):
             if draining:
-                return False
-            await self._sleep(stopping, IDLE_POLL_S, wake=False)  # polls the switch
-            return True
-        limit = 1 if self.breaker.state == "half_open" else self.concurrency
+                state.claiming = False
+                return
+            await self._sleep(state, stopping, IDLE_POLL_S, wake=False)  # polls the switch
+            return
         if self.rate_per_s > 0:
-            # With a backlog, wait for a whole batch of tokens: one claim and one outcome
-            # transaction per batch instead of per reply, at the same paced rate.
+            # With a backlog, wait for tokens for every free slot: one claim per group of
+            # replies instead of per reply, at the same paced rate.
             want = limit if state.backlog else 1
             tokens = self._take_tokens(loop.time())
             if tokens < want:
                 # New replies cannot make the bucket refill sooner: don't wake for them.
-                await self._sleep(stopping, min(IDLE_POLL_S,
-                                                (want - self._tokens) / self.rate_per_s),
+                await self._sleep(state, stopping,
+                                  min(IDLE_POLL_S, (want - self._tokens) / self.rate_per_s),
                                   wake=False)
-                return True
+                return
             limit = min(limit, tokens)
         # Cleared before the claim: a reply queued from now on wakes the idle wait below.
         self.wake.clear()
@@ -179,17 +209,31 @@ class OutboxSender:
         state.backlog = len(items) == limit
         if not items:
             if draining:
-                return False  # drained: nothing due is left
+                state.claiming = False  # drained: nothing due is left
+                return
             due = await self.db.call(store.next_outbox_due)
             idle = IDLE_POLL_S if due is None else min(IDLE_POLL_S, max(0.0, due - now))
-            await self._sleep(stopping, idle)
-            return True
+            await self._sleep(state, stopping, idle)
+            return
         self._tokens -= len(items)
-        results = await asyncio.gather(*(self._send(item) for item in items))
-        outcomes = await self.db.call(self._record_all, list(zip(items, results, strict=True)))
-        for item, result, outcome in zip(items, results, outcomes, strict=True):
+        for item in items:  # claimed (committed) above: each leaves exactly once, now
+            state.inflight[asyncio.ensure_future(self._send(item))] = item
+
+    async def _record_finished(self, state: _Loop) -> None:
+        """Record every send finished so far in one transaction, then report them."""
+        finished = [task for task in state.inflight if task.done()]
+        if not finished:
+            return
+        done = [(state.inflight.pop(task), task.result()) for task in finished]
+        try:
+            outcomes = await self.db.call(self._record_all, done)
+        except Exception:
+            # Never recorded twice (a lost commit acknowledgement would requeue or refund
+            # again): these stay ``sending`` and become ``unknown`` when the lease expires.
+            state.unrecorded += len(done)
+            raise
+        for (item, result), outcome in zip(done, outcomes, strict=True):
             self._report(item, result, outcome)
-        return True
 
     def _take_tokens(self, monotonic_now: float) -> int:
         """Provider calls allowed now by the send-rate token bucket (burst: concurrency)."""
@@ -199,22 +243,24 @@ class OutboxSender:
         self._refilled = monotonic_now
         return int(self._tokens)
 
-    async def _sleep(self, stopping: asyncio.Event, seconds: float, *, wake: bool = True) -> None:
-        """Sleep ``seconds``, or less if stopping is set (or, with ``wake``, a reply is queued)."""
-        waiters = []
+    async def _sleep(self, state: _Loop, stopping: asyncio.Event, seconds: float, *,
+                     wake: bool = True) -> None:
+        """Sleep ``seconds``, or less if stopping is set, a send in flight finishes, or
+        (with ``wake``) a reply is queued."""
+        waiters: list[asyncio.Future[Any]] = []
         if wake:
             if self.wake.is_set():
                 return
             waiters.append(asyncio.ensure_future(self.wake.wait()))
         if not stopping.is_set():
             waiters.append(asyncio.ensure_future(stopping.wait()))
-        if not waiters:
+        if not waiters and not state.inflight:
             await asyncio.sleep(max(0.0, seconds))
             return
-        _done, pending = await asyncio.wait(waiters, timeout=max(0.0, seconds),
-                                            return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
+        await asyncio.wait([*waiters, *state.inflight], timeout=max(0.0, seconds),
+                           return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waiters:  # never the sends: they are reaped by the next step
+            waiter.cancel()
 
     async def _send(self, item: OutboxItem) -> SendResult:
         try:
