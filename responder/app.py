@@ -38,7 +38,7 @@ from responder.policy import Action
 from responder.provider import TwilioClient
 from responder.service import Accepted, Batcher, DbThread, Responder
 from responder.signing import signature_algorithm, verify_generic, verify_twilio
-from responder.store import PENDING, UNKNOWN, Inbound, open_store
+from responder.store import PENDING, SENDING, UNKNOWN, Inbound, open_store
 from responder.transport import ProviderTransport, environment_proxies
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
@@ -154,11 +154,16 @@ def create_app(
             yield
         finally:
             stopping.set()
-            _done, pending = await asyncio.wait(tasks, timeout=settings.drain_timeout_s + 5)
+            # The drain, then the calls still in flight at its deadline: each ends within
+            # the provider timeouts (pool and connect, then write and read), plus a margin.
+            longest_call = 2 * settings.send_connect_timeout_s + 2 * settings.send_read_timeout_s
+            _done, pending = await asyncio.wait(
+                tasks, timeout=settings.drain_timeout_s + longest_call + 5)
             for task in pending:
                 task.cancel()
             counts = await db.call(store.outbox_counts)
-            event("stopped", pending=counts[PENDING], unknown=counts[UNKNOWN])
+            event("stopped", pending=counts[PENDING], sending=counts[SENDING],
+                  unknown=counts[UNKNOWN])
             await client.aclose()
             await db.call(store.close)
             db.close()

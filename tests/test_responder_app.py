@@ -492,3 +492,38 @@ async def test_metrics_exposed(tmp_path: Path) -> None:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+async def test_shutdown_awaits_a_call_in_flight_and_logs_what_is_left(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A provider call still in flight when the drain ends is awaited and recorded (it
+    ends within the provider timeouts); the `stopped` line counts pending, sending and
+    unknown replies."""
+    caplog.set_level("INFO", logger="raidsim.responder")
+    settings = settings_for(tmp_path, RAIDSIM_DRAIN_TIMEOUT_S="0")
+    answer = asyncio.Event()
+    calls: list[httpx.Request] = []
+
+    async def slow_provider(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        await answer.wait()
+        return httpx.Response(201, json={"sid": "SMout1", "status": "queued",
+                                         "num_segments": "1"})
+
+    app = create_app(settings, clock=Clock(), transport=httpx.MockTransport(slow_provider),
+                     rng=random.Random(1))
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url=BASE) as client:
+            assert (await post_sms(client, "SM1", "+33600000001")).status_code == 200
+            assert await until(lambda: len(calls) == 1)
+        asyncio.get_running_loop().call_later(0.2, answer.set)  # answers during shutdown
+    store = open_store(settings.database_url)
+    try:
+        assert store.outbox_counts()["sent"] == 1
+    finally:
+        store.close()
+    [stopped] = [getattr(r, "fields", {}) for r in caplog.records
+                 if r.getMessage() == "stopped"]
+    assert (stopped["pending"], stopped["sending"], stopped["unknown"]) == (0, 0, 0)
