@@ -43,8 +43,8 @@ def _png(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def _no_data(ax: Axes, what: str) -> None:
-    ax.text(0.5, 0.5, f"no data\n(results have no {what})", ha="center", va="center",
+def _no_data(ax: Axes, what: str, note: str = "no data") -> None:
+    ax.text(0.5, 0.5, f"{note}\n(results have no {what})", ha="center", va="center",
             transform=ax.transAxes, fontsize=13, color="#555555",
             bbox={"boxstyle": "round", "facecolor": "#f4f4f4", "edgecolor": "#bbbbbb"})
     ax.set_xticks([])
@@ -112,6 +112,28 @@ def _rebin_sum(values: Sequence[float], factor: int) -> list[float]:
         return list(values)
     return [math.fsum(v for v in values[i:i + factor] if not math.isnan(v))
             for i in range(0, len(values), factor)]
+
+
+def _per_minute_steps(values: Sequence[float], factor: int, bins: int, bin_s: float,
+                      axis: _TimeAxis) -> tuple[list[float], list[float]]:
+    """Counts per bin -> (xs, per-minute rates) for a ``where="post"`` step line.
+
+    Every chunk of ``factor`` bins is averaged over the time it really covers (the last
+    chunk may be shorter), and the last value is repeated at the end of the run, so the
+    last bin, and a run of one bin, are drawn rather than left off.
+    """
+    padded = list(values) + [0.0] * (bins - len(values))
+    summed = _rebin_sum(padded, factor)
+    xs: list[float] = []
+    rates: list[float] = []
+    for index, total in enumerate(summed):
+        start = index * factor
+        width_s = (min(start + factor, bins) - start) * bin_s
+        xs.append(axis(start * bin_s))
+        rates.append(total * 60.0 / width_s)
+    xs.append(axis(bins * bin_s))
+    rates.append(rates[-1])
+    return xs, rates
 
 
 def _bin_label(bin_s: float) -> str:
@@ -183,9 +205,7 @@ def plot_inbound(results: Mapping[str, Any]) -> bytes:
     width_s = bin_s * factor
     axis = _TimeAxis(bins * bin_s)
     for name, values in series.items():
-        summed = _rebin_sum(values, factor)
-        per_minute = [v * 60.0 / width_s for v in summed]
-        xs = [axis(i * width_s) for i in range(len(per_minute))]
+        xs, per_minute = _per_minute_steps(values, factor, bins, bin_s, axis)
         ax.step(xs, per_minute, where="post", color=CLASS_COLOURS[name], linewidth=1.2,
                 label=f"{name} ({int(sum(v for v in values if not math.isnan(v))):,} total)")
     ylabel = f"messages per minute (mean over {_bin_label(width_s)})"
@@ -247,7 +267,12 @@ def plot_latency(results: Mapping[str, Any]) -> bytes:
     if not series:
         ax.set_xlabel("time since start")
         ax.set_ylabel("reply latency (s)")
-        _no_data(ax, "timeseries.reply_latency_s")
+        if isinstance(latency, Mapping) and any(
+                _numbers(latency.get(name)) is not None for name, _ in styles):
+            # The series are there, every bin empty: no legit sender got a reply.
+            _no_data(ax, "reply to a legit sender", note="no replies")
+        else:
+            _no_data(ax, "timeseries.reply_latency_s")
         return _png(fig)
     bin_s = _bin_s(results)
     bins = max(len(v) for v in series.values())
@@ -303,9 +328,9 @@ def plot_decisions(results: Mapping[str, Any]) -> bytes:
     axis = _TimeAxis(bins * bin_s)
     # Largest rule at the bottom; ties broken by name so the colours are stable.
     order = sorted(series, key=lambda rule: (-sum(series[rule]), rule))
-    padded = [series[rule] + [0.0] * (bins - len(series[rule])) for rule in order]
-    stacked = [[v * 60.0 / width_s for v in _rebin_sum(values, factor)] for values in padded]
-    xs = [axis(i * width_s) for i in range(len(stacked[0]))]
+    steps = [_per_minute_steps(series[rule], factor, bins, bin_s, axis) for rule in order]
+    xs = steps[0][0]
+    stacked = [rates for _xs, rates in steps]
     palette = _palette(len(order))
     ax.stackplot(xs, *stacked, step="post", colors=palette,
                  labels=[f"{rule} ({int(sum(series[rule])):,})" for rule in order])

@@ -88,6 +88,58 @@ def test_plots_survive_malformed_optional_keys():
         assert render(junk)[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def _figures(monkeypatch, render, results):
+    """The matplotlib figures a plot function draws, instead of their PNG bytes."""
+    drawn = []
+    monkeypatch.setattr(plot_module, "_png", lambda fig: drawn.append(fig) or b"")
+    render(results)
+    return drawn
+
+
+def test_step_plots_draw_a_single_bin_run_through_the_end_of_the_bin(monkeypatch):
+    """A run that fits in one bin still shows its inbound and decision rates: each step
+    runs from t = 0 to the end of the bin (it used to be one point, so nothing showed)."""
+    one_bin = {"timeseries": {"bin_s": 60, "inbound": {"legit": [2], "raid": [1]},
+                              "decisions": {"first_contact": [3]}}}
+    (fig,) = _figures(monkeypatch, plot_module.plot_inbound, one_bin)
+    lines = {line.get_label().split(" ")[0]: line for line in fig.axes[0].lines}
+    assert sorted(lines) == ["legit", "raid"]
+    for name, rate in (("legit", 2.0), ("raid", 1.0)):
+        assert list(lines[name].get_xdata()) == [0.0, 1.0]  # minutes, start to end
+        assert list(lines[name].get_ydata()) == [rate, rate]
+    (fig,) = _figures(monkeypatch, plot_module.plot_decisions, one_bin)
+    (area,) = fig.axes[0].collections
+    extent = area.get_paths()[0].get_extents()
+    assert (extent.x0, extent.x1, extent.y0, extent.y1) == (0.0, 1.0, 0.0, 3.0)
+
+
+def test_step_plots_show_the_last_bin_at_its_true_rate(monkeypatch):
+    """401 one-minute bins of one message each are re-binned by 2: the last chunk holds
+    one bin, so its rate is 1/min, not 0.5/min, and the line reaches the end of the run."""
+    flat = {"timeseries": {"bin_s": 60, "inbound": {"legit": [1] * 401},
+                           "decisions": {"first_contact": [1] * 401}}}
+    (fig,) = _figures(monkeypatch, plot_module.plot_inbound, flat)
+    (line,) = fig.axes[0].lines
+    assert set(line.get_ydata()) == {1.0}
+    assert line.get_xdata()[-1] == pytest.approx(401 / 60)  # hours
+    assert fig.axes[0].get_ylabel() == "messages per minute (mean over 2-min bins)"
+    (fig,) = _figures(monkeypatch, plot_module.plot_decisions, flat)
+    extent = fig.axes[0].collections[0].get_paths()[0].get_extents()
+    assert (extent.y0, extent.y1) == (0.0, 1.0)
+    assert extent.x1 == pytest.approx(401 / 60)
+
+
+def test_latency_plot_of_a_run_without_replies_says_no_replies(monkeypatch):
+    """Latency series with every bin empty (nobody got a reply) are not 'missing'."""
+    silent = {"timeseries": {"bin_s": 60, "reply_latency_s": {
+        "p50": [None, None], "p95": [None, None], "p99": [None, None]}}}
+    (fig,) = _figures(monkeypatch, plot_module.plot_latency, silent)
+    (note,) = fig.axes[0].texts
+    assert note.get_text() == "no replies\n(results have no reply to a legit sender)"
+    (fig,) = _figures(monkeypatch, plot_module.plot_latency, {"timeseries": {}})
+    assert "results have no timeseries.reply_latency_s" in fig.axes[0].texts[0].get_text()
+
+
 def test_report_output_is_byte_for_byte_reproducible(tmp_path, results):
     """Two reports of the same results are identical, file by file (no timestamps)."""
     first = write_report(copy.deepcopy(results), tmp_path / "a", environ={})
