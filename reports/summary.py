@@ -77,6 +77,16 @@ def savings_text(results: Mapping[str, Any]) -> str:
     return f"this policy saves {format_eur(saved)}"
 
 
+def _by_class(counts: Mapping[str, Any]) -> str:
+    """``legit 7,999, raid 21,904``, plus ``unlabelled N`` when a trace had unlabelled
+    messages, so the parts add up to the total."""
+    shown = [k for k in ("legit", "raid") if k in counts]
+    unlabelled = to_decimal(counts.get("unlabelled"))
+    if unlabelled:
+        shown.append("unlabelled")
+    return ", ".join(f"{k} {_count(counts[k])}" for k in shown)
+
+
 def fact_rows(results: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Headline facts as (label, value) rows, in reading order."""
     rows = [("Spend", _eur(results.get("spend_eur")))]
@@ -100,12 +110,12 @@ def fact_rows(results: Mapping[str, Any]) -> list[tuple[str, str]]:
     rows.append(("Legit coverage", coverage))
     messages = results.get("messages")
     if isinstance(messages, Mapping):
-        parts = ", ".join(f"{k} {_count(messages[k])}" for k in ("legit", "raid") if k in messages)
+        parts = _by_class(messages)
         rows.append(("Inbound messages",
                      f"{_count(messages.get('total'))}" + (f" ({parts})" if parts else "")))
     replies = results.get("replies")
     if isinstance(replies, Mapping):
-        parts = ", ".join(f"{k} {_count(replies[k])}" for k in ("legit", "raid") if k in replies)
+        parts = _by_class(replies)
         text = f"{_count(replies.get('total'))}" + (f" ({parts})" if parts else "")
         if "segments" in replies:
             text += f", {_count(replies['segments'])} segments"

@@ -205,6 +205,22 @@ def test_summary_names_failures_and_is_appended_to_the_github_step_summary(tmp_p
     assert step_summary.read_text(encoding="utf-8") == "earlier step\n" + summary + "\n"
 
 
+def test_summary_counts_add_up_for_a_trace_with_unlabelled_messages():
+    """A recorded trace without labels: the summary shows the unlabelled messages and
+    replies, so '3 (legit 0, raid 0)' cannot read as a contradiction; a labelled run,
+    with zero unlabelled, is shown as before."""
+    from reports.summary import fact_rows
+
+    unlabelled = {"messages": {"total": 5, "legit": 1, "raid": 0, "unlabelled": 4},
+                  "replies": {"total": 3, "legit": 1, "raid": 0, "unlabelled": 2,
+                              "segments": 3}}
+    rows = dict(fact_rows(unlabelled))
+    assert rows["Inbound messages"] == "5 (legit 1, raid 0, unlabelled 4)"
+    assert rows["Replies sent"] == "3 (legit 1, raid 0, unlabelled 2), 3 segments"
+    labelled = {"messages": {"total": 5, "legit": 1, "raid": 4, "unlabelled": 0}}
+    assert dict(fact_rows(labelled))["Inbound messages"] == "5 (legit 1, raid 4)"
+
+
 @pytest.mark.parametrize("series, text", [
     ([0, 3, 12], "[0, 3, 12]"),
     ([0.0, 1.5, None, 2e-07], "[0.0, 1.5, null, 2e-07]"),
