@@ -72,6 +72,8 @@ class Delta:
             text = format_eur(delta, signed=True)
         elif self.kind == "share":
             text = f"{delta * 100:+.2f} pp"
+            if text in ("+0.00 pp", "-0.00 pp"):  # a real change smaller than 0.005 pp
+                text = f"{(delta * 100).normalize():+f} pp"
         elif self.kind == "seconds":
             text = f"{'+' if delta > 0 else ''}{delta.normalize():f} s"
         else:
@@ -141,9 +143,8 @@ class Comparison:
     def markdown(self) -> str:
         lines = [f"## raidsim compare: {self.base_name} → {self.new_name}", "",
                  f"**{self.headline()[0].upper()}{self.headline()[1:]}.**", ""]
-        lines.extend(f"> ⚠️ {note}" for note in self.notes)
-        if self.notes:
-            lines.append("")
+        for note in self.notes:  # one quote each: adjacent '>' lines join into one line
+            lines += [f"> ⚠️ {note}", ""]
         regressions = self.regressions
         if regressions:
             lines += ["**❌ NEW breaks thresholds that BASE met:**", ""]

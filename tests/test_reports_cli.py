@@ -134,3 +134,25 @@ def test_compare_wording_for_savings_and_different_scenarios():
                                      "(-36.5%): €135.36 → €85.92")
     assert comparison.notes and "differ in seed" in comparison.notes[0]
     assert compare(base, base).headline().startswith("this change does not change spend")
+
+
+def test_compare_shows_a_coverage_change_below_a_hundredth_of_a_point():
+    """One legit sender of 30,000 losing their reply is a change, not '-0.00 pp'."""
+    base, new = load(DEFAULT), load(DEFAULT)
+    base["legit_coverage"], new["legit_coverage"] = Decimal("1.0"), Decimal("0.999967")
+    row = next(line for line in compare(base, new).markdown().splitlines()
+               if line.startswith("| legit coverage |"))
+    assert row == "| legit coverage | 100.00% | 100.00% | -0.0033 pp |"
+    new["legit_coverage"] = Decimal("0.9944")
+    assert "| legit coverage | 100.00% | 99.44% | -0.56 pp |" in compare(base, new).markdown()
+
+
+def test_compare_notes_are_separate_quotes_so_they_do_not_run_together():
+    """Adjacent '>' lines would render as one paragraph on GitHub: each note stands alone."""
+    base, new = load(DEFAULT), load(DEFAULT)
+    new["scenario"], new["seed"] = "other", 7
+    lines = compare(base, new).markdown().splitlines()
+    notes = [i for i, line in enumerate(lines) if line.startswith("> ")]
+    assert len(notes) == 2
+    assert lines[notes[0] + 1] == "" and lines[notes[1] + 1] == ""
+    assert "differ in scenario" in lines[notes[0]] and "differ in seed" in lines[notes[1]]
