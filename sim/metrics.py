@@ -97,7 +97,9 @@ class Metrics:
             self._bump(series, index)
 
     def sent(self, sender: str, label: str | None, inbound_t: float, t: float, segments: int,
-             cost_micros: int) -> None:
+             cost_micros: int, *, left_at: float | None = None) -> None:
+        """A billed reply: answered by the provider at ``t``, sent at ``left_at`` (default
+        ``t``). Its latency runs from ``inbound_t`` to ``left_at``, when it left."""
         kind = label or "unlabelled"
         self.replies[kind] += 1
         self.segments += segments
@@ -105,9 +107,10 @@ class Metrics:
         self.replied_senders.add(sender)
         self._bump(self.spend_bins, int(t // BIN_S), cost_micros)
         if kind == "legit":
-            latency = t - inbound_t
+            left = t if left_at is None else left_at
+            latency = left - inbound_t
             self.legit_latencies.append(latency)
-            self.latency_bins[int(t // BIN_S)].append(latency)
+            self.latency_bins[int(left // BIN_S)].append(latency)
 
     # ------------------------------------------------------------------
 

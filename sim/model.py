@@ -265,8 +265,10 @@ class RaidModel:
                         self.metrics.unknown_outcomes += 1
                         self.metrics.provider_errors["timeout"] += 1
                     msg = job.message
+                    # latency ends when the reply left for the provider (``now``), not
+                    # when the provider answered (DESIGN.md, reply_latency_s)
                     self.metrics.sent(msg.sender, job.label, msg.received_at, env.now,
-                                      self.segments, self.cost)
+                                      self.segments, self.cost, left_at=now)
                     break
                 self.metrics.provider_errors[outcome] += 1
                 if outcome == "rejected" or attempts >= model.max_attempts:
@@ -274,7 +276,8 @@ class RaidModel:
                     self.ledger.settle(job.message.message_id, billed=False)
                     record_refund(self.state, job.message.message_id, self.cost)
                     break
-                backoff = model.retry_after_s if outcome == "rate_limited" else min(
-                    60.0, 0.5 * 2 ** (attempts - 1)
-                )
-                yield env.timeout(backoff * (0.5 + rng.random()))
+                backoff = min(60.0, 0.5 * 2 ** (attempts - 1)) * (0.5 + rng.random())
+                if outcome == "rate_limited":
+                    # never sooner than Retry-After, as the live outbox (outbox.backoff_s)
+                    backoff = max(backoff, model.retry_after_s)
+                yield env.timeout(backoff)

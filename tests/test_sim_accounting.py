@@ -1,0 +1,189 @@
+"""The simulator's accounting and provider model, checked against hand-made traces.
+
+Each test builds a few messages by hand, runs ``sim.model.RaidModel`` on them with a
+provider whose every outcome and latency is fixed, and compares what it measured with
+what the contract in DESIGN.md says, computed by hand.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import pytest
+
+from responder.policy import PolicyConfig
+from responder.policy.config import Budget
+from sim.metrics import percentile
+from sim.model import RaidModel
+from sim.provider import Fault, ProviderModel
+from sim.run import _ci95, _money_ci
+from sim.trace import TraceRecord
+
+TO = "+33644649021"
+
+
+def record(t: float, n: int, body: str | None = None, label: str = "legit") -> TraceRecord:
+    """Message ``n`` of sender ``n``: numbers far apart (no rented block), short texts."""
+    return TraceRecord(t, f"+336{(n * 7_368_787 + 1_000_000) % 10**8:08d}", TO,
+                       body or f"salut {n}", label, f"SM{n:032x}")
+
+
+def provider(**changes: float) -> ProviderModel:
+    """No errors, and every API call answers after exactly ``latency_median_s``."""
+    fixed = {"latency_median_s": 2.0, "latency_p95_s": 2.0, "error_rate": 0.0,
+             "rate_limit_rate": 0.0, "timeout_rate": 0.0, "reject_rate": 0.0}
+    fixed.update(changes)
+    return ProviderModel(**fixed)  # type: ignore[arg-type]
+
+
+def run(records: list[TraceRecord], *, model: ProviderModel, faults: tuple[Fault, ...] = (),
+        policy: PolicyConfig | None = None, seed: int = 0) -> RaidModel:
+    sim = RaidModel(policy or PolicyConfig(), provider=model, faults=faults, seed=seed)
+    sim.run(records)
+    return sim
+
+
+def test_latency_runs_from_inbound_to_the_reply_leaving_for_the_provider() -> None:
+    """DESIGN.md: reply latency ends when the reply leaves, not when the provider answers.
+
+    Three first contacts, 100 s apart, each answered at once: every reply leaves the
+    instant its message arrives (10 segments/s, the queue is empty), so every latency is
+    0 s; the provider's 2 s response time is not part of it.
+    """
+    sim = run([record(100.0 * i, i) for i in range(3)], model=provider())
+    assert sim.metrics.legit_latencies == [0.0, 0.0, 0.0]
+
+
+def test_latency_includes_the_wait_for_throughput_and_for_a_free_worker() -> None:
+    """Waiting for the provider's throughput or for a sender worker is latency.
+
+    Thirty first contacts at t = 0; the provider takes 10 one-segment replies a second
+    and answers each call after 2 s; 4 workers each hold one call at a time. Reply i
+    leaves at 2 * (i // 4) + 0.1 * (i % 4) s: 0, 0.1, 0.2, 0.3, then 2.0, 2.1, ...
+    """
+    sim = run([record(0.0, i) for i in range(30)], model=provider())
+    latencies = sorted(sim.metrics.legit_latencies)
+    assert latencies == pytest.approx([2.0 * (i // 4) + 0.1 * (i % 4) for i in range(30)])
+
+
+def test_a_retry_after_is_never_cut_short() -> None:
+    """A 429 asks the client to wait ``Retry-After`` at least (the live outbox honours it).
+
+    The provider answers 429 to everything before t = 10 s; a message at t = 0 is tried
+    at once, rejected, and may be tried again only after Retry-After (100 s). Whatever the
+    seed, its reply leaves at 100 s or later.
+    """
+    leaving = []
+    for seed in range(40):
+        sim = run([record(0.0, 1)], model=provider(retry_after_s=100.0),
+                  faults=(Fault("rate_limit", 0.0, 10.0, 1.0),), seed=seed)
+        assert sim.metrics.provider_errors["rate_limited"] == 1
+        assert sim.metrics.replies["legit"] == 1
+        leaving.append(sim.metrics.legit_latencies[0])
+    assert min(leaving) >= 100.0
+
+
+def test_every_billed_reply_is_counted_once_whatever_the_outcome() -> None:
+    """Timeouts are billed once and never resent; 429, 5xx and rejects are not billed.
+
+    Per run, spend is the number of replies that left and were accepted or timed out,
+    times the price; it equals the ledger's and the policy's spend, and the spend time
+    series ends at the same figure.
+    """
+    policy = PolicyConfig()
+    cost = policy.reply_cost_micros
+    for seed in range(10):
+        sim = run([record(30.0 * i, i) for i in range(40)],
+                  model=provider(timeout_rate=0.2, rate_limit_rate=0.2, error_rate=0.2,
+                                 reject_rate=0.1, max_attempts=3, retry_after_s=1.0),
+                  policy=policy, seed=seed)
+        m = sim.metrics
+        replied = sum(m.replies.values())
+        assert replied + m.rejected == 40
+        assert m.billed_micros == replied * cost == sim.ledger.spent_micros()
+        assert sim.state.spent_micros == m.billed_micros
+        assert m.unknown_outcomes == m.provider_errors["timeout"]
+        assert sum(m.spend_bins) == m.billed_micros
+
+
+def test_a_total_cap_holds_with_refunds_and_unknown_outcomes() -> None:
+    """Refunded rejects free budget for later replies; billed spend never passes the cap."""
+    cap = 10 * PolicyConfig().reply_cost_micros
+    policy = replace(PolicyConfig(), budget=Budget(True, cap, None))
+    for seed in range(20):
+        sim = run([record(30.0 * i, i) for i in range(60)],
+                  model=provider(reject_rate=0.4, timeout_rate=0.3, error_rate=0.2,
+                                 max_attempts=2),
+                  policy=policy, seed=seed)
+        assert sim.metrics.billed_micros <= cap
+        assert sim.metrics.billed_micros == sim.ledger.spent_micros()
+
+
+def test_multi_segment_replies_price_every_spend_figure() -> None:
+    """A 200-character GSM-7 reply is 2 segments: naive, oracle and spend all double."""
+    policy = replace(PolicyConfig(), reply_text="x" * 200)
+    assert policy.reply_cost_micros == 2 * 160_000
+    records = [record(0.0, 1), record(60.0, 2), record(120.0, 1, "merci beaucoup")]
+    records[2] = replace(records[2], message_id="SMthird")
+    records.append(replace(record(180.0, 3, label="raid"), message_id="SMraid"))
+    sim = run(records, model=provider(), policy=policy)
+    r = sim.metrics.results(scenario="s", seed=0, policy="d", cap_micros=None,
+                            raid_periods=[], end_s=sim.env.now)
+    assert r["naive_spend_eur"] == 4 * 0.32
+    assert r["oracle_spend_eur"] == 2 * 0.32  # two distinct legit senders
+    assert r["spend_eur"] == 3 * 0.32  # senders 1, 2 and the raider; sender 1 once
+    assert r["replies"]["segments"] == 6
+    assert r["legit_coverage"] == 1.0
+
+
+@pytest.mark.parametrize("at, failed", [(99.9, False), (100.0, True), (600.0, True),
+                                        (1100.0, False)])
+def test_an_outage_fails_the_calls_inside_its_window_only(at: float, failed: bool) -> None:
+    """An outage [100 s, 1100 s) refuses every connection: a reply tried inside it fails all
+    8 attempts (its retries end within two minutes) and is refunded, never billed; one
+    tried just before or at its end goes through."""
+    sim = run([record(at, 1)], model=provider(),
+              faults=(Fault("outage", 100.0, 1100.0, 1.0),))
+    m = sim.metrics
+    if failed:
+        assert m.provider_errors["connect_error"] == 8
+        assert m.rejected == 1 and m.billed_micros == 0
+        assert sim.ledger.spent_micros() == 0
+    else:
+        assert "connect_error" not in m.provider_errors
+        assert m.billed_micros == PolicyConfig().reply_cost_micros
+        assert m.legit_latencies == [0.0]
+
+
+def test_nearest_rank_percentiles_on_a_hand_made_list() -> None:
+    values = [float(v) for v in range(1, 11)]
+    assert percentile(values, 50) == 5.0
+    assert percentile(values, 95) == 10.0
+    assert percentile([7.0], 99) == 7.0
+    assert percentile([], 50) == 0.0
+    # exact rank = ceil(q * n / 100), for every list length
+    for n in range(1, 2001):
+        ranked = [float(v) for v in range(1, n + 1)]
+        for q in (50, 95, 99):
+            assert percentile(ranked, q) == max(1, -(-q * n // 100))
+
+
+def test_money_and_latency_intervals_never_go_below_zero() -> None:
+    """Spend cannot be negative: its interval is clipped at 0, as coverage's is at [0, 1]."""
+    spend = _money_ci([0.16, 0.32, 0.8])
+    assert spend["mean"] == pytest.approx(0.426667)
+    assert spend["low"] == 0.0
+    assert spend["high"] > spend["mean"]
+
+
+def test_student_t_beyond_thirty_degrees_of_freedom() -> None:
+    """With 41 replications (40 degrees of freedom) the 95 % t value is 2.021, not 1.96."""
+    values = [0.0, 1.0] * 20 + [0.5]
+    ci = _ci95(values)
+    stdev = math.sqrt(sum((v - 0.5) ** 2 for v in values) / 40)
+    half = ci["high"] - ci["mean"]
+    assert half == pytest.approx(2.021 * stdev / math.sqrt(41), abs=2e-4)
+    # and the tabulated values still hold up to 30
+    three = _ci95([1.0, 2.0, 3.0])
+    assert three["high"] - three["mean"] == pytest.approx(4.303 / math.sqrt(3), abs=1e-5)
