@@ -183,11 +183,13 @@ class Metrics:
             "legit_coverage": (
                 round(legit_replied / len(legit_senders), 6) if legit_senders else 1.0
             ),
+            # null, not 0, when no legit sender got a reply: a latency gate then fails
+            # (thresholds fail closed on null) instead of passing on nothing sent
             "reply_latency_s": {
-                "p50": round(percentile(latencies, 50), 3),
-                "p95": round(percentile(latencies, 95), 3),
-                "p99": round(percentile(latencies, 99), 3),
-                "max": round(latencies[-1], 3) if latencies else 0.0,
+                "p50": round(percentile(latencies, 50), 3) if latencies else None,
+                "p95": round(percentile(latencies, 95), 3) if latencies else None,
+                "p99": round(percentile(latencies, 99), 3) if latencies else None,
+                "max": round(latencies[-1], 3) if latencies else None,
             },
             "budget": {
                 "cap_eur": eur(cap_micros) if cap_micros is not None else None,

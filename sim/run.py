@@ -134,8 +134,11 @@ def run_once(job: Job, seed: int, *, progress: Callable[[int], None] | None = No
 
 
 def _ci95(values: Sequence[float], *, bounds: tuple[float, float] = (-math.inf, math.inf)
-          ) -> dict[str, float]:
-    """Mean and Student-t 95% interval, clipped to ``bounds`` (a share stays in [0, 1])."""
+          ) -> dict[str, float | None]:
+    """Mean and Student-t 95% interval, clipped to ``bounds`` (a share stays in [0, 1]);
+    all None when there is no value at all."""
+    if not values:
+        return {"mean": None, "low": None, "high": None}
     mean = statistics.fmean(values)
     if len(values) < 2:
         return {"mean": round(mean, 6), "low": round(mean, 6), "high": round(mean, 6)}
@@ -155,7 +158,7 @@ def _t95_large(df: int) -> float:
             + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * df**3))
 
 
-def _money_ci(values: Sequence[Any]) -> dict[str, float]:
+def _money_ci(values: Sequence[Any]) -> dict[str, float | None]:
     exact = [Decimal(str(v)) for v in values]
     mean = sum(exact, Decimal(0)) / len(exact)
     out = _ci95([float(v) for v in exact], bounds=(0.0, math.inf))  # spend is never < 0
@@ -246,8 +249,10 @@ def replicate(job: Job, n: int, *, progress: Callable[[int], None] | None = None
             "oracle_spend_eur": _money_ci([r["oracle_spend_eur"] for r in runs]),
             "naive_spend_eur": _money_ci([r["naive_spend_eur"] for r in runs]),
             "legit_coverage": _ci95([r["legit_coverage"] for r in runs], bounds=(0.0, 1.0)),
-            "reply_latency_s.p95": _ci95([r["reply_latency_s"]["p95"] for r in runs],
-                                         bounds=(0.0, math.inf)),
+            # over the runs that replied to someone (a run with no legit reply has none)
+            "reply_latency_s.p95": _ci95(
+                [p95 for r in runs if (p95 := r["reply_latency_s"]["p95"]) is not None],
+                bounds=(0.0, math.inf)),
             "messages.raid": _ci95([r["messages"]["raid"] for r in runs],
                                    bounds=(0.0, math.inf)),
         }
@@ -343,8 +348,9 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
         "one reply per legit sender",
         f"  legit coverage    {100 * results['legit_coverage']:.2f}% "
         f"({results['legit_senders_replied']:,} of {results['legit_senders']:,} legit senders)",
-        f"  reply latency     p50 {lat['p50']:,.1f} s, p95 {lat['p95']:,.1f} s, "
-        f"p99 {lat['p99']:,.1f} s",
+        (f"  reply latency     p50 {lat['p50']:,.1f} s, p95 {lat['p95']:,.1f} s, "
+         f"p99 {lat['p99']:,.1f} s" if lat["p50"] is not None else
+         "  reply latency     n/a (no legit sender got a reply)"),
         f"  raid mode         {len(raid_mode.get('periods', []))} period(s), "
         f"{raid_mode.get('total_s', 0) / 3600:.1f} h in total",
         "  decisions         " + ", ".join(f"{k} {v:,}" for k, v in top),

@@ -132,6 +132,8 @@ def test_coverage_interval_stays_a_share() -> None:
     clipped = _ci95(values, bounds=(0.0, 1.0))
     assert clipped["high"] == 1.0
     assert clipped["low"] == _ci95(values)["low"] and clipped["mean"] == 0.9998
+    # replications none of which replied to anyone have no latency to average
+    assert _ci95([]) == {"mean": None, "low": None, "high": None}
 
 
 def test_ucs2_reply_text_warns_about_cost(tmp_path: Path) -> None:
@@ -188,3 +190,24 @@ def test_usage_errors_exit_2() -> None:
     assert raidsim("simulate", str(REFERENCE), "--replications", "0").returncode == 2
     assert raidsim("simulate", str(REFERENCE), "--jobs", "-1").returncode == 2
     assert raidsim("simulate", str(REFERENCE), "--threshold", "spend_eur<<5").returncode == 2
+
+
+def test_no_legit_reply_means_no_latency_and_a_latency_gate_fails(tmp_path: Path) -> None:
+    """A budget of €0 answers nobody: latency is null (not 0 s), the summary says so, and
+    `reply_latency_s.p95<30` fails instead of passing on nothing sent."""
+    trace = tmp_path / "t.jsonl"
+    trace.write_text("".join(
+        json.dumps({"t": 60.0 * i, "from": f"+3361234{i:04d}", "to": "+33644649021",
+                    "body": "Salut, on m'a donné ce numéro", "label": "legit"}) + "\n"
+        for i in range(5)), encoding="utf-8")
+    policy = tmp_path / "nothing.toml"
+    policy.write_text('[budget]\ntotal_eur = "0"\n', encoding="utf-8")
+    out = tmp_path / "r.json"
+    run = raidsim("simulate", "--trace", str(trace), "--policy", str(policy), "--json",
+                  str(out), "--threshold", "reply_latency_s.p95<30")
+    assert run.returncode == 1, run.stderr
+    results = json.loads(out.read_text())
+    assert results["replies"]["legit"] == 0
+    assert results["reply_latency_s"] == {"p50": None, "p95": None, "p99": None, "max": None}
+    assert "reply latency     n/a (no legit sender got a reply)" in run.stdout
+    assert "reply_latency_s.p95" in run.stdout + run.stderr

@@ -151,9 +151,9 @@ def parse_metrics(text: str) -> dict[str, Any]:
     return {"decisions": dict(sorted(decisions.items())), **gauges}
 
 
-def _percentile(values: list[float], q: float) -> float:
+def _percentile(values: list[float], q: float) -> float | None:
     if not values:
-        return 0.0
+        return None  # nothing measured: null in the results, and a threshold on it fails
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
     return round(ordered[index], 6)
