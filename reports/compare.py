@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from reports.summary import percent_text
 from reports.thresholds import (
     Threshold,
     ThresholdResult,
@@ -57,7 +58,7 @@ class Delta:
         if self.kind == "eur":
             return format_eur(value)
         if self.kind == "share":
-            return f"{value * 100:.2f}%"
+            return percent_text(value)
         if self.kind == "seconds":
             return f"{value.normalize():f} s"
         return f"{value:,.0f}" if value == value.to_integral_value() else f"{value:,}"

@@ -36,7 +36,19 @@ def _percent(value: Any, places: int = 2) -> str:
     amount = to_decimal(value)
     if amount is None:
         return "n/a"
-    return f"{amount * 100:.{places}f}%"
+    return percent_text(amount, places)
+
+
+def percent_text(share: Decimal | float, places: int = 2) -> str:
+    """A share as a percentage with ``places`` decimals, never rounded up to a round 100 %
+    it did not reach (0.99996 is "99.996%", not "100.00%"), nor down to 0 % from above
+    (up to 8 decimals)."""
+    amount = Decimal(str(share)) * 100
+    text = f"{amount:.{places}f}"
+    while (0 < amount < 100 and Decimal(text) in (0, 100)) and places < 8:
+        places += 1
+        text = f"{amount:.{places}f}"
+    return text + "%"
 
 
 def _seconds(value: Any) -> str:

@@ -317,6 +317,8 @@ def eur_text(value: Any) -> str:
 
 def summary_lines(results: dict[str, Any]) -> list[str]:
     """The human summary ``raidsim simulate`` prints."""
+    from reports.summary import percent_text
+
     m = results["messages"]
     lat = results["reply_latency_s"]
     reply = results.get("reply", {})
@@ -346,7 +348,7 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
         + (f", cap {eur_text(cap)}" if cap is not None else ""),
         f"  oracle spend      {eur_text(results['oracle_spend_eur']):>12}  "
         "one reply per legit sender",
-        f"  legit coverage    {100 * results['legit_coverage']:.2f}% "
+        f"  legit coverage    {percent_text(results['legit_coverage'])} "
         f"({results['legit_senders_replied']:,} of {results['legit_senders']:,} legit senders)",
         (f"  reply latency     p50 {lat['p50']:,.1f} s, p95 {lat['p95']:,.1f} s, "
          f"p99 {lat['p99']:,.1f} s" if lat["p50"] is not None else
@@ -362,7 +364,8 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
         lines.append(
             f"  {reps['n']} replications  spend {eur_cents(s['mean'])} "
             f"[{eur_cents(s['low'])}, {eur_cents(s['high'])}], coverage "
-            f"{100 * c['mean']:.2f}% [{100 * c['low']:.2f}%, {100 * c['high']:.2f}%] (95% CI)"
+            f"{percent_text(c['mean'])} [{percent_text(c['low'])}, {percent_text(c['high'])}]"
+            " (95% CI)"
         )
     return lines
 

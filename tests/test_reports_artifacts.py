@@ -244,3 +244,13 @@ def test_a_results_file_that_is_not_utf8_is_named_with_its_line(tmp_path):
     path.write_bytes(b'{\n  "scenario": "caf\xe9",\n  "seed": 1\n}\n')
     with pytest.raises(ResultsError, match=r"r\.json:2:19: not UTF-8 text \(byte 0xe9"):
         load(path)
+
+
+@pytest.mark.parametrize("share, text", [
+    (0.999661, "99.97%"), (0.99996, "99.996%"), (1.0, "100.00%"), (0.0, "0.00%"),
+    (0.00001, "0.001%"), (Decimal("0.5"), "50.00%"),
+])
+def test_a_share_is_never_shown_as_a_round_100_or_0_it_did_not_reach(share, text):
+    from reports.summary import percent_text
+
+    assert percent_text(share) == text

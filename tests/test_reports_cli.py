@@ -142,7 +142,7 @@ def test_compare_shows_a_coverage_change_below_a_hundredth_of_a_point():
     base["legit_coverage"], new["legit_coverage"] = Decimal("1.0"), Decimal("0.999967")
     row = next(line for line in compare(base, new).markdown().splitlines()
                if line.startswith("| legit coverage |"))
-    assert row == "| legit coverage | 100.00% | 100.00% | -0.0033 pp |"
+    assert row == "| legit coverage | 100.00% | 99.997% | -0.0033 pp |"
     new["legit_coverage"] = Decimal("0.9944")
     assert "| legit coverage | 100.00% | 99.44% | -0.56 pp |" in compare(base, new).markdown()
 
