@@ -136,6 +136,38 @@ def fact_rows(results: Mapping[str, Any]) -> list[tuple[str, str]]:
     if isinstance(latency, Mapping):
         rows.append(("Reply latency p50 / p95 / p99",
                      " / ".join(_seconds(latency.get(p)) for p in ("p50", "p95", "p99"))))
+    rows += _replication_rows(results.get("replications"), results.get("seed"))
+    return rows
+
+
+def _replication_rows(reps: Any, seed: Any) -> list[tuple[str, str]]:
+    """``simulate --replications N``: the figures above are the first seed's; these are
+    the means and 95 % intervals over all N."""
+    if not isinstance(reps, Mapping) or not reps.get("n"):
+        return []
+    seeds = reps.get("seeds") or []
+    first = f"the figures above are seed {seed}'s" if seed is not None else "the first run's"
+    rows = [(f"Replications ({reps['n']} seeds)",
+             f"{first}; below, the mean [95 % interval] over "
+             + (f"seeds {seeds[0]}-{seeds[-1]}" if seeds else "every run"))]
+    def cents(value: Any) -> str:
+        amount = to_decimal(value)
+        return "n/a" if amount is None else _eur(amount.quantize(Decimal("0.01")))
+
+    def tenths(unit: str) -> Any:
+        def show(value: Any) -> str:
+            amount = to_decimal(value)
+            return "n/a" if amount is None else f"{amount:,.1f}{unit}"
+        return show
+
+    shown = (("spend_eur", "spend", cents), ("legit_coverage", "legit coverage", _percent),
+             ("reply_latency_s.p95", "reply latency p95", tenths(" s")),
+             ("messages.raid", "raid messages", tenths("")))
+    for key, label, show in shown:
+        ci = reps.get(key)
+        if isinstance(ci, Mapping) and ci.get("mean") is not None:
+            interval = f"[{show(ci.get('low'))}, {show(ci.get('high'))}]"
+            rows.append((f"Replications: {label}", f"{show(ci['mean'])} {interval}"))
     return rows
 
 

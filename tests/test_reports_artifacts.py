@@ -254,3 +254,24 @@ def test_a_share_is_never_shown_as_a_round_100_or_0_it_did_not_reach(share, text
     from reports.summary import percent_text
 
     assert percent_text(share) == text
+
+
+def test_replications_are_reported_with_their_intervals(results):
+    """`simulate --replications N`: the report says the headline is one seed's and shows
+    the means and 95 % intervals over all N."""
+    from reports.summary import fact_rows
+
+    reps = dict(results, seed=99, replications={
+        "n": 3, "seeds": [99, 100, 101],
+        "spend_eur": {"mean": 1344.0, "low": 1338.925135, "high": 1349.074865},
+        "legit_coverage": {"mean": 0.99996, "low": 0.9999, "high": 1.0},
+        "reply_latency_s.p95": {"mean": None, "low": None, "high": None},
+        "messages.raid": {"mean": 5000.0, "low": 4990.5, "high": 5009.5},
+    })
+    rows = dict(fact_rows(reps))
+    assert rows["Replications (3 seeds)"].startswith("the figures above are seed 99's")
+    assert rows["Replications: spend"] == "€1,344.00 [€1,338.93, €1,349.07]"
+    assert rows["Replications: legit coverage"] == "99.996% [99.99%, 100.00%]"
+    assert rows["Replications: raid messages"] == "5,000.0 [4,990.5, 5,009.5]"
+    assert "Replications: reply latency p95" not in rows  # no run replied to anyone
+    assert not any(k.startswith("Replications") for k, _ in fact_rows(results))
