@@ -180,8 +180,10 @@ class Metrics:
             },
             "legit_senders": len(legit_senders),
             "legit_senders_replied": legit_replied,
+            # null when there is no legit sender (an unlabelled or raid-only trace): a
+            # coverage gate then fails closed instead of passing on a vacuous 100 %
             "legit_coverage": (
-                round(legit_replied / len(legit_senders), 6) if legit_senders else 1.0
+                round(legit_replied / len(legit_senders), 6) if legit_senders else None
             ),
             # null, not 0, when no legit sender got a reply: a latency gate then fails
             # (thresholds fail closed on null) instead of passing on nothing sent

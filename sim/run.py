@@ -248,7 +248,8 @@ def replicate(job: Job, n: int, *, progress: Callable[[int], None] | None = None
             "spend_eur": _money_ci([r["spend_eur"] for r in runs]),
             "oracle_spend_eur": _money_ci([r["oracle_spend_eur"] for r in runs]),
             "naive_spend_eur": _money_ci([r["naive_spend_eur"] for r in runs]),
-            "legit_coverage": _ci95([r["legit_coverage"] for r in runs], bounds=(0.0, 1.0)),
+            "legit_coverage": _ci95(
+                [c for r in runs if (c := r["legit_coverage"]) is not None], bounds=(0.0, 1.0)),
             # over the runs that replied to someone (a run with no legit reply has none)
             "reply_latency_s.p95": _ci95(
                 [p95 for r in runs if (p95 := r["reply_latency_s"]["p95"]) is not None],
@@ -348,8 +349,10 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
         + (f", cap {eur_text(cap)}" if cap is not None else ""),
         f"  oracle spend      {eur_text(results['oracle_spend_eur']):>12}  "
         "one reply per legit sender",
-        f"  legit coverage    {percent_text(results['legit_coverage'])} "
-        f"({results['legit_senders_replied']:,} of {results['legit_senders']:,} legit senders)",
+        (f"  legit coverage    {percent_text(results['legit_coverage'])} "
+         f"({results['legit_senders_replied']:,} of {results['legit_senders']:,} legit senders)"
+         if results["legit_coverage"] is not None else
+         "  legit coverage    n/a (no message labelled legit)"),
         (f"  reply latency     p50 {lat['p50']:,.1f} s, p95 {lat['p95']:,.1f} s, "
          f"p99 {lat['p99']:,.1f} s" if lat["p50"] is not None else
          "  reply latency     n/a (no legit sender got a reply)"),
@@ -361,11 +364,11 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
     if reps:
         s = reps["spend_eur"]
         c = reps["legit_coverage"]
+        coverage = (f", coverage {percent_text(c['mean'])} [{percent_text(c['low'])}, "
+                    f"{percent_text(c['high'])}]" if c["mean"] is not None else "")
         lines.append(
             f"  {reps['n']} replications  spend {eur_cents(s['mean'])} "
-            f"[{eur_cents(s['low'])}, {eur_cents(s['high'])}], coverage "
-            f"{percent_text(c['mean'])} [{percent_text(c['low'])}, {percent_text(c['high'])}]"
-            " (95% CI)"
+            f"[{eur_cents(s['low'])}, {eur_cents(s['high'])}]{coverage} (95% CI)"
         )
     return lines
 

@@ -68,7 +68,7 @@ def configure(base: PolicyConfig, settings: Mapping[str, Any]) -> PolicyConfig:
 class Point:
     settings: dict[str, Any]
     spend_eur: Decimal
-    legit_coverage: float
+    legit_coverage: float | None  # None when the traffic has no legit sender
     oracle_spend_eur: Decimal
     pareto: bool = False
 
@@ -89,28 +89,35 @@ def sweep(job: Job, axes: Sequence[Axis], *, seeds: int = 1,
     runs = [(policy, job.seed + i) for _, policy in grid for i in range(seeds)]
     figures = [
         (Decimal(str(run["spend_eur"])), Decimal(str(run["oracle_spend_eur"])),
-         float(run["legit_coverage"]))
+         run["legit_coverage"])
         for run in run_many(job, runs, jobs=jobs, inputs=inputs, progress=progress)
     ]
     points: list[Point] = []
     for n, (settings, _) in enumerate(grid):
-        spend, coverage, oracle = Decimal(0), 0.0, Decimal(0)
+        spend, oracle = Decimal(0), Decimal(0)
+        covered: list[float] = []
         for run_spend, run_oracle, run_coverage in figures[n * seeds:(n + 1) * seeds]:
             spend += run_spend
             oracle += run_oracle
-            coverage += run_coverage
-        points.append(Point(settings, (spend / seeds).quantize(Decimal("0.01")),
-                            round(coverage / seeds, 6), (oracle / seeds).quantize(Decimal("0.01"))))
+            if run_coverage is not None:
+                covered.append(float(run_coverage))
+        coverage = round(sum(covered) / len(covered), 6) if covered else None
+        points.append(Point(settings, (spend / seeds).quantize(Decimal("0.01")), coverage,
+                            (oracle / seeds).quantize(Decimal("0.01"))))
     return pareto(points)
 
 
 def pareto(points: Sequence[Point]) -> list[Point]:
-    """Mark the points no other point beats on both spend (lower) and coverage (higher)."""
+    """Mark the points no other point beats on both spend (lower) and coverage (higher).
+    Without legit senders (coverage None) only spend counts."""
+    def cover(point: Point) -> float:
+        return point.legit_coverage if point.legit_coverage is not None else 0.0
+
     marked = []
     for p in points:
         dominated = any(
-            q.spend_eur <= p.spend_eur and q.legit_coverage >= p.legit_coverage
-            and (q.spend_eur < p.spend_eur or q.legit_coverage > p.legit_coverage)
+            q.spend_eur <= p.spend_eur and cover(q) >= cover(p)
+            and (q.spend_eur < p.spend_eur or cover(q) > cover(p))
             for q in points
         )
         marked.append(replace(p, pareto=not dominated))

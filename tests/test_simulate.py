@@ -211,3 +211,26 @@ def test_no_legit_reply_means_no_latency_and_a_latency_gate_fails(tmp_path: Path
     assert results["reply_latency_s"] == {"p50": None, "p95": None, "p99": None, "max": None}
     assert "reply latency     n/a (no legit sender got a reply)" in run.stdout
     assert "reply_latency_s.p95" in run.stdout + run.stderr
+
+
+@pytest.mark.parametrize("label", [None, "raid"])
+def test_no_legit_sender_means_no_coverage_and_a_coverage_gate_fails(tmp_path: Path,
+                                                                      label: str | None) -> None:
+    """An unlabelled or raid-only trace has no legit sender to cover: coverage is null (not
+    a vacuous 100 %), the summary says so, and `legit_coverage>=0.99` fails."""
+    trace = tmp_path / "t.jsonl"
+    lines = []
+    for i in range(4):
+        line: dict[str, object] = {"t": 60.0 * i, "from": f"+3361234{i:04d}",
+                                   "to": "+33644649021", "body": "Salut"}
+        if label:
+            line["label"] = label
+        lines.append(json.dumps(line) + "\n")
+    trace.write_text("".join(lines), encoding="utf-8")
+    out = tmp_path / "r.json"
+    run = raidsim("simulate", "--trace", str(trace), "--json", str(out),
+                  "--threshold", "legit_coverage>=0.99")
+    assert run.returncode == 1, run.stderr
+    results = json.loads(out.read_text())
+    assert results["legit_senders"] == 0 and results["legit_coverage"] is None
+    assert "legit coverage    n/a (no message labelled legit)" in run.stdout

@@ -147,3 +147,24 @@ def test_progress_shows_on_a_terminal_unless_told_not_to(tmp_path: Path) -> None
     assert "sweeping quiet [" in _on_a_terminal(args)
     quiet = _on_a_terminal([*args, "--no-progress"])
     assert "sweeping quiet" not in quiet and "pareto" in quiet
+
+
+def test_sweep_over_traffic_without_legit_senders_ranks_by_spend(tmp_path: Path) -> None:
+    """An unlabelled trace has no coverage to claim: n/a, and the front is the cheapest."""
+    trace = tmp_path / "unlabelled.jsonl"
+    write_trace(trace)
+    trace.write_text("".join(
+        json.dumps({k: v for k, v in json.loads(line).items() if k != "label"}) + "\n"
+        for line in trace.read_text(encoding="utf-8").splitlines()), encoding="utf-8")
+    out = tmp_path / "sweep.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "raidsim", "sweep", "--trace", str(trace),
+         "--param", "sender_limit.replies=1,2", "--json", str(out)],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    points = json.loads(out.read_text())["points"]
+    assert [p["legit_coverage"] for p in points] == [None, None]
+    assert points[0]["spend_eur"] < points[1]["spend_eur"]
+    assert [p["pareto"] for p in points] == [True, False]
+    assert "n/a" in run.stdout

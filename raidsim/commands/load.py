@@ -196,7 +196,7 @@ def build_results(*, name: str, seed: int, sent: list[dict[str, Any]],
         "legit_senders": len(legit_senders),
         "legit_senders_replied": len(legit_senders & replied),
         "legit_coverage": round(len(legit_senders & replied) / len(legit_senders), 6)
-        if legit_senders else 1.0,
+        if legit_senders else None,  # no legit sender: no coverage to claim
         "reply_latency_s": {"p50": _percentile(latencies, 0.5),
                             "p95": _percentile(latencies, 0.95),
                             "p99": _percentile(latencies, 0.99)},
@@ -432,8 +432,10 @@ def _run(args: argparse.Namespace, work: Path) -> int:
             from raidsim.cli import write_output
 
             write_output(args.json_out, text, "the results JSON")
+    coverage = results["legit_coverage"]
     print(f"raidsim load: {len(sent)} webhooks sent, {bill['count']} replies billed, "
-          f"EUR {bill['amount_eur']}, legit coverage {results['legit_coverage']:.4f}",
+          f"EUR {bill['amount_eur']}, legit coverage "
+          + (f"{coverage:.4f}" if coverage is not None else "n/a (no legit sender)"),
           file=sys.stderr)
     return code
 

@@ -125,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
         cells = "  ".join(str(p.settings[k]).ljust(w) for k, w in zip(keys, widths, strict=True))
         ratio = f"{p.spend_eur / p.oracle_spend_eur:.2f}" if p.oracle_spend_eur else "-"
         print(f"{cells}  {eur_text(p.spend_eur):>12}  {ratio:>8}  "
-              f"{100 * p.legit_coverage:7.2f}%  {'*' if p.pareto else ''}")
+              f"{_coverage(p.legit_coverage):>8}  {'*' if p.pareto else ''}")
     if args.json_out is not None:
         payload = {
             "scenario": job.name,
@@ -140,3 +140,9 @@ def run(args: argparse.Namespace) -> int:
         }
         write_output(args.json_out, json.dumps(payload, indent=2) + "\n", "the sweep JSON")
     return EXIT_OK
+
+
+def _coverage(share: float | None) -> str:
+    from reports.summary import percent_text
+
+    return percent_text(share) if share is not None else "n/a"
