@@ -291,7 +291,7 @@ class OutboxSender:
                                        error=result.error or result.kind)
                 elif outcome is Outcome.FAILED:
                     store.finish_outbox(item.id, FAILED, now=now, error=result.error)
-                    self.core.refund(item)
+                    self.core.refund(item, now=now)
                 else:
                     store.finish_outbox(item.id, UNKNOWN, now=now, error=result.error)
                 outcomes.append(outcome)

@@ -7,6 +7,11 @@ ledger is not asked again: a ``ReplayLedger`` answers every reservation exactly
 as the real ledger did (OK for the ids it reserved, a refusal otherwise), so the
 replay neither spends nor changes anything in the database.
 
+A refunded reservation (the provider surely did not send the reply) stops counting
+toward its sender's limit at the time it was refunded: the replay gives the policy
+that refund at that same point (``record_refund``), so the sender is not dropped as
+``sender_limit`` after a restart any more than before it.
+
 The store stays the authority on which replies are held: after the replay the
 held queue is reconciled with the ``held`` rows.
 """
@@ -29,7 +34,7 @@ from responder.policy import (
     release,
     restore_held,
 )
-from responder.policy.engine import seed_spend
+from responder.policy.engine import record_refund, seed_spend
 from responder.store import HeldRow, SqlStore
 
 
@@ -46,7 +51,7 @@ class ReplayLedger:
             return ReserveStatus.OK
         return ReserveStatus.DUPLICATE
 
-    def settle(self, message_id: str, *, billed: bool) -> None:
+    def settle(self, message_id: str, *, billed: bool, now: float | None = None) -> None:
         return None
 
     def spent_micros(self) -> int:
@@ -81,15 +86,30 @@ def rebuild_state(
     replay_controls = Controls(False, set(controls.blocked), set(controls.allowed))
     state = PolicyState(config, replay_controls)
     rows = store.replay_messages(now - replay_horizon_s(config))
-    ledger = ReplayLedger(store.reserved_ids([m.message_id for m, _ in rows]))
+    reserved = store.reserved_ids([m.message_id for m, _ in rows])
+    ledger = ReplayLedger(reserved)
+    # (refunded at, message id, sender), oldest last: popped as the replay passes them
+    refunds = [(t, mid, sender) for mid, sender, t in store.refunds(sorted(reserved))]
+    refunds.reverse()
+
+    def refund_before(at: float) -> None:
+        # strictly before: a reply refunded at the very time it was reserved (an injected
+        # clock) is recorded first, then refunded
+        while refunds and refunds[-1][0] < at:
+            _, mid, sender = refunds.pop()
+            record_refund(state, mid, 0, sender=sender)  # money: seed_spend, below
+
     for message, _rule in rows:
         at = message.received_at
         for _ in range(len(rows) + 1):  # bounded: each call pops every due item
             deadline = next_deadline(state)
             if deadline is None or deadline > at:
                 break
+            refund_before(deadline)
             release(state, ledger, now=deadline)
+        refund_before(at)
         admit(state, ledger, message, now=at)
+    refund_before(float("inf"))
     _reconcile_held(state, store.held())
     state.controls = controls
     seed_spend(state, total_micros=store.spent_micros(),

@@ -275,8 +275,10 @@ class Responder:
 
     # -- outbox outcomes ----------------------------------------------------------------
 
-    def refund(self, item: OutboxItem) -> None:
-        """A reply that surely was not sent: give its money back to the ledger and the pacing."""
+    def refund(self, item: OutboxItem, *, now: float | None = None) -> None:
+        """A reply that surely was not sent: give its money back to the ledger and the pacing,
+        and stop counting it toward its sender's limit in both (it never reached them)."""
         with self.store.transaction():
-            self.store.settle(item.message_sid, billed=False)
-        record_refund(self.state, item.message_sid, item.cost_micros)
+            self.store.settle(item.message_sid, billed=False, now=now)
+        # Replies only ever go to the inbound message's sender: the recipient is the sender.
+        record_refund(self.state, item.message_sid, item.cost_micros, sender=item.recipient)

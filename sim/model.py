@@ -273,8 +273,9 @@ class RaidModel:
                 self.metrics.provider_errors[outcome] += 1
                 if outcome == "rejected" or attempts >= model.max_attempts:
                     self.metrics.rejected += 1
-                    self.ledger.settle(job.message.message_id, billed=False)
-                    record_refund(self.state, job.message.message_id, self.cost)
+                    msg = job.message
+                    self.ledger.settle(msg.message_id, billed=False, now=env.now)
+                    record_refund(self.state, msg.message_id, self.cost, sender=msg.sender)
                     break
                 backoff = min(60.0, 0.5 * 2 ** (attempts - 1)) * (0.5 + rng.random())
                 if outcome == "rate_limited":

@@ -215,7 +215,7 @@ def test_sender_memory_is_light_on_the_garbage_collector() -> None:
     assert any(s.replies for s in state.senders.values())
     assert all(len(s.recent) == 3 for s in state.senders.values())
     tracked = [
-        sum(gc.is_tracked(obj) for obj in (s, s.recent, s.replies, s.frags))
+        sum(gc.is_tracked(obj) for obj in (s, s.recent, s.replies, s.reply_ids, s.frags))
         for s in state.senders.values()
     ]
     assert max(tracked) <= 2

@@ -227,6 +227,42 @@ async def test_definitive_refusal_refunds(tmp_path: Path) -> None:
     assert budget["spent_eur"] == "0"
 
 
+@pytest.mark.parametrize("restart", [False, True])
+async def test_a_refused_reply_does_not_use_up_the_sender_limit(tmp_path: Path,
+                                                                restart: bool) -> None:
+    """A reply refused for good (4xx) was never sent: the sender's next message is
+    answered, by the same process or after a restart (whose rebuilt policy must not count
+    the refunded reply either), and only once."""
+    provider = Provider([lambda r: httpx.Response(400, json={"code": 21211})])
+    settings = settings_for(tmp_path)
+    clock = Clock()
+    async with running(settings, provider, clock) as client:
+        await post_sms(client, "SM1", "+33600000001")
+        assert await until(lambda: statuses(settings) == ["failed"])
+        if not restart:
+            clock.now += 600
+            await post_sms(client, "SM2", "+33600000001")
+            assert await until(lambda: statuses(settings) == ["failed", "sent"])
+    if restart:
+        clock.now += 600
+        async with running(settings, provider, clock) as client:
+            await post_sms(client, "SM2", "+33600000001")
+            assert await until(lambda: statuses(settings) == ["failed", "sent"])
+    clock.now += 600
+    async with running(settings, provider, clock) as client:
+        await post_sms(client, "SM3", "+33600000001")
+        await asyncio.sleep(0.3)
+    assert statuses(settings) == ["failed", "sent"]
+    assert len(provider.requests) == 2
+    store = open_store(settings.database_url)
+    try:
+        assert store.decision_of("SM2") == ("reply", "first_contact")
+        assert store.decision_of("SM3") == ("drop", "sender_limit")
+        assert store.spent_micros() == PolicyConfig().reply_cost_micros
+    finally:
+        store.close()
+
+
 async def test_circuit_breaker_opens_on_outage(tmp_path: Path) -> None:
     """After repeated connect failures the breaker opens and calls stop until cool-down."""
     clock = Clock()

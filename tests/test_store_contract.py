@@ -83,6 +83,52 @@ def test_settle_unbilled_refunds_but_keeps_id(ledger_factory: LedgerFactory) -> 
     assert ledger.reserve(req("SM2", sender="+2", limit=None)) is ReserveStatus.OK
 
 
+def test_settle_unbilled_frees_the_sender_limit(ledger_factory: LedgerFactory) -> None:
+    """A reply the provider surely did not send stops counting toward its sender's limit
+    (seen from another connection too), but its id stays reserved; a billed or standing
+    reply still counts, and so does a free one (cost 0 is not what marks a refund)."""
+    ledger = ledger_factory()
+    assert ledger.reserve(req("SM1")) is ReserveStatus.OK
+    assert ledger.reserve(req("SM2", now=NOW + 1)) is ReserveStatus.SENDER_LIMIT
+    ledger.settle("SM1", billed=False, now=NOW + 5)
+    ledger.settle("SM1", billed=False, now=NOW + 6)  # idempotent
+    other = ledger_factory()
+    assert other.reserve(req("SM1", now=NOW + 7)) is ReserveStatus.DUPLICATE
+    assert other.reserve(req("SM2", now=NOW + 7)) is ReserveStatus.OK
+    assert ledger.reserve(req("SM3", now=NOW + 8)) is ReserveStatus.SENDER_LIMIT
+    ledger.settle("SM2", billed=True)
+    assert ledger.reserve(req("SM3", now=NOW + 9)) is ReserveStatus.SENDER_LIMIT
+    assert ledger.spent_micros() == 160_000
+    free = "+33600000002"
+    assert ledger.reserve(req("SM4", sender=free, cost=0)) is ReserveStatus.OK
+    assert ledger.reserve(req("SM5", sender=free, cost=0, now=NOW + 1)) is (
+        ReserveStatus.SENDER_LIMIT
+    )
+    ledger.settle("SM4", billed=False)  # the refund time may be unknown
+    assert other.reserve(req("SM5", sender=free, cost=0, now=NOW + 2)) is ReserveStatus.OK
+    assert ledger.reserve(req("SM6", sender=free, now=NOW + 3)) is ReserveStatus.SENDER_LIMIT
+    assert ledger.spent_micros() == 160_000
+
+
+def test_a_refund_frees_one_reply_of_several(ledger_factory: LedgerFactory) -> None:
+    """With two replies allowed per window, refunding one leaves room for exactly one more,
+    and the refund of a reply already out of the window changes nothing."""
+    ledger = ledger_factory()
+    assert ledger.reserve(req("SM1", limit=2, window=100.0)) is ReserveStatus.OK
+    assert ledger.reserve(req("SM2", limit=2, window=100.0, now=NOW + 50)) is ReserveStatus.OK
+    ledger.settle("SM2", billed=False, now=NOW + 60)
+    assert ledger.reserve(req("SM3", limit=2, window=100.0, now=NOW + 70)) is ReserveStatus.OK
+    assert ledger.reserve(req("SM4", limit=2, window=100.0, now=NOW + 80)) is (
+        ReserveStatus.SENDER_LIMIT
+    )
+    # SM1 leaves the window at NOW + 100; refunding it afterwards must not free SM3's slot
+    assert ledger.reserve(req("SM5", limit=2, window=100.0, now=NOW + 120)) is ReserveStatus.OK
+    ledger.settle("SM1", billed=False, now=NOW + 130)
+    assert ledger.reserve(req("SM6", limit=2, window=100.0, now=NOW + 140)) is (
+        ReserveStatus.SENDER_LIMIT
+    )
+
+
 def test_settle_billed_keeps_spend(ledger_factory: LedgerFactory) -> None:
     """A billed reply stays spent."""
     ledger = ledger_factory()

@@ -91,7 +91,7 @@ class _Sender:
     """
 
     __slots__ = ("count", "e164", "first_seen", "flag", "frags", "held", "last_seen",
-                 "opted_out", "recent", "replies")
+                 "opted_out", "recent", "replies", "reply_ids")
 
     def __init__(self, now: float, number: str = "") -> None:
         self.e164 = _is_e164(number)
@@ -101,6 +101,7 @@ class _Sender:
         # the latest message times within repeats.window_s, at most state.recent_cap
         self.recent: tuple[float, ...] = ()
         self.replies: tuple[float, ...] = ()  # reply times within sender_limit.window_s
+        self.reply_ids: tuple[str, ...] = ()  # their message ids, in the same order
         self.opted_out = False
         self.held = False
         self.flag: str | None = None  # rule that judged this sender a raider
@@ -803,8 +804,11 @@ def _sender_rules(state: PolicyState, msg: Message, sender: _Sender, now: float)
     limit = cfg.sender_limit
     if limit.enabled and sender.replies:
         horizon = now - limit.window_s
-        replies = tuple(t for t in sender.replies if t > horizon)
-        sender.replies = replies
+        replies = sender.replies
+        if min(replies) <= horizon:
+            kept = [i for i, t in enumerate(replies) if t > horizon]
+            replies = sender.replies = tuple(replies[i] for i in kept)
+            sender.reply_ids = tuple(sender.reply_ids[i] for i in kept)
         if len(replies) >= limit.replies:
             return Decision.drop("sender_limit")
     return None
@@ -999,14 +1003,24 @@ def record_reply(state: PolicyState, message: Message, cost_micros: int, *, now:
     """The ledger accepted a reply: count it for the sender limit and budget pacing."""
     sender = _sender_of(state, message.sender, now)
     sender.replies = (*sender.replies, now)
+    sender.reply_ids = (*sender.reply_ids, message.message_id)
     state.spent_micros += cost_micros
     state.recent_spend.add(now, message.message_id, cost_micros)
 
 
-def record_refund(state: PolicyState, message_id: str, cost_micros: int) -> None:
-    """A reserved reply was never billed (provider refused it): give the pacing money back."""
+def record_refund(state: PolicyState, message_id: str, cost_micros: int, *,
+                  sender: str) -> None:
+    """A reserved reply was never billed (the provider surely did not send it): give the
+    pacing money back, and stop counting that reply (the one to ``message_id``, from
+    ``sender``) toward the sender limit, as the ledger's ``settle(billed=False)`` does.
+    The message keeps its decision: it is never answered twice."""
     state.spent_micros -= cost_micros
     state.recent_spend.refund(message_id, cost_micros)
+    known = state.senders.get(sender)
+    if known is not None and message_id in known.reply_ids:
+        index = known.reply_ids.index(message_id)
+        known.replies = known.replies[:index] + known.replies[index + 1:]
+        known.reply_ids = known.reply_ids[:index] + known.reply_ids[index + 1:]
 
 
 def seed_spend(state: PolicyState, *, total_micros: int, last_hour_micros: int,

@@ -7,7 +7,9 @@ A reservation succeeds only if, atomically:
   * the spend of the last 60 minutes (a sliding window, so no burst straddling a
     clock hour can spend the hourly cap twice) plus this cost stays within the hourly cap.
 Reserved money counts as spent until ``settle(..., billed=False)`` gives it back,
-so a cap holds even while replies are still in flight.
+so a cap holds even while replies are still in flight. A reply settled unbilled (the
+provider surely did not send it) also stops counting toward its sender's limit, so the
+sender can be answered later; its id stays reserved (never a second reply to it).
 
 The in-memory ledger here serves the simulator and the unit tests. The responder
 adds SQLite and PostgreSQL ledgers with the same contract; one test suite
@@ -105,7 +107,11 @@ class RollingSpend:
 class Ledger(Protocol):
     def reserve(self, request: ReserveRequest) -> ReserveStatus: ...
 
-    def settle(self, message_id: str, *, billed: bool) -> None: ...
+    def settle(self, message_id: str, *, billed: bool, now: float | None = None) -> None:
+        """The provider's verdict on a reserved reply. Unbilled (``billed=False``, at
+        ``now`` when known): give its money back and stop counting it for the sender
+        limit, but keep its id reserved. Idempotent; unknown ids are ignored."""
+        ...
 
     def spent_micros(self) -> int: ...
 
@@ -121,7 +127,8 @@ class MemoryLedger:
 
     def __init__(self, caps: Caps | None = None) -> None:
         self._caps = caps or Caps()
-        self._reservations: dict[str, tuple[str, int]] = {}  # id -> sender, cost
+        # id -> sender, cost, reserved at, refunded
+        self._reservations: dict[str, tuple[str, int, float, bool]] = {}
         self._sender_replies: dict[str, deque[float]] = defaultdict(deque)
         self._spent = 0
         self._hourly = RollingSpend()
@@ -145,23 +152,27 @@ class MemoryLedger:
         hour_cap = caps.per_hour_micros
         if hour_cap is not None and hourly.spent(request.now) + cost > hour_cap:
             return ReserveStatus.BUDGET_HOUR
-        self._reservations[request.message_id] = (request.sender, cost)
+        self._reservations[request.message_id] = (request.sender, cost, request.now, False)
         self._sender_replies[request.sender].append(request.now)
         self._spent += cost
         hourly.add(request.now, request.message_id, cost)
         return ReserveStatus.OK
 
-    def settle(self, message_id: str, *, billed: bool) -> None:
+    def settle(self, message_id: str, *, billed: bool, now: float | None = None) -> None:
         if billed:
             return
         entry = self._reservations.get(message_id)
-        if entry is None:
+        if entry is None or entry[3]:
             return
-        sender, cost = entry
-        # Keep the id reserved (never reply twice) but give the money back.
-        self._reservations[message_id] = (sender, 0)
+        sender, cost, reserved_at, _ = entry
+        # Keep the id reserved (never reply twice) but give the money back, and free the
+        # sender's limit: the reply never reached them.
+        self._reservations[message_id] = (sender, 0, reserved_at, True)
         self._spent -= cost
         self._hourly.refund(message_id, cost)
+        history = self._sender_replies.get(sender)
+        if history and reserved_at in history:  # else already out of the window
+            history.remove(reserved_at)
 
     def spent_micros(self) -> int:
         return self._spent

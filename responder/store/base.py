@@ -253,7 +253,8 @@ class SqlStore:
             # (then there are at most cap/cost of them); without one, CASE skips it.
             row = self._one(
                 "SELECT (SELECT COUNT(*) FROM reservations WHERE message_id = ?),"
-                " (SELECT COUNT(*) FROM reservations WHERE sender = ? AND reserved_at > ?),"
+                " (SELECT COUNT(*) FROM reservations WHERE sender = ? AND reserved_at > ?"
+                " AND refunded = 0),"
                 " spent_micros, total_cap_micros, hour_cap_micros,"
                 " CASE WHEN hour_cap_micros IS NULL THEN 0 ELSE"
                 " (SELECT COALESCE(SUM(cost_micros), 0) FROM reservations WHERE reserved_at > ?)"
@@ -292,22 +293,27 @@ class SqlStore:
             (bucket, delta),
         )
 
-    def settle(self, message_id: str, *, billed: bool) -> None:
+    def settle(self, message_id: str, *, billed: bool, now: float | None = None) -> None:
         if billed:
             return
         with self.transaction():
             self._lock_budget()
             row = self._one(
-                "SELECT cost_micros, hour FROM reservations WHERE message_id = ?", (message_id,)
+                "SELECT cost_micros, hour, refunded FROM reservations WHERE message_id = ?",
+                (message_id,),
             )
-            if row is None or int(row[0]) == 0:
+            if row is None or int(row[2]):
                 return
             cost, bucket = int(row[0]), int(row[1])
-            # Keep the id reserved (never reply twice) but give the money back.
+            # Keep the id reserved (never reply twice) but give the money back, and stop
+            # counting it for the sender limit (``refunded``): the reply never reached them.
             self._execute(
-                "UPDATE reservations SET cost_micros = 0 WHERE message_id = ?", (message_id,)
+                "UPDATE reservations SET cost_micros = 0, refunded = 1, refunded_at = ?"
+                " WHERE message_id = ?",
+                (now, message_id),
             )
-            self._add_spend(bucket, -cost)
+            if cost:
+                self._add_spend(bucket, -cost)
 
     def spent_micros(self) -> int:
         row = self._one("SELECT spent_micros FROM spend")
@@ -358,8 +364,26 @@ class SqlStore:
             self._execute("UPDATE controls SET version = version + 1")
 
     def reservation_count(self) -> int:
-        row = self._one("SELECT COUNT(*) FROM reservations WHERE cost_micros > 0")
+        """Reservations that stand: every reserved reply not refunded."""
+        row = self._one("SELECT COUNT(*) FROM reservations WHERE refunded = 0")
         return int(row[0]) if row else 0
+
+    def refunds(self, message_ids: Sequence[str]) -> list[tuple[str, str, float]]:
+        """(message id, sender, when) of each of ``message_ids`` whose reservation was
+        refunded, in refund order; a refund of unknown time counts as at its reservation."""
+        found: list[tuple[str, str, float]] = []
+        chunk = 500
+        for start in range(0, len(message_ids), chunk):
+            part = list(message_ids[start : start + chunk])
+            marks = ", ".join("?" for _ in part)
+            for row in self._all(
+                "SELECT message_id, sender, COALESCE(refunded_at, reserved_at) FROM reservations"
+                f" WHERE refunded = 1 AND message_id IN ({marks})",
+                part,
+            ):
+                found.append((str(row[0]), str(row[1]), float(row[2])))
+        found.sort(key=lambda r: (r[2], r[0]))
+        return found
 
     # -- inbound messages and decisions --------------------------------------
 

@@ -1,0 +1,217 @@
+"""A refunded reply (the provider surely did not send it) does not count toward the
+sender limit: in the policy's memory, in the simulator, and after a responder restart.
+
+Before this was fixed, every genuine sender whose reply failed during an outage was
+dropped as ``sender_limit`` for 30 days and never answered. The ledger side of the
+promise is in ``tests/test_store_contract.py``; the live service's in
+``tests/test_responder_app.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from ledger_contract import NOW
+
+from responder.policy import (
+    Action,
+    Controls,
+    MemoryLedger,
+    Message,
+    PolicyConfig,
+    PolicyState,
+    admit,
+)
+from responder.policy.config import SenderLimit
+from responder.policy.engine import record_refund
+from responder.policy.ledger import ReserveRequest
+from responder.recovery import rebuild_state
+from responder.store import FAILED, SENT, Inbound, SqlStore, open_store
+from sim.model import RaidModel
+from sim.provider import Fault, ProviderModel
+from sim.trace import TraceRecord
+
+TO = "+33644649021"
+ALICE = "+33612345678"
+BOB = "+33698765432"
+BODY = "Salut, on s'est vus samedi au bar"
+
+
+def msg(mid: str, sender: str, t: float) -> Message:
+    return Message(mid, sender, TO, BODY, t)
+
+
+def decided(state: PolicyState, ledger: MemoryLedger, mid: str, sender: str,
+            t: float) -> tuple[Action, str]:
+    decision = admit(state, ledger, msg(mid, sender, t), now=t)
+    return decision.action, decision.rule
+
+
+# -- the policy ---------------------------------------------------------------------------
+
+
+def test_a_refunded_reply_frees_its_sender_only() -> None:
+    """After ``record_refund`` the sender may be answered again; another sender's reply
+    still counts, and the refunded message itself is never decided twice."""
+    state, ledger = PolicyState(), MemoryLedger()
+    cost = state.reply_cost_micros
+    assert decided(state, ledger, "SM1", ALICE, 0.0) == (Action.REPLY, "first_contact")
+    assert decided(state, ledger, "SM2", BOB, 1.0) == (Action.REPLY, "first_contact")
+    assert decided(state, ledger, "SM3", ALICE, 60.0) == (Action.DROP, "sender_limit")
+    ledger.settle("SM1", billed=False, now=100.0)
+    record_refund(state, "SM1", cost, sender=ALICE)
+    assert state.spent_micros == cost  # Bob's reply only
+    assert state.senders[ALICE].replies == ()
+    assert decided(state, ledger, "SM1", ALICE, 200.0) == (Action.DROP, "duplicate_id")
+    assert decided(state, ledger, "SM4", ALICE, 300.0) == (Action.REPLY, "first_contact")
+    assert decided(state, ledger, "SM5", BOB, 300.0) == (Action.DROP, "sender_limit")
+    assert decided(state, ledger, "SM6", ALICE, 400.0) == (Action.DROP, "sender_limit")
+
+
+def test_record_refund_removes_exactly_that_reply() -> None:
+    """With two replies allowed, refunding the first removes the first, not the latest
+    nor both; refunding again, or an id the policy never replied to, changes nothing."""
+    config = replace(PolicyConfig(), sender_limit=SenderLimit(replies=2))
+    state, ledger = PolicyState(config), MemoryLedger()
+    assert decided(state, ledger, "SM1", ALICE, 0.0)[0] is Action.REPLY
+    assert decided(state, ledger, "SM2", ALICE, 10.0)[0] is Action.REPLY
+    alice = state.senders[ALICE]
+    assert (alice.replies, alice.reply_ids) == ((0.0, 10.0), ("SM1", "SM2"))
+    for _ in range(2):
+        record_refund(state, "SM1", 0, sender=ALICE)
+    record_refund(state, "SM9", 0, sender=ALICE)
+    record_refund(state, "SM2", 0, sender=BOB)  # wrong sender: not Bob's reply
+    record_refund(state, "SM2", 0, sender="+33600000000")  # a sender the policy never saw
+    assert (alice.replies, alice.reply_ids) == ((10.0,), ("SM2",))
+    ledger.settle("SM1", billed=False)
+    assert decided(state, ledger, "SM3", ALICE, 20.0)[0] is Action.REPLY
+    assert decided(state, ledger, "SM4", ALICE, 30.0) == (Action.DROP, "sender_limit")
+
+
+def test_replies_leave_the_window_with_their_ids() -> None:
+    """Times and ids age out together, so a later refund still finds the right reply."""
+    config = replace(PolicyConfig(), sender_limit=SenderLimit(replies=2, window_s=100.0))
+    state, ledger = PolicyState(config), MemoryLedger()
+    decided(state, ledger, "SM1", ALICE, 0.0)
+    decided(state, ledger, "SM2", ALICE, 90.0)
+    assert decided(state, ledger, "SM3", ALICE, 150.0)[0] is Action.REPLY  # SM1 aged out
+    alice = state.senders[ALICE]
+    assert (alice.replies, alice.reply_ids) == ((90.0, 150.0), ("SM2", "SM3"))
+    record_refund(state, "SM3", 0, sender=ALICE)
+    assert (alice.replies, alice.reply_ids) == ((90.0,), ("SM2",))
+
+
+# -- the simulator ----------------------------------------------------------------------
+
+
+def test_a_sender_whose_reply_failed_in_an_outage_is_answered_later() -> None:
+    """The reported defect: an outage [100 s, 1100 s); one legit sender writes at 150 s
+    (all 8 attempts fail to connect: refunded) and again at 2000 s: answered then."""
+    provider = ProviderModel(latency_median_s=2.0, latency_p95_s=2.0, error_rate=0.0,
+                             rate_limit_rate=0.0, timeout_rate=0.0, reject_rate=0.0)
+    records = [TraceRecord(t, ALICE, TO, BODY, "legit", f"SM{i}")
+               for i, t in enumerate((150.0, 2000.0))]
+    sim = RaidModel(PolicyConfig(), provider=provider,
+                    faults=(Fault("outage", 100.0, 1100.0, 1.0),), record_decisions=True)
+    outcome = sim.run(records)
+    assert outcome.decisions == [("SM0", "reply", "first_contact"),
+                                 ("SM1", "reply", "first_contact")]
+    m = sim.metrics
+    assert m.provider_errors["connect_error"] == 8 and m.rejected == 1
+    assert m.billed_micros == PolicyConfig().reply_cost_micros  # the second reply only
+    assert m.legit_latencies == [0.0]  # sent as soon as it came, at 2000 s
+    assert sim.ledger.spent_micros() == PolicyConfig().reply_cost_micros
+    assert sim.state.senders[ALICE].reply_ids == ("SM1",)
+
+
+# -- a restart of the responder ---------------------------------------------------------
+
+
+def _reply(store: SqlStore, state: PolicyState, sid: str, sender: str, t: float) -> None:
+    """What the webhook path stores for a message answered at ``t``."""
+    assert store.insert_inbound(Inbound(sid, sender, TO, BODY, t))
+    decision = admit(state, store, msg(sid, sender, t), now=t)
+    store.record_decision(sid, decision, now=t, first=True)
+    assert decision.is_reply, decision
+    assert store.enqueue_reply(sid, sender, TO, "reply", state.reply_cost_micros, now=t)
+
+
+@pytest.mark.parametrize("refund_at", [NOW + 30.0, None])
+def test_a_restart_does_not_bring_a_refunded_reply_back(store: SqlStore,
+                                                        refund_at: float | None) -> None:
+    """The policy rebuilt from the store knows Alice's reply was refunded (at its time, or
+    at its reservation's when the time is unknown) and Bob's was not."""
+    config = PolicyConfig()
+    live = PolicyState(config)
+    _reply(store, live, "SM1", ALICE, NOW)
+    _reply(store, live, "SM2", BOB, NOW + 1.0)
+    store.settle("SM1", billed=False, now=refund_at)
+    record_refund(live, "SM1", live.reply_cost_micros, sender=ALICE)
+    state, replayed = rebuild_state(store, config, Controls(), now=NOW + 60.0)
+    assert replayed == 2
+    assert (state.senders[ALICE].replies, state.senders[ALICE].reply_ids) == ((), ())
+    assert state.senders[BOB].reply_ids == live.senders[BOB].reply_ids == ("SM2",)
+    assert state.spent_micros == store.spent_micros() == config.reply_cost_micros
+    later = NOW + 120.0
+    assert admit(state, store, msg("SM3", ALICE, later), now=later).rule == "first_contact"
+    assert admit(state, store, msg("SM4", BOB, later), now=later).rule == "sender_limit"
+
+
+def test_a_refund_is_replayed_at_its_time(store: SqlStore) -> None:
+    """Alice's message between her reply and its refund was dropped as sender_limit live;
+    the replay gives the refund at the same point, so it rebuilds the same memory and Alice's
+    message after the refund (answered live) is answered in the replay too."""
+    config = PolicyConfig()
+    live = PolicyState(config)
+    _reply(store, live, "SM1", ALICE, NOW)
+    assert store.insert_inbound(Inbound("SM2", ALICE, TO, BODY, NOW + 10.0))
+    dropped = admit(live, store, msg("SM2", ALICE, NOW + 10.0), now=NOW + 10.0)
+    store.record_decision("SM2", dropped, now=NOW + 10.0, first=True)
+    assert dropped.rule == "sender_limit"
+    store.settle("SM1", billed=False, now=NOW + 20.0)
+    record_refund(live, "SM1", live.reply_cost_micros, sender=ALICE)
+    _reply(store, live, "SM3", ALICE, NOW + 30.0)
+    state, _ = rebuild_state(store, config, Controls(), now=NOW + 60.0)
+    alice = state.senders[ALICE]
+    assert (alice.replies, alice.reply_ids) == ((NOW + 30.0,), ("SM3",))
+    assert alice.flag is None and alice.count == live.senders[ALICE].count == 3
+
+
+# -- migration 0003 on a database that already had refunds -------------------------------
+
+
+def test_migration_0003_marks_the_refunds_made_before_it(store_url: str) -> None:
+    """A reply refunded before 0003 (its outbox row 'failed', its cost set to 0) stops
+    counting for its sender once migrated, refunded at the time the outbox recorded; a free
+    reply (cost 0, sent) still counts: cost 0 is not what marks a refund."""
+    old = open_store(store_url)
+    try:
+        old._migrations = [m for m in old._migrations if m.version <= 2]
+        assert old.migrate(now=NOW) == [1, 2]
+        for sid, sender in (("SM1", ALICE), ("SM2", BOB)):
+            old._execute(
+                "INSERT INTO reservations (message_id, sender, cost_micros, hour, reserved_at)"
+                " VALUES (?, ?, 0, 0, ?)", (sid, sender, NOW))
+            assert old.enqueue_reply(sid, sender, TO, "reply", 0, now=NOW)
+        [first, second] = old.claim_outbox(now=NOW, limit=2, owner="w", lease_s=60.0)
+        old.finish_outbox(first.id, FAILED, now=NOW + 40.0)
+        old.finish_outbox(second.id, SENT, now=NOW + 41.0)
+    finally:
+        old.close()
+    store = open_store(store_url)
+    try:
+        assert store.migrate(now=NOW) == [3]
+        assert store.refunds(["SM1", "SM2", "SM9"]) == [("SM1", ALICE, NOW + 40.0)]
+        assert store.reservation_count() == 1
+        limit = PolicyConfig().sender_limit
+        for sid, sender, expected in (("SM3", ALICE, "ok"), ("SM4", BOB, "sender_limit")):
+            status = store.reserve(_request(sid, sender, limit))
+            assert str(status) == expected
+    finally:
+        store.close()
+
+
+def _request(sid: str, sender: str, limit: SenderLimit) -> ReserveRequest:
+    return ReserveRequest(sid, sender, 160_000, NOW + 60.0, sender_limit=limit.replies,
+                          sender_window_s=limit.window_s)
