@@ -5,7 +5,9 @@ simulated clock (``env.now``) and an in-memory ledger. Arrivals are one
 timeout each (no process per message), the timer process wakes the policy
 when its ``next_deadline`` comes due, and a pool of sender workers moves the
 reply queue through the provider model: throughput, lognormal latency, 5xx,
-429 with Retry-After, read timeouts (billed, never resent) and outages.
+429 with Retry-After, read timeouts (billed, never resent) and outages. The workers
+retry as the live outbox does (``responder.retry``: its backoff and its circuit
+breaker), so a simulated outage costs what a real one would.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from responder.policy import (
     release,
 )
 from responder.policy.engine import record_refund, tick
+from responder.retry import CircuitBreaker, backoff_s
 from responder.sms import segment_info
 from sim.metrics import Metrics
 from sim.provider import Fault, ProviderModel
@@ -105,6 +108,12 @@ class RaidModel:
         self.arrivals_done = False
         self._kick: simpy.Event = self.env.event()
         self._token_free_at = 0.0
+        env = self.env
+        self.breaker = CircuitBreaker(self.provider.breaker_threshold,
+                                      self.provider.breaker_cooldown_s, lambda: env.now)
+        self._in_flight = 0  # provider calls waiting for their answer
+        self._probing = False  # a half-open probe is out
+        self._answered: simpy.Event = env.event()  # fires (and is renewed) at each answer
         self.record = record_decisions
         self.decisions: list[tuple[str, str, str]] = []
         self.progress = progress
@@ -227,10 +236,25 @@ class RaidModel:
         model = self.provider
         rng = self.rng
         sigma = model.sigma
+        breaker = self.breaker
         while True:
             job: _Job = yield self.queue.get()
             attempts = 0
             while True:
+                # The live outbox's circuit breaker: no call while it is open; half-open,
+                # one probe, and only once every earlier call has answered.
+                probe = False
+                while True:
+                    wait = breaker.wait_s()
+                    if wait > 0:
+                        yield env.timeout(wait)
+                        continue
+                    if breaker.state == "half_open":
+                        if self._in_flight or self._probing:
+                            yield self._answered  # a call in flight answers, then look again
+                            continue
+                        self._probing = probe = True
+                    break
                 attempts += 1
                 # throughput: the provider accepts segments at a fixed rate
                 start = max(env.now, self._token_free_at)
@@ -258,7 +282,18 @@ class RaidModel:
                         outcome = "rejected"
                     else:
                         outcome = "accepted"
+                self._in_flight += 1
                 yield env.timeout(latency)
+                self._in_flight -= 1
+                if probe:
+                    self._probing = False
+                # the provider answered (sent or refused for good), or it did not
+                if outcome == "accepted" or outcome == "rejected":
+                    breaker.success()
+                else:
+                    breaker.failure()
+                answered, self._answered = self._answered, env.event()
+                answered.succeed()
                 if outcome == "accepted" or outcome == "timeout":
                     if outcome == "timeout":
                         # Maybe billed: count it as spent, never resend.
@@ -277,8 +312,6 @@ class RaidModel:
                     self.ledger.settle(msg.message_id, billed=False, now=env.now)
                     record_refund(self.state, msg.message_id, self.cost, sender=msg.sender)
                     break
-                backoff = min(60.0, 0.5 * 2 ** (attempts - 1)) * (0.5 + rng.random())
-                if outcome == "rate_limited":
-                    # never sooner than Retry-After, as the live outbox (outbox.backoff_s)
-                    backoff = max(backoff, model.retry_after_s)
-                yield env.timeout(backoff)
+                # the live outbox's backoff: exponential with jitter, never before Retry-After
+                yield env.timeout(backoff_s(
+                    attempts, rng, model.retry_after_s if outcome == "rate_limited" else None))

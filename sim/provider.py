@@ -54,6 +54,9 @@ class ProviderModel:
     retry_after_s: float = 1.0
     max_attempts: int = 8
     workers: int = 4
+    # the live outbox's circuit breaker (RAIDSIM_BREAKER_THRESHOLD / _COOLDOWN_S)
+    breaker_threshold: int = 5
+    breaker_cooldown_s: float = 30.0
 
     @property
     def sigma(self) -> float:
@@ -72,7 +75,7 @@ class Fault:
 
 
 _ALIASES = {"latency_median": "latency_median_s", "latency_p95": "latency_p95_s",
-            "retry_after": "retry_after_s"}
+            "retry_after": "retry_after_s", "breaker_cooldown": "breaker_cooldown_s"}
 
 
 def parse_provider(table: Mapping[str, Any] | None, *, path: str | Path | None = None,
@@ -93,7 +96,7 @@ def parse_provider(table: Mapping[str, Any] | None, *, path: str | Path | None =
         try:
             if name.endswith("_s"):
                 changes[name] = parse_duration(value)
-            elif name in ("max_attempts", "workers"):
+            elif name in ("max_attempts", "workers", "breaker_threshold"):
                 if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                     raise ValueError(f"must be a whole number of at least 1, got {value!r}")
                 changes[name] = value
