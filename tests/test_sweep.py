@@ -31,6 +31,17 @@ def write_trace(path: Path) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def sweep_replies(trace: Path, out: Path) -> tuple[subprocess.CompletedProcess[str], list]:
+    """``raidsim sweep --trace TRACE --param sender_limit.replies=1,2 --json OUT``."""
+    run = subprocess.run(
+        [sys.executable, "-m", "raidsim", "sweep", "--trace", str(trace),
+         "--param", "sender_limit.replies=1,2", "--json", str(out)],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    return run, json.loads(out.read_text())["points"]
+
+
 def test_parse_axis_reads_typed_values() -> None:
     """Values are read as numbers, booleans or strings."""
     axis = parse_axis("templates.hot_senders=4, 6,8")
@@ -55,14 +66,7 @@ def test_sweep_command_runs_the_grid(tmp_path: Path) -> None:
     """The command runs every combination and writes them, front marked, as JSON."""
     trace = tmp_path / "quiet.jsonl"
     write_trace(trace)
-    out = tmp_path / "sweep.json"
-    run = subprocess.run(
-        [sys.executable, "-m", "raidsim", "sweep", "--trace", str(trace),
-         "--param", "sender_limit.replies=1,2", "--json", str(out)],
-        capture_output=True, text=True, cwd=ROOT, timeout=300,
-    )
-    assert run.returncode == 0, run.stderr
-    points = json.loads(out.read_text())["points"]
+    run, points = sweep_replies(trace, tmp_path / "sweep.json")
     assert [p["settings"]["sender_limit.replies"] for p in points] == [1, 2]
     # Two replies per sender cost more and cannot cover fewer genuine senders.
     assert points[1]["spend_eur"] > points[0]["spend_eur"]
@@ -156,14 +160,7 @@ def test_sweep_over_traffic_without_legit_senders_ranks_by_spend(tmp_path: Path)
     trace.write_text("".join(
         json.dumps({k: v for k, v in json.loads(line).items() if k != "label"}) + "\n"
         for line in trace.read_text(encoding="utf-8").splitlines()), encoding="utf-8")
-    out = tmp_path / "sweep.json"
-    run = subprocess.run(
-        [sys.executable, "-m", "raidsim", "sweep", "--trace", str(trace),
-         "--param", "sender_limit.replies=1,2", "--json", str(out)],
-        capture_output=True, text=True, cwd=ROOT, timeout=300,
-    )
-    assert run.returncode == 0, run.stderr
-    points = json.loads(out.read_text())["points"]
+    run, points = sweep_replies(trace, tmp_path / "sweep.json")
     assert [p["legit_coverage"] for p in points] == [None, None]
     assert points[0]["spend_eur"] < points[1]["spend_eur"]
     assert [p["pareto"] for p in points] == [True, False]
