@@ -187,3 +187,13 @@ def test_student_t_beyond_thirty_degrees_of_freedom() -> None:
     # and the tabulated values still hold up to 30
     three = _ci95([1.0, 2.0, 3.0])
     assert three["high"] - three["mean"] == pytest.approx(4.303 / math.sqrt(3), abs=1e-5)
+
+
+def test_the_live_replay_uses_the_simulators_percentiles() -> None:
+    """`raidsim load` and `raidsim simulate` rank latencies alike, so their p95 compare."""
+    from raidsim.commands.load import _percentile
+
+    values = [float(v) for v in range(20, 0, -1)]  # unsorted on purpose
+    for q in (50, 95, 99):
+        assert _percentile(values, q / 100) == percentile(sorted(values), q)
+    assert _percentile([], 0.95) is None

@@ -152,11 +152,12 @@ def parse_metrics(text: str) -> dict[str, Any]:
 
 
 def _percentile(values: list[float], q: float) -> float | None:
+    """The simulator's percentile (nearest rank), so live and simulated figures compare."""
+    from sim.metrics import percentile
+
     if not values:
         return None  # nothing measured: null in the results, and a threshold on it fails
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return round(ordered[index], 6)
+    return round(percentile(sorted(values), round(q * 100)), 6)
 
 
 def build_results(*, name: str, seed: int, sent: list[dict[str, Any]],
