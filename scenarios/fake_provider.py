@@ -41,7 +41,6 @@ import datetime as dt
 import hmac
 import itertools
 import random
-import re
 import socket
 import threading
 import time
@@ -61,6 +60,7 @@ from starlette.routing import Route
 from responder.money import from_micros, to_micros
 from responder.sms import segment_info
 from sim.provider import Fault, ProviderModel
+from sim.trace import E164
 
 MESSAGES_PATH = "/2010-04-01/Accounts/{account_sid}/Messages.json"
 BILL_PATH = "/_fake/bill"
@@ -68,8 +68,6 @@ MESSAGES_LOG_PATH = "/_fake/messages"
 OUTCOMES = ("accepted", "timeouts", "rate_limit", "errors", "reject", "outage")
 CLEAN = ProviderModel(error_rate=0.0, rate_limit_rate=0.0, timeout_rate=0.0, reject_rate=0.0)
 MAX_FORM_BYTES = 64 * 1024
-# E.164: a plus and at most 15 digits; Twilio refuses anything else with 21211
-_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 OUTAGE_POLL_S = 0.02
 
 
@@ -251,7 +249,7 @@ class FakeProvider:
             return twilio_error(400, 21603, "A 'From' phone number is required.")
         if not text:
             return twilio_error(400, 21602, "Message body is required.")
-        if not _E164.fullmatch(to):
+        if not E164.fullmatch(to):  # Twilio refuses anything else with 21211
             return twilio_error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
         now = self.scenario_time()
         outcome = self.draw(now)
