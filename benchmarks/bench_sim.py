@@ -10,7 +10,9 @@ process that requests a ``Resource`` and waits on two timeouts. Both run in this
 process, interleaved, and the ratio of the medians is printed (target >= 0.4).
 Traffic generation happens before timing for both. A diagnostic line repeats the
 simulator's runs with every text already sketched (``TextSketches`` filled by one
-untimed run), to show how much of the gap is per-text work.
+untimed run), to show how much of the gap is per-text work; a second one times the
+policy alone (``admit`` in a plain loop over the same messages, texts sketched, no
+SimPy, no provider, no metrics), a floor for any simulator built around it.
 
 Week: the reference week's traffic generation, one run, and one more sweep point that
 shares the first run's text sketches and traffic, in wall seconds.
@@ -71,6 +73,31 @@ def raidsim_model(records: list[Any], sketches: Any = None) -> float:
     return time.perf_counter() - start
 
 
+def policy_alone(records: list[Any], sketches: Any) -> float:
+    """Seconds for the default policy alone to decide ``records``: ``admit`` in a plain
+    loop with an in-memory ledger, texts already sketched, no SimPy, no provider, no
+    metrics. A floor for the simulator: whatever the model does around it adds to this."""
+    import gc
+
+    from responder.policy import MemoryLedger, Message, PolicyState, admit
+    from sim.model import _GC_YOUNG_THRESHOLD
+    from sim.scenario import load_scenario
+
+    policy = load_scenario(SCENARIO).policy
+    state, ledger = PolicyState(policy, sketches=sketches), MemoryLedger()
+    thresholds = gc.get_threshold()
+    gc.set_threshold(_GC_YOUNG_THRESHOLD, *thresholds[1:])  # as RaidModel.run does
+    try:
+        start = time.perf_counter()
+        for rec in records:
+            t = rec.t
+            admit(state, ledger, Message(rec.message_id, rec.sender, rec.to, rec.body, t),
+                  now=t)
+        return time.perf_counter() - start
+    finally:
+        gc.set_threshold(*thresholds)
+
+
 def throughput(n: int, rounds: int) -> dict[str, Any]:
     from sim.scenario import load_scenario
     from sim.traffic import iter_generate
@@ -92,14 +119,16 @@ def throughput(n: int, rounds: int) -> dict[str, Any]:
 
     sketched = TextSketches(scenario.policy.templates.min_words)
     raidsim_model(records, sketched)
-    sim_times, raw_times, warm_times = [], [], []
+    sim_times, raw_times, warm_times, alone_times = [], [], [], []
     for _ in range(rounds):
         raw_times.append(raw_simpy(n, gaps))
         sim_times.append(raidsim_model(records))
         warm_times.append(raidsim_model(records, sketched))
+        alone_times.append(policy_alone(records, sketched))
     sim_rate = n / statistics.median(sim_times)
     raw_rate = n / statistics.median(raw_times)
     warm_rate = n / statistics.median(warm_times)
+    alone_rate = n / statistics.median(alone_times)
     return {
         "messages": n,
         "rounds": rounds,
@@ -109,6 +138,8 @@ def throughput(n: int, rounds: int) -> dict[str, Any]:
         "target_ratio": 0.4,
         "presketched_msgs_per_s": round(warm_rate),
         "presketched_ratio": round(warm_rate / raw_rate, 3),
+        "policy_alone_msgs_per_s": round(alone_rate),
+        "policy_alone_ratio": round(alone_rate / raw_rate, 3),
     }
 
 
@@ -215,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
           f"ratio {t['ratio']:.2f} (target >= {t['target_ratio']})")
     print(f"  diagnostic: with every text sketched beforehand {t['presketched_msgs_per_s']:,} "
           f"msg/s, ratio {t['presketched_ratio']:.2f} (the rest of the gap is per-message)")
+    print(f"  diagnostic: the policy alone (admit in a loop, texts sketched, no SimPy) "
+          f"{t['policy_alone_msgs_per_s']:,} msg/s, ratio {t['policy_alone_ratio']:.2f}")
     print(f"2017 week ({w['messages']:,} messages): one run {w['run_s']} s, of which "
           f"~{w['generate_s']} s generate the traffic; one more sweep point "
           f"{w['sweep_point_s']} s (text sketches and traffic shared)")
