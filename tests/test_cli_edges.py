@@ -270,8 +270,48 @@ def test_load_refuses_nan_speed_and_leaves_no_temporary_files(
     assert main([*base, "--json", str(tmp_path)]) == 2  # before any traffic is sent
     assert f"--json {tmp_path}: is a directory" in capsys.readouterr().err
     assert main(base) == 2  # nobody answers: a usage error after the plan was written
-    assert "cannot reach the responder or the fake provider" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"cannot reach the responder at http://127.0.0.1:{port}" in err
+    assert "raidsim serve" in err
     assert list(scratch.iterdir()) == []
+
+
+def test_load_names_the_fake_provider_it_cannot_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A ready responder but no fake provider: the error named neither of the two URLs."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from raidsim.cli import main
+
+    class Ready(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # /readyz answers; anything else is not a fake provider
+            body = b"ok" if self.path == "/readyz" else b"<html>not a bill</html>"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    trace = tmp_path / "one.jsonl"
+    trace.write_text('{"t": 0, "from": "+33612345678", "to": "+33644649021", "body": "x"}\n')
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Ready)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        assert main(["load", "--trace", str(trace), "--auth-token", "t",
+                     "--target", url, "--provider", url]) == 2
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    err = capsys.readouterr().err
+    assert f"cannot read the bill of the fake provider at {url}" in err
+    assert "raidsim fake-provider" in err
 
 
 def test_a_lone_surrogate_escape_in_a_trace_is_named(tmp_path: Path) -> None:

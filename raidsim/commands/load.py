@@ -301,11 +301,18 @@ def _run(args: argparse.Namespace, work: Path) -> int:
     client = httpx.Client(timeout=10.0)
     try:
         try:
-            if client.get(target + "/readyz").status_code != 200:
-                raise UsageError(f"the responder at {target} is not ready (GET /readyz)")
-            bill_before = _get_json(client, provider + "/_fake/bill")
+            ready = client.get(target + "/readyz").status_code
         except httpx.HTTPError as exc:
-            raise UsageError(f"cannot reach the responder or the fake provider: {exc}") from exc
+            raise UsageError(f"cannot reach the responder at {target}: {exc} (hint: start it "
+                             "with `raidsim serve`, or point --target at it)") from exc
+        if ready != 200:
+            raise UsageError(f"the responder at {target} is not ready (GET /readyz)")
+        try:
+            bill_before = _get_json(client, provider + "/_fake/bill")
+        except (httpx.HTTPError, ValueError) as exc:
+            raise UsageError(f"cannot read the bill of the fake provider at {provider}: {exc} "
+                             "(hint: start it with `raidsim fake-provider`, or point "
+                             "--provider at it)") from exc
         admin_headers = {"Authorization": f"Bearer {admin}"} if admin else None
         if reply_cost is None and admin_headers:
             budget = _get_json(client, target + "/admin/budget", headers=admin_headers)
