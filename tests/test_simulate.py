@@ -234,3 +234,25 @@ def test_no_legit_sender_means_no_coverage_and_a_coverage_gate_fails(tmp_path: P
     results = json.loads(out.read_text())
     assert results["legit_senders"] == 0 and results["legit_coverage"] is None
     assert "legit coverage    n/a (no message labelled legit)" in run.stdout
+
+
+def test_the_gates_docs_ci_md_shows_pass_on_the_reference_raid(
+    reference: tuple[dict, bytes, str],
+) -> None:
+    """docs/ci.md's first command gated on `reply_latency_s.p95<30` (and its TOML on
+    `replies.raid <= 500`), so on the raid it runs it exited 1: its examples must pass there."""
+    import re
+    import tomllib
+
+    from reports.thresholds import evaluate, parse_threshold, thresholds_from_table
+
+    results, _, _ = reference
+    doc = (ROOT / "docs" / "ci.md").read_text(encoding="utf-8")
+    (command,) = [b for b in re.findall(r"```sh\n(.*?)```", doc, re.S)
+                  if "--threshold" in b and "anti-relous-2017" in b]
+    gates = [parse_threshold(expr) for expr in re.findall(r"--threshold '([^']+)'", command)]
+    (toml_text,) = re.findall(r"```toml\n(.*?)```", doc, re.S)
+    gates += thresholds_from_table(tomllib.loads(toml_text)["thresholds"], text=toml_text)
+    assert len(gates) == 8
+    failing = [r for r in evaluate(results, gates) if not r.ok]
+    assert not failing, failing
