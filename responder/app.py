@@ -481,10 +481,14 @@ async def twilio_status(request: Request, ctx: Context) -> Response:
     sid = _field(fields, "MessageSid", "SmsSid", limit=MAX_ID_LEN)
     status = _field(fields, "MessageStatus", "SmsStatus", limit=MAX_ID_LEN)
     error_code = _field(fields, "ErrorCode", limit=MAX_ID_LEN, required=False) or None
+    # the outbox's own reference (``?reply=``, covered by the signature): it names the
+    # reply when the send never learnt the provider's sid (a timeout left it ``unknown``)
+    reply_to = _field({"reply": request.query_params.get("reply", "")}, "reply",
+                      limit=MAX_ID_LEN, required=False) or None
     matched = await ctx.db.call(ctx.core.store.record_status, sid, status, error_code,
-                                now=ctx.clock())
+                                now=ctx.clock(), reply_to=reply_to)
     event("status_callback", provider_sid=sid, status=status, error_code=error_code,
-          matched=matched)
+          reply_to=reply_to, matched=matched)
     return Response(status_code=200)
 
 

@@ -218,7 +218,8 @@ class OutboxSender:
     async def _send(self, item: OutboxItem) -> SendResult:
         try:
             return await self.client.send(to=item.recipient, from_=item.from_number,
-                                          body=item.body, now=self.clock())
+                                          body=item.body, now=self.clock(),
+                                          reply_to=item.message_sid)
         except Exception as exc:  # a bug or an odd answer: it may have left, never resend
             return SendResult(Outcome.UNKNOWN, "error", error=f"{type(exc).__name__}: {exc}")
 

@@ -82,10 +82,18 @@ class TwilioClient:
                          "Content-Type": "application/x-www-form-urlencoded"}
         self._status_callback = status_callback
 
-    async def send(self, *, to: str, from_: str, body: str, now: float) -> SendResult:
+    async def send(self, *, to: str, from_: str, body: str, now: float,
+                   reply_to: str | None = None) -> SendResult:
+        """Send one SMS. ``reply_to`` (the inbound message id the reply answers) goes into
+        the status callback URL as ``?reply=``, so a callback names the reply even when
+        this call never learns the provider's sid (a read timeout: ``UNKNOWN``)."""
         form = [("To", to), ("From", from_), ("Body", body)]
         if self._status_callback:
-            form.append(("StatusCallback", self._status_callback))
+            callback = self._status_callback
+            if reply_to is not None:
+                joiner = "&" if "?" in callback else "?"
+                callback = f"{callback}{joiner}{urlencode([('reply', reply_to)])}"
+            form.append(("StatusCallback", callback))
         try:
             response = await self._client.post(self._url, content=urlencode(form).encode(),
                                                headers=self._headers)

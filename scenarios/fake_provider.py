@@ -11,6 +11,13 @@ refused the same way, before any fault is drawn, and never billed: 401/20003 for
 credentials, 400/21602-21604 for a missing Body, From or To, 400/21211 for a To that is
 not an E.164 number.
 
+Status callbacks: for every billed message whose request named a ``StatusCallback``
+URL, the fake then POSTs ``MessageStatus`` ``sent`` and then ``delivered`` to it, signed
+with ``X-Twilio-Signature`` (HMAC-SHA1 of the URL and the sorted form under the auth
+token), as Twilio does. A ``timeouts`` message gets its callbacks while its answer is
+still withheld: the callback is how a responder learns that such a reply went out. Each
+callback is tried once, with a 5 s timeout; the bill counts them under ``callbacks``.
+
 Faults are drawn per request from a seeded ``random.Random``, as the simulator's provider
 model draws them (``sim.provider``): the ``[provider]`` rates of a scenario (or flags),
 raised during its ``[[faults]]`` windows. The windows are in scenario time:
@@ -52,12 +59,14 @@ from email.utils import format_datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
+import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from responder.money import from_micros, to_micros
+from responder.signing import twilio_signature
 from responder.sms import segment_info
 from sim.provider import Fault, ProviderModel
 from sim.trace import E164
@@ -69,6 +78,7 @@ OUTCOMES = ("accepted", "timeouts", "rate_limit", "errors", "reject", "outage")
 CLEAN = ProviderModel(error_rate=0.0, rate_limit_rate=0.0, timeout_rate=0.0, reject_rate=0.0)
 MAX_FORM_BYTES = 64 * 1024
 OUTAGE_POLL_S = 0.02
+CALLBACK_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -83,6 +93,7 @@ class FakeProviderConfig:
     outage_mode: str = "refuse"  # or "503"
     error_status: int = 503
     timeout_delay_s: float = 30.0
+    status_callbacks: bool = True  # POST sent/delivered to each message's StatusCallback
     seed: int = 0
     speed: float = 1.0
     offset_s: float = 0.0
@@ -121,6 +132,7 @@ class Bill:
     segments: int = 0
     amount_micros: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
+    callbacks: Counter[str] = field(default_factory=Counter)  # delivered/refused/unreachable
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -141,6 +153,10 @@ class Bill:
         with self._lock:
             self.outcomes[outcome] += 1
 
+    def count_callback(self, result: str) -> None:
+        with self._lock:
+            self.callbacks[result] += 1
+
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {
@@ -152,6 +168,7 @@ class Bill:
                 "currency": "EUR",
                 "recipients": len({m.to for m in self.messages}),
                 "requests": dict(sorted(self.outcomes.items())),
+                "callbacks": dict(sorted(self.callbacks.items())),
             }
 
 
@@ -174,6 +191,8 @@ class FakeProvider:
         self.started = clock()
         self.rng = random.Random(f"fake-provider:{config.seed}")
         self.bill = Bill(to_micros(config.eur_per_segment))
+        self._callbacks: set[asyncio.Task[None]] = set()
+        self._http: httpx.AsyncClient | None = None
 
     def scenario_time(self) -> float:
         return self.config.offset_s + (self.clock() - self.started) * self.config.speed
@@ -267,9 +286,47 @@ class FakeProvider:
             return twilio_error(400, 21610, "Attempt to send to unsubscribed recipient")
         message = self.bill.charge(to, sender, text, at_s=now,
                                    status_callback=form.get("StatusCallback") or None)
+        if message.status_callback and config.status_callbacks:
+            task = asyncio.create_task(self._call_back(account_sid, message))
+            self._callbacks.add(task)
+            task.add_done_callback(self._callbacks.discard)
         if outcome == "timeouts":
             await asyncio.sleep(config.timeout_delay_s)  # the fault itself: answer too late
         return JSONResponse(self._resource(account_sid, message), status_code=201)
+
+    async def _call_back(self, account_sid: str, message: BilledMessage) -> None:
+        """POST ``sent`` then ``delivered`` to the message's StatusCallback, signed."""
+        url = message.status_callback
+        assert url is not None
+        if not url.startswith(("http://", "https://")):
+            self.bill.count_callback("unreachable")
+            return
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=CALLBACK_TIMEOUT_S)
+        for status in ("sent", "delivered"):
+            form = [("AccountSid", account_sid), ("ApiVersion", "2010-04-01"),
+                    ("From", message.sender), ("MessageSid", message.sid),
+                    ("MessageStatus", status), ("SmsSid", message.sid),
+                    ("SmsStatus", status), ("To", message.to)]
+            signature = twilio_signature(self.config.auth_token, url, form)
+            try:
+                answer = await self._http.post(url, data=dict(form),
+                                               headers={"X-Twilio-Signature": signature})
+            except httpx.HTTPError:
+                self.bill.count_callback("unreachable")
+                return
+            self.bill.count_callback("delivered" if answer.is_success else "refused")
+
+    async def aclose(self) -> None:
+        """Let the callbacks under way finish (at most ``CALLBACK_TIMEOUT_S``), then stop."""
+        if self._callbacks:
+            _, late = await asyncio.wait(set(self._callbacks), timeout=CALLBACK_TIMEOUT_S)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
 
     def _resource(self, account_sid: str, message: BilledMessage) -> dict[str, Any]:
         created = format_datetime(dt.datetime.now(dt.UTC), usegmt=True)
@@ -377,6 +434,7 @@ async def serving(provider: FakeProvider, host: str = "127.0.0.1", port: int = 0
                 await gate
         server.should_exit = True
         await asyncio.wait_for(task, timeout=30.0)
+        await provider.aclose()
 
 
 async def _outage_gate(provider: FakeProvider, server: Any, host: str, port: int) -> None:

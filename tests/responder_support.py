@@ -154,9 +154,10 @@ class Served:
 
 @contextmanager
 def serve(env: Mapping[str, str], cwd: Path, *, args: tuple[str, ...] = (),
-          ready_timeout: float = 30.0) -> Iterator[Served]:
-    """``raidsim serve`` as a subprocess on a free port; stopped with SIGTERM afterwards."""
-    port = free_port()
+          ready_timeout: float = 30.0, port: int | None = None) -> Iterator[Served]:
+    """``raidsim serve`` as a subprocess on ``port`` (default: a free one); stopped with
+    SIGTERM afterwards."""
+    port = free_port() if port is None else port
     log = cwd / f"serve-{port}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -184,6 +185,32 @@ def serve(env: Mapping[str, str], cwd: Path, *, args: tuple[str, ...] = (),
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=10)
+
+
+@contextmanager
+def fake_provider(cwd: Path, env: Mapping[str, str], *args: str) -> Iterator[str]:
+    """``raidsim fake-provider ARGS`` as a subprocess on a free port; yields its URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = cwd / f"fake-provider-{port}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "raidsim", "fake-provider",
+                                    "--port", str(port), *args], cwd=cwd, env=dict(env),
+                                   stdout=out, stderr=subprocess.STDOUT)
+
+    def ready() -> bool:
+        assert process.poll() is None, log.read_text()
+        try:
+            return httpx.get(url + "/_fake/bill", timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        assert wait_until(ready, 20.0), log.read_text()
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
 
 
 def twilio_form(sid: str, sender: str, body: str = "Salut, c'est qui ?",

@@ -159,6 +159,70 @@ async def test_timeout_fault_is_billed_but_answers_too_late() -> None:
         assert provider.bill.snapshot()["count"] == 1
 
 
+async def test_status_callbacks_are_signed_and_name_a_timed_out_reply() -> None:
+    """Each billed message gets signed ``sent`` then ``delivered`` callbacks at the URL its
+    request named, ``?reply=`` included, even while a timeout withholds the answer."""
+    from urllib.parse import parse_qsl
+
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    from responder.signing import verify_twilio
+    from scenarios.fake_provider import listening_socket
+
+    received: list[tuple[str, list[tuple[str, str]], str | None]] = []
+
+    async def status(request: Request) -> Response:
+        form = parse_qsl((await request.body()).decode(), keep_blank_values=True)
+        received.append((str(request.url), form, request.headers.get("x-twilio-signature")))
+        return Response(status_code=204)
+
+    sock = listening_socket("127.0.0.1", 0)
+    receiver = uvicorn.Server(uvicorn.Config(Starlette(routes=[
+        Route("/status", status, methods=["POST"])]), lifespan="off", log_level="warning"))
+    served = asyncio.create_task(receiver.serve(sockets=[sock]))
+    callback = f"http://127.0.0.1:{sock.getsockname()[1]}/status"
+    model = ProviderModel(error_rate=0.0, rate_limit_rate=0.0, timeout_rate=1.0)
+    provider = FakeProvider(config(model=model, timeout_delay_s=3.0))
+    try:
+        async with serving(provider) as base, httpx.AsyncClient(timeout=0.5) as client:
+            twilio = TwilioClient(client, api_base=base, account_sid=ACCOUNT_SID,
+                                  auth_token=AUTH_TOKEN, status_callback=callback)
+            result = await twilio.send(to="+33612345678", from_="+33644649021", body="x",
+                                       now=0.0, reply_to="SMinbound1")
+            assert result.outcome is Outcome.UNKNOWN
+
+            async def both() -> bool:
+                return len(received) == 2
+
+            assert await until(both)
+    finally:
+        receiver.should_exit = True
+        await asyncio.wait_for(served, timeout=10)
+    [billed] = provider.bill.messages
+    assert [dict(form)["MessageStatus"] for _, form, _ in received] == ["sent", "delivered"]
+    for url, form, signature in received:
+        assert url == callback + "?reply=SMinbound1"
+        assert dict(form)["MessageSid"] == billed.sid and dict(form)["To"] == "+33612345678"
+        assert verify_twilio(AUTH_TOKEN, url, form, signature)
+        assert not verify_twilio("another-token", url, form, signature)
+    assert provider.bill.snapshot()["callbacks"] == {"delivered": 2}
+
+
+async def test_status_callbacks_can_be_turned_off() -> None:
+    """``status_callbacks=False``: nothing is posted; an unreachable URL is only counted."""
+    quiet = FakeProvider(config(status_callbacks=False))
+    loud = FakeProvider(config())
+    for provider in (quiet, loud):
+        async with serving(provider) as base, httpx.AsyncClient() as client:
+            assert (await post(client, base)).status_code == 201  # its callback: port 1
+    assert quiet.bill.snapshot()["callbacks"] == {}
+    assert loud.bill.snapshot()["callbacks"] == {"unreachable": 1}
+
+
 def test_fault_draws_are_seeded_and_follow_windows() -> None:
     """Same seed, same outcomes; a fault window raises its rate only while it lasts."""
     model = ProviderModel(error_rate=0.1, rate_limit_rate=0.1, timeout_rate=0.05,

@@ -6,44 +6,24 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
 import httpx
-from responder_support import ADMIN_TOKEN, AUTH_TOKEN, base_env, free_port, serve, wait_until
+from responder_support import (
+    ADMIN_TOKEN,
+    AUTH_TOKEN,
+    base_env,
+    fake_provider,
+    free_port,
+    serve,
+)
 
 from raidsim.commands.load import build_results, parse_metrics, plan_records
 from sim.trace import TraceRecord
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = ROOT / "scenarios" / "anti-relous-2017.toml"
-
-
-@contextmanager
-def fake_provider(cwd: Path, env: dict[str, str]) -> Iterator[str]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = cwd / "fake-provider.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "raidsim", "fake-provider",
-                                    "--port", str(port)], cwd=cwd, env=env, stdout=out,
-                                   stderr=subprocess.STDOUT)
-
-    def ready() -> bool:
-        assert process.poll() is None, log.read_text()
-        try:
-            return httpx.get(url + "/_fake/bill", timeout=1.0).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        assert wait_until(ready, 20.0), log.read_text()
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 def test_load_replays_a_window_and_scores_it_from_the_bill(tmp_path: Path) -> None:

@@ -55,7 +55,8 @@ class GatedProvider:
     def gate(self, to: str) -> asyncio.Event:
         return self.gates.setdefault(to, asyncio.Event())
 
-    async def send(self, *, to: str, from_: str, body: str, now: float) -> SendResult:
+    async def send(self, *, to: str, from_: str, body: str, now: float,
+                   reply_to: str | None = None) -> SendResult:
         self.calls.append(to)
         self.in_flight.add(to)
         self.max_in_flight = max(self.max_in_flight, len(self.in_flight))

@@ -497,9 +497,14 @@ async def test_status_callback(tmp_path: Path) -> None:
         assert response.status_code == 200  # signed over RAIDSIM_PUBLIC_URL
         assert await until(lambda: statuses(settings) == ["sent"])
         sent = dict(httpx.QueryParams(provider.requests[0].content.decode()))
-        assert sent["StatusCallback"] == "https://sms.example.org/webhooks/twilio/status"
+        # the reply's own reference rides in the URL, so Twilio signs it
+        assert sent["StatusCallback"] == (
+            "https://sms.example.org/webhooks/twilio/status?reply=SM1")
         callback = {"MessageSid": "SMout1", "MessageStatus": "delivered", "ErrorCode": ""}
-        url = "/webhooks/twilio/status"
+        url = "/webhooks/twilio/status?reply=SM1"
+        forged = await client.post("/webhooks/twilio/status?reply=SM2", data=callback,
+                                   headers=twilio_headers(sent["StatusCallback"], callback))
+        assert forged.status_code == 403  # the reference cannot be changed under the signature
         unsigned = await client.post(url, data=callback)
         assert unsigned.status_code == 403
         signed = await client.post(url, data=callback,

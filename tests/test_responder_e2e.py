@@ -14,7 +14,9 @@ from responder_support import (
     OUR_NUMBER,
     PLAIN_POLICY,
     base_env,
+    fake_provider,
     fake_twilio,
+    free_port,
     serve,
     twilio_form,
     twilio_headers,
@@ -79,6 +81,39 @@ def test_signed_webhook_reply_reaches_provider(tmp_path: Path) -> None:
         )
         logs = s.output()
     assert "+33612345678" not in logs  # numbers are pseudonymised in logs
+
+
+def test_status_callback_settles_a_reply_whose_send_timed_out(tmp_path: Path) -> None:
+    """The provider bills the reply but answers after our read timeout: the outbox cannot
+    know it was sent (``unknown``, never resent). Its signed status callback, which names
+    the reply in the URL we gave, settles it as ``sent`` with the provider's sid."""
+    env = base_env()
+    with fake_provider(tmp_path, env, "--timeout-rate", "1", "--timeout-delay", "4s") as api:
+        port = free_port()
+        db = tmp_path / "r.db"
+        served_env = dict(env, RAIDSIM_TWILIO_API_BASE=api, RAIDSIM_SEND_READ_TIMEOUT_S="0.5",
+                          RAIDSIM_PUBLIC_URL=f"http://127.0.0.1:{port}",
+                          RAIDSIM_DATABASE_URL=f"sqlite:///{db}")
+        with serve(served_env, tmp_path, port=port) as s:
+            url = s.url + "/webhooks/twilio/sms"
+            form = twilio_form("SM" + "c" * 32, "+33612345678")
+            assert httpx.post(url, data=form, headers=twilio_headers(url, form)).is_success
+
+            def settled() -> bool:
+                with sqlite3.connect(db) as conn:
+                    row = conn.execute("SELECT status FROM outbox").fetchone()
+                return row is not None and row[0] not in ("pending", "sending")
+
+            assert wait_until(settled, 20.0), s.output()
+            bill = httpx.get(api + "/_fake/bill").json()
+        with sqlite3.connect(db) as conn:
+            status, sid, provider_status, error = conn.execute(
+                "SELECT status, provider_sid, provider_status, error FROM outbox").fetchone()
+    assert bill["count"] == 1 and bill["requests"] == {"timeouts": 1}
+    assert bill["callbacks"] == {"delivered": 2}
+    assert "Timeout" in (error or "")  # our call never saw the answer
+    assert (status, provider_status) == ("sent", "delivered")
+    assert sid is not None and sid.startswith("SM") and sid != "SM" + "c" * 32
 
 
 def test_tampered_signature_is_refused_and_leaves_no_trace(tmp_path: Path) -> None:

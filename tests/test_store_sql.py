@@ -110,6 +110,33 @@ def test_outbox_lifecycle(store: SqlStore) -> None:
     assert store.release_own_leases("w", now=NOW) == 0
 
 
+def test_status_callbacks_settle_unknown_replies(store: SqlStore) -> None:
+    """A callback naming the reply (``reply_to``) proves the provider created the SMS: an
+    ``unknown`` reply becomes ``sent`` with its sid, even one still ``sending`` when the
+    callback came; ``failed`` from the provider leaves it ``unknown`` (still counted)."""
+    for k in range(5):
+        store.enqueue_reply(f"SM{k}", f"+3360000000{k}", "+33644649021", "hi", 1, now=NOW)
+    items = store.claim_outbox(now=NOW, limit=4, owner="w", lease_s=30)
+    timed_out, in_flight, refused, _died = items
+    store.finish_outbox(timed_out.id, UNKNOWN, now=NOW, error="ReadTimeout")
+    assert store.record_status("SMa", "sent", None, now=NOW + 1, reply_to="SM0")
+    assert store.record_status("SMa", "delivered", None, now=NOW + 2)  # by sid from now on
+    assert store.record_status("SMb", "sent", None, now=NOW + 1, reply_to="SM1")
+    store.finish_outbox(in_flight.id, UNKNOWN, now=NOW + 3, error="ReadTimeout")
+    store.finish_outbox(refused.id, UNKNOWN, now=NOW, error="ReadTimeout")
+    assert store.record_status("SMc", "failed", "30008", now=NOW + 1, reply_to="SM2")
+    assert store.record_status("SMd", "queued", None, now=NOW + 1, reply_to="SM3")
+    assert store.expire_leases(now=NOW + 31) == ["SM3"]  # its worker died: sent, not unknown
+    # a reply that was never claimed, or one that already has another sid, is not matched
+    assert not store.record_status("SMe", "sent", None, now=NOW + 1, reply_to="SM4")
+    assert not store.record_status("SMf", "sent", None, now=NOW + 1, reply_to="SM0")
+    rows = {r["message_sid"]: r for r in store.outbox_rows()}
+    assert [(rows[f"SM{k}"]["status"], rows[f"SM{k}"]["provider_sid"],
+             rows[f"SM{k}"]["provider_status"]) for k in range(5)] == [
+        (SENT, "SMa", "delivered"), (SENT, "SMb", "sent"), (UNKNOWN, "SMc", "failed"),
+        (SENT, "SMd", "queued"), (PENDING, None, None)]
+
+
 def test_release_own_leases_at_shutdown(store: SqlStore) -> None:
     """Claimed but unsent replies go back to pending when their worker stops cleanly."""
     store.enqueue_reply("SM1", "+33600000001", "+33644649021", "hi", 1, now=NOW)

@@ -66,6 +66,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         "and 504 leave the sender unsure)")
     parser.add_argument("--timeout-delay", default="30s", metavar="DURATION",
                         help="how late a 'timeout' answer comes (default 30s)")
+    parser.add_argument("--no-status-callbacks", dest="status_callbacks",
+                        action="store_false",
+                        help="do not POST the signed sent/delivered callbacks to the "
+                        "StatusCallback URL a request names (Twilio does; so does the fake "
+                        "by default)")
     parser.add_argument("--outage", action="append", default=[], metavar="START+DURATION",
                         help="a full outage window in scenario time, e.g. 5d21h+20m (repeatable)")
     parser.add_argument("--outage-mode", choices=("refuse", "503"), default="refuse",
@@ -153,6 +158,7 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str] | None = 
             outage_mode=args.outage_mode,
             error_status=args.error_status,
             timeout_delay_s=timeout_delay,
+            status_callbacks=args.status_callbacks,
             seed=seed if args.seed is None else args.seed,
             speed=args.speed,
             offset_s=offset,

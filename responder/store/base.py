@@ -86,6 +86,14 @@ class ControlsRow:
 
 # Outbox statuses. ``unknown`` means "may have been sent and billed": never resent.
 PENDING, SENDING, SENT, FAILED, UNKNOWN = "pending", "sending", "sent", "failed", "unknown"
+# Twilio's MessageStatus for a message it could not send (and does not bill)
+PROVIDER_FAILED = "failed"
+# SQL for the status a claimed reply's outcome gives, its two parameters the outcome:
+# ``unknown`` reads ``sent`` once a status callback named the reply's message
+_UNLESS_CONFIRMED = (
+    "CASE WHEN ? = 'unknown' AND provider_sid IS NOT NULL"
+    " AND COALESCE(provider_status, '') <> 'failed' THEN 'sent' ELSE ? END"
+)
 
 
 @dataclass(frozen=True)
@@ -569,14 +577,19 @@ class SqlStore:
         self, item_id: int, status: str, *, now: float, provider_sid: str | None = None,
         provider_status: str | None = None, segments: int | None = None, error: str | None = None,
     ) -> None:
-        """Record a final outcome (sent, failed or unknown) of a claimed reply."""
+        """Record a final outcome (sent, failed or unknown) of a claimed reply.
+
+        ``unknown`` becomes ``sent`` when a status callback has already named the reply's
+        message (see ``record_status``): the provider created it, whatever our call saw.
+        """
         with self.transaction():
             self._execute(
-                "UPDATE outbox SET status = ?, provider_sid = COALESCE(?, provider_sid),"
+                f"UPDATE outbox SET status = {_UNLESS_CONFIRMED},"
+                " provider_sid = COALESCE(?, provider_sid),"
                 " provider_status = COALESCE(?, provider_status), segments = COALESCE(?,"
                 " segments), error = ?, lease_owner = NULL, lease_until = NULL, updated_at = ?"
                 " WHERE id = ?",
-                (status, provider_sid, provider_status, segments, error, now, item_id),
+                (status, status, provider_sid, provider_status, segments, error, now, item_id),
             )
 
     def retry_outbox(self, item_id: int, *, at: float, now: float, error: str) -> None:
@@ -597,9 +610,9 @@ class SqlStore:
             )
             for row in rows:
                 self._execute(
-                    "UPDATE outbox SET status = ?, error = ?, lease_owner = NULL,"
-                    " lease_until = NULL, updated_at = ? WHERE id = ?",
-                    (UNKNOWN, "worker stopped while sending", now, row[0]),
+                    f"UPDATE outbox SET status = {_UNLESS_CONFIRMED}, error = ?,"
+                    " lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE id = ?",
+                    (UNKNOWN, UNKNOWN, "worker stopped while sending", now, row[0]),
                 )
             return [str(r[1]) for r in rows]
 
@@ -628,19 +641,40 @@ class SqlStore:
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
     def record_status(
-        self, provider_sid: str, status: str, error_code: str | None, *, now: float
+        self, provider_sid: str, status: str, error_code: str | None, *, now: float,
+        reply_to: str | None = None,
     ) -> bool:
-        """A provider status callback; True if it matched a reply we sent."""
+        """A provider status callback; True if it matched a reply we sent.
+
+        ``reply_to`` is the inbound message id the outbox put in the callback URL
+        (``?reply=``; Twilio signs the URL, so it is ours). It names the reply even when
+        our call never learnt the provider's sid: a read timeout or a worker that died
+        mid-send leaves the reply ``unknown`` (maybe sent, never resent), and a callback
+        for it proves the provider created the message, so it becomes ``sent`` (``failed``
+        excepted: the provider says it never left, yet it stays ``unknown`` and counted
+        as spent, for an operator to look at). A reply still ``sending`` keeps the sid,
+        and ``finish_outbox`` turns its ``unknown`` into ``sent``.
+        """
         with self.transaction():
             self._execute(
                 "INSERT INTO status_events (provider_sid, status, error_code, received_at)"
                 " VALUES (?, ?, ?, ?)",
                 (provider_sid, status, error_code, now),
             )
+            if self._rowcount(
+                "UPDATE outbox SET provider_status = ?, updated_at = ? WHERE provider_sid = ?",
+                (status, now, provider_sid),
+            ):
+                return True
+            if reply_to is None:
+                return False
             return (
                 self._rowcount(
-                    "UPDATE outbox SET provider_status = ?, updated_at = ? WHERE provider_sid = ?",
-                    (status, now, provider_sid),
+                    "UPDATE outbox SET provider_sid = ?, provider_status = ?, updated_at = ?,"
+                    " status = CASE WHEN status = ? AND ? <> ? THEN ? ELSE status END"
+                    " WHERE message_sid = ? AND provider_sid IS NULL AND status IN (?, ?, ?)",
+                    (provider_sid, status, now, UNKNOWN, status, PROVIDER_FAILED, SENT,
+                     reply_to, UNKNOWN, SENDING, SENT),
                 )
                 > 0
             )
