@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from responder.money import MoneyError, to_micros
 from responder.policy.config import PolicyConfig
-from responder.policy.errors import ConfigError, read_utf8
+from responder.policy.errors import ConfigError, locate, read_utf8
 from responder.policy.ledger import Caps
 
 _SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
@@ -87,6 +87,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     config_path = env.get("RAIDSIM_CONFIG")
     policy_table: Mapping[str, Any] | None = None
     file_text: str | None = None
+    from_file: set[str] = set()  # settings whose value comes from the file, not the env
     if config_path:
         path = Path(config_path)
         file_text = read_utf8(path, "RAIDSIM_CONFIG")
@@ -101,15 +102,17 @@ def load_settings(env: Mapping[str, str]) -> Settings:
                 policy_table = value
             elif key in _SETTABLE:
                 raw[key] = value
+                from_file.add(key)
             else:
                 raise ConfigError(
-                    f"unknown setting {key!r}", path=path,
+                    f"unknown setting {key!r}", path=path, line=locate(file_text, key),
                     hint="known: " + ", ".join(sorted(_SETTABLE)) + ", [policy]",
                 )
     for name in _SETTABLE:
         value = env.get(_env_name(name))
         if value is not None and value != "":
             raw[name] = value
+            from_file.discard(name)
     missing = [_env_name(n) for n in _REQUIRED if not raw.get(n)]
     if missing:
         raise ConfigError(
@@ -118,8 +121,16 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         )
     values: dict[str, Any] = {}
     for f in fields(Settings):
-        if f.name in raw:
+        if f.name not in raw:
+            continue
+        if f.name not in from_file:
+            values[f.name] = _coerce(_env_name(f.name), raw[f.name], f.type)
+            continue
+        try:  # a bad value in the file: name the file, the line and the key as written
             values[f.name] = _coerce(f.name, raw[f.name], f.type)
+        except ConfigError as exc:
+            raise ConfigError(exc.message, path=config_path, line=locate(file_text, f.name),
+                              hint=exc.hint) from exc
     settings = Settings(**values)
     policy = PolicyConfig()
     if settings.policy_file:
@@ -134,8 +145,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     return settings
 
 
-def _coerce(name: str, value: Any, kind: Any) -> Any:
-    where = _env_name(name)
+def _coerce(where: str, value: Any, kind: Any) -> Any:
     text = str(kind)
     try:
         if "Decimal" in text:

@@ -364,3 +364,29 @@ def test_every_positional_argument_is_explained_in_help() -> None:
         for action in command._actions:
             if not action.option_strings and not isinstance(action, argparse._SubParsersAction):
                 assert action.help, f"raidsim {name}: {action.metavar or action.dest} has no help"
+
+
+def test_a_bad_setting_in_the_config_file_names_the_file_line_and_key(tmp_path: Path) -> None:
+    """A typo or a bad value in RAIDSIM_CONFIG named no line, and a bad value was blamed on
+    the environment variable (RAIDSIM_BUDGET_EUR) that the user never set."""
+    from responder.config import load_settings
+    from responder.policy.errors import ConfigError
+
+    env = {"RAIDSIM_TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "RAIDSIM_TWILIO_AUTH_TOKEN": "t"}
+    config = tmp_path / "raidsim.toml"
+    config.write_text('log_level = "INFO"\nbudgte_hour_eur = "5"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"raidsim\.toml:2: unknown setting 'budgte_hour_eur' "
+                                          r"\(hint: known: .*budget_hour_eur"):
+        load_settings({**env, "RAIDSIM_CONFIG": str(config)})
+    config.write_text('log_level = "INFO"\n\nbudget_eur = "abc"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"raidsim\.toml:3: budget_eur: cannot read 'abc'"):
+        load_settings({**env, "RAIDSIM_CONFIG": str(config)})
+    config.write_text("send_concurrency = 2.5\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"raidsim\.toml:1: send_concurrency: cannot read"):
+        load_settings({**env, "RAIDSIM_CONFIG": str(config)})
+    # The environment overrides the file, and its own bad values are still named by variable.
+    config.write_text('budget_eur = "abc"\n', encoding="utf-8")
+    assert load_settings({**env, "RAIDSIM_CONFIG": str(config),
+                          "RAIDSIM_BUDGET_EUR": "5"}).budget_eur == 5
+    with pytest.raises(ConfigError, match=r"^RAIDSIM_BUDGET_EUR: cannot read 'x'"):
+        load_settings({**env, "RAIDSIM_BUDGET_EUR": "x"})
