@@ -390,3 +390,16 @@ def test_a_bad_setting_in_the_config_file_names_the_file_line_and_key(tmp_path: 
                           "RAIDSIM_BUDGET_EUR": "5"}).budget_eur == 5
     with pytest.raises(ConfigError, match=r"^RAIDSIM_BUDGET_EUR: cannot read 'x'"):
         load_settings({**env, "RAIDSIM_BUDGET_EUR": "x"})
+
+
+def test_load_reports_the_responders_own_cap_when_the_admin_api_says() -> None:
+    """With --admin-token, a responder running without a cap was reported with the
+    scenario's cap (EUR 1,500 for the reference raid) in budget.cap_eur."""
+    from raidsim.commands.load import budget_cap
+    from sim.scenario import load_scenario
+
+    scenario = load_scenario(REFERENCE_RAID)
+    assert budget_cap(None, scenario) == Decimal("1500")  # no admin API: the scenario's
+    assert budget_cap({"total_eur": None, "per_hour_eur": None}, scenario) is None
+    assert budget_cap({"total_eur": "500.00"}, scenario) == Decimal("500.00")
+    assert budget_cap(None, None) is None

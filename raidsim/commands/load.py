@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -130,6 +130,21 @@ def _get_json(client: Any, url: str, **kwargs: Any) -> Any:
     response = client.get(url, **kwargs)
     response.raise_for_status()
     return response.json()
+
+
+def budget_cap(admin_budget: Mapping[str, Any] | None, scenario: Any) -> Decimal | None:
+    """The total cap for ``budget.cap_eur``: the responder's own, as its admin API reports
+    it (``null``: no cap, whatever the scenario says); without the admin API, the
+    scenario's, which is what the responder runs when it was started with that policy."""
+    if admin_budget is not None:
+        total = admin_budget.get("total_eur")
+        return None if total is None else Decimal(str(total))
+    if scenario is not None and scenario.policy.budget.enabled:
+        from responder.money import from_micros
+
+        micros = scenario.policy.budget.total_micros
+        return None if micros is None else from_micros(micros)
+    return None
 
 
 def parse_metrics(text: str) -> dict[str, Any]:
@@ -415,14 +430,7 @@ def _run(args: argparse.Namespace, work: Path) -> int:
             "aborted": [a.threshold.name for a in aborted],
         },
     }
-    cap = None
-    if admin_budget and admin_budget.get("total_eur") is not None:
-        cap = Decimal(admin_budget["total_eur"])
-    elif scenario is not None and scenario.policy.budget.enabled:
-        from responder.money import from_micros
-
-        total = scenario.policy.budget.total_micros
-        cap = None if total is None else from_micros(total)
+    cap = budget_cap(admin_budget, scenario)
     results = build_results(name=name, seed=seed, sent=sent, billed=billed, bill=bill,
                             reply_cost_micros=reply_cost, cap_eur=cap, extra=extra)
     code = gate(results, thresholds, report_dir=args.report,
