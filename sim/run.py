@@ -345,7 +345,8 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
         "one reply per message (what the 2017 service did)",
         f"  per-sender spend  {eur_text(results['per_sender_spend_eur']):>12}  "
         "one reply per sender",
-        f"  defended spend    {eur_text(results['spend_eur']):>12}  default defences{ratio}"
+        f"  defended spend    {eur_text(results['spend_eur']):>12}  "
+        f"{results['policy']} defences{ratio}"
         + (f", cap {eur_text(cap)}" if cap is not None else ""),
         f"  oracle spend      {eur_text(results['oracle_spend_eur']):>12}  "
         "one reply per legit sender",

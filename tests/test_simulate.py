@@ -256,3 +256,14 @@ def test_the_gates_docs_ci_md_shows_pass_on_the_reference_raid(
     assert len(gates) == 8
     failing = [r for r in evaluate(results, gates) if not r.ok]
     assert not failing, failing
+
+
+def test_the_summary_names_the_policy_that_defended(reference: tuple[dict, bytes, str]) -> None:
+    """The defended-spend line said "default defences" whatever --policy was given."""
+    from sim.run import summary_lines
+
+    results, _, stdout = reference
+    assert "default defences (1.10x oracle)" in stdout
+    lines = summary_lines({**results, "policy": "lenient"})
+    (defended,) = [line for line in lines if "defended spend" in line]
+    assert "lenient defences (1.10x oracle)" in defended, defended
