@@ -263,7 +263,7 @@ def test_the_summary_names_the_policy_that_defended(reference: tuple[dict, bytes
     from sim.run import summary_lines
 
     results, _, stdout = reference
-    assert "default defences (1.10x oracle)" in stdout
+    assert "  default defences (" in stdout
     lines = summary_lines({**results, "policy": "lenient"})
     (defended,) = [line for line in lines if "defended spend" in line]
-    assert "lenient defences (1.10x oracle)" in defended, defended
+    assert "  lenient defences (" in defended, defended
