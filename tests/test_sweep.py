@@ -165,3 +165,20 @@ def test_sweep_over_traffic_without_legit_senders_ranks_by_spend(tmp_path: Path)
     assert points[0]["spend_eur"] < points[1]["spend_eur"]
     assert [p["pareto"] for p in points] == [True, False]
     assert "n/a" in run.stdout
+
+
+def test_sweep_json_dash_is_standard_output(tmp_path: Path) -> None:
+    """`--json -` wrote a file named '-' (simulate and load write JSON to stdout); now the
+    JSON goes to stdout, the table to stderr, and no file is made."""
+    trace = tmp_path / "quiet.jsonl"
+    write_trace(trace)
+    run = subprocess.run(
+        [sys.executable, "-m", "raidsim", "sweep", "--trace", str(trace), "--no-progress",
+         "--param", "sender_limit.replies=1,2", "--json", "-"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    assert [p["settings"] for p in json.loads(run.stdout)["points"]] == [
+        {"sender_limit.replies": 1}, {"sender_limit.replies": 2}]
+    assert "pareto" in run.stderr
+    assert not (tmp_path / "-").exists()

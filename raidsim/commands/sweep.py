@@ -60,7 +60,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--max-runs", type=int, default=200, metavar="N",
                         help="refuse grids needing more simulations than this (default 200)")
     parser.add_argument("--json", type=Path, dest="json_out", metavar="OUT",
-                        help="write every point as JSON")
+                        help="write every point as JSON ('-' for stdout; the table then "
+                        "goes to stderr)")
     parser.set_defaults(func=run)
 
 
@@ -117,15 +118,17 @@ def run(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
 
+    to_stdout = args.json_out is not None and str(args.json_out) == "-"
+    table = sys.stderr if to_stdout else sys.stdout
     keys = [axis.key for axis in axes]
     widths = [max(len(k), 8) for k in keys]
     header = "  ".join(k.ljust(w) for k, w in zip(keys, widths, strict=True))
-    print(f"{header}  {'spend':>12}  {'x oracle':>8}  {'coverage':>8}  pareto")
+    print(f"{header}  {'spend':>12}  {'x oracle':>8}  {'coverage':>8}  pareto", file=table)
     for p in points:
         cells = "  ".join(str(p.settings[k]).ljust(w) for k, w in zip(keys, widths, strict=True))
         ratio = f"{p.spend_eur / p.oracle_spend_eur:.2f}" if p.oracle_spend_eur else "-"
         print(f"{cells}  {eur_text(p.spend_eur):>12}  {ratio:>8}  "
-              f"{_coverage(p.legit_coverage):>8}  {'*' if p.pareto else ''}")
+              f"{_coverage(p.legit_coverage):>8}  {'*' if p.pareto else ''}", file=table)
     if args.json_out is not None:
         payload = {
             "scenario": job.name,
@@ -138,7 +141,11 @@ def run(args: argparse.Namespace) -> int:
                 for p in points
             ],
         }
-        write_output(args.json_out, json.dumps(payload, indent=2) + "\n", "the sweep JSON")
+        text = json.dumps(payload, indent=2) + "\n"
+        if to_stdout:
+            sys.stdout.write(text)
+        else:
+            write_output(args.json_out, text, "the sweep JSON")
     return EXIT_OK
 
 
