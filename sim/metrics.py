@@ -11,6 +11,13 @@ from responder.money import from_micros
 
 BIN_S = 60
 
+# The longest stretch of simulated time a run may cover: 366 days. The time series keep one
+# slot per BIN_S over the whole run, so a run's memory and results JSON grow with its span
+# (a year: 32 MB of JSON, 180-310 MB of memory, 3-7 s); a trace whose "t" is a Unix time, or in
+# milliseconds, would otherwise ask for centuries. The trace reader and scenario files
+# refuse anything longer (docs/scenarios.md).
+MAX_SPAN_S = 366 * 86400
+
 
 def percentile(sorted_values: list[float], q: float) -> float:
     """Nearest-rank percentile of an already sorted list (deterministic, no interpolation)."""

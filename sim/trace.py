@@ -19,9 +19,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 from responder.policy.errors import ConfigError
+from sim.metrics import MAX_SPAN_S
 
 LABELS = ("legit", "raid")
 
@@ -68,47 +69,117 @@ def _reject_constant(name: str) -> float:
     raise ValueError(f"{name} is not a number JSON allows")
 
 
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+class _RepeatedKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object's pairs as a dict; a key given twice is refused (readers disagree on which
+    value wins, so the line means different things to different tools)."""
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _RepeatedKey(key)
+            seen.add(key)
+    return data
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
 
 
 def read_trace(path: str | Path) -> Iterator[TraceRecord]:
-    """Stream the records of a JSONL trace, validating each line as it goes."""
+    """Stream the records of a JSONL trace, validating each line as it goes.
+
+    Besides each line on its own, the reader checks that an ``id`` names one message: the
+    same id again from the same sender is a provider retry (the policy's ``dedup`` rule
+    drops it), but from another sender it would silently drop a genuine message as a
+    duplicate, so it stops the read naming both lines. That check keeps each id and its
+    sender, about 130 bytes per message (130 MB for a million-line trace); the line of the
+    first use is found again by reading the file a second time, only when there is an error.
+    """
     file = Path(path)
+    handle = _open(file)
+    with handle:
+        senders: dict[str, str] = {}  # one string per distinct sender
+        first_sender: dict[str, str] = {}  # message id -> its sender
+        for line, record in _records(file, handle):
+            sender = senders.setdefault(record.sender, record.sender)
+            first = first_sender.setdefault(record.message_id, sender)
+            if first != sender:
+                raise _reused_id(file, line, record, first)
+            yield record
+
+
+def _open(file: Path) -> BinaryIO:
     try:
-        handle = file.open("rb")
+        return file.open("rb")
     except OSError as exc:
         raise TraceError(
             f"cannot read trace: {exc.strerror or exc}",
             path=file,
             hint="check the path; `raidsim trace SCENARIO -o FILE.jsonl` writes one",
         ) from exc
-    with handle:
-        previous_t = 0.0
-        index = 0
-        line_number = 0
-        while True:
-            try:
-                raw = handle.readline()
-            except OSError as exc:
-                raise TraceError(f"cannot read trace: {exc.strerror or exc}", path=file,
-                                 line=line_number + 1) from exc
-            if not raw:
-                if index == 0:  # scoring nothing would pass every gate: refuse it
-                    raise TraceError(
-                        "the trace has no messages" if line_number == 0
-                        else "the trace has only blank lines, no messages",
-                        path=file,
-                        hint="write one JSON object per line; `raidsim trace SCENARIO -o "
-                        "FILE.jsonl` writes one",
-                    )
-                return
-            line_number += 1
-            record = _parse_line(raw, file, line_number, index, previous_t)
-            if record is None:
-                continue
-            previous_t = record.t
-            index += 1
-            yield record
+
+
+def _records(file: Path, handle: BinaryIO) -> Iterator[tuple[int, TraceRecord]]:
+    """Each valid line's number and record; a ``TraceError`` at the first bad line."""
+    previous_t = 0.0
+    index = 0
+    line_number = 0
+    while True:
+        try:
+            raw = handle.readline()
+        except OSError as exc:
+            raise TraceError(f"cannot read trace: {exc.strerror or exc}", path=file,
+                             line=line_number + 1) from exc
+        if not raw:
+            if index == 0:  # scoring nothing would pass every gate: refuse it
+                raise TraceError(
+                    "the trace has no messages" if line_number == 0
+                    else "the trace has only blank lines, no messages",
+                    path=file,
+                    hint="write one JSON object per line; `raidsim trace SCENARIO -o "
+                    "FILE.jsonl` writes one",
+                )
+            return
+        line_number += 1
+        record = _parse_line(raw, file, line_number, index, previous_t)
+        if record is None:
+            continue
+        previous_t = record.t
+        index += 1
+        yield line_number, record
+
+
+def _reused_id(file: Path, line: int, record: TraceRecord, first_sender: str) -> TraceError:
+    """The error for an id that an earlier line gave to another sender."""
+    first_line = _first_line_with(file, record.message_id)
+    where = f"line {first_line}" if first_line is not None else "an earlier line"
+    return TraceError(
+        f'"id" {json.dumps(record.message_id, ensure_ascii=False)} is already used by '
+        f'{where} from {first_sender}; this line is from {record.sender}',
+        path=file, line=line,
+        hint="give each message its own id; an id may repeat only from the same sender "
+        "(a provider retry), and a line without an id is numbered by its position",
+    )
+
+
+def _first_line_with(file: Path, message_id: str) -> int | None:
+    """The first line whose record has ``message_id``, read again from a regular file."""
+    if not file.is_file():  # a pipe cannot be read twice
+        return None
+    try:
+        with file.open("rb") as handle:
+            for line, record in _records(file, handle):
+                if record.message_id == message_id:
+                    return line
+    except (OSError, TraceError):  # changed under us: name no line rather than a wrong one
+        return None
+    return None
 
 
 def _parse_line(
@@ -130,6 +201,10 @@ def _parse_line(
         return None
     try:
         data = _DECODER.decode(text)
+    except _RepeatedKey as exc:
+        key = json.dumps(exc.key, ensure_ascii=False)
+        raise fail(f"the key {key} appears more than once in the object",
+                   f"give {key} once: JSON readers disagree on which value wins") from exc
     except ValueError as exc:
         reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
         raise fail(
@@ -144,12 +219,19 @@ def _parse_line(
     if isinstance(t, bool) or not isinstance(t, int | float):
         raise fail(f'"t" must be a number of seconds, got {t!r}',
                    'write "t": 12.5 (seconds since the trace start)')
-    t = float(t)
-    if not math.isfinite(t):
+    if isinstance(t, float) and not math.isfinite(t):  # 1e999 reads as inf
         raise fail(f'"t" must be a finite number of seconds, got {t!r}',
                    'write "t": 12.5 (seconds since the trace start)')
     if t < 0:
-        raise fail(f'"t" must be at least 0, got {t!r}', "times count from the trace start")
+        raise fail(f'"t" must be at least 0, got {_short(t)}', "times count from the trace start")
+    if t > MAX_SPAN_S:  # compared before float(): an int such as 10**400 has no float
+        raise fail(
+            f'"t" is {_short(t)} s, past the longest trace a run can cover: '
+            f"{MAX_SPAN_S} s (366 days)",
+            '"t" counts seconds since the trace start, not a Unix time or milliseconds; '
+            "split a longer capture into traces of at most 366 days",
+        )
+    t = float(t)
     if t < previous_t:
         raise fail(
             f'"t" goes back in time: {t!r} after {previous_t!r}',
@@ -175,6 +257,15 @@ def _parse_line(
     if "\\u" in text:
         _whole_unicode(message_id, "id", fail)
     return TraceRecord(t, sender, to, body, label, message_id)
+
+
+def _short(number: int | float) -> str:
+    """A number for an error message; a huge int is shown by its magnitude."""
+    text = repr(number)
+    if len(text) <= 24:
+        return text
+    digits = text.lstrip("-")
+    return f"about {text[:len(text) - len(digits)]}1e{len(digits) - 1}"
 
 
 def _whole_unicode(value: str, key: str, fail: Any) -> None:

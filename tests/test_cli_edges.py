@@ -124,6 +124,40 @@ def test_an_empty_trace_is_an_input_error_not_a_passing_gate(tmp_path: Path) -> 
         assert "Traceback" not in run.stderr
 
 
+_RED_TEAM_TRACES = {
+    # a time past the 366-day horizon: OverflowError (1e308) or MemoryError (3e10), exit 1
+    "far-future": ('{"t": 1e308, "from": "+33612345678", "to": "+33644649021", "body": "x"}',
+                   ':2: "t" is 1e+308 s, past the longest trace'),
+    "unix-time": ('{"t": 1500000000, "from": "+33612345678", "to": "+33644649021", "body": "x"}',
+                  ":2: "),
+    # the last "t" silently won
+    "repeated-key": ('{"t": 1, "t": 2, "from": "+33612345678", "to": "+33644649021", '
+                     '"body": "x"}', ':2: the key "t" appears more than once'),
+    # the genuine second sender was dropped as duplicate_id
+    "reused-id": ('{"t": 1, "id": "SM0", "from": "+33712345678", "to": "+33644649021", '
+                  '"body": "x"}', ':2: "id" "SM0" is already used by line 1'),
+}
+
+
+@pytest.mark.parametrize("command", ["simulate", "sweep", "load"])
+@pytest.mark.parametrize("case", sorted(_RED_TEAM_TRACES))
+def test_every_command_that_reads_a_trace_refuses_the_same_lines(
+        tmp_path: Path, command: str, case: str) -> None:
+    """simulate, sweep and load share one reader: each bad line is exit 2 with FILE:LINE."""
+    bad_line, expected = _RED_TEAM_TRACES[case]
+    trace = tmp_path / f"{case}.jsonl"
+    trace.write_text('{"t": 0, "id": "SM0", "from": "+33612345678", "to": "+33644649021", '
+                     f'"body": "x"}}\n{bad_line}\n', encoding="utf-8")
+    extra = {"simulate": ["--quiet", "--no-progress"],
+             "sweep": ["--param", "sender_limit.replies=1,2", "--no-progress"],
+             "load": ["--auth-token", "red-team-token-0123456789"]}[command]
+    run = raidsim(command, "--trace", str(trace), *extra)
+    assert "Traceback" not in run.stderr
+    assert run.returncode == 2, run.stderr
+    assert f"{trace}{expected}" in run.stderr
+    assert "(hint: " in run.stderr
+
+
 def test_an_infinite_time_is_called_that(tmp_path: Path) -> None:
     """1e400 overflows to inf: the message says "finite", not "at least 0"."""
     from sim.trace import TraceError, read_trace

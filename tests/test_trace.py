@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from sim.metrics import MAX_SPAN_S
 from sim.trace import (
     TraceError,
     TraceRecord,
@@ -59,6 +60,18 @@ def test_reads_valid_lines_and_ignores_unknown_keys(tmp_path: Path) -> None:
         ('{"t": 1, "from": "+33612345678", "to": "+33644649021", "body": "", "label": "spam"}',
          '"label"'),
         ('{"t": 1, "from": "+33612345678", "to": "+33644649021", "body": "", "id": 7}', '"id"'),
+        # past the 366-day horizon: 1e308 overflowed the time series, 3e10 ran out of memory
+        ('{"t": 1e308, "from": "+33612345678", "to": "+33644649021", "body": ""}', "366 days"),
+        ('{"t": 3e10, "from": "+33612345678", "to": "+33644649021", "body": ""}', "366 days"),
+        ('{"t": 1' + "0" * 400 + ', "from": "+33612345678", "to": "+33644649021", "body": ""}',
+         '"t" is about 1e400 s'),
+        ('{"t": Infinity, "from": "+33612345678", "to": "+33644649021", "body": ""}', "JSON"),
+        ('{"t": 1e999, "from": "+33612345678", "to": "+33644649021", "body": ""}', "finite"),
+        # a repeated key: the last value used to win silently
+        ('{"t": 1, "t": 2, "from": "+33612345678", "to": "+33644649021", "body": ""}',
+         'the key "t" appears more than once'),
+        ('{"t": 1, "from": "+33612345678", "to": "+33644649021", "body": "", "x": {"a": 1, '
+         '"a": 2}}', 'the key "a" appears more than once'),
     ],
 )
 def test_bad_line_names_file_line_reason_and_fix(tmp_path: Path, bad_line: str,
@@ -112,3 +125,46 @@ def test_write_is_deterministic_and_round_trips(tmp_path: Path) -> None:
     assert line == ('{"t":0.0,"from":"+33612345678","to":"+33644649021","body":"Ça va ? 😘",'
                     '"label":"legit","id":"SM1"}')
     assert list(json.loads(dumps_record(records[2]))) == ["t", "from", "to", "body", "id"]
+
+
+def test_t_may_reach_the_horizon_but_not_pass_it(tmp_path: Path) -> None:
+    """366 days is the longest trace: its last second reads, the next one is refused."""
+    line = '{"t": %s, "from": "+33612345678", "to": "+33644649021", "body": ""}'
+    assert MAX_SPAN_S == 366 * 86400
+    assert list(read_trace(write(tmp_path, GOOD, line % MAX_SPAN_S)))[-1].t == MAX_SPAN_S
+    err = error_for(write(tmp_path, GOOD, line % (MAX_SPAN_S + 0.5)))
+    assert err.line == 2 and "Unix time" in str(err)
+
+
+def _with_id(t: float, sender: str, message_id: str | None) -> str:
+    record = {"t": t, "from": sender, "to": "+33644649021", "body": "Salut"}
+    if message_id is not None:
+        record["id"] = message_id
+    return json.dumps(record)
+
+
+def test_an_id_reused_by_another_sender_names_both_lines(tmp_path: Path) -> None:
+    """The second sender's genuine message would be dropped as a duplicate: refuse it."""
+    path = write(tmp_path, _with_id(0, "+33612345678", "SMa"), "",
+                 _with_id(1, "+33612345678", "SMb"), _with_id(2, "+33712345678", "SMa"))
+    err = error_for(path)
+    assert err.line == 4
+    assert str(err).startswith(f'{path}:4: "id" "SMa" is already used by line 1 from '
+                               "+33612345678; this line is from +33712345678")
+    assert "(hint: " in str(err)
+
+
+def test_an_id_reused_by_the_same_sender_is_a_retry(tmp_path: Path) -> None:
+    """A provider retry repeats the id from the same sender: the policy's dedup rule is for
+    it, so the reader keeps both records."""
+    path = write(tmp_path, _with_id(0, "+33612345678", "SMa"), _with_id(1, "+33712345678", None),
+                 _with_id(5, "+33612345678", "SMa"))
+    assert [r.message_id for r in read_trace(path)] == ["SMa", default_message_id(1), "SMa"]
+
+
+def test_an_id_that_collides_with_a_positional_id_is_refused(tmp_path: Path) -> None:
+    """A line without an id is numbered by position; another sender may not take that id."""
+    path = write(tmp_path, _with_id(0, "+33612345678", None),
+                 _with_id(1, "+33712345678", default_message_id(0)))
+    err = error_for(path)
+    assert err.line == 2 and "already used by line 1" in str(err)
