@@ -20,6 +20,7 @@ from typing import Any
 from responder.policy.config import PolicyConfig, money_field
 from responder.policy.errors import ConfigError, locate, read_utf8
 from responder.policy.units import parse_duration
+from sim.metrics import MAX_SPAN_S
 from sim.trace import E164
 from sim.traffic import KINDS
 from sim.traffic.base import SpecProblem, TrafficSpec, known_keys, parse_spec
@@ -130,6 +131,10 @@ def scenario_from_mapping(
         raise fail("duration", f"duration: {exc}", 'write duration = "6d20h"') from exc
     if duration_s <= 0:
         raise fail("duration", "duration must be more than 0", 'write duration = "7d"')
+    if duration_s > MAX_SPAN_S:
+        raise fail("duration", f"duration is {duration_s / 86400:g} days, longer than the "
+                   "366 days a run can cover", 'write at most duration = "366d", or split the '
+                   "traffic into several scenarios")
     start_at = _start_at(data.get("start_at"), fail)
 
     number = _table(data, "number", fail)

@@ -104,6 +104,17 @@ def test_bad_duration_names_the_line(tmp_path: Path) -> None:
     assert err.line == 3
 
 
+def test_duration_past_the_horizon_names_the_line(tmp_path: Path) -> None:
+    """366 days is the longest run: "3000d" took 37 s, 1.9 GB and wrote 260 MB of JSON."""
+    loaded = load_text(tmp_path, MINIMAL.replace('duration = "2d"', 'duration = "366d"'))
+    assert not isinstance(loaded, ConfigError)
+    for too_long in ('"366d1s"', '"3000d"', "1e308"):
+        err = error(tmp_path, MINIMAL.replace('duration = "2d"', f"duration = {too_long}"))
+        assert err.line == 3
+        assert "longer than the 366 days a run can cover" in str(err)
+        assert '(hint: write at most duration = "366d"' in str(err)
+
+
 def test_bad_values_in_traffic(tmp_path: Path) -> None:
     """Wrong types and impossible shares point at their key."""
     err = error(tmp_path, MINIMAL.replace("messages = 500", "messages = 500.5"))
