@@ -437,3 +437,20 @@ def test_load_reports_the_responders_own_cap_when_the_admin_api_says() -> None:
     assert budget_cap({"total_eur": None, "per_hour_eur": None}, scenario) is None
     assert budget_cap({"total_eur": "500.00"}, scenario) == Decimal("500.00")
     assert budget_cap(None, None) is None
+
+
+def test_quiet_still_says_which_threshold_failed(tmp_path: Path) -> None:
+    """--quiet (or --json -) exited 1 on a failed threshold without a word of why."""
+    scenario = str(tiny(tmp_path))
+    run = raidsim("simulate", scenario, "--quiet", "--threshold", "spend_eur<=0",
+                  "--threshold", "spend_euro<=5")
+    assert run.returncode == 1
+    assert run.stdout == ""
+    assert "raidsim simulate: threshold failed: spend_eur <= 0: FAILED, value" in run.stderr
+    assert "metric 'spend_euro' is missing from the results" in run.stderr
+    run = raidsim("simulate", scenario, "--json", "-", "--threshold", "spend_eur<=0")
+    assert run.returncode == 1
+    assert json.loads(run.stdout)["passed"] is False
+    assert "threshold failed: spend_eur <= 0" in run.stderr
+    run = raidsim("simulate", scenario, "--quiet")  # a pass stays silent
+    assert run.returncode == 0 and run.stdout == "" and "threshold" not in run.stderr

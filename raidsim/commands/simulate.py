@@ -60,7 +60,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--jobs", "-j", type=job_count, default=1, metavar="N",
                         help="run the replications in N processes (0: one per CPU); the "
                         "results are the same as with one (default 1)")
-    parser.add_argument("--quiet", action="store_true", help="print no summary")
+    parser.add_argument("--quiet", action="store_true", help="print no summary (failed thresholds are still named on stderr)")
     parser.add_argument("--no-progress", action="store_true",
                         help="never show the progress bar (it shows only on a terminal)")
     parser.set_defaults(func=run)
@@ -170,4 +170,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"  results           {args.json_out}")
         if args.report is not None:
             print(f"  report            {args.report / 'report.html'}")
+    else:  # no summary (--quiet, or the JSON on stdout): still say why the exit code is 1
+        for item in results.get("thresholds", []):
+            if not item.get("ok"):
+                print(f"raidsim simulate: threshold failed: "
+                      f"{item.get('message') or item.get('name')}", file=sys.stderr)
     return EXIT_OK if passed else EXIT_THRESHOLD
