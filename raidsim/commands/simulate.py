@@ -60,7 +60,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--jobs", "-j", type=job_count, default=1, metavar="N",
                         help="run the replications in N processes (0: one per CPU); the "
                         "results are the same as with one (default 1)")
-    parser.add_argument("--quiet", action="store_true", help="print no summary (failed thresholds are still named on stderr)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="print no summary (failed thresholds are still named on stderr)")
     parser.add_argument("--no-progress", action="store_true",
                         help="never show the progress bar (it shows only on a terminal)")
     parser.set_defaults(func=run)
