@@ -167,6 +167,105 @@ def test_copy_paste_template_is_dropped() -> None:
     assert genuine.is_reply
 
 
+PHRASE = "Je voulais savoir si tu étais bien rentrée hier soir"
+
+
+def test_a_second_message_in_a_common_phrase_is_not_a_repeat() -> None:
+    """Only a sender pasting its own text again is raid behaviour: a genuine person whose
+    *second* message happens to be a phrase many others open with (a red-team trace lost
+    97 genuine senders to one such "Bonsoir c'est Lucas" first) does not make it a raid
+    template."""
+    state, ledger = PolicyState(PolicyConfig(surge=Surge(enabled=False))), MemoryLedger()
+    rng = random.Random(3)
+    for i in range(12):
+        assert admit(state, ledger, msg(i, number(rng), PHRASE, float(i)), now=float(i)).is_reply
+    lucas = number(rng)
+    assert admit(state, ledger, msg(20, lucas, "Bonsoir c'est Lucas", 20.0), now=20.0).is_reply
+    admit(state, ledger, msg(21, lucas, PHRASE, 21.0), now=21.0)
+    later = [admit(state, ledger, msg(30 + i, number(rng), PHRASE, 30.0 + i), now=30.0 + i)
+             for i in range(20)]
+    assert all(d.is_reply for d in later), {d.rule for d in later}
+
+
+def test_a_few_raiders_cannot_poison_a_phrase_thousands_use() -> None:
+    """Each sender counts once as a repeater of a template, however often it pastes it:
+    4 raiders flooding a TV catchphrase among 200 viewers do not make it a raid template;
+    when most of its senders repeat it, it is one."""
+    phrase = "JE DIS NON AUX RELOUS vu au journal"
+
+    def viewers_after(raiders: int, pastes: int) -> set[str]:
+        state, ledger = PolicyState(PolicyConfig(surge=Surge(enabled=False))), MemoryLedger()
+        rng = random.Random(4)
+        t = 0.0
+        for i in range(200):
+            t += 1.0
+            admit(state, ledger, msg(i, number(rng), phrase, t), now=t)
+        for r in range(raiders):
+            sender = number(rng)
+            for k in range(pastes):
+                t += 1.0
+                admit(state, ledger, msg(1000 + r * 100 + k, sender, phrase, t), now=t)
+        return {admit(state, ledger, msg(9000 + i, number(rng), phrase, t + 1 + i),
+                      now=t + 1 + i).rule for i in range(10)}
+
+    assert viewers_after(4, 50) == {"first_contact"}
+    assert viewers_after(60, 2) == {"raid_template"}
+
+
+def test_a_hot_template_cools_when_genuine_senders_dilute_it() -> None:
+    """A template made hot by its first few senders repeating it cools once many more
+    senders send it without ever repeating it (a phrase from the TV, not a raid's)."""
+    state, ledger = PolicyState(PolicyConfig(surge=Surge(enabled=False))), MemoryLedger()
+    rng = random.Random(5)
+    early = [number(rng) for _ in range(6)]
+    t = 0.0
+    for k in range(2):
+        for i, sender in enumerate(early):
+            t += 1.0
+            admit(state, ledger, msg(k * 10 + i, sender, PHRASE, t), now=t)
+    t += 1.0
+    assert decide(state, msg(50, number(rng), PHRASE, t), now=t).rule == "raid_template"
+    rules = []
+    for i in range(400):
+        t += 1.0
+        rules.append(admit(state, ledger, msg(100 + i, number(rng), PHRASE, t), now=t).rule)
+    assert rules[0] == "raid_template" and rules[-1] == "first_contact"
+
+
+def test_a_held_sender_who_writes_again_in_new_words_is_answered() -> None:
+    """During a surge, a person whose reply is held writes again ("allô ?", "tu réponds
+    pas ?"): not a flood. One who pastes its text again, or writes far more than people
+    do, is."""
+    state, ledger = PolicyState(), MemoryLedger()
+    rng = random.Random(9)
+    t = 0.0
+    for i in range(300):  # a press surge: raid mode, first contacts held
+        t += 2.0
+        admit(state, ledger, msg(i, number(rng), f"Bonjour, c'est qui ? {i}", t), now=t)
+    assert state.raid_mode
+    impatient, paster, chatterbox = number(rng), number(rng), number(rng)
+    first = "Bonsoir, on s'est vus au concert samedi, tu te souviens de moi ?"
+    follow_ups = ["allô ?", "tu réponds pas ?", "bon...", "sérieux ?", "ok j'ai compris"]
+    for sender in (impatient, paster, chatterbox):
+        t += 1.0
+        assert admit(state, ledger, msg(1000 + len(sender) + int(t), sender, first, t),
+                     now=t).rule == "surge_hold"
+    for k, text in enumerate(follow_ups):
+        t += 30.0
+        admit(state, ledger, msg(2000 + k, impatient, text, t), now=t)
+        admit(state, ledger, msg(3000 + k, paster, first if k < 2 else text, t), now=t)
+    for k in range(12):
+        t += 20.0
+        admit(state, ledger, msg(4000 + k, chatterbox, f"{follow_ups[k % 5]} {k}", t), now=t)
+    outcome = {}
+    while (deadline := next_deadline(state)) is not None and t < 3 * 86400:
+        t = max(t, deadline)
+        for item in release(state, ledger, now=t):
+            outcome[item.message.sender] = item.decision.rule
+    assert outcome[impatient] == "released"
+    assert outcome[paster] == outcome[chatterbox] == "repeat_flood"
+
+
 def test_number_block_needs_corroboration() -> None:
     """Consecutive numbers alone are not enough; with echoed texts they are."""
     state = PolicyState(PolicyConfig(surge=Surge(enabled=False)))
@@ -215,7 +314,8 @@ def test_sender_memory_is_light_on_the_garbage_collector() -> None:
     assert any(s.replies for s in state.senders.values())
     assert all(len(s.recent) == 3 for s in state.senders.values())
     tracked = [
-        sum(gc.is_tracked(obj) for obj in (s, s.recent, s.replies, s.reply_ids, s.frags))
+        sum(gc.is_tracked(obj) for obj in (s, s.recent, s.replies, s.reply_ids, s.frags,
+                                           s.templates, s.repeated))
         for s in state.senders.values()
     ]
     assert max(tracked) <= 2

@@ -427,7 +427,7 @@ async def test_evidence_export_has_raw_numbers_logs_do_not(
     settings = settings_for(tmp_path, RAIDSIM_POLICY_FILE="", RAIDSIM_BUDGET_EUR="0")
     clock = Clock()
     async with running(settings, Provider(), clock) as client:
-        for k in range(6):  # one sender flooding: repeat_flood
+        for k in range(16):  # one sender flooding (3 x repeats.max_messages): repeat_flood
             clock.now += 1
             await post_sms(client, f"SM{k}", "+33677777777", body=f"lol {k}")
         data = (await client.get("/admin/evidence", headers=admin())).json()
@@ -449,7 +449,7 @@ async def test_evidence_csv_cannot_run_formulas_and_json_stays_verbatim(
     clock = Clock()
     bodies = ['=HYPERLINK("http://x","y")', "+1+1", "-2", "@SUM(A1)", "lol =1"]
     async with running(settings, Provider(), clock) as client:
-        for k in range(6):  # one sender flooding: repeat_flood
+        for k in range(16):  # one sender flooding (3 x repeats.max_messages): repeat_flood
             clock.now += 1
             await post_sms(client, f"SM{k}", "+33677777777", body=bodies[k % len(bodies)])
         data = (await client.get("/admin/evidence", headers=admin())).json()

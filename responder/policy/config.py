@@ -70,7 +70,7 @@ class Templates:
     hot_senders: int = 6             # distinct first-contact senders that make a template hot
     halflife_s: float = 6 * 3600.0
     similarity: float = 0.6          # Jaccard of character 4-grams to join a template
-    min_repeat_share: float = 0.05   # repeats per first contact that mark raid behaviour
+    min_repeat_share: float = 0.1    # repeats per first contact that mark raid behaviour
     hot_ttl_s: float = 3 * 86400.0   # a hot template stays suspect this long
 
 

@@ -12,14 +12,16 @@ pipeline of small named rules, first match wins:
    opt-out keywords (STOP/ARRET...) or blocked numbers; the per-sender reply
    limit (default one reply per 30 days); one held reply per sender at a time.
 2. Evidence of a raid, each of which also flags the sender for good:
-   * ``raid_template``: the text is a near-duplicate (bottom-k MinHash over
-     word bigrams) of a text that many *distinct* first-contact senders sent
-     recently, and that template also shows raid behaviour (some senders repeat
-     it). Short texts ("Salut", "c'est qui ?") never form templates: people
-     share those by chance.
+   * ``raid_template``: the text is a near-duplicate (Jaccard of character
+     4-grams, candidates from a MinHash-style index) of a text that many
+     *distinct* senders sent recently, and that template also shows raid
+     behaviour: a tenth of its senders paste it again, each counted once. Short
+     texts ("Salut", "c'est qui ?") never form templates: people share those by
+     chance.
    * ``number_block``: many new senders from one block of consecutive numbers
      (rotating virtual numbers), corroborated by template evidence or repeats.
-   * ``repeat_flood``: a sender still waiting for a reply who keeps sending.
+   * ``repeat_flood``: a sender still waiting for a reply who keeps sending and
+     pastes its own text again (or goes on far longer than people do).
 3. Surge: the rate of new senders (and of messages) is compared with a
    baseline learned online (EWMA over fixed windows, frozen while in raid
    mode). When it is abnormal, the engine enters *raid mode* and **holds**
@@ -90,8 +92,21 @@ class _Sender:
     not grow with two containers per sender.
     """
 
-    __slots__ = ("count", "e164", "first_seen", "flag", "frags", "held", "last_seen",
-                 "opted_out", "recent", "replies", "reply_ids")
+    __slots__ = (
+        "count",
+        "e164",
+        "first_seen",
+        "flag",
+        "frags",
+        "held",
+        "last_seen",
+        "opted_out",
+        "recent",
+        "repeated",
+        "replies",
+        "reply_ids",
+        "templates",
+    )
 
     def __init__(self, now: float, number: str = "") -> None:
         self.e164 = _is_e164(number)
@@ -106,6 +121,8 @@ class _Sender:
         self.held = False
         self.flag: str | None = None  # rule that judged this sender a raider
         self.frags: frozenset[str] = frozenset()  # phrases this sender has used
+        self.templates: tuple[int, ...] = ()  # templates this sender has sent (at most 16)
+        self.repeated: tuple[int, ...] = ()  # ...and those it has sent again (counted once)
 
 
 class _Template:
@@ -116,8 +133,8 @@ class _Template:
     def __init__(self, shingles: frozenset[str]) -> None:
         self.shingles = shingles
         self.disguised = False  # some member hid itself with zero-width or look-alike letters
-        self.first = 0.0  # decayed count of first-contact senders
-        self.repeats = 0.0  # decayed count of messages from senders seen before
+        self.first = 0.0  # decayed count of distinct senders
+        self.repeats = 0.0  # decayed count of those senders who sent it again
         self.last = 0.0
         self.hot_at: float | None = None
 
@@ -322,6 +339,7 @@ _DECAY_STEP_S = 60.0  # decayed counters are brought up to date at most once a m
 _MIN_VOTES = 2
 _INDEX_FANOUT = 6
 _CACHE_MAX = 200_000
+_HELD_FLOOD_FACTOR = 3  # a held sender who never repeats itself floods at 3x max_messages
 _SCORE_REPEATS = 5  # a held reply's priority counts at most this many repeats
 NO_TEMPLATE = -1
 
@@ -516,7 +534,7 @@ def _observe_text(state: PolicyState, msg: Message, sender: _Sender, now: float)
     if cfg.templates.enabled:
         template = _template_for(state, features)
         if template != NO_TEMPLATE:
-            _count_template(state, template, now, first=sender.count == 1)
+            _count_template(state, template, sender, now)
     return features
 
 
@@ -529,6 +547,7 @@ def _count_fragments(state: PolicyState, features: _Text, sender: _Sender, now: 
     own = sender.frags
     table = state.fragments
     decay_rate = math.log(2) / cfg.halflife_s
+    counted: list[str] = []  # phrases this sender now repeats for the first time
     for h in frags:
         frag = table.get(h)
         if frag is None:
@@ -543,6 +562,13 @@ def _count_fragments(state: PolicyState, features: _Text, sender: _Sender, now: 
         if first:
             frag.first += 1.0
         elif h in own:
+            # A sender counts once per phrase, however often it pastes it (the mark in its
+            # set of phrases says it was counted): a few raiders flooding a phrase that
+            # thousands of genuine people use cannot make it look like a raid's.
+            mark = _REPEATED_MARK + h
+            if mark in own:
+                continue
+            counted.append(mark)
             frag.self_repeats += 1.0
             if (
                 frag.first >= cfg.hot_senders
@@ -552,7 +578,7 @@ def _count_fragments(state: PolicyState, features: _Text, sender: _Sender, now: 
                 frag.hot_at = now
                 state.hot_fragments[h] = frag
     if len(own) < 64:
-        sender.frags = own | frags
+        sender.frags = own | frags if not counted else own | frags | frozenset(counted)
 
 
 def _fragments_hot(state: PolicyState, features: _Text, now: float) -> bool:
@@ -573,7 +599,21 @@ def _fragments_hot(state: PolicyState, features: _Text, now: float) -> bool:
     return hot >= cfg.min_hot and hot >= cfg.hot_share * len(frags)
 
 
-def _count_template(state: PolicyState, template: int, now: float, *, first: bool) -> None:
+_SENDER_TEMPLATES = 16  # templates remembered per sender
+_COOL_SHARE = 0.5  # a hot template cools when its repeaters fall under half the bar
+_REPEATED_MARK = "\x00"  # prefix, in a sender's set of phrases, of those counted as repeated
+
+
+def _count_template(state: PolicyState, template: int, sender: _Sender, now: float) -> None:
+    """Count a sender's message in its template: as one more distinct sender the first time
+    this sender sends it, as one more *repeater* the first time it sends it again.
+
+    Only a sender pasting its own text again is raid behaviour. A genuine person whose
+    second message happens to match a common phrase ("je voulais savoir si...") is one
+    more distinct sender of it, not a repeat; and a raider who pastes a text fifty times
+    counts once, so a handful of raiders cannot make a phrase that thousands of genuine
+    people use look like a raid template.
+    """
     cfg = state.config.templates
     tpl = state.templates[template]
     if now - tpl.last >= _DECAY_STEP_S:
@@ -581,16 +621,23 @@ def _count_template(state: PolicyState, template: int, now: float, *, first: boo
         tpl.first *= factor
         tpl.repeats *= factor
         tpl.last = now
-    if first:
+    sent = sender.templates
+    if template not in sent:
         tpl.first += 1.0
-    else:
+        if len(sent) < _SENDER_TEMPLATES:
+            sender.templates = (*sent, template)
+    elif template not in sender.repeated:
         tpl.repeats += 1.0
+        sender.repeated = (*sender.repeated, template)
     # Raid behaviour: many distinct senders, and some of them paste it again or
     # disguise it with characters nobody types.
     if tpl.first >= cfg.hot_senders and (
         tpl.repeats >= cfg.min_repeat_share * tpl.first or tpl.disguised
     ):
         tpl.hot_at = now
+    elif (tpl.hot_at is not None and not tpl.disguised
+          and tpl.repeats < _COOL_SHARE * cfg.min_repeat_share * tpl.first):
+        tpl.hot_at = None  # diluted by senders who never repeat it: a genuine phrase
 
 
 def _template_hot(state: PolicyState, template: int, now: float) -> bool:
@@ -756,7 +803,8 @@ def _suspicion(state: PolicyState, msg: Message, sender: _Sender, features: _Tex
     if cfg.fragments.enabled and _fragments_hot(state, features, now):
         return "raid_phrases"
     repeats = cfg.repeats
-    if repeats.enabled and not sender.replies and len(sender.recent) >= repeats.max_messages:
+    if (repeats.enabled and not sender.replies and len(sender.recent) >= repeats.max_messages
+            and _floods(sender, repeats.max_messages)):
         return "repeat_flood"
     if (
         cfg.number_blocks.enabled
@@ -771,6 +819,16 @@ def _suspicion(state: PolicyState, msg: Message, sender: _Sender, features: _Tex
     ):
         return "disguised_text"
     return None
+
+
+def _floods(sender: _Sender, max_messages: int) -> bool:
+    """Whether a sender who sent ``max_messages`` or more, unanswered, is flooding.
+
+    A person left waiting (a held reply) writes again, "allô ?", "tu réponds pas ?", each
+    time in new words; a raid script pastes its text again. So it is a flood when the
+    sender has sent one of its templates again, or has gone on far longer than people do.
+    """
+    return bool(sender.repeated) or sender.count >= _HELD_FLOOD_FACTOR * max_messages
 
 
 def _score(state: PolicyState, msg: Message, sender: _Sender, template: int) -> int:
@@ -936,8 +994,9 @@ def release_due(state: PolicyState, *, now: float) -> list[Released]:
         allowed = bool(allow_list) and _matches_prefix(msg.sender, allow_list)
         rule = None if allowed else _suspicion(state, msg, sender, features, now)
         # Count everything the sender sent while held, not only the last window.
-        if (rule is None and not allowed and cfg.repeats.enabled
-                and sender.count >= cfg.repeats.max_messages and not sender.replies):
+        if (rule is None and not allowed and cfg.repeats.enabled and not sender.replies
+                and sender.count >= cfg.repeats.max_messages
+                and _floods(sender, cfg.repeats.max_messages)):
             rule = "repeat_flood"
         if rule is not None:
             _flag(state, sender, rule, now)
