@@ -21,8 +21,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from responder.logs import event
-from responder.money import MoneyError, to_micros
 from responder.policy import Caps
+from responder.policy.money import MoneyError, to_micros
 
 if TYPE_CHECKING:
     from responder.app import Context

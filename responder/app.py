@@ -32,11 +32,11 @@ from starlette.routing import Route
 from responder.config import Settings
 from responder.logs import enabled, event, pseudonymise, redact_numbers
 from responder.metrics import Metrics
-from responder.money import from_micros
 from responder.outbox import OutboxSender
 from responder.policy import Action
+from responder.policy.money import from_micros
+from responder.policy.retry import CircuitBreaker
 from responder.provider import TwilioClient
-from responder.retry import CircuitBreaker
 from responder.service import Accepted, Batcher, DbThread, Responder
 from responder.signing import signature_algorithm, verify_generic, verify_twilio
 from responder.store import PENDING, SENDING, UNKNOWN, Inbound, open_store

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from responder.money import MoneyError, to_micros
 from responder.policy.config import PolicyConfig
 from responder.policy.errors import ConfigError, locate, read_utf8
 from responder.policy.ledger import Caps
+from responder.policy.money import MoneyError, to_micros
 
 _SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")

@@ -21,8 +21,8 @@ from typing import Any
 
 from responder.logs import enabled, event, pseudonymise, redact_numbers
 from responder.metrics import Metrics
+from responder.policy.retry import CircuitBreaker, backoff_s
 from responder.provider import Outcome, SendResult, TwilioClient
-from responder.retry import CircuitBreaker, backoff_s
 from responder.service import DbThread, Responder
 from responder.store import FAILED, SENT, UNKNOWN, OutboxItem
 

@@ -65,9 +65,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from responder.money import from_micros, to_micros
-from responder.signing import twilio_signature
+from responder.policy.money import from_micros, to_micros
 from responder.sms import segment_info
+from scenarios.signing import sign_twilio
 from sim.provider import Fault, ProviderModel
 from sim.trace import E164
 
@@ -308,7 +308,7 @@ class FakeProvider:
                     ("From", message.sender), ("MessageSid", message.sid),
                     ("MessageStatus", status), ("SmsSid", message.sid),
                     ("SmsStatus", status), ("To", message.to)]
-            signature = twilio_signature(self.config.auth_token, url, form)
+            signature = sign_twilio(self.config.auth_token, url, form)
             try:
                 answer = await self._http.post(url, data=dict(form),
                                                headers={"X-Twilio-Signature": signature})

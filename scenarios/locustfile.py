@@ -30,7 +30,7 @@ import gevent
 from locust import FastHttpUser, events, task
 from locust.exception import StopUser
 
-from responder.signing import twilio_signature
+from scenarios.signing import sign_twilio
 
 WEBHOOK_PATH = "/webhooks/twilio/sms"
 
@@ -106,7 +106,7 @@ class TwilioWebhook(FastHttpUser):
             url = self.host.rstrip("/") + WEBHOOK_PATH
             headers = {
                 "Content-Type": "application/x-www-form-urlencoded",
-                "X-Twilio-Signature": twilio_signature(PLAN.token, url, form.items()),
+                "X-Twilio-Signature": sign_twilio(PLAN.token, url, form.items()),
             }
             sent_at = time.time()
             status = 0

@@ -7,7 +7,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from responder.money import from_micros
+from responder.policy.money import from_micros
 
 BIN_S = 60
 

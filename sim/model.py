@@ -6,7 +6,7 @@ timeout each (no process per message), the timer process wakes the policy
 when its ``next_deadline`` comes due, and a pool of sender workers moves the
 reply queue through the provider model: throughput, lognormal latency, 5xx,
 429 with Retry-After, read timeouts (billed, never resent) and outages. The workers
-retry as the live outbox does (``responder.retry``: its backoff and its circuit
+retry as the live outbox does (``responder.policy.retry``: its backoff and its circuit
 breaker), so a simulated outage costs what a real one would.
 """
 
@@ -34,7 +34,7 @@ from responder.policy import (
     release,
 )
 from responder.policy.engine import record_refund, tick
-from responder.retry import CircuitBreaker, backoff_s
+from responder.policy.retry import CircuitBreaker, backoff_s
 from responder.sms import segment_info
 from sim.metrics import Metrics
 from sim.provider import Fault, ProviderModel

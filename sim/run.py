@@ -12,8 +12,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from responder.money import format_eur, to_micros
 from responder.policy import PolicyConfig, TextSketches
+from responder.policy.money import format_eur, to_micros
 from responder.sms import non_gsm7_characters, segment_info
 from sim.model import InboundRecord, RaidModel
 from sim.provider import Fault, ProviderModel, parse_faults, parse_provider

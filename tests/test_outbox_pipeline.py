@@ -22,8 +22,8 @@ from test_responder_app import NOW, Clock, settings_for, until
 
 from responder.metrics import Metrics
 from responder.outbox import IDLE_POLL_S, OutboxSender
+from responder.policy.retry import CircuitBreaker
 from responder.provider import Outcome, SendResult
-from responder.retry import CircuitBreaker
 from responder.service import DbThread, Responder
 from responder.store import SqlStore, open_store
 

@@ -23,8 +23,8 @@ from responder_support import (
     wait_until,
 )
 
-from responder.money import from_micros
 from responder.policy import PolicyConfig
+from responder.policy.money import from_micros
 from responder.store import open_store
 
 REPLY_COST = PolicyConfig().reply_cost_micros

@@ -31,9 +31,9 @@ from test_responder_app import (
 )
 
 from responder.logs import pseudonymise
-from responder.money import MAX_MICROS, MoneyError, to_micros
 from responder.policy.errors import ConfigError
-from responder.retry import BACKOFF_CAP_S, backoff_s
+from responder.policy.money import MAX_MICROS, MoneyError, to_micros
+from responder.policy.retry import BACKOFF_CAP_S, backoff_s
 from responder.service import Accepted, Responder
 from responder.signing import generic_signature
 from responder.store import Inbound, SqlStore, open_store

@@ -36,6 +36,20 @@ def test_official_test_vector() -> None:
     assert not verify_twilio("12345", VECTOR_URL, VECTOR_PARAMS, None)
 
 
+def test_the_harness_signs_as_twilio_does() -> None:
+    """The load generator's and fake provider's own signer (independent of the verifier)
+    gives the official vector, agrees with the official library, and verifies."""
+    from scenarios.signing import sign_twilio
+
+    assert sign_twilio("12345", VECTOR_URL, VECTOR_PARAMS) == VECTOR_SIGNATURE
+    form = {"MessageSid": "SM1", "MessageStatus": "delivered", "To": "+33612345678",
+            "Body": "Ça répond ? 🙂"}
+    url = "https://sms.example.org/webhooks/twilio/status?reply=SMin"
+    official = RequestValidator("tok").compute_signature(url, form)
+    assert sign_twilio("tok", url, form.items()) == official
+    assert verify_twilio("tok", url, list(form.items()), official)
+
+
 def test_providers_md_vector_numbers() -> None:
     """providers.md's variant (+12349013030) signs to what the official library computes.
 

@@ -1,4 +1,4 @@
-"""The simulator retries as the live outbox does (``responder.retry``): the same backoff and
+"""The simulator retries as the live outbox does (``responder.policy.retry``): the same backoff and
 the same circuit breaker, so a simulated outage costs what a real one would."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 
 from responder.policy import PolicyConfig
-from responder.retry import backoff_s
+from responder.policy.retry import backoff_s
 from sim.model import RaidModel
 from sim.provider import Fault, ProviderModel, parse_provider
 from sim.trace import TraceRecord

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from responder.money import MoneyError, format_eur, from_micros, to_micros
+from responder.policy.money import MoneyError, format_eur, from_micros, to_micros
 from responder.sms import (
     GSM7,
     GSM7_BASIC,

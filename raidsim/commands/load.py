@@ -140,7 +140,7 @@ def budget_cap(admin_budget: Mapping[str, Any] | None, scenario: Any) -> Decimal
         total = admin_budget.get("total_eur")
         return None if total is None else Decimal(str(total))
     if scenario is not None and scenario.policy.budget.enabled:
-        from responder.money import from_micros
+        from responder.policy.money import from_micros
 
         micros = scenario.policy.budget.total_micros
         return None if micros is None else from_micros(micros)
@@ -180,7 +180,7 @@ def build_results(*, name: str, seed: int, sent: list[dict[str, Any]],
                   reply_cost_micros: int | None, cap_eur: Any,
                   extra: dict[str, Any]) -> dict[str, Any]:
     """The DESIGN.md results JSON from what was sent and what the provider billed."""
-    from responder.money import from_micros
+    from responder.policy.money import from_micros
 
     delivered = [s for s in sent if s["status"] == 200]
     label_of: dict[str, str | None] = {}
@@ -331,7 +331,7 @@ def _run(args: argparse.Namespace, work: Path) -> int:
         admin_headers = {"Authorization": f"Bearer {admin}"} if admin else None
         if reply_cost is None and admin_headers:
             budget = _get_json(client, target + "/admin/budget", headers=admin_headers)
-            from responder.money import to_micros
+            from responder.policy.money import to_micros
 
             reply_cost = to_micros(budget["reply_cost_eur"])
 
@@ -458,7 +458,7 @@ def _run(args: argparse.Namespace, work: Path) -> int:
 
 def _bill_delta(now: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
     """This run's share of the bill (the fake provider may have billed earlier runs)."""
-    from responder.money import from_micros
+    from responder.policy.money import from_micros
 
     micros = int(now["amount_micros"]) - int(before["amount_micros"])
     return {"count": now["count"] - before["count"],

@@ -14,8 +14,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from responder.money import MoneyError, to_micros
 from responder.policy.errors import ConfigError, locate, read_utf8
+from responder.policy.money import MoneyError, to_micros
 from responder.policy.units import parse_duration
 from responder.sms import price_micros
 

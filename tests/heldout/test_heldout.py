@@ -27,8 +27,8 @@ from typing import Any
 
 import pytest
 
-from responder.money import MICROS_PER_UNIT
 from responder.policy.config import PolicyConfig
+from responder.policy.money import MICROS_PER_UNIT
 
 from .generators import LEGIT, RAID, RAID_FREE_WORLDS, WORLDS, World, build
 

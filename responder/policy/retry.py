@@ -8,12 +8,18 @@ would: the same backoff, the same circuit breaker.
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Callable
+from typing import Protocol
 
 BACKOFF_BASE_S = 1.0
 BACKOFF_CAP_S = 300.0
 RETRY_AFTER_CAP_S = 3600.0
+
+
+class Uniform(Protocol):
+    """The injected random source: ``random.Random`` fits."""
+
+    def uniform(self, a: float, b: float) -> float: ...
 
 
 class CircuitBreaker:
@@ -50,7 +56,7 @@ class CircuitBreaker:
             self.trips += 1
 
 
-def backoff_s(attempt: int, rng: random.Random, retry_after_s: float | None = None) -> float:
+def backoff_s(attempt: int, rng: Uniform, retry_after_s: float | None = None) -> float:
     """Exponential backoff with equal jitter; never shorter than the provider's Retry-After."""
     # The exponent is bounded: 2.0 ** 1024 overflows (RAIDSIM_SEND_MAX_ATTEMPTS may be large).
     ceiling: float = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2.0 ** min(max(0, attempt - 1), 64))
