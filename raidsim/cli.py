@@ -5,7 +5,9 @@ A command module exposes ``register(subparsers)`` and sets ``func`` on its parse
 uvicorn) happen inside ``func``, so ``raidsim --help`` stays fast and the lean
 responder install can run ``serve`` without the simulator's extras.
 
-Exit codes: 0 pass, 1 threshold breach (or a check that failed), 2 usage or input error.
+Exit codes: 0 pass, 1 threshold breach (or a check that failed), 2 usage or input error,
+3 an internal error (a bug: the traceback is printed; never 1, which a CI gate reads as a
+threshold breach).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import argparse
 import importlib
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 
 from raidsim import __version__
@@ -40,6 +43,7 @@ _EXTRAS = {
 EXIT_OK = 0
 EXIT_THRESHOLD = 1
 EXIT_USAGE = 2
+EXIT_INTERNAL = 3  # as pytest: a crash is not a verdict
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what the shell reports for a tool killed by it
 
 
@@ -111,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Rehearse an SMS raid against your auto-responder before launch, and survive it "
             "after: simulate scenarios, replay traces, gate CI on cost, run the responder."
         ),
-        epilog="Exit codes: 0 pass, 1 threshold breach, 2 usage or input error.",
+        epilog="Exit codes: 0 pass, 1 threshold breach, 2 usage or input error, "
+        "3 internal error (a bug in raidsim; please report it with its traceback).",
     )
     parser.add_argument("--version", action="version", version=f"raidsim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -138,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ModuleNotFoundError as exc:
         extra = _EXTRAS.get((exc.name or "").split(".")[0])
         if extra is None:
-            raise
+            return _internal_error(args.command)
         print(
             f"raidsim {args.command}: error: this command needs {exc.name}, which the lean "
             f"responder install leaves out; install it with: pip install 'raidsim[{extra}]'",
@@ -157,7 +162,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         # again when it flushes stdout at exit.
         _silence_stdout()
         return EXIT_BROKEN_PIPE
+    except Exception:  # a bug, not a verdict: never the exit code of a failed threshold
+        return _internal_error(args.command)
     return code
+
+
+def _internal_error(command: str) -> int:
+    traceback.print_exc()
+    print(f"raidsim {command}: internal error (exit {EXIT_INTERNAL}): this is a bug in "
+          "raidsim, not a failed threshold; please report it with the traceback above",
+          file=sys.stderr)
+    return EXIT_INTERNAL
 
 
 def _silence_stdout() -> None:

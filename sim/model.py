@@ -13,6 +13,7 @@ breaker), so a simulated outage costs what a real one would.
 from __future__ import annotations
 
 import gc
+import math
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from responder.policy import (
 from responder.policy.engine import record_refund, tick
 from responder.policy.retry import CircuitBreaker, backoff_s
 from responder.sms import segment_info
-from sim.metrics import Metrics
+from sim.metrics import MAX_SPAN_S, Metrics
 from sim.provider import Fault, ProviderModel
 
 _GC_YOUNG_THRESHOLD = 20_000
@@ -73,6 +74,8 @@ class RunOutcome:
     ledger: MemoryLedger
     end_s: float
     decisions: list[tuple[str, str, str]] | None  # (message_id, action, rule) if recorded
+    # replies still queued, being sent or held when the run stopped at MAX_SPAN_S (else 0)
+    unsent_at_horizon: int = 0
 
 
 class RaidModel:
@@ -112,6 +115,7 @@ class RaidModel:
         self.breaker = CircuitBreaker(self.provider.breaker_threshold,
                                       self.provider.breaker_cooldown_s, lambda: env.now)
         self._in_flight = 0  # provider calls waiting for their answer
+        self._busy = 0  # replies a worker has taken and not finished
         self._probing = False  # a half-open probe is out
         self._answered: simpy.Event = env.event()  # fires (and is renewed) at each answer
         self.record = record_decisions
@@ -132,14 +136,23 @@ class RaidModel:
         # for this run only, saves about a sixth of the CPU and changes no result.
         thresholds = gc.get_threshold()
         gc.set_threshold(_GC_YOUNG_THRESHOLD, *thresholds[1:])
+        # Run until nothing is left to do, but never past MAX_SPAN_S: a provider set to a
+        # segment a year, or a hold of years, would otherwise run the clock (and the
+        # per-minute time series) without end. Every event up to it runs as env.run()
+        # would run it, so results are the same whenever the run ends sooner.
+        peek, step = env.peek, env.step
         try:
-            env.run()
+            while peek() <= MAX_SPAN_S:
+                step()
         finally:
             gc.set_threshold(*thresholds)
+        unsent = 0
+        if peek() != math.inf:  # stopped at the horizon with work left
+            unsent = len(self.queue.items) + self._busy + len(self.state.held)
         end = env.now
         tick(self.state, now=end)
         return RunOutcome(self.metrics, self.state, self.ledger, end,
-                          self.decisions if self.record else None)
+                          self.decisions if self.record else None, unsent)
 
     def _arrivals(self, records: Iterable[InboundRecord]) -> Any:
         env = self.env
@@ -239,6 +252,7 @@ class RaidModel:
         breaker = self.breaker
         while True:
             job: _Job = yield self.queue.get()
+            self._busy += 1
             attempts = 0
             while True:
                 # The live outbox's circuit breaker: no call while it is open; half-open,
@@ -315,3 +329,4 @@ class RaidModel:
                 # the live outbox's backoff: exponential with jitter, never before Retry-After
                 yield env.timeout(backoff_s(
                     attempts, rng, model.retry_after_s if outcome == "rate_limited" else None))
+            self._busy -= 1

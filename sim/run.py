@@ -15,6 +15,7 @@ from typing import Any
 from responder.policy import PolicyConfig, TextSketches
 from responder.policy.money import format_eur, to_micros
 from responder.sms import non_gsm7_characters, segment_info
+from sim.metrics import MAX_SPAN_S
 from sim.model import InboundRecord, RaidModel
 from sim.provider import Fault, ProviderModel, parse_faults, parse_provider
 
@@ -128,9 +129,25 @@ def run_once(job: Job, seed: int, *, progress: Callable[[int], None] | None = No
                 **segment_info(job.policy.reply_text).__dict__,
                 "eur_per_segment": float(job.policy.eur_per_segment),
             },
+            # only when the run had to stop at the horizon (MAX_SPAN_S): what it left
+            **({"stopped_at_horizon": {"at_s": outcome.end_s,
+                                       "replies_never_sent": outcome.unsent_at_horizon}}
+               if outcome.unsent_at_horizon else {}),
         },
     )
     return results, outcome
+
+
+def horizon_warning(results: dict[str, Any]) -> str | None:
+    """What to tell the user when a run stopped at MAX_SPAN_S with replies left."""
+    stopped = results.get("stopped_at_horizon")
+    if not stopped:
+        return None
+    return (f"{stopped['replies_never_sent']:,} replies were never sent (queued, being sent "
+            f"or held): the run stopped at {stopped['at_s'] / 86400:,.1f} days because what "
+            f"was left would only happen after {MAX_SPAN_S // 86400} days (hint: check "
+            "provider.segments_per_second, latency_median, breaker_cooldown and "
+            "policy.surge.max_hold)")
 
 
 def _ci95(values: Sequence[float], *, bounds: tuple[float, float] = (-math.inf, math.inf)

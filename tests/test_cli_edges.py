@@ -454,3 +454,21 @@ def test_quiet_still_says_which_threshold_failed(tmp_path: Path) -> None:
     assert "threshold failed: spend_eur <= 0" in run.stderr
     run = raidsim("simulate", scenario, "--quiet")  # a pass stays silent
     assert run.returncode == 0 and run.stdout == "" and "threshold" not in run.stderr
+
+
+def test_a_crash_exits_3_not_1(monkeypatch: pytest.MonkeyPatch,
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    """A bug is not a verdict: an unexpected exception exits 3 with its traceback, never 1
+    (which a CI gate reads as a threshold breach)."""
+    from raidsim import cli
+
+    def boom(args: argparse.Namespace) -> int:
+        raise MemoryError("out of memory in a model")
+
+    parser = cli.build_parser()
+    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    for action in parser._subparsers._group_actions:  # type: ignore[union-attr]
+        action.choices["segments"].set_defaults(func=boom)
+    assert cli.main(["segments", "Salut"]) == cli.EXIT_INTERNAL == 3
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "MemoryError" in err and "internal error (exit 3)" in err

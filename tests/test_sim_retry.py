@@ -57,3 +57,26 @@ def test_breaker_settings_come_from_the_provider_table() -> None:
     model = parse_provider({"breaker_threshold": 3, "breaker_cooldown": "1m"}, path="s.toml",
                            text=text)
     assert (model.breaker_threshold, model.breaker_cooldown_s) == (3, 60.0)
+
+
+def test_a_provider_too_slow_to_ever_drain_stops_at_the_horizon() -> None:
+    """A segment per 31 years: the run stops once only events past MAX_SPAN_S are left,
+    instead of running the clock (and the per-minute series) out of memory; the replies
+    left are counted, not spent."""
+    from sim.metrics import MAX_SPAN_S
+    from sim.run import horizon_warning
+
+    rng = random.Random(4)
+    records = [TraceRecord(10.0 * i, f"+336{rng.randrange(10**8):08d}", "+33644649021",
+                           f"Bonsoir, on s'est vus au concert {i}", "legit", f"SM{i}")
+               for i in range(3)]
+    model = ProviderModel(segments_per_second=1e-9, error_rate=0.0, rate_limit_rate=0.0,
+                          timeout_rate=0.0)
+    outcome = RaidModel(PolicyConfig(), provider=model).run(records)
+    assert outcome.end_s < MAX_SPAN_S
+    assert outcome.unsent_at_horizon == 2  # the first left at once; two wait for tokens
+    assert outcome.metrics.replied_senders and len(outcome.metrics.replied_senders) == 1
+    warning = horizon_warning({"stopped_at_horizon": {"at_s": outcome.end_s,
+                                                      "replies_never_sent": 2}})
+    assert warning is not None and "2 replies were never sent" in warning
+    assert horizon_warning({}) is None

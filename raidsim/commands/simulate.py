@@ -69,7 +69,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from responder.policy.errors import ConfigError
-    from sim.run import Inputs, job_from_inputs, replicate, reply_warning, summary_lines
+    from sim.run import (
+        Inputs,
+        horizon_warning,
+        job_from_inputs,
+        replicate,
+        reply_warning,
+        summary_lines,
+    )
 
     if args.scenario is None and args.trace is None:
         print("raidsim simulate: error: give a SCENARIO.toml, --trace FILE.jsonl, or both "
@@ -144,6 +151,9 @@ def run(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
 
+    stopped = horizon_warning(results)
+    if stopped:
+        print(f"raidsim simulate: warning: {stopped}", file=sys.stderr)
     passed = apply(results, thresholds)
     from reports.results import dumps
 
