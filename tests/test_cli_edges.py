@@ -472,3 +472,27 @@ def test_a_crash_exits_3_not_1(monkeypatch: pytest.MonkeyPatch,
     assert cli.main(["segments", "Salut"]) == cli.EXIT_INTERNAL == 3
     err = capsys.readouterr().err
     assert "Traceback" in err and "MemoryError" in err and "internal error (exit 3)" in err
+
+
+def test_report_refuses_a_file_that_is_not_results(tmp_path: Path) -> None:
+    """`{}` passed the gate (exit 0, nothing declared): a file without the results keys of
+    DESIGN.md is bad input, for report and for compare."""
+    empty = tmp_path / "e.json"
+    empty.write_text("{}")
+    for args in (("report", str(empty)), ("report", "compare", str(empty), str(empty))):
+        run = raidsim(*args)
+        assert run.returncode == 2, (args, run.stdout)
+        assert "is not a raidsim results file" in run.stderr and "spend_eur" in run.stderr
+        assert "Traceback" not in run.stderr
+
+
+def test_a_threshold_given_twice_is_checked_once(tmp_path: Path) -> None:
+    """A --threshold repeating one of the scenario's is reported (and in junit.xml) once."""
+    out = tmp_path / "r.json"
+    run = raidsim("simulate", str(PRESS), "--threshold", "spend_eur<=1450", "--json",
+                  str(out), "--no-progress")
+    assert run.returncode == 0, run.stderr
+    names = [t["name"] + t["op"] + str(t["limit"])
+             for t in json.loads(out.read_text())["thresholds"]]
+    assert len(names) == len(set(names)) and "spend_eur<=1450" in names
+    assert run.stdout.count("spend_eur <= 1450") == 1

@@ -251,7 +251,7 @@ def _run(args: argparse.Namespace, work: Path) -> int:
 
     from raidsim.cli import EXIT_USAGE, UsageError, check_output_dir, check_output_file
     from reports import gate, parse_threshold, should_abort, thresholds_from_table
-    from reports.thresholds import ThresholdSyntaxError
+    from reports.thresholds import ThresholdSyntaxError, merge
     from responder.policy.errors import ConfigError
     from responder.policy.units import parse_duration
 
@@ -287,8 +287,8 @@ def _run(args: argparse.Namespace, work: Path) -> int:
             name, seed = scenario.name, scenario.seed if args.seed is None else args.seed
             reply_cost = scenario.policy.reply_cost_micros
             if scenario.thresholds:
-                thresholds = thresholds_from_table(scenario.thresholds, path=scenario.path,
-                                                   text=scenario.text) + thresholds
+                thresholds = merge(thresholds_from_table(  # a repeated one is checked once
+                    scenario.thresholds, path=scenario.path, text=scenario.text), thresholds)
         records: Iterable[Any]
         if args.trace is not None:
             from sim.trace import read_trace

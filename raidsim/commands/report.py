@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _load(path: str) -> dict[str, Any]:
     from raidsim.cli import UsageError
-    from reports.results import ResultsError, load
+    from reports.results import ResultsError, load, missing_required
     from reports.thresholds import ThresholdSyntaxError, thresholds_from_results
 
     try:
@@ -73,18 +73,20 @@ def _load(path: str) -> dict[str, Any]:
         thresholds_from_results(results)
     except ThresholdSyntaxError as exc:
         raise UsageError(f"{path}: {exc}") from exc
+    # A file without the contract's keys (DESIGN.md) is not results: gating it would pass
+    # on nothing. The gate itself adds the thresholds and the verdict.
+    absent = [k for k in missing_required(results) if k not in ("thresholds", "passed")]
+    if absent:
+        raise UsageError(f"{path} is not a raidsim results file: it lacks {', '.join(absent)} "
+                         "(hint: write one with `raidsim simulate ... --json FILE` or "
+                         "`raidsim load ... --json FILE`)")
     return results
 
 
 def _report(results: dict[str, Any], path: str, extra: list[Any], out: Path | None) -> int:
     from reports import gate
-    from reports.results import missing_required
     from reports.thresholds import merge, thresholds_from_results
 
-    absent = [k for k in missing_required(results) if k not in ("thresholds", "passed")]
-    if absent:
-        print(f"raidsim report: warning: {path} lacks {', '.join(absent)}; "
-              "thresholds on them fail and plots show no data", file=sys.stderr)
     thresholds = merge(thresholds_from_results(results), extra)
     try:
         code = gate(results, thresholds, report_dir=out)

@@ -92,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
         from reports.thresholds import (
             ThresholdSyntaxError,
             apply,
+            merge,
             parse_threshold,
             thresholds_from_table,
         )
@@ -117,8 +118,8 @@ def run(args: argparse.Namespace) -> int:
         job, scenario = job_from_inputs(scenario_path=args.scenario, trace_path=args.trace,
                                         policy_path=args.policy, seed=args.seed)
         if scenario is not None and scenario.thresholds:
-            thresholds = thresholds_from_table(
-                scenario.thresholds, path=scenario.path, text=scenario.text) + thresholds
+            thresholds = merge(thresholds_from_table(  # a repeated one is checked once
+                scenario.thresholds, path=scenario.path, text=scenario.text), thresholds)
         warning = reply_warning(job.policy)
         if warning:
             print(f"raidsim simulate: warning: {warning}", file=sys.stderr)
