@@ -279,8 +279,10 @@ def test_number_block_needs_corroboration() -> None:
     state = PolicyState(PolicyConfig(surge=Surge(enabled=False)))
     echoed = [decide(state, msg(i, f"+3375550{i:04d}", "Salut la féminazie, on va te ruiner "
                                 "ton forfait " + bodies[0], float(i)), now=float(i))
-              for i in range(8)]
-    assert any(d.rule == "number_block" for d in echoed)
+              for i in range(16)]
+    # a dozen colleagues on a company range are an office; more than that is a rented range
+    assert not any(d.rule == "number_block" for d in echoed[:12])
+    assert any(d.rule == "number_block" for d in echoed[12:])
 
 
 def test_same_inputs_same_decisions() -> None:

@@ -103,7 +103,7 @@ class NumberBlocks:
 
     enabled: bool = True
     strip_digits: int = 3
-    hot_senders: int = 5
+    hot_senders: int = 13
     window_s: float = 86400.0
 
 

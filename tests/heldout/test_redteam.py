@@ -21,7 +21,7 @@ pytestmark = pytest.mark.heldout
 
 Results = dict[str, Any]
 
-# world -> what it checks; the first three failed the criteria before the fix named here
+# world -> what it checks; all but w3 failed the criteria before the fix named here
 FIXED = {
     # one genuine sender whose *second* message was a common opener made it a raid
     # template: only a sender pasting its own text again counts as a repeat now
@@ -34,11 +34,13 @@ FIXED = {
     "w7b_angry_surge": "a held sender's new words are not a flood",
     # a raid inside a genuine TV surge: both at once
     "w3_press_plus_raid": "surge hold with a raid underneath",
+    # 60 offices of 6-12 colleagues on consecutive numbers, sharing a wording: a block is
+    # hot from 13 new senders (it was 5), more than an office
+    "w14_office_blocks": "number blocks hot from 13 senders",
 }
 KNOWN_LOSSES = {
     "w5_oneshot_random": "one-shot unique texts from fresh numbers look like curious people",
     "w11_phrase_poison": "raiders who write like genuine senders make their phrases hot",
-    "w14_office_blocks": "colleagues on consecutive numbers look like rented blocks",
 }
 
 
