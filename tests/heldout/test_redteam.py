@@ -14,8 +14,12 @@ from typing import Any
 
 import pytest
 
-from .redteam import WORLDS
+from .redteam import WORLDS as FIRST_WORLDS
+from .redteam2 import WORLDS as SECOND_WORLDS
 from .test_heldout import MIN_COVERAGE, eur, simulate
+
+WORLDS = {**FIRST_WORLDS, **SECOND_WORLDS}
+assert not set(FIRST_WORLDS) & set(SECOND_WORLDS)
 
 pytestmark = pytest.mark.heldout
 
@@ -37,10 +41,15 @@ FIXED = {
     # 60 offices of 6-12 colleagues on consecutive numbers, sharing a wording: a block is
     # hot from 13 new senders (it was 5), more than an office
     "w14_office_blocks": "number blocks hot from 13 senders",
+    # the second red team (redteam2.py), which read docs/policy.md: what it did not win
+    "w3_blocks12": "blocks of 12 just under the block bar, 30% repeaters: templates",
+    "w5b_cool": "a hot raid template diluted by 3,000 one-time pasters stays caught",
 }
 KNOWN_LOSSES = {
     "w5_oneshot_random": "one-shot unique texts from fresh numbers look like curious people",
     "w11_phrase_poison": "raiders who write like genuine senders make their phrases hot",
+    "w1_rep08": "a template raid in which 8% of the raiders paste again: under the 10% bar",
+    "w6_short_once": "one-time pasters of texts under min_words words: no template, no repeat",
 }
 
 
