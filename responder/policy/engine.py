@@ -339,7 +339,7 @@ _DECAY_STEP_S = 60.0  # decayed counters are brought up to date at most once a m
 _MIN_VOTES = 2
 _INDEX_FANOUT = 6
 _CACHE_MAX = 200_000
-_HELD_FLOOD_FACTOR = 3  # a held sender who never repeats itself floods at 3x max_messages
+_FLOOD_FACTOR = 3  # a sender who never pastes its own text again floods at 3x max_messages
 _SCORE_REPEATS = 5  # a held reply's priority counts at most this many repeats
 NO_TEMPLATE = -1
 
@@ -828,7 +828,7 @@ def _floods(sender: _Sender, max_messages: int) -> bool:
     time in new words; a raid script pastes its text again. So it is a flood when the
     sender has sent one of its templates again, or has gone on far longer than people do.
     """
-    return bool(sender.repeated) or sender.count >= _HELD_FLOOD_FACTOR * max_messages
+    return bool(sender.repeated) or sender.count >= _FLOOD_FACTOR * max_messages
 
 
 def _score(state: PolicyState, msg: Message, sender: _Sender, template: int) -> int:
