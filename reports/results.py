@@ -34,7 +34,10 @@ def loads(text: str, *, source: str = "<results>") -> dict[str, Any]:
     try:
         data = json.loads(text, parse_float=Decimal, parse_constant=_no_constants)
     except json.JSONDecodeError as exc:
-        raise ResultsError(f"{source}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from exc
+        raise ResultsError(f"{source}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg} "
+                           "(hint: give the file `raidsim simulate --json` or `raidsim load "
+                           "--json` wrote; a cut-off file means the run did not finish)"
+                           ) from exc
     except ValueError as exc:
         raise ResultsError(f"{source}: invalid JSON: {exc}") from exc
     if not isinstance(data, dict):

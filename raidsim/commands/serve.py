@@ -19,6 +19,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "RAIDSIM_TWILIO_ACCOUNT_SID and RAIDSIM_TWILIO_AUTH_TOKEN are required. "
             "Database migrations are applied before the workers start. See docs/responder.md."
         ),
+        epilog="Exit codes: after a graceful shutdown, 143 on SIGTERM (128 + 15, as process "
+        "supervisors expect) and 0 on Ctrl-C; 2 for a bad setting or a busy port (named on "
+        "stderr); 3 for an internal error.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
