@@ -88,11 +88,11 @@ class ControlsRow:
 PENDING, SENDING, SENT, FAILED, UNKNOWN = "pending", "sending", "sent", "failed", "unknown"
 # Twilio's MessageStatus for a message it could not send (and does not bill)
 PROVIDER_FAILED = "failed"
-# SQL for the status a claimed reply's outcome gives, its two parameters the outcome:
-# ``unknown`` reads ``sent`` once a status callback named the reply's message
-_UNLESS_CONFIRMED = (
-    "CASE WHEN ? = 'unknown' AND provider_sid IS NOT NULL"
-    " AND COALESCE(provider_status, '') <> 'failed' THEN 'sent' ELSE ? END"
+# SQL for the status of a reply whose outcome is unknown: ``sent`` once a status callback
+# named its message (and did not say it failed), else ``unknown``
+_UNKNOWN_UNLESS_CONFIRMED = (
+    f"CASE WHEN provider_sid IS NOT NULL AND COALESCE(provider_status, '') <> "
+    f"'{PROVIDER_FAILED}' THEN '{SENT}' ELSE '{UNKNOWN}' END"
 )
 
 
@@ -582,14 +582,16 @@ class SqlStore:
         ``unknown`` becomes ``sent`` when a status callback has already named the reply's
         message (see ``record_status``): the provider created it, whatever our call saw.
         """
+        unknown = status == UNKNOWN
         with self.transaction():
             self._execute(
-                f"UPDATE outbox SET status = {_UNLESS_CONFIRMED},"
+                f"UPDATE outbox SET status = {_UNKNOWN_UNLESS_CONFIRMED if unknown else '?'},"
                 " provider_sid = COALESCE(?, provider_sid),"
                 " provider_status = COALESCE(?, provider_status), segments = COALESCE(?,"
                 " segments), error = ?, lease_owner = NULL, lease_until = NULL, updated_at = ?"
                 " WHERE id = ?",
-                (status, status, provider_sid, provider_status, segments, error, now, item_id),
+                (*(() if unknown else (status,)), provider_sid, provider_status, segments,
+                 error, now, item_id),
             )
 
     def retry_outbox(self, item_id: int, *, at: float, now: float, error: str) -> None:
@@ -610,9 +612,9 @@ class SqlStore:
             )
             for row in rows:
                 self._execute(
-                    f"UPDATE outbox SET status = {_UNLESS_CONFIRMED}, error = ?,"
+                    f"UPDATE outbox SET status = {_UNKNOWN_UNLESS_CONFIRMED}, error = ?,"
                     " lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE id = ?",
-                    (UNKNOWN, UNKNOWN, "worker stopped while sending", now, row[0]),
+                    ("worker stopped while sending", now, row[0]),
                 )
             return [str(r[1]) for r in rows]
 
