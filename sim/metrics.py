@@ -37,11 +37,9 @@ class Metrics:
     """Counters the model fills while it runs; ``results`` turns them into the JSON."""
 
     reply_cost_micros: int
-    messages: Counter[str] = field(default_factory=Counter)
     replies: Counter[str] = field(default_factory=Counter)
     segments: int = 0
     billed_micros: int = 0
-    decisions: Counter[str] = field(default_factory=Counter)
     held: int = 0
     sender_messages: dict[str, int] = field(default_factory=dict)
     sender_label: dict[str, str] = field(default_factory=dict)
@@ -56,7 +54,6 @@ class Metrics:
     spend_bins: list[int] = field(default_factory=list)
     decision_bins: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     latency_bins: dict[int, list[float]] = field(default_factory=lambda: defaultdict(list))
-    naive_bins: list[int] = field(default_factory=list)
     oracle_bins: list[int] = field(default_factory=list)
 
     @staticmethod
@@ -66,11 +63,31 @@ class Metrics:
         series[index] += amount
 
     # inbound() and decision() run once per message: they bump the current bin in place
-    # and leave growing a series to _bump.
+    # and leave growing a series to _bump. The totals (messages by kind, decisions by rule)
+    # and the naive spend per bin are sums of those bins, taken when asked for.
+
+    @property
+    def messages(self) -> Counter[str]:
+        """Inbound messages by label ("legit", "raid", "unlabelled")."""
+        return Counter({kind: sum(series) for kind, series in self.inbound_bins.items()})
+
+    @property
+    def decisions(self) -> Counter[str]:
+        """Decisions by rule."""
+        return Counter({rule: sum(series) for rule, series in self.decision_bins.items()})
+
+    @property
+    def naive_bins(self) -> list[int]:
+        """Naive spend (one reply per message) per bin, in micro-euros."""
+        width = max((len(series) for series in self.inbound_bins.values()), default=0)
+        totals = [0] * width
+        for series in self.inbound_bins.values():
+            for index, count in enumerate(series):
+                totals[index] += count
+        return [count * self.reply_cost_micros for count in totals]
 
     def inbound(self, sender: str, label: str | None, t: float) -> None:
         kind = label or "unlabelled"
-        self.messages[kind] += 1
         sender_messages = self.sender_messages
         count = sender_messages.get(sender, 0)
         sender_messages[sender] = count + 1
@@ -80,11 +97,6 @@ class Metrics:
             series[index] += 1
         else:
             self._bump(series, index)
-        series = self.naive_bins
-        if index < len(series):
-            series[index] += self.reply_cost_micros
-        else:
-            self._bump(series, index, self.reply_cost_micros)
         if count == 0:
             self.sender_label[sender] = kind
             if kind == "legit":
@@ -95,7 +107,6 @@ class Metrics:
             self._bump(self.oracle_bins, index, self.reply_cost_micros)
 
     def decision(self, rule: str, t: float) -> None:
-        self.decisions[rule] += 1
         index = int(t // BIN_S)
         series = self.decision_bins[rule]
         if index < len(series):
@@ -133,7 +144,8 @@ class Metrics:
         extra: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         cost = self.reply_cost_micros
-        total = sum(self.messages.values())
+        messages, decisions = self.messages, self.decisions
+        total = sum(messages.values())
         legit_senders = {s for s, k in self.sender_label.items() if k == "legit"}
         replyable = sum(1 for s in self.sender_label if _repliable(s))
         legit_replied = len(legit_senders & self.replied_senders)
@@ -152,9 +164,9 @@ class Metrics:
             "policy": policy,
             "messages": {
                 "total": total,
-                "legit": self.messages.get("legit", 0),
-                "raid": self.messages.get("raid", 0),
-                "unlabelled": self.messages.get("unlabelled", 0),
+                "legit": messages.get("legit", 0),
+                "raid": messages.get("raid", 0),
+                "unlabelled": messages.get("unlabelled", 0),
             },
             "replies": {
                 "total": sum(self.replies.values()),
@@ -205,7 +217,7 @@ class Metrics:
                 "exhausted_at_s": self.budget_exhausted_at,
             },
             "decisions": {
-                "by_rule": dict(sorted(self.decisions.items())),
+                "by_rule": dict(sorted(decisions.items())),
                 "held": self.held,
             },
             "provider": {"errors": dict(sorted(self.provider_errors.items()))},
