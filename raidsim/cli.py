@@ -94,11 +94,26 @@ def utf8_stdout() -> None:
         reconfigure(encoding="utf-8", newline="\n")
 
 
-def check_output_file(path: str | os.PathLike[str] | None, flag: str) -> None:
-    """Refuse, before any work, an output file path that names a directory."""
-    if path is not None and str(path) != "-" and os.path.isdir(path):
+def check_output_file(path: str | os.PathLike[str] | None, flag: str, *,
+                      inputs: Sequence[str | os.PathLike[str] | None] = ()) -> None:
+    """Refuse, before any work, an output file path that names a directory or one of the
+    command's ``inputs`` (writing the results over the trace would destroy it)."""
+    if path is None or str(path) == "-":
+        return
+    if os.path.isdir(path):
         raise UsageError(f"{flag} {path}: is a directory (hint: give a file path, e.g. "
                          f"{os.path.join(path, 'results.json')})")
+    for source in inputs:
+        if source is not None and str(source) != "-" and _same_file(path, source):
+            raise UsageError(f"{flag} {path}: is the input file {source}; writing there "
+                             "would destroy it (hint: give another output path)")
+
+
+def _same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet): compare where they would be
+        return os.path.realpath(a) == os.path.realpath(b)
 
 
 def check_output_dir(path: str | os.PathLike[str] | None, flag: str) -> None:
@@ -144,6 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         extra = _EXTRAS.get((exc.name or "").split(".")[0])
         if extra is None:
             return _internal_error(args.command)
+        if args.command == "load":
+            extra = "load"  # the live replay's extra brings the simulator's too
         print(
             f"raidsim {args.command}: error: this command needs {exc.name}, which the lean "
             f"responder install leaves out; install it with: pip install 'raidsim[{extra}]'",

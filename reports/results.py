@@ -21,6 +21,11 @@ REQUIRED_KEYS = (
 )
 
 
+# The largest results file read: a 366-day run writes about 32 MB, so a file past this is
+# not one (``/dev/zero``, a trace given by mistake) and is refused before it fills memory.
+MAX_RESULTS_BYTES = 512 * 1024 * 1024
+
+
 class ResultsError(ValueError):
     """A results file that cannot be read; the message names the file (and line)."""
 
@@ -40,6 +45,10 @@ def loads(text: str, *, source: str = "<results>") -> dict[str, Any]:
                            ) from exc
     except ValueError as exc:
         raise ResultsError(f"{source}: invalid JSON: {exc}") from exc
+    except RecursionError as exc:  # json recurses into nested arrays and objects
+        raise ResultsError(f"{source}: invalid results: arrays or objects nested too deeply "
+                           "to read (hint: give the file `raidsim simulate --json` wrote)"
+                           ) from exc
     if not isinstance(data, dict):
         raise ResultsError(f"{source}:1: results must be a JSON object, not "
                            f"{type(data).__name__}")
@@ -50,13 +59,17 @@ def load(path: str | Path) -> dict[str, Any]:
     """Read a results file (``raidsim simulate --json`` or the live replay's output)."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:
+            data = handle.read(MAX_RESULTS_BYTES + 1)
     except FileNotFoundError as exc:
         raise ResultsError(f"{path}: no such results file") from exc
     except IsADirectoryError as exc:
         raise ResultsError(f"{path}: is a directory, not a results file") from exc
     except OSError as exc:
         raise ResultsError(f"{path}: cannot read: {exc.strerror}") from exc
+    if len(data) > MAX_RESULTS_BYTES:
+        raise ResultsError(f"{path}: larger than {MAX_RESULTS_BYTES // (1024 * 1024)} MiB, "
+                           "not a results file (a 366-day run writes about 32 MB)")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

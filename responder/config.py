@@ -8,7 +8,6 @@ carry a ``[policy]`` table. See docs/responder.md for the list.
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
@@ -17,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from responder.policy.config import PolicyConfig
-from responder.policy.errors import ConfigError, locate, read_utf8
+from responder.policy.errors import ConfigError, locate, parse_toml, read_utf8
 from responder.policy.ledger import Caps
 from responder.policy.money import MoneyError, to_micros
 
@@ -91,10 +90,8 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     if config_path:
         path = Path(config_path)
         file_text = read_utf8(path, "RAIDSIM_CONFIG")
-        try:
-            data = tomllib.loads(file_text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"not valid TOML: {exc}", path=path) from exc
+        data = parse_toml(file_text, path, hint="settings are the RAIDSIM_ names in lower "
+                          "case without the prefix (budget_eur = \"500\"), and a [policy] table")
         for key, value in data.items():
             if key == "policy":
                 if not isinstance(value, Mapping):

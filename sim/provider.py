@@ -101,8 +101,9 @@ def parse_provider(table: Mapping[str, Any] | None, *, path: str | Path | None =
                     raise ValueError(f"must be a whole number of at least 1, got {value!r}")
                 changes[name] = value
             else:
-                if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
-                    raise ValueError(f"must be a number of at least 0, got {value!r}")
+                if (not isinstance(value, int | float) or isinstance(value, bool)
+                        or not math.isfinite(value) or value < 0):  # nan, inf, 1e400
+                    raise ValueError(f"must be a finite number of at least 0, got {value!r}")
                 if name.endswith("_rate") and value > 1:
                     raise ValueError(f"is a probability between 0 and 1, got {value!r}")
                 changes[name] = float(value)

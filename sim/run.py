@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from responder.policy import PolicyConfig, TextSketches
+from responder.policy.errors import ConfigError, locate, read_utf8
 from responder.policy.money import format_eur, to_micros
 from responder.sms import non_gsm7_characters, segment_info
-from sim.metrics import MAX_SPAN_S
+from sim.metrics import BIN_S, MAX_SPAN_S
 from sim.model import InboundRecord, RaidModel
 from sim.provider import Fault, ProviderModel, parse_faults, parse_provider
 
@@ -131,7 +132,8 @@ def run_once(job: Job, seed: int, *, progress: Callable[[int], None] | None = No
             },
             # only when the run had to stop at the horizon (MAX_SPAN_S): what it left
             **({"stopped_at_horizon": {"at_s": outcome.end_s,
-                                       "replies_never_sent": outcome.unsent_at_horizon}}
+                                       "replies_never_sent": outcome.unsent_at_horizon,
+                                       "last_message_minute_s": _last_minute(outcome)}}
                if outcome.unsent_at_horizon else {}),
         },
     )
@@ -143,11 +145,26 @@ def horizon_warning(results: dict[str, Any]) -> str | None:
     stopped = results.get("stopped_at_horizon")
     if not stopped:
         return None
+    last = stopped.get("last_message_minute_s")
+    if last is not None and MAX_SPAN_S - last <= _LATE_S:
+        hint = (f"messages came until day {last / 86400:,.1f}, within a day of the end of "
+                f"the {MAX_SPAN_S // 86400} days a run covers: too late for their replies; "
+                "end the trace or scenario earlier")
+    else:
+        hint = ("check provider.segments_per_second, latency_median, breaker_cooldown and "
+                "policy.surge.max_hold")
     return (f"{stopped['replies_never_sent']:,} replies were never sent (queued, being sent "
             f"or held): the run stopped at {stopped['at_s'] / 86400:,.1f} days because what "
-            f"was left would only happen after {MAX_SPAN_S // 86400} days (hint: check "
-            "provider.segments_per_second, latency_median, breaker_cooldown and "
-            "policy.surge.max_hold)")
+            f"was left would only happen after {MAX_SPAN_S // 86400} days (hint: {hint})")
+
+
+_LATE_S = 86400.0  # messages this close to MAX_SPAN_S may be answered only after it
+
+
+def _last_minute(outcome: Any) -> float:
+    """Start of the last minute (metrics bin) in which a message arrived."""
+    bins = max((len(series) for series in outcome.metrics.inbound_bins.values()), default=1)
+    return float((bins - 1) * BIN_S)
 
 
 def _ci95(values: Sequence[float], *, bounds: tuple[float, float] = (-math.inf, math.inf)
@@ -277,6 +294,29 @@ def replicate(job: Job, n: int, *, progress: Callable[[int], None] | None = None
     return first
 
 
+def _keep_reply_and_price(loaded: PolicyConfig, scenario: Any, policy_path: Path) -> PolicyConfig:
+    """A policy file replaces the scenario's defences. The reply text and the price per
+    segment are the scenario's where it sets them, and the file's where it does not; a
+    file that sets one of them to another value than the scenario is an error, as the
+    same two keys in a scenario's own [policy] table are."""
+    default = PolicyConfig()
+    changes: dict[str, Any] = {}
+    for key, where in (("reply_text", "[reply] text"),
+                       ("eur_per_segment", "[pricing] eur_per_segment")):
+        if key not in scenario.sets:
+            continue  # the scenario leaves it to its default: the file's value stands
+        mine, theirs = getattr(loaded, key), getattr(scenario.policy, key)
+        if mine != getattr(default, key) and mine != theirs:
+            text = read_utf8(policy_path, "policy file")
+            line = locate(text, key) or locate(text, f"policy.{key}")
+            raise ConfigError(
+                f"{key} is set here and, to another value, by the scenario "
+                f"{scenario.path or scenario.name} ({where})", path=policy_path, line=line,
+                hint="set it in one place: remove it from this file, or from the scenario")
+        changes[key] = theirs
+    return replace(loaded, **changes)
+
+
 def job_from_inputs(
     *,
     scenario_path: Path | None,
@@ -303,9 +343,7 @@ def job_from_inputs(
     if policy_path is not None:
         loaded = PolicyConfig.load(policy_path)
         if scenario is not None:
-            # A policy file replaces the defences but keeps the scenario's reply and price.
-            loaded = replace(loaded, reply_text=scenario.policy.reply_text,
-                             eur_per_segment=scenario.policy.eur_per_segment)
+            loaded = _keep_reply_and_price(loaded, scenario, policy_path)
         policy = loaded
     if seed is not None:
         base_seed = seed

@@ -10,7 +10,6 @@ reference for the format.
 from __future__ import annotations
 
 import datetime as dt
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from responder.policy.config import PolicyConfig, money_field
-from responder.policy.errors import ConfigError, locate, read_utf8
+from responder.policy.errors import ConfigError, locate, parse_toml, read_utf8
 from responder.policy.units import parse_duration
 from sim.metrics import MAX_SPAN_S
 from sim.trace import E164
@@ -30,6 +29,10 @@ TOP_LEVEL_KEYS = (
     "traffic", "policy", "provider", "faults", "thresholds",
 )
 DEFAULT_NUMBER = "+33644649021"
+# The most messages a scenario's traffic may add up to. A run's memory grows with its
+# senders (a 1,000,000-message raid peaks at about 540 MB), so a typo such as an extra
+# dozen zeros is refused at once instead of running until the machine runs out of memory.
+MAX_MESSAGES = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,9 @@ class Scenario:
     text: str | None = None
     description: str = ""
     start_at: dt.datetime | None = None
+    # the policy's reply_text and eur_per_segment, where this file sets them itself
+    # (in [reply], [pricing], [policy] or the policy file it names), not by default
+    sets: frozenset[str] = frozenset()
 
     @property
     def clock_offset_s(self) -> float:
@@ -76,26 +82,8 @@ def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario file; raises ``ConfigError`` naming file, line and fix."""
     file = Path(path)
     text = read_utf8(file, "scenario", hint="check the path; examples live in scenarios/")
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        message = str(exc).split(" (at line", 1)[0]
-        raise ConfigError(f"not valid TOML: {message}", path=file, line=_toml_line(exc),
-                          hint='strings need quotes: duration = "7d"; tables look like '
-                          "[pricing]; a list of tables is [[traffic]]") from exc
+    data = parse_toml(text, file)
     return scenario_from_mapping(data, path=file, text=text)
-
-
-def _toml_line(exc: tomllib.TOMLDecodeError) -> int | None:
-    lineno = getattr(exc, "lineno", None)  # Python 3.14+
-    if isinstance(lineno, int):
-        return lineno
-    message = str(exc)
-    if "(at line " in message:
-        digits = message.split("(at line ", 1)[1].split(",", 1)[0].strip()
-        if digits.isdigit():
-            return int(digits)
-    return None
 
 
 def scenario_from_mapping(
@@ -173,8 +161,23 @@ def scenario_from_mapping(
         eur_per_segment=policy.eur_per_segment, reply_text=policy.reply_text,
         traffic=traffic, policy=policy, provider=provider, faults=tuple(faults),
         thresholds=thresholds, path=path, text=text, description=description,
-        start_at=start_at,
+        start_at=start_at, sets=_reply_and_price_set(data, reply, pricing, policy),
     )
+
+
+def _reply_and_price_set(data: Mapping[str, Any], reply: Mapping[str, Any],
+                         pricing: Mapping[str, Any], policy: PolicyConfig) -> frozenset[str]:
+    """Which of reply_text and eur_per_segment the scenario file sets itself."""
+    default = PolicyConfig()
+    table = data.get("policy")
+    table = table if isinstance(table, Mapping) else {}
+    sets = {key for key in ("reply_text", "eur_per_segment")
+            if key in table or getattr(policy, key) != getattr(default, key)}
+    if "text" in reply:
+        sets.add("reply_text")
+    if "eur_per_segment" in pricing:
+        sets.add("eur_per_segment")
+    return frozenset(sets)
 
 
 def _table(data: Mapping[str, Any], key: str, fail: Any) -> Mapping[str, Any]:
@@ -209,12 +212,19 @@ def _policy(
     if value is None:
         return base
     if isinstance(value, str):
+        if not value.strip():
+            raise fail("policy", "policy is an empty path",
+                       'name a policy file, policy = "policies/strict.toml", or write a '
+                       "[policy] table")
         policy_path = Path(value)
         if not policy_path.is_absolute() and path is not None:
             policy_path = path.parent / policy_path
         if not policy_path.exists():
             raise fail("policy", f"policy file not found: {policy_path}",
                        "the path is relative to the scenario file")
+        if policy_path.is_dir():
+            raise fail("policy", f"policy names a directory, not a file: {policy_path}",
+                       "name the policy file itself, such as policies/strict.toml")
         loaded = PolicyConfig.load(policy_path)
         changes: dict[str, Any] = {}
         if "text" in reply:
@@ -274,6 +284,13 @@ def _traffic(
             raise fail(f"{where}.start", f"[[traffic]] {kind} starts at or after the scenario "
                        "ends", "start it earlier or make the scenario's duration longer")
         specs.append(spec)
+        total = sum(s.messages for s in specs)
+        if total > MAX_MESSAGES:
+            raise fail(f"{where}.messages",
+                       f"the traffic adds up to {total:,} messages, more than the "
+                       f"{MAX_MESSAGES:,} a run takes",
+                       "a 1,000,000-message raid already peaks at about 540 MB of memory; "
+                       "scale the traffic down")
     return tuple(specs)
 
 

@@ -88,6 +88,11 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return data
 
 
+# The longest trace line read: an SMS body is at most a few thousand characters (Twilio
+# takes 1,600), so a longer line is not a message (``/dev/zero``, a binary file) and is
+# refused before it fills memory.
+MAX_LINE_BYTES = 1024 * 1024
+
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
 
 
@@ -132,10 +137,17 @@ def _records(file: Path, handle: BinaryIO) -> Iterator[tuple[int, TraceRecord]]:
     line_number = 0
     while True:
         try:
-            raw = handle.readline()
+            raw = handle.readline(MAX_LINE_BYTES + 1)
         except OSError as exc:
             raise TraceError(f"cannot read trace: {exc.strerror or exc}", path=file,
                              line=line_number + 1) from exc
+        if len(raw) > MAX_LINE_BYTES:
+            raise TraceError(
+                f"line longer than {MAX_LINE_BYTES // (1024 * 1024)} MiB", path=file,
+                line=line_number + 1,
+                hint="one message per line: an SMS body is a few thousand characters at "
+                "most; is this file a trace?",
+            )
         if not raw:
             if index == 0:  # scoring nothing would pass every gate: refuse it
                 raise TraceError(
@@ -201,6 +213,9 @@ def _parse_line(
         return None
     try:
         data = _DECODER.decode(text)
+    except RecursionError as exc:  # json recurses into nested arrays and objects
+        raise fail("not a JSON object: arrays or objects nested too deeply to read",
+                   'write one flat object per line, e.g. {"t": 0.5, "from": ..., ...}') from exc
     except _RepeatedKey as exc:
         key = json.dumps(exc.key, ensure_ascii=False)
         raise fail(f"the key {key} appears more than once in the object",

@@ -9,6 +9,7 @@ are paid for, in the fake provider's bill, and the results JSON has the shape
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import os
@@ -257,6 +258,9 @@ def _run(args: argparse.Namespace, work: Path) -> int:
 
     if args.scenario is None and args.trace is None:
         raise UsageError("give a SCENARIO.toml, --trace FILE.jsonl, or both")
+    if importlib.util.find_spec("locust") is None:  # it runs in a subprocess: check here
+        raise UsageError("raidsim load runs Locust, which is not installed (hint: pip "
+                         "install 'raidsim[load]')")
     target = _loopback(args.target, "--target")
     provider = _loopback(args.provider, "--provider")
     token = args.auth_token or os.environ.get("RAIDSIM_TWILIO_AUTH_TOKEN")
@@ -274,7 +278,8 @@ def _run(args: argparse.Namespace, work: Path) -> int:
         thresholds = [parse_threshold(e, source="--threshold") for e in args.threshold]
     except (ValueError, ThresholdSyntaxError) as exc:
         raise UsageError(str(exc)) from exc
-    check_output_file(args.json_out, "--json")
+    check_output_file(args.json_out, "--json",
+                      inputs=(args.scenario, args.trace))
     check_output_dir(args.report, "--report")
 
     name, seed, reply_cost = "trace", 0, None

@@ -45,7 +45,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--trace", type=Path, metavar="FILE.jsonl",
                         help="replay this JSONL trace instead of the scenario's traffic")
     parser.add_argument("--policy", type=Path, metavar="FILE.toml",
-                        help="policy file replacing the scenario's [policy] table")
+                        help="policy file replacing the scenario's [policy] table (the scenario's "
+                        "reply text and price stay; the file's apply where it sets none)")
     parser.add_argument("--seed", type=seed_value, metavar="N",
                         help="random seed, 0 or more (default: the scenario's seed)")
     parser.add_argument("--json", type=Path, metavar="OUT", dest="json_out",
@@ -86,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
         print("raidsim simulate: error: --replications must be at least 1", file=sys.stderr)
         return EXIT_USAGE
     jobs = min(args.jobs, args.replications)
-    check_output_file(args.json_out, "--json")
+    check_output_file(args.json_out, "--json",
+                      inputs=(args.scenario, args.trace, args.policy))
     check_output_dir(args.report, "--report")
     try:
         from reports.thresholds import (

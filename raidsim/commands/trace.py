@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from raidsim.cli import seed_value
 
@@ -27,12 +28,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from raidsim.cli import UsageError
+    from raidsim.cli import UsageError, check_output_file
     from responder.policy.errors import ConfigError
     from sim.scenario import load_scenario
     from sim.trace import write_lines, write_trace
     from sim.traffic import iter_generate
 
+    check_output_file(args.output, "-o", inputs=(args.scenario,))
     try:
         scenario = load_scenario(args.scenario)
     except ConfigError as exc:
@@ -42,10 +44,11 @@ def run(args: argparse.Namespace) -> int:
         count = write_lines(records, sys.stdout)
     else:
         try:
+            Path(args.output).parent.mkdir(parents=True, exist_ok=True)  # as --json does
             count = write_trace(records, args.output)
         except OSError as exc:
             raise UsageError(f"{args.output}: cannot write the trace: {exc.strerror or exc} "
-                             "(hint: check that the directory exists and is writable)") from exc
+                             "(hint: give a file path in a folder you can write to)") from exc
         seed = scenario.seed if args.seed is None else args.seed
         print(f"wrote {count} messages to {args.output} ({scenario.name}, seed {seed})",
               file=sys.stderr)

@@ -7,14 +7,14 @@ Unknown keys are errors, so a typo never silently leaves a defence at its defaul
 
 from __future__ import annotations
 
-import tomllib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from responder.policy.errors import ConfigError, locate, read_utf8
+from responder.policy.errors import ConfigError, locate, parse_toml, read_utf8
 from responder.policy.money import MoneyError, to_micros
 from responder.policy.units import parse_duration
 from responder.sms import price_micros
@@ -167,10 +167,8 @@ class PolicyConfig:
         """Read a standalone policy file (its top level is the ``[policy]`` table)."""
         file = Path(path)
         text = read_utf8(file, "policy file")
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"not valid TOML: {exc}", path=file, line=_toml_line(exc)) from exc
+        data = parse_toml(text, file, hint="a policy file is the [policy] table's keys, "
+                          "such as eur_per_segment = \"0.16\" and [budget]")
         if "policy" in data and isinstance(data["policy"], dict):
             data = data["policy"]
             prefix = "policy"
@@ -180,19 +178,6 @@ class PolicyConfig:
         if "name" not in data:
             config = replace(config, name=file.stem)  # results and reports name the file
         return config
-
-
-def _toml_line(exc: tomllib.TOMLDecodeError) -> int | None:
-    lineno = getattr(exc, "lineno", None)
-    if isinstance(lineno, int):
-        return lineno
-    text = str(exc)
-    marker = "line "
-    if marker in text:
-        digits = text.split(marker, 1)[1].split()[0].rstrip(",)")
-        if digits.isdigit():
-            return int(digits)
-    return None
 
 
 _SECTIONS: dict[str, type] = {
@@ -306,6 +291,8 @@ def _section(current: Any, table: Mapping[str, Any], dotted: str, fail: Any) -> 
         else:
             kind = type(getattr(current, name))
             changes[name] = _expect(value, kind, where, fail)
+            if kind is float and not math.isfinite(changes[name]):  # nan, inf, 1e400
+                raise fail(where, f"{where} must be a finite number, got {value!r}")
             if kind in (int, float) and changes[name] < 0:
                 raise fail(where, f"{where} cannot be negative")
     return replace(current, **changes)

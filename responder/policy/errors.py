@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
+from typing import Any
 
 
 class ConfigError(ValueError):
@@ -34,20 +36,70 @@ class ConfigError(ValueError):
         return f"{where}{self.message}{hint}"
 
 
+# Scenario, policy and settings files are a few kilobytes; anything near this is not one
+# (``/dev/zero``, a trace or a log given by mistake) and is refused before it fills memory.
+MAX_CONFIG_BYTES = 16 * 1024 * 1024
+
+
 def read_utf8(path: Path, what: str, *, hint: str | None = None) -> str:
     """The text of a configuration file; a ``ConfigError`` naming ``what`` (and, for bytes
-    that are not UTF-8, the line) when it cannot be read. ``hint`` helps a missing file."""
+    that are not UTF-8, the line) when it cannot be read. ``hint`` helps a missing file.
+    A leading byte-order mark (some Windows editors write one) is dropped."""
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"cannot read {what}: {exc.strerror or exc}", path=path,
                           hint=hint) from exc
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{what} is larger than {MAX_CONFIG_BYTES // (1024 * 1024)} MiB",
+                          path=path, hint=f"is this the {what}? {hint or 'check the path'}")
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise ConfigError(f"{what} is not UTF-8", path=path, line=line,
                           hint="save the file as UTF-8") from exc
+
+
+_TOML_HINT = ('strings need quotes: duration = "7d"; tables look like [pricing]; a list of '
+              "tables is [[traffic]]")
+
+
+def parse_toml(text: str, path: Path, *, hint: str = _TOML_HINT) -> dict[str, Any]:
+    """Parse TOML ``text`` read from ``path``; a ``ConfigError`` with the line and a hint
+    that fits the mistake when it is not valid TOML."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc).split(" (at line", 1)[0]
+        if message.startswith("Cannot overwrite a value"):
+            hint = ("a key is set twice, or both as a value and as a table (such as "
+                    'policy = "file.toml" next to a [policy.budget] table); set it once')
+        elif message.startswith("Cannot declare"):
+            hint = "a [table] may appear only once: merge the two into one"
+        elif text.lstrip().startswith("{"):
+            hint = ("this looks like a JSON trace, not TOML: give a trace with "
+                    "--trace FILE.jsonl")
+        raise ConfigError(f"not valid TOML: {message}", path=path, line=toml_line(exc),
+                          hint=hint) from exc
+    except RecursionError as exc:  # tomllib recurses into nested arrays and tables
+        raise ConfigError("cannot read this TOML: arrays or tables nested too deeply",
+                          path=path, hint="nest a few levels at most") from exc
+
+
+def toml_line(exc: tomllib.TOMLDecodeError) -> int | None:
+    """The line a ``TOMLDecodeError`` points at (its attribute on Python 3.14+, else
+    parsed from its message)."""
+    lineno = getattr(exc, "lineno", None)
+    if isinstance(lineno, int):
+        return lineno
+    message = str(exc)
+    if "(at line " in message:
+        digits = message.split("(at line ", 1)[1].split(",", 1)[0].strip()
+        if digits.isdigit():
+            return int(digits)
+    return None
 
 
 _TABLE = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")

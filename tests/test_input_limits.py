@@ -1,0 +1,289 @@
+"""Input that is not what it claims to be: too deep, too large, not finite, or the command's
+own output path. Each is exit 2 with the file, the line where there is one, and the fix;
+none may crash (exit 3), fill memory or destroy a file.
+
+Found by a walkthrough on a clean clone: `raidsim simulate --trace /dev/zero` was stopped by
+the kernel's OOM killer after taking 24 GB, nested brackets raised RecursionError (exit 3),
+`error_rate = nan` raised decimal.InvalidOperation, `surge.factor = inf` silently turned
+surge detection off, and `trace self.toml -o self.toml` overwrote the scenario.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from raidsim.cli import main
+from reports import results as results_module
+from responder.policy import errors
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SMALL = """\
+name = "small"
+seed = 1
+duration = "1h"
+
+[pricing]
+eur_per_segment = "0.16"
+
+[reply]
+text = "Bonjour."
+
+[[traffic]]
+kind = "organic"
+messages = 50
+"""
+
+BARE = """\
+name = "bare"
+seed = 1
+duration = "1h"
+
+[[traffic]]
+kind = "organic"
+messages = 50
+"""
+
+LINE = ('{"t": 1, "from": "+33612345678", "to": "+33644649021", "body": "Salut", '
+        '"label": "legit"}\n')
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# ------------------------------------------------------------------ nesting
+
+
+def test_a_deeply_nested_trace_line_is_exit_2_with_its_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    trace = write(tmp_path / "n.jsonl", LINE + "[" * 5000 + "]" * 5000 + "\n")
+    code, _, err = run(capsys, "simulate", "--trace", trace)
+    assert code == 2, err
+    assert f"{trace}:2: " in err and "nested too deeply" in err
+
+
+def test_a_deeply_nested_scenario_or_policy_is_exit_2(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    deep = "x = " + "[" * 5000 + "]" * 5000 + "\n"
+    scenario = write(tmp_path / "d.toml", deep + SMALL)
+    code, _, err = run(capsys, "simulate", scenario)
+    assert code == 2, err
+    assert f"{scenario}: " in err and "nested too deeply" in err
+    policy = write(tmp_path / "p.toml", deep)
+    code, _, err = run(capsys, "simulate", write(tmp_path / "s.toml", SMALL), "--policy", policy)
+    assert code == 2, err
+    assert f"{policy}: " in err and "nested too deeply" in err
+
+
+def test_deeply_nested_results_are_exit_2(tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    deep = write(tmp_path / "deep.json", "[" * 100_000 + "]" * 100_000)
+    code, _, err = run(capsys, "report", deep)
+    assert code == 2, err
+    assert "deep.json" in err and "nested too deeply" in err
+
+
+# ------------------------------------------------------------------ size
+
+
+def test_a_trace_line_over_the_limit_is_refused_before_it_is_read_whole(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from sim import trace as trace_module
+
+    body = "x" * trace_module.MAX_LINE_BYTES
+    trace = write(tmp_path / "big.jsonl", LINE + json.dumps(
+        {"t": 2, "from": "+33612345678", "to": "+33644649021", "body": body}) + "\n")
+    code, _, err = run(capsys, "simulate", "--trace", trace)
+    assert code == 2, err
+    assert f"{trace}:2: line longer than 1 MiB" in err
+
+
+def test_a_zero_stream_given_as_a_trace_is_refused_at_once(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    if not Path("/dev/zero").exists():
+        pytest.skip("no /dev/zero on this system")
+    code, _, err = run(capsys, "simulate", "--trace", "/dev/zero")
+    assert code == 2, err
+    assert "/dev/zero:1: line longer than 1 MiB" in err
+
+
+def test_config_and_results_files_past_their_size_are_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(errors, "MAX_CONFIG_BYTES", 100)
+    monkeypatch.setattr(results_module, "MAX_RESULTS_BYTES", 100)
+    scenario = write(tmp_path / "s.toml", SMALL)
+    code, _, err = run(capsys, "simulate", scenario)
+    assert code == 2, err
+    assert f"{scenario}: scenario is larger than" in err
+    results = write(tmp_path / "r.json", json.dumps({"pad": "x" * 200}))
+    code, _, err = run(capsys, "report", results)
+    assert code == 2, err
+    assert "r.json: larger than" in err
+
+
+def test_a_scenario_with_a_runaway_message_count_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scenario = write(tmp_path / "big.toml", BARE.replace("messages = 50",
+                                                         "messages = 100000000000000000"))
+    code, _, err = run(capsys, "simulate", scenario)
+    assert code == 2, err
+    assert f"{scenario}:7: the traffic adds up to" in err and "10,000,000" in err
+
+
+# ------------------------------------------------------------------ numbers
+
+
+@pytest.mark.parametrize(("table", "key", "value"), [
+    ("provider", "error_rate", "nan"),
+    ("provider", "timeout_rate", "nan"),
+    ("provider", "segments_per_second", "inf"),
+    ("provider", "segments_per_second", "nan"),
+    ("policy.surge", "factor", "inf"),
+    ("policy.surge", "factor", "nan"),
+    ("policy.surge", "factor", "1e400"),
+])
+def test_numbers_that_are_not_finite_are_exit_2_with_their_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], table: str, key: str,
+        value: str) -> None:
+    scenario = write(tmp_path / "s.toml", f"{SMALL}\n[{table}]\n{key} = {value}\n")
+    code, _, err = run(capsys, "simulate", scenario)
+    assert code == 2, err
+    assert f"{scenario}:16: " in err and "finite" in err
+
+
+def test_a_sweep_value_that_is_not_finite_is_a_usage_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "sweep", write(tmp_path / "s.toml", SMALL),
+                       "--param", "surge.factor=nan")
+    assert code == 2, err
+    assert "surge.factor must be a finite number" in err
+
+
+# ------------------------------------------------------------------ TOML mistakes
+
+
+@pytest.mark.parametrize(("text", "line", "hint"), [
+    (SMALL.replace('seed = 1\n', 'seed = 1\nseed = 2\n'), 3, "a key is set twice"),
+    (SMALL + '\n[pricing]\neur_per_segment = "0.2"\n', 15, "may appear only once"),
+    (LINE, 1, "looks like a JSON trace"),
+])
+def test_toml_mistakes_get_a_hint_that_names_the_fix(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, line: int,
+        hint: str) -> None:
+    scenario = write(tmp_path / "s.toml", text)
+    code, _, err = run(capsys, "simulate", scenario)
+    assert code == 2, err
+    assert f"{scenario}:{line}: not valid TOML" in err and hint in err
+
+
+def test_a_scenario_saved_with_a_byte_order_mark_reads(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scenario = tmp_path / "bom.toml"
+    scenario.write_bytes(b"\xef\xbb\xbf" + SMALL.encode())
+    code, out, err = run(capsys, "simulate", scenario)
+    assert code == 0, err
+    assert "messages" in out
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ('""', "policy is an empty path"),
+    ('"/"', "policy names a directory"),
+])
+def test_a_policy_path_that_is_no_file_names_the_scenario_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str, message: str) -> None:
+    scenario = write(tmp_path / "s.toml", SMALL.replace('duration = "1h"\n',
+                                                        f'duration = "1h"\npolicy = {value}\n'))
+    code, _, err = run(capsys, "simulate", scenario)
+    assert code == 2, err
+    assert f"{scenario}:4: {message}" in err
+
+
+# ------------------------------------------------------------------ --policy and the price
+
+
+def test_a_policy_file_sets_the_price_a_scenario_leaves_to_its_default(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    policy = write(tmp_path / "p.toml", 'eur_per_segment = "0.50"\n')
+    code, out, err = run(capsys, "simulate", write(tmp_path / "bare.toml", BARE),
+                         "--policy", policy)
+    assert code == 0, err
+    assert "€0.50 each" in out
+
+
+def test_a_policy_file_and_a_scenario_that_disagree_on_the_price_is_an_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    policy = write(tmp_path / "p.toml", 'name = "p"\neur_per_segment = "0.50"\n')
+    scenario = write(tmp_path / "s.toml", SMALL)
+    code, _, err = run(capsys, "simulate", scenario, "--policy", policy)
+    assert code == 2, err
+    assert f"{policy}:2: eur_per_segment is set here" in err and "[pricing]" in err
+    same = write(tmp_path / "same.toml", 'eur_per_segment = "0.16"\n')
+    code, out, err = run(capsys, "simulate", scenario, "--policy", same)
+    assert code == 0, err
+    assert "€0.16 each" in out
+
+
+# ------------------------------------------------------------------ outputs
+
+
+def test_an_output_path_that_is_an_input_is_refused_and_the_input_kept(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scenario = write(tmp_path / "self.toml", SMALL)
+    code, _, err = run(capsys, "trace", scenario, "-o", scenario)
+    assert code == 2, err
+    assert "is the input file" in err
+    assert scenario.read_text(encoding="utf-8") == SMALL
+    trace = write(tmp_path / "t.jsonl", LINE)
+    code, _, err = run(capsys, "simulate", "--trace", trace, "--json",
+                       tmp_path / "x" / ".." / "t.jsonl")
+    assert code == 2, err
+    assert "is the input file" in err
+    assert trace.read_text(encoding="utf-8") == LINE
+
+
+def test_trace_creates_the_output_folder_as_json_does(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "new" / "dir" / "t.jsonl"
+    code, _, err = run(capsys, "trace", write(tmp_path / "s.toml", SMALL), "-o", out)
+    assert code == 0, err
+    assert out.read_text(encoding="utf-8").startswith('{"t":')
+
+
+# ------------------------------------------------------------------ the rest
+
+
+def test_load_without_locust_says_which_extra_to_install(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    real = importlib.util.find_spec
+
+    def find_spec(name: str, *args: object) -> object:
+        return None if name == "locust" else real(name, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    code, _, err = run(capsys, "load", write(tmp_path / "s.toml", SMALL),
+                       "--auth-token", "x")
+    assert code == 2, err
+    assert "pip install 'raidsim[load]'" in err
+
+
+def test_messages_at_the_end_of_the_span_get_a_hint_about_the_span(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    trace = write(tmp_path / "late.jsonl", LINE.replace('"t": 1', '"t": 31622400'))
+    code, _, err = run(capsys, "simulate", "--trace", trace)
+    assert code == 0, err
+    assert "1 replies were never sent" in err
+    assert "within a day of the end of the 366 days" in err
