@@ -46,8 +46,16 @@ def reply_warning(policy: PolicyConfig) -> str | None:
     if info.encoding == "GSM-7" and info.segments == 1:
         return None
     reasons = []
+    chars = ", ".join(repr(c) for c in non_gsm7_characters(policy.reply_text)[:8])
+    if info.segments == 1:  # UCS-2, but still one segment: the same cost, less room
+        return (
+            f"the reply text is UCS-2 because of {chars}: it fits one segment "
+            f"(€{format_eur(per_segment)} per reply, {info.units} of 70 units), but past 70 "
+            "characters it costs a segment per 67, where GSM-7 fits 160 in one; rewrite "
+            "those characters in GSM-7 for room (check with `raidsim segments TEXT "
+            "--explain`)."
+        )
     if info.encoding == "UCS-2":
-        chars = ", ".join(repr(c) for c in non_gsm7_characters(policy.reply_text)[:8])
         reasons.append(f"it is UCS-2 because of {chars} (70 units per segment, 67 when split)")
     if info.segments > 1:
         reasons.append(f"it needs {info.segments} segments ({info.units} units)")

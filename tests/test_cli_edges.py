@@ -496,3 +496,12 @@ def test_a_threshold_given_twice_is_checked_once(tmp_path: Path) -> None:
              for t in json.loads(out.read_text())["thresholds"]]
     assert len(names) == len(set(names)) and "spend_eur<=1450" in names
     assert run.stdout.count("spend_eur <= 1450") == 1
+
+
+@pytest.mark.parametrize("args", [("segments", "a", "b"),
+                                  ("trace", "x.toml", "-o", "-", "--bogus")])
+def test_an_unknown_argument_shows_the_commands_usage(args: tuple[str, ...]) -> None:
+    run = raidsim(*args)
+    assert run.returncode == 2
+    assert run.stderr.startswith(f"usage: raidsim {args[0]} ")
+    assert f"raidsim {args[0]}: error: unrecognized arguments" in run.stderr

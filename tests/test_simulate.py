@@ -267,3 +267,22 @@ def test_the_summary_names_the_policy_that_defended(reference: tuple[dict, bytes
     lines = summary_lines({**results, "policy": "lenient"})
     (defended,) = [line for line in lines if "defended spend" in line]
     assert "  lenient defences (" in defended, defended
+
+
+@pytest.mark.parametrize(("text", "expected", "absent"), [
+    ("Bonjour.", None, None),
+    ("Ça suffit, ça.", "fits one segment (€0.16 per reply, 14 of 70 units)", "2x"),
+    ("ç" * 71, "€0.32 per reply, 2x the €0.16", "fits one segment"),
+    ("x" * 161, "it needs 2 segments (161 units)", "UCS-2"),
+])
+def test_the_reply_warning_says_what_the_text_does_to_the_cost(
+        text: str, expected: str | None, absent: str | None) -> None:
+    from responder.policy import PolicyConfig
+    from sim.run import reply_warning
+
+    warning = reply_warning(PolicyConfig(reply_text=text))
+    if expected is None:
+        assert warning is None
+        return
+    assert warning is not None and expected in warning
+    assert absent not in warning

@@ -17,6 +17,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "Reads the text from standard input when TEXT is '-', less the one line end "
             "that echo or a file's last line adds (a line end inside the text counts)."
         ),
+        epilog="exit codes: 0 printed, 2 usage error (or standard input not UTF-8)",
     )
     parser.add_argument("text", metavar="TEXT", help="the message text, or - for stdin")
     parser.add_argument(
