@@ -45,6 +45,9 @@ from responder.transport import ProviderTransport, environment_proxies
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 MAX_FIELDS = 200
 MAX_ID_LEN = 64
+_GENERIC_PREFIX = "generic:"  # a generic webhook's id is stored under this prefix
+# the longest ``?reply=`` a status callback carries: an inbound id as stored
+MAX_REPLY_REF_LEN = len(_GENERIC_PREFIX) + MAX_ID_LEN
 MAX_NUMBER_LEN = 32
 POLICY_TICK_S = 1.0
 PURGE_EVERY_S = 3600.0
@@ -435,7 +438,7 @@ async def generic_sms(request: Request, ctx: Context) -> Response:
     if not isinstance(data.get("body", ""), str):
         raise HTTPError(400, "body must be a string")
     inbound = Inbound(
-        message_sid="generic:" + _field(fields, "id", limit=MAX_ID_LEN),
+        message_sid=_GENERIC_PREFIX + _field(fields, "id", limit=MAX_ID_LEN),
         sender=_field(fields, "from", limit=MAX_NUMBER_LEN),
         recipient=_field(fields, "to", limit=MAX_NUMBER_LEN),
         body=_body_text(fields.get("body", "")),
@@ -484,7 +487,7 @@ async def twilio_status(request: Request, ctx: Context) -> Response:
     # the outbox's own reference (``?reply=``, covered by the signature): it names the
     # reply when the send never learnt the provider's sid (a timeout left it ``unknown``)
     reply_to = _field({"reply": request.query_params.get("reply", "")}, "reply",
-                      limit=MAX_ID_LEN, required=False) or None
+                      limit=MAX_REPLY_REF_LEN, required=False) or None
     matched = await ctx.db.call(ctx.core.store.record_status, sid, status, error_code,
                                 now=ctx.clock(), reply_to=reply_to)
     event("status_callback", provider_sid=sid, status=status, error_code=error_code,

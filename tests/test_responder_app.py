@@ -517,6 +517,36 @@ async def test_status_callback(tmp_path: Path) -> None:
         store.close()
 
 
+async def test_a_status_callback_settles_a_generic_reply_with_the_longest_id(
+    tmp_path: Path,
+) -> None:
+    """A generic webhook id may be 64 characters; its reply is stored under
+    ``generic:<id>``, and the status callback naming it (``?reply=``) is accepted."""
+    settings = settings_for(tmp_path, RAIDSIM_PUBLIC_URL="https://sms.example.org")
+    secret = settings.webhook_secret or ""
+    provider = Provider()
+    long_id = "i" * 64
+    body = json.dumps({"id": long_id, "from": "+33600000005", "to": "+33644649021",
+                       "body": "Bonjour"}).encode()
+    async with running(settings, provider, Clock()) as client:
+        good = await client.post("/webhooks/generic/sms", content=body,
+                                 headers={"X-Raidsim-Signature": generic_signature(secret, body)})
+        assert good.json()["decision"] == "reply"
+        assert await until(lambda: statuses(settings) == ["sent"])
+        sent = dict(httpx.QueryParams(provider.requests[0].content.decode()))
+        url = sent["StatusCallback"].removeprefix("https://sms.example.org")
+        assert httpx.URL(url).params["reply"] == f"generic:{long_id}"
+        callback = {"MessageSid": "SMout1", "MessageStatus": "delivered", "ErrorCode": ""}
+        signed = await client.post(url, data=callback,
+                                   headers=twilio_headers(sent["StatusCallback"], callback))
+        assert signed.status_code == 200, signed.text
+    store = open_store(settings.database_url)
+    try:
+        assert store.outbox_rows()[0]["provider_status"] == "delivered"
+    finally:
+        store.close()
+
+
 async def test_metrics_exposed(tmp_path: Path) -> None:
     """/metrics exposes decisions, spend, budget, outbox depth, latency and provider errors."""
     async with running(settings_for(tmp_path, RAIDSIM_BUDGET_EUR="10"), Provider(),
