@@ -323,7 +323,7 @@ def lookup(results: Mapping[str, Any], metric: str) -> Any:
     for part in metric.split("."):
         if isinstance(node, Mapping) and part in node:
             node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+        elif isinstance(node, list) and part.isdigit() and part.isascii() and int(part) < len(node):
             node = node[int(part)]
         else:
             return _MISSING

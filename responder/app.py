@@ -243,7 +243,7 @@ async def read_body(request: Request, limit: int,
         headers = raw_headers(request)
     declared = _header(headers, b"content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not (declared.isdigit() and declared.isascii()):
             raise HTTPError(400, "bad content-length")
         if int(declared) > limit:
             raise HTTPError(413, "body too large")

@@ -22,7 +22,9 @@ def pseudonymise(key: bytes, number: str) -> str:
 
 # A run of 7 or more digits, with its "+" if any: a phone number in a provider's error
 # text ("The 'To' number +33612345678 is not a valid phone number.", Twilio 21211).
-_DIGIT_RUN = re.compile(r"\+?[0-9]{7,}")
+# Digits of any script (\d on str patterns: Arabic-Indic, full-width...) and a full-width
+# plus: a sender may write its number in them, and the provider's error repeats it.
+_DIGIT_RUN = re.compile(r"[+\uff0b]?\d{7,}")
 
 
 def redact_numbers(key: bytes, text: str | None) -> str | None:

@@ -47,7 +47,7 @@ def retry_after(value: str | None, *, now: float) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isdigit() and value.isascii():
         return float(value)
     try:
         return max(0.0, parsedate_to_datetime(value).timestamp() - now)
@@ -116,7 +116,8 @@ class TwilioClient:
                 Outcome.SENT, "ok",
                 provider_sid=str(data["sid"]) if data.get("sid") else None,
                 status=str(data.get("status") or "queued"),
-                segments=int(str(segments)) if str(segments or "").isdigit() else None,
+                segments=(int(str(segments)) if str(segments or "").isdigit()
+                          and str(segments).isascii() else None),
             )
         wait = retry_after(response.headers.get("retry-after"), now=now)
         error = _error_text(response)

@@ -267,4 +267,5 @@ class Metrics:
 
 
 def _repliable(sender: str) -> bool:
-    return len(sender) >= 8 and sender.startswith("+") and sender[1:].isdigit()
+    return (len(sender) >= 8 and sender.startswith("+") and sender[1:].isdigit()
+            and sender.isascii())

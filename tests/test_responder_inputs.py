@@ -7,6 +7,7 @@ a JSON document that breaks the parser is input error, answered 400, not an outa
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import socket
@@ -339,3 +340,30 @@ def test_backoff_never_overflows() -> None:
     delays = [backoff_s(attempt, rng) for attempt in (1, 2, 10, 1025, 10**9)]
     assert 0.5 <= delays[0] <= 1.0 and 1.0 <= delays[1] <= 2.0
     assert all(BACKOFF_CAP_S / 2 <= d <= BACKOFF_CAP_S for d in delays[2:])
+
+
+@pytest.mark.parametrize("number", ["+\u0663\u0663\u0666\u0661\u0662\u0663\u0664\u0665\u0666",
+                                    "+\uff13\uff13\uff16\uff11\uff12\uff13\uff14\uff15\uff16",
+                                    "\uff0b33612345678"])
+async def test_a_number_in_other_digits_gets_no_reply_and_never_reaches_the_logs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, number: str
+) -> None:
+    """Arabic-Indic or full-width digits pass str.isdigit(): the policy took such a sender
+    for a phone number and paid for a reply, and the provider's 21211 error, which names
+    the number, reached the logs raw (the redaction matched ASCII digits only)."""
+    from responder.logs import redact_numbers
+
+    caplog.set_level("INFO", logger="raidsim.responder")
+    provider = Provider()
+    settings = settings_for(tmp_path)
+    async with running(settings, provider, Clock()) as client:
+        form = twilio_form("SM1", number)
+        response = await client.post(HOOK, data=form, headers=twilio_headers(HOOK, form))
+    assert response.status_code == 200
+    await asyncio.sleep(0.2)  # an outbox send would have started by now
+    assert provider.requests == []  # no reply paid for
+    logged = " ".join(json.dumps(getattr(r, "fields", {}), ensure_ascii=False)
+                      for r in caplog.records)
+    assert number not in logged and number[1:] not in logged
+    error = f"The 'To' number {number} is not a valid phone number."
+    assert number[1:] not in (redact_numbers(b"k", error) or "")

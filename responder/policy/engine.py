@@ -664,12 +664,14 @@ def _block_hot(state: PolicyState, number: str, sender: _Sender) -> bool:
 
 
 def _is_e164(sender: str) -> bool:
-    return len(sender) >= 8 and sender[0] == "+" and sender[1:].isdigit()
+    # isascii: str.isdigit() also takes other scripts' digits ("+٣٣٦...", full-width),
+    # which no provider delivers to
+    return len(sender) >= 8 and sender[0] == "+" and sender[1:].isdigit() and sender.isascii()
 
 
 def _is_short_code(sender: str) -> bool:
     digits = sender.lstrip("+")
-    return digits.isdigit() and len(digits) <= 6
+    return digits.isdigit() and digits.isascii() and len(digits) <= 6
 
 
 # ---------------------------------------------------------------------------
