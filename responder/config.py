@@ -7,6 +7,7 @@ carry a ``[policy]`` table. See docs/responder.md for the list.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -73,6 +74,8 @@ class Settings:
 
 
 _REQUIRED = ("twilio_account_sid", "twilio_auth_token")
+_MAX_INT = 1_000_000_000
+_MAX_CONCURRENCY = 1000
 _SETTABLE = {f.name for f in fields(Settings)} - {"policy"}
 
 
@@ -168,13 +171,16 @@ def _coerce(where: str, value: Any, kind: Any) -> Any:
             number = int(str(value).strip())
             if number < 0:
                 raise ConfigError(f"{where} cannot be negative")
+            if number > _MAX_INT:  # stored in 64-bit columns and counters
+                raise ConfigError(f"{where} is too large: {number} (at most {_MAX_INT:,})")
             return number
         if "float" in text:
             if isinstance(value, bool):
                 raise ConfigError(f"{where} must be a number, got {value!r}")
             real = float(str(value).strip())
-            if not real >= 0:
-                raise ConfigError(f"{where} must be a number of at least 0")
+            if not (math.isfinite(real) and real >= 0):  # nan, inf
+                raise ConfigError(f"{where} must be a finite number of at least 0, got "
+                                  f"{value!r}")
             return real
     except (ValueError, ArithmeticError, MoneyError) as exc:
         raise ConfigError(f"{where}: cannot read {value!r}: {exc}") from exc
@@ -193,8 +199,13 @@ def _validate(s: Settings) -> None:
         url = getattr(s, name)
         if url is None:
             continue
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 -- raises ValueError for a port out of range
+        except ValueError as exc:
+            raise ConfigError(f"{_env_name(name)} is not a valid URL: {url!r} ({exc})",
+                              hint="write it as https://host or http://host:port") from exc
+        if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(f"{_env_name(name)} must be an http(s) URL, got {url!r}")
     if s.from_number is not None and not _E164.match(s.from_number):
         raise ConfigError(f"RAIDSIM_FROM_NUMBER must be an E.164 number, got {s.from_number!r}")
@@ -202,8 +213,20 @@ def _validate(s: Settings) -> None:
         raise ConfigError("RAIDSIM_ADMIN_TOKEN must be at least 16 characters")
     if s.webhook_secret is not None and len(s.webhook_secret) < 16:
         raise ConfigError("RAIDSIM_WEBHOOK_SECRET must be at least 16 characters")
-    if s.send_concurrency < 1:
-        raise ConfigError("RAIDSIM_SEND_CONCURRENCY must be at least 1")
+    if not 1 <= s.send_concurrency <= _MAX_CONCURRENCY:
+        raise ConfigError(f"RAIDSIM_SEND_CONCURRENCY must be from 1 to {_MAX_CONCURRENCY}")
+    for name in ("send_connect_timeout_s", "send_read_timeout_s"):
+        if getattr(s, name) <= 0:
+            raise ConfigError(f"{_env_name(name)} must be above 0",
+                              hint="a send that may not wait for the answer is never "
+                              "known to be sent; the defaults are 5 and 10 seconds")
+    caps = s.caps
+    if s.policy.reply_cost_micros == 0 and (caps.total_micros is not None
+                                            or caps.per_hour_micros is not None):
+        raise ConfigError("a budget cap is set but the policy's eur_per_segment is 0, so no "
+                          "reply would count against it",
+                          hint='set the provider\'s price, eur_per_segment = "0.16" in the '
+                          "[policy] table or the policy file")
     if s.send_max_attempts < 1:
         raise ConfigError("RAIDSIM_SEND_MAX_ATTEMPTS must be at least 1")
     if s.max_body_bytes < 1024:

@@ -31,6 +31,7 @@ from test_responder_app import (
     until,
 )
 
+from responder.config import load_settings
 from responder.logs import pseudonymise
 from responder.policy.errors import ConfigError
 from responder.policy.money import MAX_MICROS, MoneyError, to_micros
@@ -367,3 +368,34 @@ async def test_a_number_in_other_digits_gets_no_reply_and_never_reaches_the_logs
     assert number not in logged and number[1:] not in logged
     error = f"The 'To' number {number} is not a valid phone number."
     assert number[1:] not in (redact_numbers(b"k", error) or "")
+
+
+@pytest.mark.parametrize(("env", "match"), [
+    ({"RAIDSIM_PUBLIC_URL": "http://[::1"}, r"RAIDSIM_PUBLIC_URL is not a valid URL"),
+    ({"RAIDSIM_TWILIO_API_BASE": "http://127.0.0.1:99999"},
+     r"RAIDSIM_TWILIO_API_BASE is not a valid URL"),
+    ({"RAIDSIM_SEND_CONCURRENCY": "99999999999999999999"}, r"too large"),
+    ({"RAIDSIM_SEND_CONCURRENCY": "5000"}, r"RAIDSIM_SEND_CONCURRENCY must be from 1"),
+    ({"RAIDSIM_SEND_READ_TIMEOUT_S": "0"}, r"RAIDSIM_SEND_READ_TIMEOUT_S must be above 0"),
+    ({"RAIDSIM_SEND_READ_TIMEOUT_S": "inf"}, r"finite"),
+    ({"RAIDSIM_RETENTION_DAYS": "inf"}, r"finite"),
+])
+def test_settings_that_would_break_the_service_stop_it_at_start(
+        tmp_path: Path, env: dict[str, str], match: str) -> None:
+    """Each was accepted at start and then broke the service: a traceback (exit 3) for a
+    malformed IPv6 URL, an outbox failing on every row for a concurrency past 64 bits,
+    every reply billed but marked unknown for a read timeout of 0."""
+    with pytest.raises(ConfigError, match=match):
+        settings_for(tmp_path, **env)
+
+
+def test_a_budget_cap_with_a_free_reply_is_refused(tmp_path: Path) -> None:
+    """At eur_per_segment = 0 no reply counts against the cap: the provider billed 20
+    replies against a 3-reply budget."""
+    config = tmp_path / "raidsim.toml"
+    config.write_text('budget_eur = "0.48"\n[policy]\neur_per_segment = "0"\n')
+    with pytest.raises(ConfigError, match="eur_per_segment is 0"):
+        load_settings(base_env(RAIDSIM_CONFIG=str(config)))
+    config.write_text('[policy]\nreply_text = " "\n')
+    with pytest.raises(ConfigError, match=r"raidsim\.toml:2: policy\.reply_text is empty"):
+        load_settings(base_env(RAIDSIM_CONFIG=str(config)))

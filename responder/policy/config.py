@@ -216,6 +216,9 @@ def _build(
             changes["name"] = _expect(value, str, dotted, fail)
         elif key == "reply_text":
             changes["reply_text"] = _expect(value, str, dotted, fail)
+            if not changes["reply_text"].strip():
+                raise fail(dotted, f"{dotted} is empty: the provider refuses an empty SMS "
+                           "(Twilio 21602)", 'write the reply, reply_text = "Bonjour. ..."')
         elif key == "eur_per_segment":
             changes["eur_per_segment"] = money_field(value, dotted, fail)
         elif key == "dedup":
