@@ -55,6 +55,9 @@ PURGE_EVERY_S = 3600.0
 GC_THRESHOLDS = (2_000, 10, 100)
 
 
+BODY_READ_TIMEOUT_S = 30.0  # the longest a request's body may take to arrive
+
+
 class HTTPError(Exception):
     def __init__(self, status: int, reason: str) -> None:
         super().__init__(reason)
@@ -208,6 +211,12 @@ def _guard(
         except HTTPError as exc:
             ctx.metrics.rejected.labels(exc.reason).inc()
             return PlainTextResponse(exc.reason, status_code=exc.status)
+        except ClientDisconnect:
+            # The client hung up before its body arrived: nothing was stored, nothing is
+            # wrong here; not the database-down signal ("unavailable") an alert watches.
+            event("client_disconnected", path=request.url.path)
+            ctx.metrics.rejected.labels("client disconnected").inc()
+            return PlainTextResponse("client disconnected", status_code=400)
         except Exception as exc:
             event("request_failed", level=40, path=request.url.path,
                   error=redact_numbers(ctx.key, f"{type(exc).__name__}: {exc}"))
@@ -252,20 +261,26 @@ async def read_body(request: Request, limit: int,
     receive = request.receive
     chunks: list[bytes] = []
     size = 0
-    while True:
-        message = await receive()
-        kind = message["type"]
-        if kind == "http.request":
-            chunk = message.get("body", b"")
-            if chunk:
-                size += len(chunk)
-                if size > limit:
-                    raise HTTPError(413, "body too large")
-                chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        elif kind == "http.disconnect":
-            raise ClientDisconnect()
+    try:
+        # A client trickling its body a byte at a time holds a connection and its buffer:
+        # the whole body must arrive within BODY_READ_TIMEOUT_S (a webhook is one packet).
+        async with asyncio.timeout(BODY_READ_TIMEOUT_S):
+            while True:
+                message = await receive()
+                kind = message["type"]
+                if kind == "http.request":
+                    chunk = message.get("body", b"")
+                    if chunk:
+                        size += len(chunk)
+                        if size > limit:
+                            raise HTTPError(413, "body too large")
+                        chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        break
+                elif kind == "http.disconnect":
+                    raise ClientDisconnect()
+    except TimeoutError as exc:
+        raise HTTPError(408, "body too slow") from exc
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
@@ -391,7 +406,8 @@ def _field(fields: dict[str, str], *names: str, limit: int, required: bool = Tru
         if value:
             if len(value) > limit:
                 raise HTTPError(400, f"{name} too long")
-            if not _storable(value):
+            # U+FFFD: what bad percent-encoded UTF-8 decodes to; no id or number holds one
+            if not _storable(value) or "\ufffd" in value:
                 raise HTTPError(400, f"{name} holds a NUL or invalid character")
             return value
     if required:

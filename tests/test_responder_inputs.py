@@ -399,3 +399,78 @@ def test_a_budget_cap_with_a_free_reply_is_refused(tmp_path: Path) -> None:
     config.write_text('[policy]\nreply_text = " "\n')
     with pytest.raises(ConfigError, match=r"raidsim\.toml:2: policy\.reply_text is empty"):
         load_settings(base_env(RAIDSIM_CONFIG=str(config)))
+
+
+async def test_bad_utf8_in_a_number_is_400_not_a_stored_replacement(tmp_path: Path) -> None:
+    """``From=%ED%A0%80`` decodes to U+FFFD characters; a number never holds one, so the
+    webhook is malformed (400), as docs/responder.md says, not stored as '���'."""
+    from urllib.parse import parse_qsl
+
+    raw = b"MessageSid=SM9&From=%2B3360%ED%A0%800001&To=%2B33644649021&Body=x"
+    decoded = dict(parse_qsl(raw.decode("latin-1"), encoding="utf-8", errors="replace"))
+    assert "\ufffd" in decoded["From"]
+    url = "http://testserver/webhooks/twilio/sms"
+    async with running(settings_for(tmp_path), Provider(), Clock()) as client:
+        response = await client.post(HOOK, content=raw, headers=twilio_headers(url, decoded))
+    assert (response.status_code, response.text) == (400, "From holds a NUL or invalid "
+                                                          "character")
+
+
+class _Trickle:
+    """An ASGI request whose body never finishes (one empty chunk, then nothing), or
+    whose client hangs up."""
+
+    def __init__(self, hang_up: bool) -> None:
+        self.hang_up = hang_up
+        self.scope = {"type": "http", "headers": []}
+
+    async def receive(self) -> dict[str, Any]:
+        if self.hang_up:
+            return {"type": "http.disconnect"}
+        await asyncio.sleep(3600)
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+
+async def test_a_body_that_never_arrives_is_408_and_a_hang_up_is_not_an_outage(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client trickling its body held the connection as long as it liked; a client that
+    hung up was logged as an error and counted as 'unavailable', the database-down signal."""
+    from starlette.requests import ClientDisconnect
+
+    from responder import app as app_module
+
+    monkeypatch.setattr(app_module, "BODY_READ_TIMEOUT_S", 0.05)
+    with pytest.raises(app_module.HTTPError) as slow:
+        await app_module.read_body(_Trickle(hang_up=False), 1024, {})  # type: ignore[arg-type]
+    assert (slow.value.status, slow.value.reason) == (408, "body too slow")
+    with pytest.raises(ClientDisconnect):
+        await app_module.read_body(_Trickle(hang_up=True), 1024, {})  # type: ignore[arg-type]
+
+
+async def test_a_client_that_hangs_up_is_counted_as_such(tmp_path: Path) -> None:
+    from responder.app import create_app
+
+    app = create_app(settings_for(tmp_path), clock=Clock(),
+                     transport=httpx.MockTransport(Provider()), rng=random.Random(1))
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": "POST", "scheme": "http", "path": "/webhooks/twilio/sms",
+             "raw_path": b"/webhooks/twilio/sms", "query_string": b"", "root_path": "",
+             "headers": [(b"host", b"testserver"), (b"content-length", b"100"),
+                         (b"content-type", b"application/x-www-form-urlencoded")],
+             "client": ("127.0.0.1", 1), "server": ("testserver", 80)}
+    async with app.router.lifespan_context(app):
+        await app(scope, receive, send)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://testserver") as client:
+            metrics = (await client.get("/metrics")).text
+    assert sent[0]["status"] == 400
+    assert 'raidsim_webhook_rejected_total{reason="client disconnected"} 1.0' in metrics
+    assert 'reason="unavailable"' not in metrics
