@@ -38,6 +38,11 @@ class Metrics:
         self.provider_errors = Counter(
             "raidsim_provider_errors", "Provider call failures, by kind.", ["kind"], registry=r,
         )
+        self.reconciled = Counter(
+            "raidsim_reply_lookups", "Look-ups of unknown replies at the provider, by what "
+            "they showed (found: sent; absent: queued again; unclear: looked up later).",
+            ["lookup"], registry=r,
+        )
         self.spend = Gauge("raidsim_spend_eur", "Money reserved or spent on replies.", registry=r)
         self.budget_left = Gauge(
             "raidsim_budget_left_eur", "Total budget left (+Inf without a cap).", registry=r,

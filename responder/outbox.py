@@ -22,13 +22,19 @@ from typing import Any
 from responder.logs import enabled, event, pseudonymise, redact_numbers
 from responder.metrics import Metrics
 from responder.policy.retry import CircuitBreaker, backoff_s
-from responder.provider import Outcome, SendResult, TwilioClient
+from responder.provider import Lookup, Outcome, SendResult, TwilioClient
 from responder.service import DbThread, Responder
-from responder.store import FAILED, SENT, UNKNOWN, OutboxItem
+from responder.store import FAILED, PENDING, SENT, UNKNOWN, OutboxItem
 
 LEASE_S = 120.0          # far above connect + read timeouts: a live worker always finishes first
 IDLE_POLL_S = 0.5        # other processes may queue replies: look at least this often
 LEASE_SWEEP_S = 15.0
+# Replies whose outcome is unknown are looked up at the provider (its Messages list):
+RECONCILE_EVERY_S = 30.0   # how often the sender looks for unknown replies to check
+RECONCILE_GRACE_S = 60.0   # after a reply became unknown: a status callback may settle it
+RECONCILE_MAX_CHECKS = 5   # look-ups per reply, 60 s, 2, 4, 8, 16 min apart; then it stays
+RECONCILE_BATCH = 20       # replies looked up per pass
+CLOCK_SKEW_S = 300.0       # the provider's clock may differ from ours by this much
 
 
 class _Loop:
@@ -41,6 +47,8 @@ class _Loop:
         self.claiming = True  # False once the drain is over: only in-flight sends are left
         self.inflight: dict[asyncio.Future[SendResult], OutboxItem] = {}
         self.unrecorded = 0  # sends whose outcome a failed transaction lost
+        self.next_reconcile = 0.0
+        self.reconciling: asyncio.Future[None] | None = None
 
 
 class OutboxSender:
@@ -101,6 +109,8 @@ class OutboxSender:
         finally:
             for task in state.inflight:  # only when cancelled: those replies become unknown
                 task.cancel()
+            if state.reconciling is not None and not state.reconciling.done():
+                state.reconciling.cancel()  # a look-up cut short changes nothing
         if state.unrecorded:
             # Those replies are still ``sending`` under our lease, and may have left:
             # releasing our leases would queue them again. They become ``unknown`` when
@@ -124,6 +134,10 @@ class OutboxSender:
             for sid in await self.db.call(store.expire_leases, now=now):
                 event("outbox_lease_expired", message_sid=sid, outcome=UNKNOWN)
             state.next_sweep = now + LEASE_SWEEP_S
+        if (not draining and now >= state.next_reconcile
+                and (state.reconciling is None or state.reconciling.done())):
+            state.next_reconcile = now + RECONCILE_EVERY_S
+            state.reconciling = asyncio.ensure_future(self._reconcile())
         wait = self.breaker.wait_s()
         self.metrics.breaker.set(1 if wait > 0 else 0)
         if wait > 0:
@@ -214,6 +228,37 @@ class OutboxSender:
                            return_when=asyncio.FIRST_COMPLETED)
         for waiter in waiters:  # never the sends: they are reaped by the next step
             waiter.cancel()
+
+    async def _reconcile(self) -> None:
+        """Look up ``unknown`` replies at the provider: a reply it holds is ``sent``; one
+        it surely never created (a worker killed before its request left, a timeout on a
+        request the provider dropped) is queued again, so the sender gets the reply that
+        was paid for. Unclear answers are looked up again later, a bounded number of
+        times. Runs beside the sends; a failure is logged and tried at the next pass."""
+        store = self.core.store
+        try:
+            due = await self.db.call(store.unknown_to_check, now=self.clock(),
+                                     limit=RECONCILE_BATCH, grace_s=RECONCILE_GRACE_S,
+                                     max_checks=RECONCILE_MAX_CHECKS)
+            for item, checks in due:
+                result = await self.client.find_sent(to=item.recipient, from_=item.from_number,
+                                                     since=item.created_at - CLOCK_SKEW_S)
+                now = self.clock()
+                found = {Lookup.FOUND: True, Lookup.ABSENT: False}.get(result.lookup)
+                status = await self.db.call(
+                    store.record_check, item.id, checks, found=found, now=now,
+                    provider_sid=result.provider_sid, provider_status=result.status,
+                    next_check_at=now + RECONCILE_GRACE_S * 2 ** (checks + 1))
+                self.metrics.reconciled.labels(str(result.lookup)).inc()
+                event("reply_looked_up", message_sid=item.message_sid,
+                      to=pseudonymise(self._key, item.recipient), lookup=str(result.lookup),
+                      status=status, provider_sid=result.provider_sid, check=checks + 1,
+                      error=redact_numbers(self._key, result.error))
+                if status == PENDING:
+                    self.wake.set()  # due now
+        except Exception as exc:
+            event("outbox_error", level=40,
+                  error=redact_numbers(self._key, f"{type(exc).__name__}: {exc}"))
 
     async def _send(self, item: OutboxItem) -> SendResult:
         try:

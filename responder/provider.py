@@ -8,7 +8,8 @@ Outcomes:
            not sent, not billed, never retried.
   UNKNOWN  may have been sent and billed: read/write timeouts, a dropped
            connection after the request went out, 500/502/504. Never resent
-           blindly; left for reconciliation (status callbacks, the console).
+           blindly: settled by a status callback, or by ``find_sent`` (the
+           provider's Messages list), which alone may show it was never created.
 """
 
 from __future__ import annotations
@@ -66,6 +67,33 @@ def _error_text(response: httpx.Response) -> str:
     return f"HTTP {response.status_code}"
 
 
+class Lookup(StrEnum):
+    FOUND = "found"      # the provider holds such a message: it was sent
+    ABSENT = "absent"    # surely not: the provider's list answered and has none
+    UNCLEAR = "unclear"  # the list could not be read, or could not rule it out
+
+
+@dataclass(frozen=True, slots=True)
+class LookupResult:
+    lookup: Lookup
+    provider_sid: str | None = None
+    status: str | None = None
+    error: str | None = None
+
+
+LOOKUP_PAGE_SIZE = 50
+
+
+def _created_at(value: Any) -> float | None:
+    """A Twilio ``date_created`` (RFC 2822) as Unix time, or None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
 class TwilioClient:
     """Sends one SMS through ``POST {base}/2010-04-01/Accounts/{sid}/Messages.json``."""
 
@@ -78,8 +106,8 @@ class TwilioClient:
         # Built once: the Basic credentials (what httpx.BasicAuth would compute per call)
         # and the form's content type; each call then only encodes its own form.
         credentials = base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode("ascii")
-        self._headers = {"Authorization": f"Basic {credentials}",
-                         "Content-Type": "application/x-www-form-urlencoded"}
+        self._auth = {"Authorization": f"Basic {credentials}"}
+        self._headers = {**self._auth, "Content-Type": "application/x-www-form-urlencoded"}
         self._status_callback = status_callback
 
     async def send(self, *, to: str, from_: str, body: str, now: float,
@@ -130,3 +158,42 @@ class TwilioClient:
         if status >= 500:
             return SendResult(Outcome.UNKNOWN, "http_5xx", error=error)
         return SendResult(Outcome.FAILED, f"http_{status}", error=error)
+
+    async def find_sent(self, *, to: str, from_: str, since: float) -> LookupResult:
+        """Whether the provider holds a message to ``to`` from ``from_`` created at
+        ``since`` (Unix time) or later: ``GET .../Messages.json?To=&From=``, newest first.
+
+        Only a list that answered, parsed, and shows no such message among fewer than a
+        full page is ABSENT; anything else that is not a clear match is UNCLEAR, so a
+        reply is sent again only when the provider itself says it never created it.
+        """
+        params = {"To": to, "From": from_, "PageSize": str(LOOKUP_PAGE_SIZE)}
+        try:
+            response = await self._client.get(self._url, params=params, headers=self._auth)
+        except httpx.HTTPError as exc:
+            return LookupResult(Lookup.UNCLEAR, error=f"{type(exc).__name__}: {exc}")
+        if response.status_code != 200:
+            return LookupResult(Lookup.UNCLEAR, error=_error_text(response))
+        try:
+            data: Any = response.json()
+        except (ValueError, json.JSONDecodeError):
+            return LookupResult(Lookup.UNCLEAR, error="the message list is not JSON")
+        messages = data.get("messages") if isinstance(data, dict) else None
+        if not isinstance(messages, list):
+            return LookupResult(Lookup.UNCLEAR, error="no message list in the answer")
+        for message in messages:
+            if not isinstance(message, dict):
+                return LookupResult(Lookup.UNCLEAR, error="a listed message is not an object")
+            if message.get("to") != to or message.get("from") not in (from_, None):
+                continue  # the filter is the provider's; it is checked again here
+            created = _created_at(message.get("date_created"))
+            if created is None:
+                return LookupResult(Lookup.UNCLEAR, error="a listed message has no date")
+            if created >= since:
+                sid = message.get("sid")
+                status = message.get("status")
+                return LookupResult(Lookup.FOUND, provider_sid=str(sid) if sid else None,
+                                    status=str(status) if status else None)
+        if len(messages) >= LOOKUP_PAGE_SIZE:
+            return LookupResult(Lookup.UNCLEAR, error="a full page: older ones not listed")
+        return LookupResult(Lookup.ABSENT)

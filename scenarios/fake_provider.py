@@ -9,7 +9,9 @@ JSON (``sid``, ``status``, ``num_segments``, ``price``...). Segments and prices 
 micro-euros: ``GET /_fake/bill`` returns it exactly. Requests Twilio itself refuses are
 refused the same way, before any fault is drawn, and never billed: 401/20003 for bad
 credentials, 400/21602-21604 for a missing Body, From or To, 400/21211 for a To that is
-not an E.164 number.
+not an E.164 number. ``GET`` on the same path lists the billed messages as Twilio's
+Messages list does (newest first, filtered by ``To`` and ``From``, one page of
+``PageSize``): the responder looks its ``unknown`` replies up there.
 
 Status callbacks: for every billed message whose request named a ``StatusCallback``
 URL, the fake then POSTs ``MessageStatus`` ``sent`` and then ``delivered`` to it, signed
@@ -329,7 +331,8 @@ class FakeProvider:
             self._http = None
 
     def _resource(self, account_sid: str, message: BilledMessage) -> dict[str, Any]:
-        created = format_datetime(dt.datetime.now(dt.UTC), usegmt=True)
+        created = format_datetime(dt.datetime.fromtimestamp(message.wall_at, dt.UTC),
+                                  usegmt=True)
         price = from_micros(message.price_micros)
         return {
             "sid": message.sid,
@@ -351,6 +354,30 @@ class FakeProvider:
             "api_version": "2010-04-01",
             "uri": f"/2010-04-01/Accounts/{account_sid}/Messages/{message.sid}.json",
         }
+
+    async def list_messages(self, request: Request) -> Response:
+        """Twilio's ``GET .../Messages.json``: the account's messages, newest first,
+        filtered by ``To`` and ``From`` when given, one page of ``PageSize`` (at most
+        1000, default 50). The responder looks its ``unknown`` replies up here."""
+        account_sid = request.path_params["account_sid"]
+        if not self.authorised(request, account_sid):
+            return twilio_error(401, 20003, "Authenticate",
+                                {"WWW-Authenticate": 'Basic realm="Twilio API"'})
+        query = request.query_params
+        size_text = query.get("PageSize", "50")
+        if not (size_text.isascii() and size_text.isdigit()) or not 1 <= int(size_text) <= 1000:
+            return twilio_error(400, 20001, "PageSize must be from 1 to 1000")
+        size = int(size_text)
+        to, sender = query.get("To"), query.get("From")
+        with self.bill._lock:
+            chosen = [m for m in reversed(self.bill.messages)
+                      if (to is None or m.to == to) and (sender is None or m.sender == sender)]
+        page = chosen[:size]
+        return JSONResponse({
+            "messages": [self._resource(account_sid, m) for m in page],
+            "page": 0, "page_size": size, "first_page_uri": str(request.url.path),
+            "next_page_uri": None, "previous_page_uri": None, "uri": str(request.url.path),
+        })
 
     async def get_messages(self, request: Request) -> Response:
         """Billed messages from index ``since`` on (default 0), oldest first."""
@@ -377,6 +404,8 @@ def create_app(provider: FakeProvider) -> Starlette:
     return Starlette(routes=[
         Route(MESSAGES_PATH.replace("{account_sid}", "{account_sid:str}"),
               provider.create_message, methods=["POST"]),
+        Route(MESSAGES_PATH.replace("{account_sid}", "{account_sid:str}"),
+              provider.list_messages, methods=["GET"]),
         Route(BILL_PATH, provider.get_bill, methods=["GET"]),
         Route(MESSAGES_LOG_PATH, provider.get_messages, methods=["GET"]),
     ])

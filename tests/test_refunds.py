@@ -201,7 +201,7 @@ def test_migration_0003_marks_the_refunds_made_before_it(store_url: str) -> None
         old.close()
     store = open_store(store_url)
     try:
-        assert store.migrate(now=NOW) == [3]
+        assert store.migrate(now=NOW) == [3, 4]
         assert store.refunds(["SM1", "SM2", "SM9"]) == [("SM1", ALICE, NOW + 40.0)]
         assert store.reservation_count() == 1
         limit = PolicyConfig().sender_limit

@@ -84,7 +84,8 @@ class ControlsRow:
     version: int
 
 
-# Outbox statuses. ``unknown`` means "may have been sent and billed": never resent.
+# Outbox statuses. ``unknown`` means "may have been sent and billed": never resent unless
+# the provider's own list shows it never created the message (``record_check``).
 PENDING, SENDING, SENT, FAILED, UNKNOWN = "pending", "sending", "sent", "failed", "unknown"
 # Twilio's MessageStatus for a message it could not send (and does not bill)
 PROVIDER_FAILED = "failed"
@@ -617,6 +618,65 @@ class SqlStore:
                     ("worker stopped while sending", now, row[0]),
                 )
             return [str(r[1]) for r in rows]
+
+    def unknown_to_check(self, *, now: float, limit: int, grace_s: float,
+                         max_checks: int) -> list[tuple[OutboxItem, int]]:
+        """``unknown`` replies due for a look-up at the provider, with their count of
+        look-ups so far: no status callback named them (no provider sid), fewer than
+        ``max_checks`` look-ups, and ``grace_s`` gone since they became unknown (a
+        callback may settle them first) or their next look-up time come."""
+        rows = self._all(
+            "SELECT id, message_sid, recipient, from_number, body, cost_micros, attempts,"
+            " created_at, checks FROM outbox WHERE status = ? AND provider_sid IS NULL"
+            " AND checks < ? AND COALESCE(check_at, updated_at + ?) <= ?"
+            f" ORDER BY id LIMIT {int(limit)}",
+            (UNKNOWN, max_checks, grace_s, now),
+        )
+        return [
+            (OutboxItem(int(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), int(r[5]),
+                        int(r[6]), float(r[7])), int(r[8]))
+            for r in rows
+        ]
+
+    def record_check(
+        self, item_id: int, checks: int, *, found: bool | None, now: float,
+        provider_sid: str | None = None, provider_status: str | None = None,
+        next_check_at: float | None = None,
+    ) -> str | None:
+        """What a look-up at the provider showed for an ``unknown`` reply, which had had
+        ``checks`` look-ups when it was read. Found: ``sent``, with the provider's sid.
+        Surely absent: queued again, due now (the provider never created it, so sending
+        it cannot make a second SMS). Unclear (``found`` None): looked up again at
+        ``next_check_at``. Each counts one look-up. Returns the reply's new status, or None
+        when it changed meanwhile (a callback settled it, or another instance looked it up
+        first): ``checks`` in the condition makes a stale look-up change nothing."""
+        with self.transaction():
+            where = (" WHERE id = ? AND status = ? AND provider_sid IS NULL AND checks = ?",
+                     (item_id, UNKNOWN, checks))
+            if found is True:
+                # as a status callback: a message the provider says failed stays unknown
+                # (counted as spent) for an operator, and is not looked up again
+                status = UNKNOWN if provider_status == PROVIDER_FAILED else SENT
+                changed = self._rowcount(
+                    "UPDATE outbox SET status = ?, provider_sid = ?, provider_status = ?,"
+                    " checks = checks + 1, check_at = NULL, error = ?, updated_at = ?" + where[0],
+                    (status, provider_sid or "(listed without a sid)", provider_status,
+                     "found at the provider", now, *where[1]),
+                )
+                return status if changed else None
+            if found is False:
+                changed = self._rowcount(
+                    "UPDATE outbox SET status = ?, next_attempt_at = ?, checks = checks + 1,"
+                    " check_at = NULL, error = ?, updated_at = ?" + where[0]
+                    + " AND provider_status IS NULL",
+                    (PENDING, now, "not at the provider: sent again", now, *where[1]),
+                )
+                return PENDING if changed else None
+            changed = self._rowcount(
+                "UPDATE outbox SET checks = checks + 1, check_at = ?, updated_at = ?" + where[0],
+                (next_check_at if next_check_at is not None else now, now, *where[1]),
+            )
+            return UNKNOWN if changed else None
 
     def release_own_leases(self, owner: str, *, now: float) -> int:
         """At shutdown: replies we claimed but never started sending go back to pending."""

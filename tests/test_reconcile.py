@@ -1,0 +1,215 @@
+"""Unknown replies are looked up at the provider: found, they are sent; surely absent,
+they are sent again; unclear, they stay unknown and are looked up later.
+
+A walkthrough killed the responder (kill -9) while replies were ``sending``: their lease
+expired, they became ``unknown`` ("maybe sent, never resent"), the provider had billed
+nothing, and those genuine senders never got the reply that was reserved for them. The
+provider's own Messages list tells the two cases apart, so the outbox asks it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from responder_support import ACCOUNT_SID, AUTH_TOKEN, OUR_NUMBER, twilio_form, twilio_headers
+from test_responder_app import HOOK, NOW, Clock, Provider, running, settings_for, until
+
+from responder.outbox import RECONCILE_GRACE_S, RECONCILE_MAX_CHECKS
+from responder.provider import LOOKUP_PAGE_SIZE, Lookup, TwilioClient
+from responder.store import open_store
+
+pytestmark = pytest.mark.anyio
+SENDER = "+33612345678"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def rows(settings: Any) -> list[dict[str, Any]]:
+    store = open_store(settings.database_url)
+    try:
+        return store.outbox_rows()
+    finally:
+        store.close()
+
+
+def listed(messages: list[dict[str, Any]]) -> httpx.Response:
+    return httpx.Response(200, json={"messages": messages, "page": 0,
+                                     "page_size": LOOKUP_PAGE_SIZE, "next_page_uri": None})
+
+
+def message(sid: str, at: float, status: str = "delivered") -> dict[str, Any]:
+    created = format_datetime(dt.datetime.fromtimestamp(at, dt.UTC), usegmt=True)
+    return {"sid": sid, "to": SENDER, "from": OUR_NUMBER, "body": "...", "status": status,
+            "date_created": created}
+
+
+class Twilio(Provider):
+    """The test provider, with its Messages list: GET answers from ``listing``."""
+
+    def __init__(self, script: list[Any] | None = None,
+                 listing: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(script)
+        self.listing = listing or []
+        self.lookups: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            self.lookups.append(request)
+            return listed(self.listing)
+        return super().__call__(request)
+
+
+def died_mid_send(request: httpx.Request) -> httpx.Response:
+    raise RuntimeError("worker stopped")  # the request never reached the provider
+
+
+async def webhook(client: httpx.AsyncClient, sid: str = "SM1") -> None:
+    form = twilio_form(sid, SENDER)
+    response = await client.post(HOOK, data=form, headers=twilio_headers(HOOK, form))
+    assert response.status_code == 200
+
+
+async def test_a_reply_the_provider_never_got_is_sent_again_once(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    clock = Clock()
+    provider = Twilio([died_mid_send])
+    async with running(settings, provider, clock) as client:
+        await webhook(client)
+        assert await until(lambda: [r["status"] for r in rows(settings)] == ["unknown"])
+        assert provider.lookups == []  # a callback may settle it first: not looked up yet
+        clock.now += RECONCILE_GRACE_S + 1
+        assert await until(lambda: [r["status"] for r in rows(settings)] == ["sent"])
+        metrics = (await client.get("/metrics")).text
+    posts = [r for r in provider.requests if r.method == "POST"]
+    assert len(posts) == 2  # the lost one, and the one sent again: one SMS in all
+    [lookup] = provider.lookups
+    assert lookup.url.params["To"] == SENDER and lookup.url.params["From"] == OUR_NUMBER
+    assert lookup.headers["Authorization"].startswith("Basic ")
+    assert 'raidsim_reply_lookups_total{lookup="absent"} 1.0' in metrics
+
+
+async def test_a_reply_the_provider_holds_is_sent_and_never_resent(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    clock = Clock()
+
+    def timed_out(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("no answer", request=request)  # the provider did create it
+
+    provider = Twilio([timed_out], listing=[message("SMfound", NOW + 1)])
+    async with running(settings, provider, clock) as client:
+        await webhook(client)
+        assert await until(lambda: [r["status"] for r in rows(settings)] == ["unknown"])
+        clock.now += RECONCILE_GRACE_S + 1
+        assert await until(lambda: [r["status"] for r in rows(settings)] == ["sent"])
+    [row] = rows(settings)
+    assert (row["provider_sid"], row["provider_status"]) == ("SMfound", "delivered")
+    assert len([r for r in provider.requests if r.method == "POST"]) == 1
+
+
+async def test_an_older_message_to_the_same_number_does_not_count(tmp_path: Path) -> None:
+    """A reply to this number a month ago is not this reply: it is sent again."""
+    settings = settings_for(tmp_path)
+    clock = Clock()
+    provider = Twilio([died_mid_send], listing=[message("SMold", NOW - 30 * 86400)])
+    async with running(settings, provider, clock) as client:
+        await webhook(client)
+        assert await until(lambda: [r["status"] for r in rows(settings)] == ["unknown"])
+        clock.now += RECONCILE_GRACE_S + 1
+        assert await until(lambda: [r["status"] for r in rows(settings)] == ["sent"])
+    assert len([r for r in provider.requests if r.method == "POST"]) == 2
+
+
+@pytest.mark.parametrize("answer", [
+    lambda request: httpx.Response(500, json={"code": 20500}),
+    lambda request: httpx.Response(200, text="not json"),
+    lambda request: httpx.Response(200, json={"no": "list"}),
+    lambda request: listed([{"to": SENDER, "from": OUR_NUMBER, "sid": "SMx"}]),  # no date
+    lambda request: listed([message(f"SM{k}", NOW - 86400 * 40)
+                            for k in range(LOOKUP_PAGE_SIZE)]),  # a full page of older ones
+])
+async def test_an_unclear_lookup_never_resends(tmp_path: Path, answer: Any) -> None:
+    settings = settings_for(tmp_path)
+    clock = Clock()
+    provider = Provider([died_mid_send])
+    lookups: list[httpx.Request] = []
+
+    def transport(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            lookups.append(request)
+            return answer(request)  # type: ignore[no-any-return]
+        return provider(request)
+
+    async with running(settings, transport, clock) as client:  # type: ignore[arg-type]
+        await webhook(client)
+        assert await until(lambda: [r["status"] for r in rows(settings)] == ["unknown"])
+        for check in range(RECONCILE_MAX_CHECKS + 2):
+            clock.now += RECONCILE_GRACE_S * 2 ** (check + 1) + 31
+            assert await until(lambda check=check: len(lookups) >= min(
+                check + 1, RECONCILE_MAX_CHECKS))
+    assert len(lookups) == RECONCILE_MAX_CHECKS  # bounded
+    [row] = rows(settings)
+    assert row["status"] == "unknown"
+    assert len(provider.requests) == 1  # never sent again
+
+
+async def test_the_fake_provider_lists_what_it_billed_as_twilio_does() -> None:
+    """The harness's fake provider answers the look-up (newest first, filtered)."""
+    from scenarios.fake_provider import FakeProvider, FakeProviderConfig, create_app
+
+    fake = FakeProvider(FakeProviderConfig(auth_token=AUTH_TOKEN, account_sid=ACCOUNT_SID))
+    transport = httpx.ASGITransport(app=create_app(fake))
+    async with httpx.AsyncClient(transport=transport, base_url="http://fake") as http:
+        client = TwilioClient(http, api_base="http://fake", account_sid=ACCOUNT_SID,
+                              auth_token=AUTH_TOKEN)
+        before = dt.datetime.now(dt.UTC).timestamp() - 1
+        assert (await client.find_sent(to=SENDER, from_=OUR_NUMBER, since=before)).lookup \
+            is Lookup.ABSENT
+        sent = await client.send(to=SENDER, from_=OUR_NUMBER, body="Bonjour", now=before)
+        await client.send(to="+33699999999", from_=OUR_NUMBER, body="Bonjour", now=before)
+        found = await client.find_sent(to=SENDER, from_=OUR_NUMBER, since=before)
+        assert (found.lookup, found.provider_sid) == (Lookup.FOUND, sent.provider_sid)
+        later = await client.find_sent(to=SENDER, from_=OUR_NUMBER, since=before + 3600)
+        assert later.lookup is Lookup.ABSENT  # created before ``since``: not this reply
+        other = await client.find_sent(to=SENDER, from_="+33100000000", since=before)
+        assert other.lookup is Lookup.ABSENT
+        wrong = TwilioClient(http, api_base="http://fake", account_sid=ACCOUNT_SID,
+                             auth_token="wrong")
+        assert (await wrong.find_sent(to=SENDER, from_=OUR_NUMBER, since=before)).lookup \
+            is Lookup.UNCLEAR
+
+
+def test_a_stale_lookup_changes_nothing(store_url: str) -> None:
+    """Two instances may look the same reply up; the second's answer, read before the
+    first one's resend, must not queue it a second time. Both databases."""
+    store = open_store(store_url)
+    try:
+        store.migrate(now=NOW)
+        store.enqueue_reply("SM1", SENDER, OUR_NUMBER, "Bonjour", 160_000, now=NOW)
+        [item] = store.claim_outbox(now=NOW, limit=1, owner="a", lease_s=1.0)
+        store.expire_leases(now=NOW + 2)
+        [(due, checks)] = store.unknown_to_check(now=NOW + 100, limit=5, grace_s=60,
+                                                 max_checks=5)
+        assert (due.id, checks) == (item.id, 0)
+        assert store.record_check(item.id, 0, found=False, now=NOW + 100) == "pending"
+        [again] = store.claim_outbox(now=NOW + 101, limit=1, owner="a", lease_s=1.0)
+        store.finish_outbox(again.id, "unknown", now=NOW + 102, error="timeout")
+        assert store.record_check(item.id, 0, found=False, now=NOW + 103) is None  # stale
+        assert [r["status"] for r in store.outbox_rows()] == ["unknown"]
+        assert store.unknown_to_check(now=NOW + 103, limit=5, grace_s=60, max_checks=5) == []
+        [(_, checks)] = store.unknown_to_check(now=NOW + 200, limit=5, grace_s=60,
+                                               max_checks=5)
+        assert checks == 1
+        assert store.record_check(item.id, 1, found=True, now=NOW + 200,
+                                  provider_sid="SMz", provider_status="failed") == "unknown"
+        assert store.outbox_rows()[0]["provider_sid"] == "SMz"  # not looked up again
+        assert store.unknown_to_check(now=NOW + 9999, limit=5, grace_s=60, max_checks=5) == []
+    finally:
+        store.close()
