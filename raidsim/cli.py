@@ -50,6 +50,8 @@ EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what the shell reports for a tool kille
 def _whole_number(text: str, *, negative: str) -> int:
     """An argparse value that must be a whole number of at least 0."""
     try:
+        if not text.strip().isascii():
+            raise ValueError(text)  # int() also reads other scripts' digits
         number = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
@@ -63,9 +65,15 @@ def job_count(text: str) -> int:
     return _whole_number(text, negative="must be 0 (one per CPU) or more") or os.cpu_count() or 1
 
 
+MAX_SEED = 2**63 - 1  # a TOML integer's range, which a scenario's seed has
+
+
 def seed_value(text: str) -> int:
-    """A ``--seed`` value: a whole number of at least 0, as a scenario's ``seed`` must be."""
-    return _whole_number(text, negative="must be 0 or more")
+    """A ``--seed`` value: a whole number from 0 to 2**63 - 1, as a scenario's ``seed``."""
+    seed = _whole_number(text, negative="must be 0 or more")
+    if seed > MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_SEED}, got {text}")
+    return seed
 
 
 class UsageError(Exception):

@@ -194,8 +194,8 @@ class Comparison:
 
 
 def _outcome(result: ThresholdResult) -> str:
-    if result.value is None:
-        return "❌ missing"
+    if result.value is None:  # missing, null, or there but not a number ("1068.80")
+        return "❌ missing" if "is missing" in result.message else "❌ not a number"
     return f"{'✅' if result.ok else '❌'} {format_value(result.threshold.metric, result.value)}"
 
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from reports.console import describe, threshold_entries
+from reports.results import as_text
 from reports.thresholds import format_value, to_decimal
 
 
@@ -41,5 +42,5 @@ def junit_xml(results: Mapping[str, Any]) -> str:
                         f"limit: {entry.get('op')} {shown_limit}\n"
                         f"{entry.get('message') or ''}\n")
     ET.indent(suites)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") \
-        + "\n"
+    return as_text('<?xml version="1.0" encoding="UTF-8"?>\n'
+                   + ET.tostring(suites, encoding="unicode") + "\n")

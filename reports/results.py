@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -30,14 +31,57 @@ class ResultsError(ValueError):
     """A results file that cannot be read; the message names the file (and line)."""
 
 
+# No figure a run writes comes near this (money is at most MAX_MICROS, times at most a
+# year): a number past it in a results file is damage or a hand edit, and formatting it
+# (1e400 written out, or a percentage of it) is where reports used to crash.
+MAX_NUMBER = Decimal("1e15")
+_MAX_INT_DIGITS = 20  # a 64-bit seed has up to 20
+
+
+class _BadNumber(ValueError):
+    """A number token the results may not hold; ``token`` finds its line."""
+
+    def __init__(self, token: str, problem: str) -> None:
+        super().__init__(problem)
+        self.token = token
+
+
 def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON (write null for a missing value)")
+    raise _BadNumber(name, f"{name} is not valid JSON (write null for a missing value)")
+
+
+def _bounded_float(token: str) -> Decimal:
+    value = Decimal(token)
+    if value != 0 and value.adjusted() >= 15 and value.copy_abs() > MAX_NUMBER:
+        raise _BadNumber(token, f"the number {token[:40]} is out of range (at most 1e15)")
+    return value
+
+
+def _bounded_int(token: str) -> int:
+    if len(token.lstrip("-")) > _MAX_INT_DIGITS:
+        raise _BadNumber(token, f"the number {token[:40]}... has more than "
+                         f"{_MAX_INT_DIGITS} digits")
+    return int(token)
+
+
+def _position(text: str, token: str) -> str:
+    """``LINE:COLUMN`` of the first ``token`` outside a string, or "" if not found."""
+    for match in re.finditer(re.escape(token), text):
+        before = text[:match.start()]
+        if before.count('"') % 2 == 0:  # not inside a string (escaped quotes aside)
+            line = before.count("\n") + 1
+            return f":{line}:{match.start() - (before.rfind(chr(10)) + 1) + 1}"
+    return ""
 
 
 def loads(text: str, *, source: str = "<results>") -> dict[str, Any]:
     """Parse results JSON text; floats become Decimal. Errors name ``source`` and the line."""
     try:
-        data = json.loads(text, parse_float=Decimal, parse_constant=_no_constants)
+        data = json.loads(text, parse_float=_bounded_float, parse_int=_bounded_int,
+                          parse_constant=_no_constants)
+    except _BadNumber as exc:
+        raise ResultsError(f"{source}{_position(text, exc.token)}: invalid results: {exc} "
+                           "(hint: give the file `raidsim simulate --json` wrote)") from exc
     except json.JSONDecodeError as exc:
         raise ResultsError(f"{source}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg} "
                            "(hint: give the file `raidsim simulate --json` or `raidsim load "
@@ -172,3 +216,15 @@ def write(results: Mapping[str, Any], path: str | Path) -> Path:
     path = Path(path)
     path.write_text(dumps(results), encoding="utf-8")
     return path
+
+
+# Characters XML 1.0 cannot hold and HTML calls invalid: C0 controls but tab, line feed
+# and carriage return; C1 controls; lone surrogates; U+FFFE and U+FFFF.
+_NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def as_text(document: str) -> str:
+    """``document`` with every character a JUnit or HTML reader refuses replaced by
+    U+FFFD: a hand-edited results file may name its scenario with a control character,
+    and one such byte makes the whole JUnit file unreadable to a CI server."""
+    return _NOT_TEXT.sub("\ufffd", document)

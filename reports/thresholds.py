@@ -43,7 +43,7 @@ TABLE_SYNTAX = (
 )
 
 _METRIC = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*"
-_NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
+_NUMBER = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"  # ASCII digits only
 _EXPR = re.compile(rf"^\s*(?P<metric>{_METRIC})\s*(?P<op><=|>=|==|<|>)\s*(?P<limit>{_NUMBER})\s*$")
 _OP_AND_LIMIT = re.compile(rf"^\s*(?P<op><=|>=|==|<|>)\s*(?P<limit>{_NUMBER})\s*$")
 _ANY_OP = re.compile(r"[<>=!]+")
@@ -159,6 +159,12 @@ def _diagnose(expr: str) -> str:
     return f"{limit.strip()!r} is not a number"
 
 
+# A limit is a money amount, a share, a count or seconds: beyond these it is a typo, and
+# 1e999999999 written out digit by digit filled 5 GB of report files.
+MAX_LIMIT = Decimal("1e15")
+MAX_LIMIT_PLACES = 12
+
+
 def _parse_limit(text: str, expr: str, source: str | None, line: int | None = None) -> Decimal:
     try:
         limit = Decimal(text)
@@ -167,7 +173,28 @@ def _parse_limit(text: str, expr: str, source: str | None, line: int | None = No
                                    hint=SYNTAX) from exc
     if not limit.is_finite():  # pragma: no cover - the regex only admits finite numbers
         raise ThresholdSyntaxError(f"limit must be finite in {expr!r}", path=source, line=line)
+    problem = _limit_range_problem(limit)
+    if problem is not None:
+        raise ThresholdSyntaxError(f"limit {text} in {expr!r} {problem}", path=source,
+                                   line=line, hint="write the limit in plain digits, "
+                                   "e.g. 1500 or 0.99")
     return limit
+
+
+def _limit_range_problem(limit: Decimal) -> str | None:
+    """Why a limit cannot be a gate's, or None."""
+    # no Decimal arithmetic here: 1e999999999 would overflow the context
+    if limit != 0 and limit.adjusted() >= 15 and limit.copy_abs() > MAX_LIMIT:
+        return "is out of range (at most 1e15 either way)"
+    _, digits, exponent = limit.as_tuple()
+    zeros = 0
+    for digit in reversed(digits):  # trailing zeros do not count: 0.5000 is 0.5
+        if digit:
+            break
+        zeros += 1
+    if limit != 0 and isinstance(exponent, int) and exponent + zeros < -MAX_LIMIT_PLACES:
+        return f"has more than {MAX_LIMIT_PLACES} decimal places"
+    return None
 
 
 def _check_abort(metric: str, op: str, abort: bool, *, source: str | None,
@@ -200,6 +227,9 @@ def thresholds_from_table(
             raise ThresholdSyntaxError(f"[thresholds] {metric!r} is not a metric path",
                                        path=source, line=line, hint=TABLE_SYNTAX)
         specs = spec if isinstance(spec, list) else [spec]
+        if not specs:  # an empty list would gate nothing, silently
+            raise ThresholdSyntaxError(f"[thresholds] {metric} = []: an empty list sets no "
+                                       "threshold", path=source, line=line, hint=TABLE_SYNTAX)
         for item in specs:
             out.append(_from_spec(metric, item, source, line))
     return out
@@ -220,10 +250,12 @@ def _from_spec(metric: str, spec: Any, source: str | None, line: int | None) -> 
     if isinstance(spec, str):
         match = _OP_AND_LIMIT.match(spec)
         if match is None:
-            raise ThresholdSyntaxError(
-                f"{where} = {spec!r}: {_diagnose(metric + spec)}", path=source, line=line,
-                hint=TABLE_SYNTAX,
-            )
+            named = _EXPR.match(spec)
+            problem = (f"the value repeats the metric; write only the operator and the "
+                       f"limit: {metric} = \"{named.group('op')} {named.group('limit')}\""
+                       if named is not None else _diagnose(metric + spec))
+            raise ThresholdSyntaxError(f"{where} = {spec!r}: {problem}", path=source,
+                                       line=line, hint=TABLE_SYNTAX)
         op: Op = match.group("op")  # type: ignore[assignment]
         return Threshold(metric, op, _parse_limit(match.group("limit"), spec, source, line),
                          False, source)
@@ -256,7 +288,12 @@ def _limit_value(raw: Any, where: str, source: str | None, line: int | None) -> 
     if isinstance(raw, int | float | Decimal):
         raw = str(raw)  # a TOML float's repr is its shortest decimal form: 0.99 -> "0.99"
     if isinstance(raw, str) and re.fullmatch(rf"\s*{_NUMBER}\s*", raw):
-        return Decimal(raw.strip())
+        limit = Decimal(raw.strip())
+        problem = _limit_range_problem(limit)
+        if problem is not None:
+            raise ThresholdSyntaxError(f"{where}: limit {raw.strip()} {problem}",
+                                       path=source, line=line, hint=TABLE_SYNTAX)
+        return limit
     raise ThresholdSyntaxError(f"{where}: limit {raw!r} is not a number",
                                path=source, line=line, hint=TABLE_SYNTAX)
 
@@ -292,9 +329,13 @@ def thresholds_from_results(results: Mapping[str, Any]) -> list[Threshold]:
         try:
             limit = _limit_value(entry.get("limit"), name, None, None)
         except ThresholdSyntaxError as exc:
-            raise ThresholdSyntaxError(f"{where} ({name}): limit {entry.get('limit')!r} is "
-                                       f"not a number (hint: {fix})") from exc
-        abort = entry.get("abort_on_fail") is True and op in UPPER_BOUNDS
+            detail = exc.message.removeprefix(f"{name}: ")
+            raise ThresholdSyntaxError(f"{where} ({name}): {detail} (hint: {fix})") from exc
+        abort = entry.get("abort_on_fail", False)
+        if not isinstance(abort, bool):
+            raise ThresholdSyntaxError(f"{where} ({name}): abort_on_fail must be true or "
+                                       f"false, not {abort!r} (hint: {fix})")
+        abort = abort and op in UPPER_BOUNDS  # as recorded: a run stopped on it
         out.append(Threshold(name, op, limit, abort, "results"))
     return out
 
@@ -402,7 +443,10 @@ def compare_values(value: Decimal, op: str, limit: Decimal) -> bool:
 def _by_how_much(threshold: Threshold, value: Decimal) -> str:
     if threshold.op == "==":
         return ""
-    gap = abs(value - threshold.limit)
+    try:
+        gap = abs(value - threshold.limit)
+    except ArithmeticError:  # a value past Decimal's exponent range (a hand-edited file)
+        return ""
     word = "over" if threshold.op in ("<=", "<") else "under"
     if gap == 0:
         return ""
@@ -445,15 +489,23 @@ def is_money_metric(metric: str) -> bool:
     return metric.split(".")[-1].endswith("_eur")
 
 
+def _plain(value: Decimal) -> bool:
+    """Whether ``value`` reads well in plain digits: a hand-edited results file may hold
+    1e400, which written out is 400 digits (and Decimal arithmetic on it overflows)."""
+    return value == 0 or -20 <= value.adjusted() <= 20
+
+
 def format_decimal(value: Decimal) -> str:
-    """Plain notation without exponent: ``Decimal('6E+2')`` -> ``'600'``."""
-    text = format(value, "f")
-    return text
+    """Plain notation without exponent: ``Decimal('6E+2')`` -> ``'600'``; scientific
+    beyond 20 digits either way."""
+    return format(value, "f") if _plain(value) else format(value, "E")
 
 
 def format_eur(value: Decimal, *, signed: bool = False) -> str:
     """``€4,800.00``; at least cents, more digits only when they are not zero."""
     sign = "-" if value < 0 else ("+" if signed and value > 0 else "")
+    if not _plain(value):
+        return f"{sign}€{format(abs(value), 'E')}"
     magnitude = abs(value)
     if magnitude == magnitude.quantize(Decimal("0.01")):
         body = f"{magnitude:,.2f}"

@@ -10,6 +10,7 @@ reference for the format.
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -103,12 +104,15 @@ def scenario_from_mapping(
     if not isinstance(name, str) or not name:
         raise fail("name", f"name must be a non-empty string, got {name!r}",
                    'write name = "my-scenario"')
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in name):
+        raise fail("name", f"name holds a control character: {name!r}",
+                   "the name goes into report titles and JUnit XML; write it in plain text")
     description = data.get("description", "")
     if not isinstance(description, str):
         raise fail("description", "description must be a string", 'write description = "..."')
     seed = data.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise fail("seed", f"seed must be a whole number of at least 0, got {seed!r}",
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise fail("seed", f"seed must be a whole number from 0 to 2**63 - 1, got {seed!r}",
                    "write seed = 2017")
     if "duration" not in data:
         raise fail("name", "the scenario has no duration",

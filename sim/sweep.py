@@ -30,7 +30,10 @@ def parse_axis(text: str) -> Axis:
     if not sep or not key or not raw.strip():
         raise ValueError(f"bad --param {text!r}: expected KEY=V1,V2,... "
                          "(e.g. templates.hot_senders=4,6,8 or surge.observe=10m,20m)")
-    texts = [v.strip() for v in raw.split(",") if v.strip()]
+    texts = [v.strip() for v in raw.split(",")]
+    if not all(texts):  # "3,,4" or "3,4,": a value lost to a typo would go unswept
+        raise ValueError(f"bad --param {text!r}: an empty value between commas "
+                         "(write KEY=V1,V2,... with a value between each pair of commas)")
     if key.endswith("_eur"):  # money stays exact: the policy reads amounts from strings
         return Axis(key, tuple(texts))
     return Axis(key, tuple(_scalar(v) for v in texts))
@@ -40,6 +43,8 @@ def _scalar(text: str) -> Any:
     lowered = text.lower()
     if lowered in ("true", "false"):
         return lowered == "true"
+    if not text.isascii():
+        return text  # int() and float() also read other scripts' digits: not a number here
     for kind in (int, float):
         try:
             return kind(text)

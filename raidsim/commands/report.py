@@ -43,8 +43,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from raidsim.cli import UsageError
+    from raidsim.cli import UsageError, check_output_dir
     from reports.thresholds import ThresholdSyntaxError, parse_threshold
+
+    check_output_dir(args.out, "-o")  # a folder: an existing file there is refused at once
 
     try:
         extra = [parse_threshold(expr, source="--threshold") for expr in args.threshold]
@@ -93,7 +95,8 @@ def _report(results: dict[str, Any], path: str, extra: list[Any], out: Path | No
     except OSError as exc:
         from raidsim.cli import UsageError
 
-        raise UsageError(f"cannot write the report to {out}: {exc}") from exc
+        raise UsageError(f"cannot write the report to {out}: {exc.strerror or exc} (hint: "
+                         "give -o a folder you can write to)") from exc
     if out is not None:
         print(f"report: {out / 'report.html'}")
     return code

@@ -168,8 +168,12 @@ def _scalar(key: str, kind: Any, raw: Any, is_duration: bool) -> Any:
         return raw
     if kind is int:
         if isinstance(raw, bool) or not isinstance(raw, int):
+            example = (int(raw) if isinstance(raw, float) and math.isfinite(raw)
+                       and abs(raw) < 1e15 else 1)
+            if isinstance(raw, str) and raw.strip().isascii() and raw.strip().isdigit():
+                example = int(raw.strip())  # "4600": the number without its quotes
             raise SpecProblem(key, f"{key} must be a whole number, got {raw!r}",
-                              f"write {key} = {int(raw) if isinstance(raw, float) else 1}")
+                              f"write {key} = {example}")
         if raw < 0:
             raise SpecProblem(key, f"{key} cannot be negative, got {raw!r}")
         return raw
