@@ -183,6 +183,16 @@ def test_purge_and_evidence(store: SqlStore) -> None:
     assert row["sender"] == "+33600000001" and row["body"] is None
 
 
+def test_retention_erases_held_bodies_too(store: SqlStore) -> None:
+    """A held message's body outlived a retention shorter than the hold; now it goes, and
+    the held reply comes back after a restart without its text."""
+    store.insert_inbound(Inbound("SM1", "+33600000001", "+33644649021", "held text", NOW - 100))
+    store.record_decision("SM1", Decision.defer("surge_hold", NOW + 3600), now=NOW - 100)
+    assert [h.message.body for h in store.held()] == ["held text"]
+    assert store.purge_bodies(NOW - 50) == 1
+    assert [h.message.body for h in store.held()] == [""]
+
+
 def test_bad_urls() -> None:
     """Unsupported or malformed database URLs fail with a clear error."""
     with pytest.raises(StoreError, match="unsupported"):

@@ -496,11 +496,11 @@ class SqlStore:
         return found
 
     def purge_bodies(self, before: float) -> int:
-        """Retention: forget message bodies received before ``before``."""
+        """Retention: forget message bodies received before ``before``, held ones too (a
+        held reply is decided on its sender's evidence; after a restart, without a text)."""
         with self.transaction():
             return self._rowcount(
-                "UPDATE inbound SET body = NULL WHERE received_at < ? AND body IS NOT NULL"
-                " AND held = 0",
+                "UPDATE inbound SET body = NULL WHERE received_at < ? AND body IS NOT NULL",
                 (before,),
             )
 
