@@ -131,8 +131,8 @@ class OutboxSender:
         draining = state.drain_deadline is not None
         now = self.clock()
         if now >= state.next_sweep:
-            for sid in await self.db.call(store.expire_leases, now=now):
-                event("outbox_lease_expired", message_sid=sid, outcome=UNKNOWN)
+            for sid, status in await self.db.call(store.expire_leases, now=now):
+                event("outbox_lease_expired", message_sid=sid, outcome=status)
             state.next_sweep = now + LEASE_SWEEP_S
         if (not draining and now >= state.next_reconcile
                 and (state.reconciling is None or state.reconciling.done())):

@@ -99,7 +99,7 @@ def test_outbox_lifecycle(store: SqlStore) -> None:
     store.retry_outbox(items[1].id, at=NOW + 10, now=NOW, error="429")
     assert store.claim_outbox(now=NOW + 5, limit=5, owner="w", lease_s=30) == []
     assert store.next_outbox_due() == NOW + 10
-    assert store.expire_leases(now=NOW + 31) == ["SM2"]
+    assert store.expire_leases(now=NOW + 31) == [("SM2", "unknown")]
     counts = store.outbox_counts()
     assert (counts[SENT], counts[PENDING], counts[UNKNOWN]) == (1, 1, 1)
     [again] = store.claim_outbox(now=NOW + 10, limit=5, owner="w", lease_s=30)
@@ -126,7 +126,7 @@ def test_status_callbacks_settle_unknown_replies(store: SqlStore) -> None:
     store.finish_outbox(refused.id, UNKNOWN, now=NOW, error="ReadTimeout")
     assert store.record_status("SMc", "failed", "30008", now=NOW + 1, reply_to="SM2")
     assert store.record_status("SMd", "queued", None, now=NOW + 1, reply_to="SM3")
-    assert store.expire_leases(now=NOW + 31) == ["SM3"]  # its worker died: sent, not unknown
+    assert store.expire_leases(now=NOW + 31) == [("SM3", "sent")]  # its worker died: sent
     # a reply that was never claimed, or one that already has another sid, is not matched
     assert not store.record_status("SMe", "sent", None, now=NOW + 1, reply_to="SM4")
     assert not store.record_status("SMf", "sent", None, now=NOW + 1, reply_to="SM0")

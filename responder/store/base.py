@@ -604,20 +604,24 @@ class SqlStore:
                 (PENDING, at, error, now, item_id),
             )
 
-    def expire_leases(self, *, now: float) -> list[str]:
-        """Claimed replies whose worker died mid-send become ``unknown``; their sids."""
+    def expire_leases(self, *, now: float) -> list[tuple[str, str]]:
+        """Claimed replies whose worker died mid-send become ``unknown`` (``sent`` when a
+        status callback already named them); their sids and new statuses."""
         with self.transaction():
             rows = self._all(
                 "SELECT id, message_sid FROM outbox WHERE status = ? AND lease_until < ?",
                 (SENDING, now),
             )
+            expired: list[tuple[str, str]] = []
             for row in rows:
                 self._execute(
                     f"UPDATE outbox SET status = {_UNKNOWN_UNLESS_CONFIRMED}, error = ?,"
                     " lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE id = ?",
                     ("worker stopped while sending", now, row[0]),
                 )
-            return [str(r[1]) for r in rows]
+                status = self._one("SELECT status FROM outbox WHERE id = ?", (row[0],))
+                expired.append((str(row[1]), str(status[0]) if status else UNKNOWN))
+            return expired
 
     def unknown_to_check(self, *, now: float, limit: int, grace_s: float,
                          max_checks: int) -> list[tuple[OutboxItem, int]]:
