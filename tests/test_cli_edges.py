@@ -275,7 +275,8 @@ def test_fake_provider_refuses_a_negative_price_and_a_speed_that_is_not_a_number
     for flags, message in ((["--eur-per-segment", "-1"], "--eur-per-segment -1 cannot be "
                             "negative"),
                            (["--speed", "nan"], "--speed must be a number above 0, got nan"),
-                           (["--speed", "inf"], "--speed must be a number above 0, got inf")):
+                           (["--speed", "inf"], "--speed must be a number above 0, got inf"),
+                           (["--outage", "10s+0s"], "the duration must be above 0")):
         assert main([*base, *flags]) == 2
         assert message in capsys.readouterr().err
 

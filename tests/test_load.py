@@ -129,3 +129,64 @@ def test_results_shape_and_metrics_parsing() -> None:
     assert [r.t for r in chosen] == [2.0, 3.0, 4.0, 5.0]
 
 
+
+
+def test_more_usage_errors_stop_before_anything_is_sent(tmp_path: Path) -> None:
+    """A port out of range was exit 3; an uncreatable --report folder was exit 3 after the
+    run had sent (and paid for) its messages; --duration 0s sent nothing and gated nulls."""
+    base = [sys.executable, "-m", "raidsim", "load", str(SCENARIO), "--auth-token", "t"]
+    port = free_port()
+    alive = ["--target", f"http://127.0.0.1:{port}", "--provider", f"http://127.0.0.1:{port}"]
+    for extra, message in (
+        (["--target", "http://127.0.0.1:99999"], "is not a valid URL"),
+        (["--target", "http://127.0.0.1:abc"], "is not a valid URL"),
+        ([*alive, "--duration", "0s"], "--duration must be above 0"),
+        ([*alive, "--report", "/proc/raidsim-report"], "cannot create the folder"),
+        ([*alive, "--speed", "0"], "--speed must be a number above 0"),
+        ([*alive, "--users", "0"], "--users must be at least 1"),
+    ):
+        done = subprocess.run([*base, *extra], env=base_env(), capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 2, (extra, done.stderr)
+        assert message in done.stderr, (extra, done.stderr)
+        assert "Traceback" not in done.stderr
+
+
+def test_a_wrong_auth_token_is_an_error_not_a_pass(tmp_path: Path) -> None:
+    """Every webhook got 403 (bad signature), nothing was billed, and the run passed its
+    spend gate with exit 0."""
+    env = base_env()
+    with fake_provider(tmp_path, env) as provider:
+        served_env = dict(env, RAIDSIM_TWILIO_API_BASE=provider,
+                          RAIDSIM_DATABASE_URL=f"sqlite:///{tmp_path / 'token.db'}")
+        with serve(served_env, tmp_path) as served:
+            done = subprocess.run(
+                [sys.executable, "-m", "raidsim", "load", str(SCENARIO), "--from", "6d12h30m",
+                 "--speed", "400", "--max-messages", "5", "--settle", "1s",
+                 "--target", served.url, "--provider", provider,
+                 "--auth-token", "not-the-token", "--threshold", "spend_eur<=100"],
+                cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "refused all 5 webhooks with 403" in done.stderr
+
+
+def test_live_counters_are_this_runs_and_odd_runs_are_warned_about() -> None:
+    from raidsim.commands.load import _live_warnings, _metrics_delta
+
+    before = {"decisions": {"inbound.reply:first_contact": 10, "inbound.drop:raid": 5},
+              "raidsim_inbound_duplicates_total": 2.0, "raidsim_spend_eur": 1.6,
+              "raidsim_held_replies": 4.0}
+    now = {"decisions": {"inbound.reply:first_contact": 13, "inbound.drop:raid": 5,
+                         "released.reply:released": 1},
+           "raidsim_inbound_duplicates_total": 9.0, "raidsim_spend_eur": 2.24,
+           "raidsim_held_replies": 1.0}
+    delta = _metrics_delta(now, before)
+    assert delta == {"decisions": {"inbound.reply:first_contact": 3,
+                                   "released.reply:released": 1},
+                     "raidsim_inbound_duplicates_total": 7.0, "raidsim_spend_eur": 0.64,
+                     "raidsim_held_replies": 1.0}
+    warnings = _live_warnings(10, delta, {"count": 0}, "http://127.0.0.1:1")
+    assert len(warnings) == 2
+    assert "7 of the 10 webhooks were messages the responder already had" in warnings[0]
+    assert "decided 4 replies but http://127.0.0.1:1 billed none" in warnings[1]
+    assert _live_warnings(10, {"decisions": {"inbound.reply:x": 4}}, {"count": 4}, "p") == []

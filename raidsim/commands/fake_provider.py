@@ -125,7 +125,11 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str] | None = 
             if not plus:
                 raise ValueError(f"--outage {window!r}: write START+DURATION, e.g. 5d21h+20m")
             begin = parse_duration(start)
-            faults.append(Fault("outage", begin, begin + parse_duration(length), 1.0))
+            span = parse_duration(length)
+            if span <= 0:
+                raise ValueError(f"--outage {window!r}: the duration must be above 0, "
+                                 "e.g. 5d21h+20m")
+            faults.append(Fault("outage", begin, begin + span, 1.0))
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     problem = outcome_shares_problem(replace(model, **changes))

@@ -100,8 +100,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _loopback(url: str, what: str) -> str:
     from raidsim.cli import UsageError
 
-    parts = urlsplit(url)
-    if parts.scheme != "http" or parts.hostname not in LOOPBACK_HOSTS or parts.port is None:
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError for "99999" or "abc"
+    except ValueError as exc:
+        raise UsageError(f"{what} {url!r} is not a valid URL ({exc}): write "
+                         "http://127.0.0.1:PORT") from exc
+    if parts.scheme != "http" or parts.hostname not in LOOPBACK_HOSTS or port is None:
         raise UsageError(f"{what} {url!r} must be http://127.0.0.1:PORT (loopback only)")
     return url.rstrip("/")
 
@@ -267,8 +272,10 @@ def _run(args: argparse.Namespace, work: Path) -> int:
     if not token:
         raise UsageError("give --auth-token or set RAIDSIM_TWILIO_AUTH_TOKEN")
     admin = args.admin_token or os.environ.get("RAIDSIM_ADMIN_TOKEN")
-    if not (math.isfinite(args.speed) and args.speed > 0) or args.users < 1:
-        raise UsageError("--speed must be a number above 0 and --users at least 1")
+    if not (math.isfinite(args.speed) and args.speed > 0):
+        raise UsageError(f"--speed must be a number above 0, got {args.speed}")
+    if args.users < 1:
+        raise UsageError(f"--users must be at least 1, got {args.users}")
     if args.max_messages is not None and args.max_messages < 1:
         raise UsageError("--max-messages must be at least 1")
     try:
@@ -281,6 +288,19 @@ def _run(args: argparse.Namespace, work: Path) -> int:
     check_output_file(args.json_out, "--json",
                       inputs=(args.scenario, args.trace))
     check_output_dir(args.report, "--report")
+    if duration_s is not None and duration_s <= 0:
+        raise UsageError("--duration must be above 0 (a load of no time sends nothing)")
+    # Create the output folders now: a folder that cannot be made should stop the run
+    # before it sends (and pays for) anything, not after.
+    for folder, flag in ((args.report, "--report"),
+                         (None if args.json_out is None or str(args.json_out) == "-"
+                          else Path(args.json_out).parent, "--json")):
+        if folder is not None:
+            try:
+                Path(folder).mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise UsageError(f"{flag} {folder}: cannot create the folder: "
+                                 f"{exc.strerror or exc}") from exc
 
     name, seed, reply_cost = "trace", 0, None
     try:
@@ -333,6 +353,8 @@ def _run(args: argparse.Namespace, work: Path) -> int:
             raise UsageError(f"cannot read the bill of the fake provider at {provider}: {exc} "
                              "(hint: start it with `raidsim fake-provider`, or point "
                              "--provider at it)") from exc
+        # the responder's counters cover its whole life: this run's share is the difference
+        metrics_before = parse_metrics(client.get(target + "/metrics").text)
         admin_headers = {"Authorization": f"Bearer {admin}"} if admin else None
         if reply_cost is None and admin_headers:
             budget = _get_json(client, target + "/admin/budget", headers=admin_headers)
@@ -413,13 +435,21 @@ def _run(args: argparse.Namespace, work: Path) -> int:
                     bill, stable_since = now_bill, time.monotonic()
         billed = _get_json(client, provider + "/_fake/messages",
                            params={"since": bill_before["count"]})
-        metrics = parse_metrics(client.get(target + "/metrics").text)
+        metrics = _metrics_delta(parse_metrics(client.get(target + "/metrics").text),
+                                 metrics_before)
         admin_budget = (_get_json(client, target + "/admin/budget", headers=admin_headers)
                         if admin_headers else None)
     finally:
         client.close()
 
     statuses = Counter(str(s["status"]) for s in sent)
+    if sent and statuses.get("403") == len(sent):
+        raise UsageError(f"the responder refused all {len(sent)} webhooks with 403 (a bad "
+                         "signature): give --auth-token (or RAIDSIM_TWILIO_AUTH_TOKEN) the "
+                         "responder's RAIDSIM_TWILIO_AUTH_TOKEN, and --target the URL it "
+                         "signs (RAIDSIM_PUBLIC_URL, if set)")
+    for warning in _live_warnings(len(sent), metrics, bill, provider):
+        print(f"raidsim load: warning: {warning}", file=sys.stderr)
     webhook_latency = [s["latency_s"] for s in sent]
     extra: dict[str, Any] = {
         "live": {
@@ -459,6 +489,39 @@ def _run(args: argparse.Namespace, work: Path) -> int:
           + (f"{coverage:.4f}" if coverage is not None else "n/a (no legit sender)"),
           file=sys.stderr)
     return code
+
+
+def _metrics_delta(now: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
+    """This run's share of the responder's counters: decisions, duplicates and spend are
+    differences; ``raidsim_held_replies`` is the gauge as the run ended."""
+    decisions = {key: count - before.get("decisions", {}).get(key, 0)
+                 for key, count in now.get("decisions", {}).items()}
+    out: dict[str, Any] = {"decisions": {k: v for k, v in decisions.items() if v}}
+    for name in ("raidsim_inbound_duplicates_total", "raidsim_spend_eur"):
+        if name in now:
+            out[name] = round(now[name] - before.get(name, 0.0), 6)
+    if "raidsim_held_replies" in now:
+        out["raidsim_held_replies"] = now["raidsim_held_replies"]
+    return out
+
+
+def _live_warnings(sent: int, metrics: Mapping[str, Any], bill: Mapping[str, Any],
+                   provider: str) -> list[str]:
+    """What makes a run's figures mean less than they seem, from the responder's counters."""
+    warnings = []
+    duplicates = int(metrics.get("raidsim_inbound_duplicates_total", 0))
+    if sent and duplicates * 2 >= sent:
+        warnings.append(
+            f"{duplicates} of the {sent} webhooks were messages the responder already had "
+            "(a replay against the database of an earlier run: traces reuse message ids), "
+            "so they got no reply; start the responder on a fresh database")
+    replies = sum(count for key, count in metrics.get("decisions", {}).items()
+                  if ".reply:" in key)
+    if replies and not bill.get("count"):
+        warnings.append(
+            f"the responder decided {replies} replies but {provider} billed none: is the "
+            "responder's RAIDSIM_TWILIO_API_BASE this --provider? (or raise --settle)")
+    return warnings
 
 
 def _bill_delta(now: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
