@@ -50,9 +50,15 @@ def _no_constants(name: str) -> Any:
     raise _BadNumber(name, f"{name} is not valid JSON (write null for a missing value)")
 
 
+def out_of_range(value: Decimal) -> bool:
+    """Whether ``abs(value) > MAX_NUMBER``, without Decimal arithmetic (1e999999999 would
+    overflow the context)."""
+    return value != 0 and value.adjusted() >= 15 and value.copy_abs() > MAX_NUMBER
+
+
 def _bounded_float(token: str) -> Decimal:
     value = Decimal(token)
-    if value != 0 and value.adjusted() >= 15 and value.copy_abs() > MAX_NUMBER:
+    if out_of_range(value):
         raise _BadNumber(token, f"the number {token[:40]} is out of range (at most 1e15)")
     return value
 

@@ -25,6 +25,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal
 
+from reports.results import out_of_range
 from responder.policy.errors import ConfigError, locate
 
 Op = Literal["<=", "<", ">=", ">", "=="]
@@ -161,7 +162,6 @@ def _diagnose(expr: str) -> str:
 
 # A limit is a money amount, a share, a count or seconds: beyond these it is a typo, and
 # 1e999999999 written out digit by digit filled 5 GB of report files.
-MAX_LIMIT = Decimal("1e15")
 MAX_LIMIT_PLACES = 12
 
 
@@ -183,8 +183,7 @@ def _parse_limit(text: str, expr: str, source: str | None, line: int | None = No
 
 def _limit_range_problem(limit: Decimal) -> str | None:
     """Why a limit cannot be a gate's, or None."""
-    # no Decimal arithmetic here: 1e999999999 would overflow the context
-    if limit != 0 and limit.adjusted() >= 15 and limit.copy_abs() > MAX_LIMIT:
+    if out_of_range(limit):  # the bound of every number in a results file
         return "is out of range (at most 1e15 either way)"
     _, digits, exponent = limit.as_tuple()
     zeros = 0
