@@ -82,6 +82,12 @@ def test_abort_on_fail_stops_the_run_early(tmp_path: Path) -> None:
     assert "aborting" in done.stderr
     results = json.loads(out.read_text())
     assert results["live"]["aborted"] == ["spend_eur"]
+    decided = sum(v for k, v in results["live"]["responder"]["decisions"].items()
+                  if k.startswith("inbound."))
+    answered = results["live"]["http_status"].get("200", 0)
+    assert decided >= answered
+    if decided > answered:  # some were in flight when Locust stopped: said, not hidden
+        assert f"{decided - answered} were in flight" in done.stderr
     assert results["messages"]["total"] < 2000
     assert results["passed"] is False
 

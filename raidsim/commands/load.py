@@ -448,6 +448,13 @@ def _run(args: argparse.Namespace, work: Path) -> int:
                          "signature): give --auth-token (or RAIDSIM_TWILIO_AUTH_TOKEN) the "
                          "responder's RAIDSIM_TWILIO_AUTH_TOKEN, and --target the URL it "
                          "signs (RAIDSIM_PUBLIC_URL, if set)")
+    decided = sum(count for key, count in metrics.get("decisions", {}).items()
+                  if key.startswith("inbound."))
+    answered = statuses.get("200", 0)
+    if decided > answered:  # Locust was stopped (an abort) with webhooks in flight
+        print(f"raidsim load: warning: the responder decided {decided} webhooks, Locust "
+              f"recorded {answered} answers: {decided - answered} were in flight when it "
+              "stopped; messages and coverage count the recorded ones", file=sys.stderr)
     for warning in _live_warnings(len(sent), metrics, bill, provider):
         print(f"raidsim load: warning: {warning}", file=sys.stderr)
     webhook_latency = [s["latency_s"] for s in sent]
