@@ -99,10 +99,15 @@ def _amount(data: dict[str, Any], key: str, current: int | None) -> int | None:
 
 
 async def set_budget(request: Request, ctx: Context) -> Response:
-    """Body: {"total_eur": "500.00" | null, "per_hour_eur": "20" | null}; omitted keys stay."""
-    from responder.app import budget_snapshot
+    """Body: {"total_eur": "500.00" | null, "per_hour_eur": "20" | null}; omitted keys stay,
+    unknown ones are a 400."""
+    from responder.app import HTTPError, budget_snapshot
 
     data = await _json(request, ctx)
+    unknown = sorted(str(key) for key in data if key not in ("total_eur", "per_hour_eur"))
+    if unknown or not data:  # a misspelt cap was a 200 that changed nothing, mid-raid
+        raise HTTPError(400, f"unknown field(s) {', '.join(unknown)}: give total_eur and/or "
+                        "per_hour_eur" if unknown else "give total_eur and/or per_hour_eur")
     store = ctx.core.store
 
     def apply() -> dict[str, Any]:

@@ -134,7 +134,10 @@ def create_app(
         twilio = TwilioClient(client, api_base=settings.twilio_api_base,
                               account_sid=settings.twilio_account_sid,
                               auth_token=settings.twilio_auth_token, status_callback=callback)
-        owner = settings.instance_id or f"raidsim-{secrets.token_hex(6)}"
+        # The lease owner is this process alone: with `--workers N` (or one
+        # RAIDSIM_INSTANCE_ID given to several processes) a worker stopping released the
+        # leases of a sibling whose call was still in flight, and the reply went twice.
+        owner = f"{settings.instance_id or 'raidsim'}-{secrets.token_hex(6)}"
         sender = OutboxSender(
             core, db, twilio, metrics, owner=owner, concurrency=settings.send_concurrency,
             max_attempts=settings.send_max_attempts,
@@ -209,7 +212,10 @@ def _guard(
         try:
             return await handler(request, ctx)
         except HTTPError as exc:
-            ctx.metrics.rejected.labels(exc.reason).inc()
+            # Webhook reasons are a fixed set; admin errors quote the operator's input
+            # (which may hold a phone number) and are not webhook rejections.
+            if request.url.path.startswith("/webhooks/"):
+                ctx.metrics.rejected.labels(exc.reason).inc()
             return PlainTextResponse(exc.reason, status_code=exc.status)
         except ClientDisconnect:
             # The client hung up before its body arrived: nothing was stored, nothing is

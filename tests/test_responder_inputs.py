@@ -474,3 +474,37 @@ async def test_a_client_that_hangs_up_is_counted_as_such(tmp_path: Path) -> None
     assert sent[0]["status"] == 400
     assert 'raidsim_webhook_rejected_total{reason="client disconnected"} 1.0' in metrics
     assert 'reason="unavailable"' not in metrics
+
+
+async def test_admin_errors_stay_out_of_the_webhook_metrics_and_a_misspelt_cap_is_400(
+        tmp_path: Path) -> None:
+    """An admin error quoted the operator's input in a metric label (a raw number, and one
+    series per bad value); a misspelt cap key was a 200 that changed nothing."""
+    async with running(settings_for(tmp_path), Provider(), Clock()) as client:
+        bad = await client.put("/admin/budget", json={"total_eur": "tel:+33612345678"},
+                               headers=admin())
+        typo = await client.put("/admin/budget", json={"totl_eur": "3"}, headers=admin())
+        empty = await client.put("/admin/budget", json={}, headers=admin())
+        caps = (await client.get("/admin/budget", headers=admin())).json()
+        metrics = (await client.get("/metrics")).text
+    assert bad.status_code == 400
+    assert (typo.status_code, empty.status_code) == (400, 400)
+    assert "unknown field(s) totl_eur" in typo.text
+    assert caps["total_eur"] is None  # unchanged
+    assert "33612345678" not in metrics and "tel:" not in metrics
+
+
+async def test_each_process_leases_under_its_own_name(tmp_path: Path) -> None:
+    """`--workers 2` (or one RAIDSIM_INSTANCE_ID for several processes) shared a lease
+    owner: a worker stopping released its sibling's lease mid-call, and the reply went
+    twice. Two apps on one database now claim under different names."""
+    from responder.app import create_app
+
+    settings = settings_for(tmp_path, RAIDSIM_INSTANCE_ID="B")
+    names = []
+    for _ in range(2):
+        app = create_app(settings, clock=Clock(), transport=httpx.MockTransport(Provider()),
+                         rng=random.Random(1))
+        async with app.router.lifespan_context(app):
+            names.append(app.state.ctx.sender.owner)
+    assert names[0] != names[1] and all(name.startswith("B-") for name in names)
