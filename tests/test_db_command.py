@@ -46,6 +46,21 @@ def test_status_of_an_old_schema_exits_1(tmp_path: Path) -> None:
     assert json.loads(status.stdout)["current"] is False
 
 
+def test_upgrade_of_a_schema_newer_than_this_raidsim_says_so(tmp_path: Path) -> None:
+    """A database a newer raidsim migrated: upgrade printed {"applied": []} and exit 0."""
+    import sqlite3
+
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    latest = json.loads(db("upgrade", "--database-url", url).stdout)["version"]
+    with sqlite3.connect(tmp_path / "new.db") as conn:
+        conn.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES "
+                     "(?, 'from_the_future', 0)", (latest + 1,))
+    upgraded = db("upgrade", "--database-url", url)
+    assert upgraded.returncode == 1
+    assert f"schema version {latest + 1}, newer than this raidsim knows ({latest})" \
+        in upgraded.stderr
+
+
 def test_bad_urls_and_no_action_are_usage_errors() -> None:
     assert db("status", "--database-url", "mysql://x/y").returncode == 2
     assert db("status", "--database-url", "sqlite:/nope").returncode == 2

@@ -52,7 +52,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.db_command == "upgrade":
             applied = store.migrate(now=time.time())
-            print(json.dumps({"applied": applied, "version": store.schema_version()}))
+            version = store.schema_version()
+            print(json.dumps({"applied": applied, "version": version}))
+            if version > store.latest_version:  # migrated by a newer raidsim
+                print(f"raidsim db: error: the database is at schema version {version}, "
+                      f"newer than this raidsim knows ({store.latest_version}): run the "
+                      "raidsim that upgraded it, or a newer one", file=sys.stderr)
+                return 1
             return 0
         version = store.schema_version()
         print(json.dumps({"version": version, "latest": store.latest_version,
