@@ -7,6 +7,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from responder.policy.engine import is_e164
 from responder.policy.money import from_micros
 
 BIN_S = 60
@@ -147,7 +148,7 @@ class Metrics:
         messages, decisions = self.messages, self.decisions
         total = sum(messages.values())
         legit_senders = {s for s, k in self.sender_label.items() if k == "legit"}
-        replyable = sum(1 for s in self.sender_label if _repliable(s))
+        replyable = sum(1 for s in self.sender_label if is_e164(s))
         legit_replied = len(legit_senders & self.replied_senders)
         latencies = sorted(self.legit_latencies)
         n_bins = max(
@@ -265,7 +266,3 @@ class Metrics:
                           for a, b in raid_periods],
         }
 
-
-def _repliable(sender: str) -> bool:
-    return (len(sender) >= 8 and sender.startswith("+") and sender[1:].isdigit()
-            and sender.isascii())

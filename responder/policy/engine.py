@@ -109,7 +109,7 @@ class _Sender:
     )
 
     def __init__(self, now: float, number: str = "") -> None:
-        self.e164 = _is_e164(number)
+        self.e164 = is_e164(number)
         self.first_seen = now
         self.last_seen = now
         self.count = 0
@@ -663,7 +663,8 @@ def _block_hot(state: PolicyState, number: str, sender: _Sender) -> bool:
     return times is not None and len(times) >= cfg.hot_senders
 
 
-def _is_e164(sender: str) -> bool:
+def is_e164(sender: str) -> bool:
+    """Whether a sender is an E.164 phone number (the only kind a reply can go to)."""
     # isascii: str.isdigit() also takes other scripts' digits ("+٣٣٦...", full-width),
     # which no provider delivers to
     return len(sender) >= 8 and sender[0] == "+" and sender[1:].isdigit() and sender.isascii()
