@@ -612,16 +612,20 @@ class SqlStore:
                 "SELECT id, message_sid FROM outbox WHERE status = ? AND lease_until < ?",
                 (SENDING, now),
             )
-            expired: list[tuple[str, str]] = []
             for row in rows:
                 self._execute(
                     f"UPDATE outbox SET status = {_UNKNOWN_UNLESS_CONFIRMED}, error = ?,"
                     " lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE id = ?",
                     ("worker stopped while sending", now, row[0]),
                 )
-                status = self._one("SELECT status FROM outbox WHERE id = ?", (row[0],))
-                expired.append((str(row[1]), str(status[0]) if status else UNKNOWN))
-            return expired
+            if not rows:
+                return []
+            marks = ", ".join("?" for _ in rows)
+            settled = self._all(  # the statuses the CASE gave, in one read
+                f"SELECT message_sid, status FROM outbox WHERE id IN ({marks}) ORDER BY id",
+                [r[0] for r in rows],
+            )
+            return [(str(r[0]), str(r[1])) for r in settled]
 
     def unknown_to_check(self, *, now: float, limit: int, grace_s: float,
                          max_checks: int) -> list[tuple[OutboxItem, int]]:
