@@ -21,13 +21,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from responder.logs import event
-from responder.policy import Caps
+from responder.policy import RAID_RULES, RULES, Caps
 from responder.policy.money import MoneyError, to_micros
 
 if TYPE_CHECKING:
     from responder.app import Context
 
-RAID_RULES = ("raid_template", "repeat_flood", "number_block", "flagged_sender")
 _PATTERN = re.compile(r"^\+?[0-9]{1,15}$")
 
 
@@ -231,6 +230,10 @@ async def evidence(request: Request, ctx: Context) -> Response:
         raise HTTPError(400, "since must be seconds since the epoch, a finite number")
     rules_text = request.query_params.get("rules")
     rules = tuple(r for r in rules_text.split(",") if r) if rules_text else RAID_RULES
+    unknown = [r for r in rules if r not in RULES]
+    if unknown:  # a misspelt rule would export nothing, and look like "no evidence"
+        raise HTTPError(400, f"unknown rule {unknown[0][:64]!r} in rules; rules: "
+                        + ",".join(sorted(RULES)))
     rows = await ctx.db.call(ctx.core.store.evidence, rules, since)
     for row in rows:
         row["received_at_utc"] = datetime.fromtimestamp(row["received_at"], UTC).isoformat()

@@ -83,6 +83,31 @@ def _env_name(name: str) -> str:
     return f"RAIDSIM_{name.upper()}"
 
 
+# RAIDSIM_ variables that are not service settings: the settings file, and those read by
+# `raidsim load`'s Locust workers, the test suite and the HTML report's browser check
+_OTHER_ENV = ("RAIDSIM_CONFIG",)
+_OTHER_ENV_PREFIXES = ("RAIDSIM_LOAD_", "RAIDSIM_TEST_", "RAIDSIM_CHROMIUM",
+                       "RAIDSIM_SCREENSHOT_DIR")
+
+
+def unknown_env(env: Mapping[str, str]) -> list[str]:
+    """One line per RAIDSIM_* variable in ``env`` that no setting reads, with the closest
+    setting's name when it looks like a typo (RAIDSIM_BUDGT_EUR): an operator who sets a
+    cap under a wrong name must hear that it is not set."""
+    import difflib
+
+    known = sorted(_env_name(n) for n in _SETTABLE)
+    lines = []
+    for name in sorted(env):
+        if (not name.startswith("RAIDSIM_") or name in known or name in _OTHER_ENV
+                or name.startswith(_OTHER_ENV_PREFIXES)):
+            continue
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+        hint = f"; did you mean {close[0]}?" if close else "; see docs/responder.md"
+        lines.append(f"{name} is not a raidsim setting and is ignored{hint}")
+    return lines
+
+
 def load_settings(env: Mapping[str, str]) -> Settings:
     """Read settings from ``env`` (and the TOML file it names); ConfigError says what to fix."""
     raw: dict[str, Any] = {}

@@ -374,3 +374,33 @@ def test_a_policy_file_that_is_not_utf8_names_its_line(tmp_path) -> None:
     path.write_bytes(b'[surge]\nfactor = 4.0\n# caf\xe9\n')
     with pytest.raises(ConfigError, match=r"latin1\.toml:3: policy file is not UTF-8"):
         PolicyConfig.load(path)
+
+
+def test_rules_lists_every_rule_a_decision_can_name() -> None:
+    """``RULES`` (what the evidence export accepts, what reports may see) holds every rule
+    name the engine writes into a Decision, and ``RAID_RULES`` every raid-evidence rule
+    ``_suspicion`` gives: a new rule that is not listed fails here."""
+    from responder.policy import RAID_RULES, RULES, ReserveStatus, engine
+
+    tree = ast.parse(Path(engine.__file__).read_text(encoding="utf-8"))
+    named: set[str] = set()
+    suspicion: set[str] = set()
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Name) and node.func.value.id == "Decision"
+                and node.args and isinstance(node.args[0], ast.Constant)):
+            named.add(node.args[0].value)
+        if isinstance(node, ast.FunctionDef) and node.name == "_suspicion":
+            suspicion = {r.value.value for r in ast.walk(node)
+                         if isinstance(r, ast.Return) and isinstance(r.value, ast.Constant)
+                         and isinstance(r.value.value, str)}
+        if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+                and isinstance(node.value.value, str)
+                and any(isinstance(t, ast.Name) and t.id == "rule" for t in node.targets)):
+            named.add(node.value.value)
+    assert len(named) >= 15 and len(suspicion) == 6
+    assert named | suspicion <= RULES
+    assert suspicion == set(RAID_RULES)
+    refusals = {engine._REFUSAL_RULE.get(s, str(s)) for s in ReserveStatus
+                if s is not ReserveStatus.OK}
+    assert refusals <= RULES

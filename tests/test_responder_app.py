@@ -470,6 +470,28 @@ async def test_evidence_csv_cannot_run_formulas_and_json_stays_verbatim(
     assert bad_since.status_code == 400 and "finite" in bad_since.text
 
 
+async def test_evidence_refuses_an_unknown_rule_and_exports_every_raid_rule(
+    tmp_path: Path,
+) -> None:
+    """A misspelt rule is a 400 naming it (not an empty export that reads as "no
+    evidence"); by default every raid-evidence rule is exported, phrases and disguised
+    texts included."""
+    from responder.policy import RAID_RULES
+
+    settings = settings_for(tmp_path, RAIDSIM_POLICY_FILE="", RAIDSIM_BUDGET_EUR="0")
+    async with running(settings, Provider(), Clock()) as client:
+        typo = await client.get("/admin/evidence?rules=raid_templat", headers=admin())
+        known = await client.get("/admin/evidence?rules=sender_limit,raid_phrases",
+                                 headers=admin())
+        default = (await client.get("/admin/evidence", headers=admin())).json()
+    assert typo.status_code == 400 and "raid_templat" in typo.text
+    assert "raid_template" in typo.text  # the list of rules names the right spelling
+    assert known.status_code == 200 and known.json()["rules"] == ["sender_limit",
+                                                                   "raid_phrases"]
+    assert default["rules"] == list(RAID_RULES)
+    assert {"raid_phrases", "disguised_text"} <= set(default["rules"])
+
+
 async def test_generic_webhook(tmp_path: Path) -> None:
     """The signed JSON webhook is accepted; a bad signature is refused before storage."""
     settings = settings_for(tmp_path)

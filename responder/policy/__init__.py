@@ -2,6 +2,8 @@
 
 from responder.policy.config import PolicyConfig
 from responder.policy.engine import (
+    RAID_RULES,
+    RULES,
     Controls,
     PolicyState,
     TextSketches,
@@ -21,6 +23,8 @@ from responder.policy.ledger import Caps, Ledger, MemoryLedger, ReserveRequest, 
 from responder.policy.model import Action, Decision, Message, Released
 
 __all__ = [
+    "RAID_RULES",
+    "RULES",
     "Action",
     "Caps",
     "Controls",

@@ -343,6 +343,17 @@ _FLOOD_FACTOR = 3  # a sender who never pastes its own text again floods at 3x m
 _SCORE_REPEATS = 5  # a held reply's priority counts at most this many repeats
 NO_TEMPLATE = -1
 
+# Every rule a decision can name. The raid-evidence rules (``_suspicion``) also flag the
+# sender; ``flagged_sender`` drops what such a sender sends afterwards.
+RAID_RULES = ("raid_template", "raid_phrases", "repeat_flood", "number_block",
+              "disguised_text", "flagged_sender")
+RULES = frozenset((
+    *RAID_RULES, "duplicate_id", "kill_switch", "short_code", "alphanumeric_sender",
+    "opted_out", "opt_out", "opt_in", "blocklist", "sender_limit", "budget_total",
+    "budget_hour", "already_held", "allowlist", "first_contact", "surge_hold", "released",
+    "restored",
+))
+
 
 def normalise(text: str) -> list[str]:
     """Lowercase, read look-alike letters as Latin, strip accents, digits, punctuation,

@@ -62,5 +62,5 @@ def open_store(url: str) -> SqlStore:
 
         return PostgresStore(url)
     raise StoreError(
-        f"unsupported RAIDSIM_DATABASE_URL {url!r}; use sqlite:///FILE.db or postgresql://..."
+        f"unsupported database URL {url!r}; use sqlite:///FILE.db or postgresql://..."
     )

@@ -29,7 +29,7 @@ class PostgresStore(SqlStore):
             import psycopg
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise StoreError(
-                "RAIDSIM_DATABASE_URL is a PostgreSQL URL but psycopg is not installed; "
+                "the database URL is a PostgreSQL URL but psycopg is not installed; "
                 "install the extra: pip install 'raidsim[postgres]'"
             ) from exc
         self._psycopg = psycopg
