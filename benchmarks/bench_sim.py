@@ -77,25 +77,20 @@ def policy_alone(records: list[Any], sketches: Any) -> float:
     """Seconds for the default policy alone to decide ``records``: ``admit`` in a plain
     loop with an in-memory ledger, texts already sketched, no SimPy, no provider, no
     metrics. A floor for the simulator: whatever the model does around it adds to this."""
-    import gc
 
     from responder.policy import MemoryLedger, Message, PolicyState, admit
-    from sim.model import _GC_YOUNG_THRESHOLD
+    from sim.model import quiet_gc
     from sim.scenario import load_scenario
 
     policy = load_scenario(SCENARIO).policy
     state, ledger = PolicyState(policy, sketches=sketches), MemoryLedger()
-    thresholds = gc.get_threshold()
-    gc.set_threshold(_GC_YOUNG_THRESHOLD, *thresholds[1:])  # as RaidModel.run does
-    try:
+    with quiet_gc():  # as RaidModel.run does
         start = time.perf_counter()
         for rec in records:
             t = rec.t
             admit(state, ledger, Message(rec.message_id, rec.sender, rec.to, rec.body, t),
                   now=t)
         return time.perf_counter() - start
-    finally:
-        gc.set_threshold(*thresholds)
 
 
 def throughput(n: int, rounds: int) -> dict[str, Any]:
