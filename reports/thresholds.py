@@ -238,10 +238,19 @@ def _flatten(table: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, 
     for key in table:
         value = table[key]
         metric = f"{prefix}{key}"
-        if isinstance(value, Mapping) and "op" not in value and "limit" not in value:
+        if isinstance(value, Mapping) and not _looks_like_spec(value):
             yield from _flatten(value, f"{metric}.")
         else:
             yield metric, value
+
+
+def _looks_like_spec(table: Mapping[str, Any]) -> bool:
+    """Whether a TOML table is one threshold's inline table rather than deeper metrics.
+    Deeper metrics hold strings, lists or tables; a number or a boolean (``lmt = 5``,
+    ``abort_on_fail = true``) is a mistyped spec, to be refused as such with its keys."""
+    if {"op", "limit", "abort_on_fail"} & set(table):
+        return True
+    return any(isinstance(v, bool | int | float) for v in table.values())
 
 
 def _from_spec(metric: str, spec: Any, source: str | None, line: int | None) -> Threshold:
@@ -359,15 +368,26 @@ _MISSING = object()
 
 def lookup(results: Mapping[str, Any], metric: str) -> Any:
     """Follow a dotted path; return the module's ``_MISSING`` sentinel when absent."""
-    node: Any = results
-    for part in metric.split("."):
-        if isinstance(node, Mapping) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and part.isascii() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return _MISSING
-    return node
+    return _lookup(results, metric.split("."))
+
+
+def _lookup(node: Any, parts: list[str]) -> Any:
+    """Follow ``parts``; a key that itself holds dots (``replications`` writes
+    ``"reply_latency_s.p95"`` and ``"messages.raid"``) matches several parts at once."""
+    if not parts:
+        return node
+    if isinstance(node, Mapping):
+        for end in range(1, len(parts) + 1):  # the plain key first, then dotted keys
+            key = ".".join(parts[:end])
+            if key in node:
+                found = _lookup(node[key], parts[end:])
+                if found is not _MISSING:
+                    return found
+        return _MISSING
+    part = parts[0]
+    if isinstance(node, list) and part.isdigit() and part.isascii() and int(part) < len(node):
+        return _lookup(node[int(part)], parts[1:])
+    return _MISSING
 
 
 def to_decimal(value: Any) -> Decimal | None:
@@ -484,8 +504,14 @@ def should_abort(
 # --------------------------------------------------------------------------- formatting
 
 
+_STATISTICS = ("mean", "low", "high")  # replications.spend_eur.mean is money too
+
+
 def is_money_metric(metric: str) -> bool:
-    return metric.split(".")[-1].endswith("_eur")
+    parts = metric.split(".")
+    if len(parts) > 1 and parts[-1] in _STATISTICS:
+        parts.pop()
+    return parts[-1].endswith("_eur")
 
 
 def _plain(value: Decimal) -> bool:

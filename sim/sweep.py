@@ -34,7 +34,9 @@ def parse_axis(text: str) -> Axis:
     if not all(texts):  # "3,,4" or "3,4,": a value lost to a typo would go unswept
         raise ValueError(f"bad --param {text!r}: an empty value between commas "
                          "(write KEY=V1,V2,... with a value between each pair of commas)")
-    if key.endswith("_eur"):  # money stays exact: the policy reads amounts from strings
+    if key.endswith("_eur") or key == "eur_per_segment":  # money stays exact: the
+        # policy reads amounts from strings (a float here was refused with a hint to
+        # quote it, which a --param value cannot do)
         return Axis(key, tuple(texts))
     return Axis(key, tuple(_scalar(v) for v in texts))
 

@@ -404,3 +404,25 @@ def test_rules_lists_every_rule_a_decision_can_name() -> None:
     refusals = {engine._REFUSAL_RULE.get(s, str(s)) for s in ReserveStatus
                 if s is not ReserveStatus.OK}
     assert refusals <= RULES
+
+
+@pytest.mark.parametrize(("section", "key", "value", "problem"), [
+    ("surge", "window", '"0s"', "more than 0"),
+    ("surge", "baseline_halflife", "0", "more than 0"),
+    ("templates", "halflife", '"0m"', "more than 0"),
+    ("fragments", "halflife", "0", "more than 0"),
+    ("number_blocks", "strip_digits", "0", "at least 1"),
+    ("number_blocks", "strip_digits", "20", "at most 8"),
+    ("sender_limit", "replies", "0", "at least 1"),
+    ("templates", "similarity", "2", "between 0 and 1"),
+    ("surge", "genuine_below", "5", "between 0 and 1"),
+])
+def test_policy_values_out_of_range_name_the_line(tmp_path: Path, section: str, key: str,
+                                                  value: str, problem: str) -> None:
+    """A zero window or half-life used to crash every decision (ZeroDivisionError, exit 3);
+    strip_digits = 0 put every sender in one block; a share above 1 disabled a rule."""
+    bad = tmp_path / "policy.toml"
+    bad.write_text(f"[{section}]\n{key} = {value}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=problem) as err:
+        PolicyConfig.load(bad)
+    assert f"{bad}:2:" in str(err.value)

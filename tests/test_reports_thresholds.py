@@ -115,6 +115,9 @@ def test_thresholds_from_table_reads_strings_inline_tables_dotted_keys_and_lists
         ('legit_coverage = { op = ">=", limit = 1, abort_on_fail = true }',
          "would stop a run that could still pass"),
         ("spend_eur = 600", "expected a string or an inline table"),
+        # misspelt op and limit: not read as a metric 'spend_eur.opp' with no line
+        ('spend_eur = { opp = "<=", lmt = 5 }', "unknown key(s) lmt, opp"),
+        ('spend_eur = { limt = "5", abort_on_fail = true }', "unknown key(s) limt"),
     ],
 )
 def test_thresholds_from_table_errors_name_file_line_and_syntax(line, needle):
@@ -231,3 +234,22 @@ def test_thresholds_recorded_in_results_can_be_re_evaluated_and_merged():
     merged = merge(recorded, [parse_threshold("spend_eur<=600"), parse_threshold("spend_eur<1")])
     assert [t.expression for t in merged] == ["spend_eur <= 600", "legit_coverage >= 0.95",
                                               "spend_eur < 1"]
+
+
+def test_replication_intervals_with_dotted_keys_can_be_gated():
+    """`simulate --replications N` writes replications["reply_latency_s.p95"] and
+    replications["messages.raid"]: a dotted threshold path must reach them, and an
+    interval of money reads as euros."""
+    results = {"replications": {
+        "spend_eur": {"mean": 44.192, "low": 38.340877, "high": 50.043123},
+        "reply_latency_s.p95": {"mean": 295.3, "low": 0.0, "high": 1115.06},
+        "messages.raid": {"mean": 557.8, "low": 497.3, "high": 618.3},
+    }}
+    outcome = evaluate(results, [parse_threshold("replications.messages.raid.mean<=600"),
+                                 parse_threshold("replications.reply_latency_s.p95.high<1000"),
+                                 parse_threshold("replications.spend_eur.high<=50")])
+    assert [r.ok for r in outcome] == [True, False, False]
+    assert not any(r.missing for r in outcome)
+    assert "€50.043123" in outcome[2].message
+    missing = evaluate(results, [parse_threshold("replications.messages.legit.mean<=1")])[0]
+    assert missing.missing

@@ -182,3 +182,15 @@ def test_sweep_json_dash_is_standard_output(tmp_path: Path) -> None:
         {"sender_limit.replies": 1}, {"sender_limit.replies": 2}]
     assert "pareto" in run.stderr
     assert not (tmp_path / "-").exists()
+
+
+def test_the_price_per_segment_can_be_swept_exactly() -> None:
+    """`--param eur_per_segment=0.1,0.16` was read as floats, which the policy refuses
+    with a hint to quote them, which a --param value cannot do."""
+    from responder.policy import PolicyConfig
+    from sim.sweep import configure
+
+    axis = parse_axis("eur_per_segment=0.1,0.16")
+    assert axis.values == ("0.1", "0.16")
+    policy = configure(PolicyConfig(), {"eur_per_segment": axis.values[1]})
+    assert policy.eur_per_segment == Decimal("0.16")

@@ -298,4 +298,43 @@ def _section(current: Any, table: Mapping[str, Any], dotted: str, fail: Any) -> 
                 raise fail(where, f"{where} must be a finite number, got {value!r}")
             if kind in (int, float) and changes[name] < 0:
                 raise fail(where, f"{where} cannot be negative")
+        _check_bounds(type(current), name, changes[name], where, fail)
     return replace(current, **changes)
+
+
+# Durations the policy divides by (a rate window, a decay half-life): zero crashed every
+# decision (ZeroDivisionError), in the simulator and in the responder alike.
+_POSITIVE: frozenset[tuple[str, str]] = frozenset({
+    ("Surge", "window_s"), ("Surge", "baseline_halflife_s"),
+    ("Templates", "halflife_s"), ("Fragments", "halflife_s"),
+})
+# Counts that mean nothing below one: ``sender[:-0]`` is "", which put every sender in
+# one number block; a limit of 0 replies still answered once.
+_AT_LEAST_ONE: frozenset[tuple[str, str]] = frozenset({
+    ("NumberBlocks", "strip_digits"), ("SenderLimit", "replies"),
+})
+# Shares (a Jaccard similarity, shares of senders or of phrases): above 1 a rule can
+# never fire, silently.
+_SHARES: frozenset[tuple[str, str]] = frozenset({
+    ("Surge", "genuine_below"), ("Templates", "similarity"),
+    ("Templates", "min_repeat_share"), ("Fragments", "self_repeat_share"),
+    ("Fragments", "hot_share"),
+})
+_MAX_STRIP_DIGITS = 8  # a block of 10**8 numbers is a whole mobile range, not a block
+
+
+def _check_bounds(section: type, name: str, value: Any, where: str, fail: Any) -> None:
+    key = (section.__name__, name)
+    if key in _POSITIVE and value is not None and value <= 0:
+        raise fail(where, f"{where} must be more than 0, got {value!r}",
+                   f'write a duration such as "10m"; to turn the rule off, set '
+                   f'{where.rsplit(".", 1)[0]}.enabled = false')
+    if key in _AT_LEAST_ONE and value < 1:
+        raise fail(where, f"{where} must be at least 1, got {value!r}",
+                   f'to turn the rule off, set {where.rsplit(".", 1)[0]}.enabled = false')
+    if key == ("NumberBlocks", "strip_digits") and value > _MAX_STRIP_DIGITS:
+        raise fail(where, f"{where} must be at most {_MAX_STRIP_DIGITS}, got {value!r}",
+                   "3 groups numbers in blocks of 1,000")
+    if key in _SHARES and value > 1:
+        raise fail(where, f"{where} is a share and must be between 0 and 1, got {value!r}",
+                   "write 0.1 for 10 %")
