@@ -115,6 +115,21 @@ def check_output_file(path: str | os.PathLike[str] | None, flag: str, *,
         if source is not None and str(source) != "-" and _same_file(path, source):
             raise UsageError(f"{flag} {path}: is the input file {source}; writing there "
                              "would destroy it (hint: give another output path)")
+    _check_parents(path, flag)
+
+
+def _check_parents(path: str | os.PathLike[str], flag: str) -> None:
+    """Refuse a path under an existing file (``scenario.toml/out.json``): the folders an
+    output goes in are created as needed, but never in place of a file."""
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(parent):
+        up = os.path.dirname(parent)
+        if up == parent:
+            return
+        parent = up
+    if not os.path.isdir(parent):
+        raise UsageError(f"{flag} {path}: {parent} is a file, not a folder (hint: give a "
+                         "path in a folder)")
 
 
 def _same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
@@ -129,6 +144,8 @@ def check_output_dir(path: str | os.PathLike[str] | None, flag: str) -> None:
     if path is not None and os.path.exists(path) and not os.path.isdir(path):
         raise UsageError(f"{flag} {path}: exists and is not a directory (hint: give a "
                          "folder for the report)")
+    if path is not None:
+        _check_parents(path, flag)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -60,7 +60,7 @@ class Delta:
         if self.kind == "share":
             return percent_text(value)
         if self.kind == "seconds":
-            return f"{value.normalize():f} s"
+            return f"{value.normalize():,f} s"
         return f"{value:,.0f}" if value == value.to_integral_value() else f"{value:,}"
 
     def show_delta(self) -> str:
@@ -76,7 +76,7 @@ class Delta:
             if text in ("+0.00 pp", "-0.00 pp"):  # a real change smaller than 0.005 pp
                 text = f"{(delta * 100).normalize():+f} pp"
         elif self.kind == "seconds":
-            text = f"{'+' if delta > 0 else ''}{delta.normalize():f} s"
+            text = f"{'+' if delta > 0 else ''}{delta.normalize():,f} s"
         else:
             text = f"{delta:+,.0f}" if delta == delta.to_integral_value() else f"{delta:+,}"
         percent = self.percent

@@ -53,7 +53,7 @@ def percent_text(share: Decimal | float, places: int = 2) -> str:
 
 def _seconds(value: Any) -> str:
     amount = to_decimal(value)
-    return f"{amount:g} s" if amount is not None else "n/a"
+    return f"{amount:,.1f} s" if amount is not None else "n/a"  # as `simulate` prints it
 
 
 def title(results: Mapping[str, Any]) -> str:

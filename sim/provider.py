@@ -113,6 +113,14 @@ def parse_provider(table: Mapping[str, Any] | None, *, path: str | Path | None =
     if model.segments_per_second <= 0:
         raise ConfigError("provider.segments_per_second must be above 0", path=path,
                           line=locate(text, "provider.segments_per_second"))
+    if model.latency_p95_s < model.latency_median_s:  # the lognormal would quietly go flat
+        key = "latency_p95" if "latency_p95" in table else "latency_median"
+        raise ConfigError(
+            f"provider.latency_p95 ({model.latency_p95_s:g} s) is below provider."
+            f"latency_median ({model.latency_median_s:g} s)", path=path,
+            line=locate(text, f"provider.{key}"),
+            hint="the 95th percentile is at least the median; equal values give every "
+            "call the same latency")
     problem = outcome_shares_problem(model)
     if problem is not None:
         rates = [key for key in table if _ALIASES.get(key, key).endswith("_rate")]

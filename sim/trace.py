@@ -120,6 +120,12 @@ def read_trace(path: str | Path) -> Iterator[TraceRecord]:
 
 
 def _open(file: Path) -> BinaryIO:
+    if str(file) == "-":  # a trace is read more than once (replications, sweeps, jobs)
+        raise TraceError(
+            "a trace cannot be read from standard input",
+            path=file,
+            hint="write it to a file first: raidsim trace SCENARIO.toml -o FILE.jsonl",
+        )
     try:
         return file.open("rb")
     except OSError as exc:

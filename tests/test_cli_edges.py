@@ -81,7 +81,7 @@ def test_simulate_output_paths_that_cannot_be_written_are_usage_errors(tmp_path:
     cases = {
         ("--json", str(folder)): f"--json {folder}: is a directory",
         ("--report", str(plain)): f"--report {plain}: exists and is not a directory",
-        ("--json", str(plain / "r.json")): f"{plain / 'r.json'}: cannot write the results JSON",
+        ("--json", str(plain / "r.json")): f"{plain / 'r.json'}: {plain} is a file, not a folder",
     }
     for flags, message in cases.items():
         run = raidsim("simulate", scenario, "--quiet", *flags)
@@ -506,3 +506,61 @@ def test_an_unknown_argument_shows_the_commands_usage(args: tuple[str, ...]) -> 
     assert run.returncode == 2
     assert run.stderr.startswith(f"usage: raidsim {args[0]} ")
     assert f"raidsim {args[0]}: error: unrecognized arguments" in run.stderr
+
+
+def test_outputs_under_a_file_and_stdin_traces_are_refused_before_any_work(
+    tmp_path: Path,
+) -> None:
+    """`--json scenario.toml/x.json` is refused at once, not after the whole run; a trace
+    cannot come from standard input (it is read more than once) and the message says so."""
+    scenario = tiny(tmp_path)
+    for args in (("simulate", str(scenario), "--json", f"{scenario}/x.json"),
+                 ("simulate", str(scenario), "--report", f"{scenario}/deeper/report"),
+                 ("trace", str(scenario), "-o", f"{scenario}/t.jsonl")):
+        done = raidsim(*args, "--no-progress" if args[0] == "simulate" else "--seed=1")
+        assert done.returncode == 2, (args, done.stderr)
+        assert f"{scenario} is a file, not a folder" in done.stderr
+        assert "messages" not in done.stdout  # refused before the run printed its summary
+    stdin = raidsim("simulate", "--trace", "-")
+    assert stdin.returncode == 2
+    assert "cannot be read from standard input" in stdin.stderr and "-o FILE" in stdin.stderr
+
+
+def test_run_counts_and_seeds_out_of_range_are_usage_errors(tmp_path: Path) -> None:
+    """--replications is bounded, its last seed must still be a valid --seed (so that any
+    replication can be replayed), and sweep's --max-runs must be at least 1."""
+    scenario = str(tiny(tmp_path))
+    top = "9223372036854775807"
+    cases = [
+        (("simulate", scenario, "--replications", "10001"), "from 1 to 10,000"),
+        (("simulate", scenario, "--seed", top, "--replications", "2"), "above " + top),
+        (("sweep", scenario, "--param", "surge.factor=3", "--max-runs", "-1"),
+         "--max-runs must be at least 1"),
+        (("sweep", scenario, "--param", "surge.factor=3", "--seed", top, "--seeds", "2"),
+         "above " + top),
+    ]
+    for args, message in cases:
+        done = raidsim(*args)
+        assert done.returncode == 2, (args, done.stderr)
+        assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_provider_p95_below_its_median_names_the_line(tmp_path: Path) -> None:
+    """A 95th percentile under the median used to make every call take the median."""
+    scenario = tmp_path / "slow.toml"
+    scenario.write_text(TINY + '\n[provider]\nlatency_median = "1s"\nlatency_p95 = "0.5s"\n',
+                        encoding="utf-8")
+    done = raidsim("simulate", str(scenario))
+    assert done.returncode == 2
+    assert f"{scenario}:11: provider.latency_p95 (0.5 s) is below" in done.stderr
+
+
+def test_sweep_json_writes_money_exactly(tmp_path: Path) -> None:
+    """The sweep JSON carries spend as exact decimals (as results files do), not floats."""
+    out = tmp_path / "sweep.json"
+    done = raidsim("sweep", str(tiny(tmp_path)), "--param", "sender_limit.replies=1,2",
+                   "--json", str(out), "--no-progress")
+    assert done.returncode == 0, done.stderr
+    points = json.loads(out.read_text(encoding="utf-8"), parse_float=Decimal)["points"]
+    assert all(p["spend_eur"] == p["spend_eur"].quantize(Decimal("0.01")) for p in points)
+    assert all(isinstance(p["spend_eur"], Decimal) for p in points)

@@ -118,7 +118,8 @@ def _compare(base: dict[str, Any], new: dict[str, Any], extra: list[Any],
         except OSError as exc:
             from raidsim.cli import UsageError
 
-            raise UsageError(f"cannot write the comparison to {out}: {exc}") from exc
+            raise UsageError(f"cannot write the comparison to {out}: {exc.strerror or exc} "
+                             "(hint: give -o a folder you can write to)") from exc
     for change in comparison.regressions:
         print(f"threshold regression: {change.threshold.expression}: BASE "
               f"{change.base.message.split(': ', 1)[-1]}; NEW "

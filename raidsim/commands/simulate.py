@@ -11,6 +11,7 @@ from raidsim.cli import (
     EXIT_OK,
     EXIT_THRESHOLD,
     EXIT_USAGE,
+    MAX_SEED,
     UsageError,
     check_output_dir,
     check_output_file,
@@ -18,6 +19,8 @@ from raidsim.cli import (
     seed_value,
     write_output,
 )
+
+MAX_REPLICATIONS = 10_000  # each one a full run; a typo of 1000000 should not start
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -57,7 +60,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         help="pass/fail rule on a results key, e.g. 'spend_eur<=600' "
                         "(repeatable; adds to the scenario's [thresholds])")
     parser.add_argument("--replications", type=int, default=1, metavar="N",
-                        help="run N seeds and report 95%% confidence intervals (default 1)")
+                        help="run N seeds (seed, seed+1, ...) and report 95%% confidence "
+                        "intervals under 'replications'; the other figures and plain "
+                        "thresholds are the first seed's, and a threshold can gate an "
+                        "interval: 'replications.spend_eur.high<=1180' (default 1)")
     parser.add_argument("--jobs", "-j", type=job_count, default=1, metavar="N",
                         help="run the replications in N processes (0: one per CPU); the "
                         "results are the same as with one (default 1)")
@@ -83,8 +89,9 @@ def run(args: argparse.Namespace) -> int:
         print("raidsim simulate: error: give a SCENARIO.toml, --trace FILE.jsonl, or both "
               "(try: raidsim simulate scenarios/anti-relous-2017.toml)", file=sys.stderr)
         return EXIT_USAGE
-    if args.replications < 1:
-        print("raidsim simulate: error: --replications must be at least 1", file=sys.stderr)
+    if not 1 <= args.replications <= MAX_REPLICATIONS:
+        print(f"raidsim simulate: error: --replications must be from 1 to "
+              f"{MAX_REPLICATIONS:,}, got {args.replications}", file=sys.stderr)
         return EXIT_USAGE
     jobs = min(args.jobs, args.replications)
     check_output_file(args.json_out, "--json",
@@ -122,6 +129,12 @@ def run(args: argparse.Namespace) -> int:
         if scenario is not None and scenario.thresholds:
             thresholds = merge(thresholds_from_table(  # a repeated one is checked once
                 scenario.thresholds, path=scenario.path, text=scenario.text), thresholds)
+        last_seed = job.seed + args.replications - 1
+        if last_seed > MAX_SEED:  # replication i runs seed + i, each one replayable
+            print(f"raidsim simulate: error: {args.replications} replications from seed "
+                  f"{job.seed} reach seed {last_seed}, above {MAX_SEED} (hint: give a "
+                  "smaller --seed)", file=sys.stderr)
+            return EXIT_USAGE
         warning = reply_warning(job.policy)
         if warning:
             print(f"raidsim simulate: warning: {warning}", file=sys.stderr)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 from raidsim.cli import (
     EXIT_OK,
     EXIT_USAGE,
+    MAX_SEED,
     check_output_file,
     job_count,
     seed_value,
@@ -93,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
     check_output_file(args.json_out, "--json",
                       inputs=(args.scenario, args.trace, args.policy))
     runs = math.prod(len(axis.values) for axis in axes) * args.seeds
+    if args.max_runs < 1:
+        return usage(f"--max-runs must be at least 1, got {args.max_runs}")
     if runs > args.max_runs:
         return usage(f"the grid needs {runs} simulations, more than --max-runs "
                      f"{args.max_runs}; narrow it or raise --max-runs")
@@ -105,6 +107,9 @@ def run(args: argparse.Namespace) -> int:
             PolicyConfig.load(args.policy)
         inputs = Inputs(args.scenario, args.trace, args.policy, args.seed)
         job = inputs.job()
+        if job.seed + args.seeds - 1 > MAX_SEED:  # point seeds are seed, seed + 1, ...
+            return usage(f"{args.seeds} seeds from seed {job.seed} go above {MAX_SEED} "
+                         "(hint: give a smaller --seed)")
         if not args.no_progress:
             from raidsim.progress import Progress
 
@@ -136,13 +141,15 @@ def run(args: argparse.Namespace) -> int:
             "seeds": [job.seed + i for i in range(args.seeds)],
             "params": {axis.key: list(axis.values) for axis in axes},
             "points": [
-                {"settings": p.settings, "spend_eur": float(p.spend_eur),
-                 "oracle_spend_eur": float(p.oracle_spend_eur),
+                {"settings": p.settings, "spend_eur": p.spend_eur,
+                 "oracle_spend_eur": p.oracle_spend_eur,
                  "legit_coverage": p.legit_coverage, "pareto": p.pareto}
                 for p in points
             ],
         }
-        text = json.dumps(payload, indent=2) + "\n"
+        from reports.results import dumps
+
+        text = dumps(payload)  # money as exact decimals, keys sorted, as results files
         if to_stdout:
             sys.stdout.write(text)
         else:
