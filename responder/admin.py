@@ -27,7 +27,9 @@ from responder.policy.money import MoneyError, to_micros
 if TYPE_CHECKING:
     from responder.app import Context
 
-_PATTERN = re.compile(r"^\+?[0-9]{1,15}$")
+# Senders are E.164 ("+33612345678") and lists match them by prefix, so a pattern
+# without its "+" ("336123") was stored (201) but could never match anyone.
+_PATTERN = re.compile(r"^\+[0-9]{1,15}$")
 
 
 def admin_routes(ctx_of: Callable[[Request], Context], guard: Any) -> list[Route]:
@@ -165,7 +167,10 @@ async def add_number(request: Request, ctx: Context) -> Response:
     kind = _kind(request)
     pattern = (await _json(request, ctx)).get("pattern")
     if not isinstance(pattern, str) or not _PATTERN.fullmatch(pattern):
-        raise HTTPError(400, "pattern must be an E.164 number or prefix, e.g. +336123")
+        hint = (f" (with its +: \"+{pattern}\")" if isinstance(pattern, str)
+                and re.fullmatch(r"[0-9]{1,15}", pattern) else "")
+        raise HTTPError(400, "pattern must be an E.164 number or prefix starting with +, "
+                        f"e.g. +336123{hint}")
 
     def apply() -> bool:
         added = ctx.core.store.add_number_rule(kind, pattern, now=ctx.clock())

@@ -7,14 +7,12 @@ import os
 from starlette.applications import Starlette
 
 from responder.app import create_app
-from responder.config import load_settings, unknown_env
-from responder.logs import configure, event
+from responder.config import load_settings
+from responder.logs import configure
 
 
 def app_from_env() -> Starlette:
     """Build the app from RAIDSIM_* environment variables (each uvicorn worker calls this)."""
     settings = load_settings(os.environ)
     configure(settings.log_level)
-    for line in unknown_env(os.environ):
-        event("unknown_setting", level=30, detail=line)
     return create_app(settings, tune_gc=True)

@@ -93,7 +93,8 @@ _OTHER_ENV_PREFIXES = ("RAIDSIM_LOAD_", "RAIDSIM_TEST_", "RAIDSIM_CHROMIUM",
 def unknown_env(env: Mapping[str, str]) -> list[str]:
     """One line per RAIDSIM_* variable in ``env`` that no setting reads, with the closest
     setting's name when it looks like a typo (RAIDSIM_BUDGT_EUR): an operator who sets a
-    cap under a wrong name must hear that it is not set."""
+    cap under a wrong name must not get a service with no cap, so ``load_settings``
+    refuses them."""
     import difflib
 
     known = sorted(_env_name(n) for n in _SETTABLE)
@@ -104,7 +105,7 @@ def unknown_env(env: Mapping[str, str]) -> list[str]:
             continue
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
         hint = f"; did you mean {close[0]}?" if close else "; see docs/responder.md"
-        lines.append(f"{name} is not a raidsim setting and is ignored{hint}")
+        lines.append(f"{name} is not a raidsim setting{hint}")
     return lines
 
 
@@ -133,6 +134,11 @@ def load_settings(env: Mapping[str, str]) -> Settings:
                     f"unknown setting {key!r}", path=path, line=locate(file_text, key),
                     hint="known: " + ", ".join(sorted(_SETTABLE)) + ", [policy]",
                 )
+    unknown = unknown_env(env)
+    if unknown:  # RAIDSIM_BUDGT_EUR=500 would otherwise start the service with no cap
+        raise ConfigError("; ".join(unknown),
+                          hint="remove or rename it; an unknown key in the file stops the "
+                          "service too")
     for name in _SETTABLE:
         value = env.get(_env_name(name))
         if value is not None and value != "":

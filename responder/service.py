@@ -16,11 +16,13 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import ParamSpec, TypeVar
 
 from responder.config import Settings
+from responder.logs import event
 from responder.policy import (
     Caps,
     Controls,
@@ -33,6 +35,7 @@ from responder.policy import (
     release,
 )
 from responder.policy.engine import record_refund, seed_spend
+from responder.policy.money import format_eur
 from responder.recovery import rebuild_state
 from responder.store import Inbound, OutboxItem, SqlStore
 
@@ -147,14 +150,33 @@ class Responder:
         """Migrate, install caps, expire dead leases, rebuild the policy's memory."""
         if migrate:
             self.store.migrate(now=now)
-        if self.store.schema_version() != self.store.latest_version:
+        version = self.store.schema_version()
+        if version != self.store.latest_version:
             from responder.store import StoreError
 
+            fix = ("run `raidsim db upgrade`" if version < self.store.latest_version else
+                   "it was migrated by a newer raidsim: run that one, or a newer one")
             raise StoreError(
-                f"database schema is at version {self.store.schema_version()}, this raidsim "
-                f"needs {self.store.latest_version}: run `raidsim db upgrade`"
+                f"database schema is at version {version}, this raidsim "
+                f"needs {self.store.latest_version}: {fix}"
             )
-        self.store.apply_config_caps(self.settings.caps)
+        configured = self.settings.caps
+        if not self.store.apply_config_caps(configured):
+            effective = self.store.caps()
+            if effective != configured:
+                # RAIDSIM_BUDGET_EUR (or the policy's [budget]) changed and the service
+                # restarted, but caps an operator set through the admin API stick: say so,
+                # or the operator believes the new cap is in force.
+                def eur(micros: int | None) -> str | None:
+                    return None if micros is None else format_eur(micros)
+
+                event("config_caps_ignored", level=logging.WARNING,
+                      configured_total_eur=eur(configured.total_micros),
+                      configured_per_hour_eur=eur(configured.per_hour_micros),
+                      total_eur=eur(effective.total_micros),
+                      per_hour_eur=eur(effective.per_hour_micros),
+                      hint="caps set through the admin API stick across restarts: change "
+                      "them with PUT /admin/budget")
         self.store.expire_leases(now=now)
         self._rebuild(now=now)
 

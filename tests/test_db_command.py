@@ -61,6 +61,31 @@ def test_upgrade_of_a_schema_newer_than_this_raidsim_says_so(tmp_path: Path) -> 
         in upgraded.stderr
 
 
+def test_serve_on_a_schema_newer_than_this_raidsim_is_a_clear_usage_error(
+    tmp_path: Path,
+) -> None:
+    """A deploy rolled back after a newer raidsim migrated the database: `serve` died in
+    the worker's lifespan with a traceback and exit 3 ("a bug"), telling the operator to
+    run `raidsim db upgrade`, which cannot help."""
+    import sqlite3
+
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    latest = json.loads(db("upgrade", "--database-url", url).stdout)["version"]
+    with sqlite3.connect(tmp_path / "new.db") as conn:
+        conn.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES "
+                     "(?, 'from_the_future', 0)", (latest + 1,))
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("RAIDSIM_")}
+    served = subprocess.run(
+        [sys.executable, "-m", "raidsim", "serve", "--port", "1"], capture_output=True,
+        text=True, cwd=ROOT, timeout=120,
+        env={**environ, "RAIDSIM_DATABASE_URL": url,
+             "RAIDSIM_TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "RAIDSIM_TWILIO_AUTH_TOKEN": "t"})
+    assert served.returncode == 2, served.stderr
+    assert "Traceback" not in served.stderr
+    assert f"schema version {latest + 1}, newer than this raidsim knows ({latest})" \
+        in served.stderr
+
+
 def test_bad_urls_and_no_action_are_usage_errors() -> None:
     assert db("status", "--database-url", "mysql://x/y").returncode == 2
     assert db("status", "--database-url", "sqlite:/nope").returncode == 2

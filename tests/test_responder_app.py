@@ -624,3 +624,50 @@ async def test_shutdown_awaits_a_call_in_flight_and_logs_what_is_left(
     [stopped] = [getattr(r, "fields", {}) for r in caplog.records
                  if r.getMessage() == "stopped"]
     assert (stopped["pending"], stopped["sending"], stopped["unknown"]) == (0, 0, 0)
+
+
+async def test_a_number_pattern_without_its_plus_is_refused(tmp_path: Path) -> None:
+    """{"pattern": "33699"} was stored (201, added) but, senders being E.164, it never
+    matched: the operator believed the number blocked, and its messages were answered."""
+    settings = settings_for(tmp_path)
+    async with running(settings, Provider(), Clock()) as client:
+        for kind in ("block", "allow"):
+            response = await client.post(f"/admin/numbers/{kind}", json={"pattern": "33699"},
+                                         headers=admin())
+            assert response.status_code == 400
+            assert '"+33699"' in response.text
+        numbers = (await client.get("/admin/numbers", headers=admin())).json()
+    assert numbers == {"block": [], "allow": []}
+
+
+async def test_a_configured_cap_that_admin_caps_override_is_logged(tmp_path: Path) -> None:
+    """Caps set through the admin API stick across restarts (documented); but an operator who
+    lowered RAIDSIM_BUDGET_EUR and restarted got no word that the old cap still applied."""
+    import logging
+
+    from responder.logs import LOGGER_NAME
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        async with running(settings_for(tmp_path), Provider(), Clock()) as client:
+            response = await client.put("/admin/budget", json={"total_eur": "500"},
+                                        headers=admin())
+            assert response.status_code == 200
+        records.clear()
+        async with running(settings_for(tmp_path, RAIDSIM_BUDGET_EUR="2"), Provider(),
+                           Clock()) as client:
+            budget = (await client.get("/admin/budget", headers=admin())).json()
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert budget["total_eur"] == "500" and budget["caps_source"] == "admin"
+    ignored = [r for r in records if r.getMessage() == "config_caps_ignored"]
+    assert len(ignored) == 1 and ignored[0].levelno == logging.WARNING
+    fields = ignored[0].fields  # type: ignore[attr-defined]
+    assert fields["configured_total_eur"] == "2.00" and fields["total_eur"] == "500.00"
