@@ -218,7 +218,15 @@ class Responder:
         self._fresh(now=batch[0].received_at)
         try:
             with self.store.transaction():
-                return [self._accept(inbound, inbound.received_at) for inbound in batch]
+                # Rows are locked in message-id order, whatever the arrival order: two
+                # instances given the same webhooks (Twilio retrying against another
+                # one) in other orders would otherwise each wait for the other's row,
+                # a deadlock PostgreSQL breaks by failing a batch. Decided in arrival order.
+                new = [False] * len(batch)
+                for k in sorted(range(len(batch)), key=lambda k: batch[k].message_sid):
+                    new[k] = self.store.insert_inbound(batch[k])
+                return [self._accept(inbound, inbound.received_at, inserted=fresh)
+                        for inbound, fresh in zip(batch, new, strict=True)]
         except Exception:
             self.stale = True
             if len(batch) == 1:
@@ -231,9 +239,14 @@ class Responder:
                 results.append(exc)
         return results
 
-    def _accept(self, inbound: Inbound, now: float) -> Accepted:
+    def _accept(self, inbound: Inbound, now: float, *, inserted: bool | None = None
+                ) -> Accepted:
+        """Decide one message and persist it; ``inserted``: its inbound row was already
+        written (True) or was a duplicate (False) by the caller, else it is written here."""
         store = self.store
-        if not store.insert_inbound(inbound):
+        if inserted is None:
+            inserted = store.insert_inbound(inbound)
+        if not inserted:
             return Accepted(duplicate=True)
         decision = admit(self.state, store, inbound.message(), now=now)
         store.record_decision(inbound.message_sid, decision, now=now, first=True)

@@ -527,3 +527,68 @@ def test_a_misspelt_environment_setting_stops_the_service_naming_its_likely_name
                                           r"did you mean RAIDSIM_BUDGET_EUR\?"):
         load_settings(env)
     load_settings(base_env(RAIDSIM_LOAD_SPEED="2", RAIDSIM_TEST_POSTGRES_URL="x"))
+
+
+@pytest.mark.postgres
+def test_two_instances_given_one_batch_in_opposite_orders_do_not_deadlock(
+    tmp_path: Path, postgres_url: str,
+) -> None:
+    """Twilio retrying a webhook against another instance gives two instances the same
+    messages in other orders. Each batch locked its inbound rows in arrival order, so
+    each waited for the other's rows: PostgreSQL broke the deadlock by failing a batch
+    (its messages retried one by one, the policy memory rebuilt). Rows are now locked in
+    message-id order: no batch fails, and each message is decided once."""
+    import threading
+    from dataclasses import replace
+
+    settings = replace(settings_for(tmp_path), database_url=postgres_url)
+    cores = []
+    for _ in range(2):
+        store = open_store(postgres_url)
+        store.migrate(now=NOW)
+        core = Responder(settings, store)
+        core.start(now=NOW)
+        cores.append(core)
+    retried: list[str] = []  # messages tried alone after their batch failed
+
+    def alone(core: Responder) -> Any:
+        accept = core.accept
+
+        def counted(inbound: Inbound, **kwargs: Any) -> Any:
+            retried.append(inbound.message_sid)
+            return accept(inbound, **kwargs)
+        return counted
+
+    for core in cores:
+        core.accept = alone(core)  # type: ignore[method-assign]
+    failures: list[BaseException] = []
+    try:
+        for round_ in range(8):
+            batch = [Inbound(f"SM{round_}x{k:02d}", f"+336{round_:02d}0000{k:02d}",
+                             "+33644649021", "Salut", NOW + round_ * 60 + k / 100)
+                     for k in range(20)]
+            barrier = threading.Barrier(2)
+
+            def feed(core: Responder, messages: list[Inbound],
+                     barrier: threading.Barrier = barrier) -> None:
+                try:
+                    barrier.wait(timeout=10)
+                    for result in core.accept_many(messages):
+                        if isinstance(result, Exception):
+                            failures.append(result)
+                except BaseException as exc:  # reported below, not lost in the thread
+                    failures.append(exc)
+
+            threads = [threading.Thread(target=feed, args=(cores[0], batch)),
+                       threading.Thread(target=feed, args=(cores[1], batch[::-1]))]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=60)
+            assert not failures, failures
+            assert not retried, f"a batch failed (deadlock) and was retried: {retried}"
+        decided = cores[0].store.decision_of
+        assert all(decided(f"SM{r}x{k:02d}") is not None for r in range(8) for k in range(20))
+    finally:
+        for core in cores:
+            core.store.close()
