@@ -93,6 +93,10 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 # refused before it fills memory.
 MAX_LINE_BYTES = 1024 * 1024
 
+# The longest message id the live responder takes (``responder.app.MAX_ID_LEN``): a longer
+# one is answered 400, so the simulator must refuse it too or the two score different traffic.
+MAX_ID_CHARS = 64
+
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
 
 
@@ -277,7 +281,20 @@ def _parse_line(
                    "leave it out to number messages by position")
     if "\\u" in text:
         _whole_unicode(message_id, "id", fail)
+    if len(message_id) > MAX_ID_CHARS or "\x00" in message_id or "\ufffd" in message_id:
+        # the live responder answers such a webhook 400 and never decides it, so the
+        # simulator and `raidsim load` would score different traffic
+        raise fail(f'"id" must be at most {MAX_ID_CHARS} characters with no NUL or U+FFFD, '
+                   f"got {_short_id(message_id)}",
+                   "a provider message id is short (a Twilio MessageSid has 34 characters); "
+                   "shorten it, or leave it out to number messages by position")
     return TraceRecord(t, sender, to, body, label, message_id)
+
+
+def _short_id(message_id: str) -> str:
+    """An id for an error message: its length, and its start when it is long."""
+    shown = json.dumps(message_id[:40], ensure_ascii=False)
+    return f"{len(message_id)} characters: {shown}" + ("..." if len(message_id) > 40 else "")
 
 
 def _short(number: int | float) -> str:

@@ -19,7 +19,7 @@ from responder_support import (
     serve,
 )
 
-from raidsim.commands.load import build_results, parse_metrics, plan_records
+from raidsim.commands.load import build_results, parse_metrics, plan_records, refused_warning
 from sim.trace import TraceRecord
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -118,8 +118,9 @@ def test_results_shape_and_metrics_parsing() -> None:
     results = build_results(name="x", seed=1, sent=sent, billed=billed,
                             bill={"amount_eur": "0.32", "amount_micros": 320000},
                             reply_cost_micros=160000, cap_eur=None, extra={})
-    assert results["messages"] == {"total": 3, "legit": 2, "raid": 1}
-    assert results["replies"] == {"total": 2, "legit": 1, "raid": 1, "segments": 2}
+    assert results["messages"] == {"total": 3, "legit": 2, "raid": 1, "unlabelled": 0}
+    assert results["replies"] == {"total": 2, "legit": 1, "raid": 1, "unlabelled": 0,
+                                  "segments": 2}
     assert results["legit_coverage"] == 0.5 and results["reply_latency_s"]["p50"] == 0.5
     assert results["oracle_spend_eur"] == Decimal("0.32")
     assert results["naive_spend_eur"] == Decimal("0.48") and results["spend_vs_oracle"] == 1.0
@@ -135,6 +136,39 @@ def test_results_shape_and_metrics_parsing() -> None:
     assert [r.t for r in chosen] == [2.0, 3.0, 4.0, 5.0]
 
 
+
+
+def test_results_label_senders_as_the_simulator_does() -> None:
+    """Unlabelled messages and their replies were counted nowhere (replies.total was more
+    than legit + raid), and a sender first labelled raid, then legit, was not a legit
+    sender live while sim.metrics counts it as one: coverage and the oracle disagreed."""
+    from sim.metrics import Metrics
+
+    sent = [
+        {"id": "a", "from": "+33600000001", "label": None, "status": 200, "sent_at": 1.0},
+        {"id": "b", "from": "+33600000002", "label": "raid", "status": 200, "sent_at": 2.0},
+        {"id": "c", "from": "+33600000002", "label": "legit", "status": 200, "sent_at": 3.0},
+        {"id": "d", "from": "+33600000003", "label": "legit", "status": 200, "sent_at": 4.0},
+    ]
+    billed = [{"to": "+33600000001", "segments": 1, "wall_at": 1.1},
+              {"to": "+33600000002", "segments": 1, "wall_at": 2.1}]
+    live = build_results(name="x", seed=0, sent=sent, billed=billed,
+                         bill={"amount_eur": "0.32", "amount_micros": 320000},
+                         reply_cost_micros=160000, cap_eur=None, extra={})
+    metrics = Metrics(reply_cost_micros=160000)
+    for s in sent:
+        metrics.inbound(s["from"], s["label"], s["sent_at"])
+    metrics.sent("+33600000001", None, 1.0, 1.1, 1, 160000)
+    metrics.sent("+33600000002", "raid", 2.0, 2.1, 1, 160000)
+    simulated = metrics.results(scenario="x", seed=0, policy="p", cap_micros=None,
+                                raid_periods=[], end_s=5.0)
+    assert live["messages"] == {k: simulated["messages"][k]
+                                for k in ("total", "legit", "raid", "unlabelled")}
+    for key in ("total", "legit", "raid", "unlabelled", "segments"):
+        assert live["replies"][key] == simulated["replies"][key], key
+    for key in ("legit_senders", "legit_senders_replied", "legit_coverage"):
+        assert live[key] == simulated[key], key
+    assert float(live["oracle_spend_eur"]) == simulated["oracle_spend_eur"]
 
 
 def test_more_usage_errors_stop_before_anything_is_sent(tmp_path: Path) -> None:
@@ -196,3 +230,15 @@ def test_live_counters_are_this_runs_and_odd_runs_are_warned_about() -> None:
     assert "7 of the 10 webhooks were messages the responder already had" in warnings[0]
     assert "decided 4 replies but http://127.0.0.1:1 billed none" in warnings[1]
     assert _live_warnings(10, {"decisions": {"inbound.reply:x": 4}}, {"count": 4}, "p") == []
+
+
+def test_webhooks_the_responder_refused_are_warned_about() -> None:
+    """A trace message the responder answered 400 or 413 (an id over 64 characters, a
+    body over RAIDSIM_MAX_BODY_BYTES) was left out of messages and coverage without a
+    word: the run printed "legit coverage 1.0000" and exited 0 while two legit senders
+    of five were never answered, and `raidsim simulate` on the same trace answered them."""
+    assert refused_warning({"200": 5}) is None
+    warning = refused_warning({"200": 3, "400": 1, "413": 1})
+    assert warning is not None
+    assert "2 of the 5 webhooks" in warning and "1 x HTTP 400" in warning
+    assert "1 x HTTP 413" in warning and "legit coverage" in warning

@@ -168,3 +168,21 @@ def test_an_id_that_collides_with_a_positional_id_is_refused(tmp_path: Path) -> 
                  _with_id(1, "+33712345678", default_message_id(0)))
     err = error_for(path)
     assert err.line == 2 and "already used by line 1" in str(err)
+
+
+@pytest.mark.parametrize("message_id", ["C" * 65, "SM\\u0000x", "SM\\ufffdx"])
+def test_an_id_the_responder_refuses_is_refused(tmp_path: Path, message_id: str) -> None:
+    """The trace took an id of 65 characters (or with NUL / U+FFFD): simulate replied to
+    it, while the live responder answered its webhook 400 and `raidsim load` scored the
+    run without that message, so the two drivers disagreed on spend and coverage."""
+    from responder.app import MAX_ID_LEN
+    from sim.trace import MAX_ID_CHARS
+
+    assert MAX_ID_CHARS == MAX_ID_LEN
+    path = write(tmp_path, GOOD, GOOD.replace('"t": 0.5', '"t": 1').replace(
+        "}", f', "id": "{message_id}"}}'))
+    error = error_for(path)
+    assert f"{path}:2:" in str(error) and '"id" must be at most 64 characters' in str(error)
+    assert error.hint and "leave it out" in error.hint
+    ok = write(tmp_path, GOOD.replace("}", f', "id": "{"C" * 64}"}}'))
+    assert [r.message_id for r in read_trace(ok)] == ["C" * 64]

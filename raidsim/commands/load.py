@@ -189,18 +189,25 @@ def build_results(*, name: str, seed: int, sent: list[dict[str, Any]],
     from responder.policy.money import from_micros
 
     delivered = [s for s in sent if s["status"] == 200]
-    label_of: dict[str, str | None] = {}
+    # A sender's label as sim.metrics counts it: its first message's ("unlabelled" when
+    # none), but legit as soon as one of its messages is (a number seen first in raid
+    # traffic, then as a real person); a reply counts under its sender's first label.
+    first_label: dict[str, str] = {}
+    label_of: dict[str, str] = {}
     first_sent: dict[str, float] = {}
     for s in delivered:
-        label_of.setdefault(s["from"], s.get("label"))
+        kind = s.get("label") or "unlabelled"
+        first_label.setdefault(s["from"], kind)
+        if kind == "legit" or s["from"] not in label_of:
+            label_of[s["from"]] = kind
         first_sent.setdefault(s["from"], s["sent_at"])
-    labels = Counter(s.get("label") for s in delivered)
+    labels = Counter(s.get("label") or "unlabelled" for s in delivered)
     replies: Counter[str] = Counter()
     replied: set[str] = set()
     latencies: list[float] = []
     for m in billed:
         label = label_of.get(m["to"])
-        replies[str(label)] += 1
+        replies[first_label.get(m["to"], "unlabelled")] += 1
         if label == "legit" and m["to"] not in replied and m["to"] in first_sent:
             latencies.append(max(0.0, m["wall_at"] - first_sent[m["to"]]))
         replied.add(m["to"])
@@ -209,8 +216,9 @@ def build_results(*, name: str, seed: int, sent: list[dict[str, Any]],
     return {
         "scenario": name, "seed": seed, "policy": "live",
         "messages": {"total": len(delivered), "legit": labels["legit"],
-                     "raid": labels["raid"]},
+                     "raid": labels["raid"], "unlabelled": labels["unlabelled"]},
         "replies": {"total": len(billed), "legit": replies["legit"], "raid": replies["raid"],
+                    "unlabelled": replies["unlabelled"],
                     "segments": sum(m["segments"] for m in billed)},
         "spend_eur": Decimal(bill["amount_eur"]),
         "oracle_spend_eur": from_micros(cost * len(legit_senders)),
@@ -455,6 +463,9 @@ def _run(args: argparse.Namespace, work: Path) -> int:
         print(f"raidsim load: warning: the responder decided {decided} webhooks, Locust "
               f"recorded {answered} answers: {decided - answered} were in flight when it "
               "stopped; messages and coverage count the recorded ones", file=sys.stderr)
+    refused = refused_warning(statuses)
+    if refused:
+        print(f"raidsim load: warning: {refused}", file=sys.stderr)
     for warning in _live_warnings(len(sent), metrics, bill, provider):
         print(f"raidsim load: warning: {warning}", file=sys.stderr)
     webhook_latency = [s["latency_s"] for s in sent]
@@ -510,6 +521,22 @@ def _metrics_delta(now: dict[str, Any], before: dict[str, Any]) -> dict[str, Any
     if "raidsim_held_replies" in now:
         out["raidsim_held_replies"] = now["raidsim_held_replies"]
     return out
+
+
+def refused_warning(statuses: Mapping[str, int]) -> str | None:
+    """A warning when the responder answered some webhooks other than 200: those messages
+    were never decided and are left out of ``messages``, replies and coverage, so the run
+    scored less traffic than it sent (a 400 for an id or number the responder refuses, a
+    413 for a body over RAIDSIM_MAX_BODY_BYTES, a 503 under overload...)."""
+    refused = {status: n for status, n in statuses.items() if status != "200" and n}
+    if not refused:
+        return None
+    total = sum(refused.values())
+    detail = ", ".join(f"{n} x HTTP {status}" for status, n in sorted(refused.items()))
+    return (f"the responder did not accept {total} of the {sum(statuses.values())} webhooks "
+            f"({detail}): those messages were never decided, and messages, replies and "
+            "legit coverage leave them out, so this run scores less traffic than "
+            "`raidsim simulate` does on the same trace (see the responder's log for why)")
 
 
 def _live_warnings(sent: int, metrics: Mapping[str, Any], bill: Mapping[str, Any],
