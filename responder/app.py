@@ -440,8 +440,12 @@ async def twilio_sms(request: Request, ctx: Context) -> Response:
         source="twilio",
         idempotency_token=token[:200] if token else None,
     )
-    await _accept(ctx, inbound)
-    response = Response(EMPTY_TWIML, media_type="text/xml")
+    accepted = await _accept(ctx, inbound)
+    decision = accepted.decision
+    # The decision, for replay tools (`raidsim load`); Twilio reads only the body.
+    shown = "duplicate" if decision is None else f"{decision.action} {decision.rule}"
+    response = Response(EMPTY_TWIML, media_type="text/xml",
+                        headers={"X-Raidsim-Decision": shown})
     ctx.metrics.webhook_latency.observe(time.perf_counter() - started)
     return response
 

@@ -59,7 +59,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from email.utils import format_datetime
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import httpx
 from starlette.applications import Starlette
@@ -390,7 +390,8 @@ class FakeProvider:
             chosen = self.bill.messages[start:]
         return JSONResponse([
             {"sid": m.sid, "to": m.to, "from": m.sender, "segments": m.segments,
-             "price_micros": m.price_micros, "at_s": m.at_s, "wall_at": m.wall_at}
+             "price_micros": m.price_micros, "at_s": m.at_s, "wall_at": m.wall_at,
+             "reply_to": _reply_to(m.status_callback)}
             for m in chosen
         ])
 
@@ -497,3 +498,12 @@ __all__ = [
     "create_app",
     "serving",
 ]
+
+
+def _reply_to(callback: str | None) -> str | None:
+    """The inbound message id a reply answers, as the responder names it in its status
+    callback URL (``?reply=SM...``); None when the request named no callback."""
+    if not callback:
+        return None
+    values = parse_qs(urlsplit(callback).query).get("reply")
+    return values[0] if values else None

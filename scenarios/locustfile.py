@@ -110,15 +110,18 @@ class TwilioWebhook(FastHttpUser):
             }
             sent_at = time.time()
             status = 0
+            decision = None
             with self.client.post(WEBHOOK_PATH, data=urlencode(form), headers=headers,
                                   name="twilio_sms", catch_response=True) as response:
                 status = response.status_code or 0
                 if status != 200:
                     response.failure(f"HTTP {status}")
+                else:  # "reply first_contact", "drop budget_total", "duplicate"...
+                    decision = response.headers.get("X-Raidsim-Decision")
             PLAN.record({"id": message["id"], "from": message["from"],
                          "label": message.get("label"), "t": message["t"],
                          "sent_at": sent_at, "latency_s": time.time() - sent_at,
-                         "status": status})
+                         "status": status, "decision": decision})
         finally:
             PLAN.in_flight -= 1
         if not PLAN.queue:

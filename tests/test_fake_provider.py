@@ -115,7 +115,13 @@ async def test_refuses_a_to_that_is_not_a_phone_number_and_a_bad_since() -> None
             assert bad.status_code == 400 and "since" in bad.json()["error"], since
         listed = await client.get(base + "/_fake/messages", params={"since": "0"})
         assert len(listed.json()) == 1
-    assert provider.bill.snapshot()["count"] == 1
+        assert listed.json()[0]["reply_to"] is None  # its StatusCallback names no ?reply=
+        await client.post(messages_url(base), auth=(ACCOUNT_SID, AUTH_TOKEN),
+                          data={"To": "+33612345678", "From": "+33644649021", "Body": "x",
+                                "StatusCallback": "http://127.0.0.1:1/s?reply=SM42"})
+        second = (await client.get(base + "/_fake/messages", params={"since": "1"})).json()
+        assert second[0]["reply_to"] == "SM42"  # the inbound message the reply answers
+    assert provider.bill.snapshot()["count"] == 2
 
 
 async def test_rate_limits_and_errors_are_not_billed_and_read_as_retry() -> None:

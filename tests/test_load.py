@@ -242,3 +242,32 @@ def test_webhooks_the_responder_refused_are_warned_about() -> None:
     assert warning is not None
     assert "2 of the 5 webhooks" in warning and "1 x HTTP 400" in warning
     assert "1 x HTTP 413" in warning and "legit coverage" in warning
+
+
+def test_latency_runs_from_the_answered_message_and_the_cap_time_is_reported() -> None:
+    """Reply latency ran from the sender's first message (a STOP, say) even when the reply
+    answered a later one; the simulator measures from the answered message. And
+    budget.exhausted_at_s was always null live: it is now the trace time of the first
+    webhook the responder dropped for the total cap, as the simulator reports it."""
+    sent = [
+        {"id": "a", "from": "+33600000001", "label": "legit", "status": 200, "t": 0.0,
+         "sent_at": 100.0, "decision": "drop opt_out"},
+        {"id": "b", "from": "+33600000001", "label": "legit", "status": 200, "t": 30.0,
+         "sent_at": 130.0, "decision": "reply first_contact"},
+        {"id": "c", "from": "+33600000002", "label": "legit", "status": 200, "t": 42.5,
+         "sent_at": 142.5, "decision": "drop budget_total"},
+        {"id": "d", "from": "+33600000003", "label": "legit", "status": 200, "t": 50.0,
+         "sent_at": 150.0, "decision": "drop budget_total"},
+    ]
+    billed = [{"to": "+33600000001", "segments": 1, "wall_at": 131.0, "reply_to": "b"}]
+    results = build_results(name="x", seed=0, sent=sent, billed=billed,
+                            bill={"amount_eur": "0.16", "amount_micros": 160000},
+                            reply_cost_micros=160000, cap_eur="0.16", extra={})
+    assert results["reply_latency_s"]["p50"] == 1.0  # from "b", not from the STOP at 100
+    assert results["budget"] == {"cap_eur": "0.16", "exhausted_at_s": 42.5}
+    unnamed = build_results(name="x", seed=0, sent=sent[:2],
+                            billed=[{**billed[0], "reply_to": None}],
+                            bill={"amount_eur": "0.16", "amount_micros": 160000},
+                            reply_cost_micros=160000, cap_eur=None, extra={})
+    assert unnamed["reply_latency_s"]["p50"] == 31.0  # no ?reply=: from the first message
+    assert unnamed["budget"]["exhausted_at_s"] is None

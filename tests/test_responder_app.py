@@ -406,9 +406,10 @@ async def test_budget_admin_and_block_lists(tmp_path: Path) -> None:
         assert response.status_code == 201
         assert (await client.post("/admin/numbers/block", json={"pattern": "zzz"},
                                   headers=admin())).status_code == 400
-        await post_sms(client, "SM1", "+33699000001")
-        await post_sms(client, "SM2", "+33600000001")
-        await post_sms(client, "SM3", "+33600000002")
+        answers = [await post_sms(client, "SM1", "+33699000001"),
+                   await post_sms(client, "SM2", "+33600000001"),
+                   await post_sms(client, "SM3", "+33600000002"),
+                   await post_sms(client, "SM3", "+33600000002")]
         budget = (await client.get("/admin/budget", headers=admin())).json()
         numbers = (await client.get("/admin/numbers", headers=admin())).json()
         removed = await client.delete("/admin/numbers/block/+33699", headers=admin())
@@ -421,6 +422,9 @@ async def test_budget_admin_and_block_lists(tmp_path: Path) -> None:
         assert store.decision_of("SM3") == ("drop", "budget_total")
     finally:
         store.close()
+    # each webhook's answer names its decision, for replay tools (`raidsim load`)
+    assert [a.headers["X-Raidsim-Decision"] for a in answers] == [
+        "drop blocklist", "reply first_contact", "drop budget_total", "duplicate"]
 
 
 async def test_evidence_export_has_raw_numbers_logs_do_not(

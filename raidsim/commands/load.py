@@ -195,6 +195,7 @@ def build_results(*, name: str, seed: int, sent: list[dict[str, Any]],
     first_label: dict[str, str] = {}
     label_of: dict[str, str] = {}
     first_sent: dict[str, float] = {}
+    sent_at = {s["id"]: s["sent_at"] for s in delivered if "id" in s}
     for s in delivered:
         kind = s.get("label") or "unlabelled"
         first_label.setdefault(s["from"], kind)
@@ -209,10 +210,17 @@ def build_results(*, name: str, seed: int, sent: list[dict[str, Any]],
         label = label_of.get(m["to"])
         replies[first_label.get(m["to"], "unlabelled")] += 1
         if label == "legit" and m["to"] not in replied and m["to"] in first_sent:
-            latencies.append(max(0.0, m["wall_at"] - first_sent[m["to"]]))
+            # from the message the reply answers, as the simulator measures it, when the
+            # responder names it (its status callback's ?reply=, with RAIDSIM_PUBLIC_URL
+            # set); else from the sender's first message, which may be earlier
+            start = sent_at.get(m.get("reply_to") or "", first_sent[m["to"]])
+            latencies.append(max(0.0, m["wall_at"] - start))
         replied.add(m["to"])
     legit_senders = {s for s, label in label_of.items() if label == "legit"}
     cost = reply_cost_micros or 0
+    # when the first webhook was dropped for the total cap (the responder names each
+    # webhook's decision in X-Raidsim-Decision), in trace time, as the simulator reports it
+    exhausted = [s["t"] for s in delivered if s.get("decision") == "drop budget_total"]
     return {
         "scenario": name, "seed": seed, "policy": "live",
         "messages": {"total": len(delivered), "legit": labels["legit"],
@@ -230,7 +238,8 @@ def build_results(*, name: str, seed: int, sent: list[dict[str, Any]],
         "reply_latency_s": {"p50": _percentile(latencies, 0.5),
                             "p95": _percentile(latencies, 0.95),
                             "p99": _percentile(latencies, 0.99)},
-        "budget": {"cap_eur": cap_eur, "exhausted_at_s": None},
+        "budget": {"cap_eur": cap_eur,
+                   "exhausted_at_s": min(exhausted) if exhausted else None},
         "reply_cost_eur": from_micros(cost),
         # spend as a multiple of the oracle, as raidsim simulate reports it
         "spend_vs_oracle": round(int(bill["amount_micros"]) / (cost * len(legit_senders)), 4)
