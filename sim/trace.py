@@ -30,7 +30,7 @@ LABELS = ("legit", "raid")
 # (up to 11 letters, digits, spaces, dots or dashes, at least one letter). The policy decides
 # what to do with short codes and alphanumeric senders; the trace only has to carry them.
 E164 = re.compile(r"\+[1-9][0-9]{6,14}")
-_SHORT_CODE = re.compile(r"[0-9]{3,8}")
+_SHORT_CODE = re.compile(r"[0-9]{3,8}")  # 8: the policy's SHORT_CODE_MAX_DIGITS
 _ALPHANUMERIC = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9][A-Za-z0-9 .\-]{0,10}")
 
 _ADDRESS_HINT = 'write an E.164 number such as "+33612345678" (or a short code / sender id)'

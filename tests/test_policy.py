@@ -60,6 +60,8 @@ def test_duplicate_message_id_gets_one_decision() -> None:
     ("sender", "rule"),
     [
         ("36000", "short_code"),
+        ("1234567", "short_code"),  # 7 and 8 digits: short codes, as the trace reader says
+        ("12345678", "short_code"),
         ("INFO", "alphanumeric_sender"),
         ("SFR-Promo", "alphanumeric_sender"),
     ],

@@ -681,9 +681,12 @@ def is_e164(sender: str) -> bool:
     return len(sender) >= 8 and sender[0] == "+" and sender[1:].isdigit() and sender.isascii()
 
 
+SHORT_CODE_MAX_DIGITS = 8  # short codes run from 3 to 8 digits (sim.trace reads the same)
+
+
 def _is_short_code(sender: str) -> bool:
     digits = sender.lstrip("+")
-    return digits.isdigit() and digits.isascii() and len(digits) <= 6
+    return digits.isdigit() and digits.isascii() and len(digits) <= SHORT_CODE_MAX_DIGITS
 
 
 # ---------------------------------------------------------------------------
