@@ -192,6 +192,18 @@ class Responder:
         if self.stale:
             self._rebuild(now=now)
 
+    def _sync_controls(self, *, force: bool = False) -> bool:
+        """Reload the kill switch, lists and caps if any process changed them; True if so.
+
+        Checked before each batch is decided, not only on the policy tick: a drop for the
+        kill switch or the total cap is final, so an instance must not make it on a value
+        another instance's operator already changed (one small SELECT per batch)."""
+        if not force and self.store.controls_version() == self.controls_version:
+            return False
+        self.state.controls = self._load_controls()
+        self.state.config = policy_with_caps(self.base_config, self.store.caps())
+        return True
+
     def _load_controls(self) -> Controls:
         row = self.store.controls()
         self.controls_version = row.version
@@ -203,6 +215,7 @@ class Responder:
         self._fresh(now=now)
         try:
             with self.store.transaction():
+                self._sync_controls()
                 return self._accept(inbound, now)
         except BaseException:
             self.stale = True
@@ -218,6 +231,7 @@ class Responder:
         self._fresh(now=batch[0].received_at)
         try:
             with self.store.transaction():
+                self._sync_controls()
                 # Rows are locked in message-id order, whatever the arrival order: two
                 # instances given the same webhooks (Twilio retrying against another
                 # one) in other orders would otherwise each wait for the other's row,
@@ -278,6 +292,7 @@ class Responder:
         self._fresh(now=now)
         try:
             with self.store.transaction():
+                self._sync_controls()
                 released = release(self.state, self.store, now=now)
                 for item in released:
                     message = item.message
@@ -295,11 +310,7 @@ class Responder:
 
     def refresh(self, *, now: float, force: bool = False) -> bool:
         """Pick up controls and caps changed by any process; sync budget pacing. True if changed."""
-        changed = False
-        if force or self.store.controls_version() != self.controls_version:
-            self.state.controls = self._load_controls()
-            self.state.config = policy_with_caps(self.base_config, self.store.caps())
-            changed = True
+        changed = self._sync_controls(force=force)
         # The last hour's sum reads each reservation of the hour: pacing needs it only under
         # an hourly cap (which bounds that count); without one it would grow with the traffic.
         hourly = self.state.config.budget.per_hour_micros is not None

@@ -592,3 +592,38 @@ def test_two_instances_given_one_batch_in_opposite_orders_do_not_deadlock(
     finally:
         for core in cores:
             core.store.close()
+
+
+def test_an_instance_decides_on_the_controls_another_instance_just_changed(
+    tmp_path: Path,
+) -> None:
+    """Drops for the kill switch or the total cap are final. An instance read the switch
+    and caps only on its policy tick, so for up to a second after an operator changed them
+    through another instance it dropped messages for good on the old values (a cap just
+    raised, a kill switch just turned off). Each batch now checks the controls' version."""
+    from responder.policy import Caps
+
+    settings = settings_for(tmp_path)
+    a_store, b_store = open_store(settings.database_url), open_store(settings.database_url)
+    a, b = Responder(settings, a_store), Responder(settings, b_store)
+    try:
+        a.start(now=NOW)
+        b.start(now=NOW)
+        a_store.set_kill_switch(True)  # the operator, through instance A
+        first = b.accept(Inbound("SM1", "+33600000001", "+33644649021", "Salut", NOW + 1),
+                         now=NOW + 1)
+        a_store.set_kill_switch(False)
+        second = b.accept(Inbound("SM2", "+33600000002", "+33644649021", "Salut", NOW + 2),
+                          now=NOW + 2)
+        a_store.set_caps(Caps(total_micros=0))
+        third = b.accept(Inbound("SM3", "+33600000003", "+33644649021", "Salut", NOW + 3),
+                         now=NOW + 3)
+        a_store.set_caps(Caps(total_micros=10_000_000))
+        fourth = b.accept_many([Inbound("SM4", "+33600000004", "+33644649021", "Salut",
+                                        NOW + 4)])[0]
+    finally:
+        a_store.close()
+        b_store.close()
+    rules = [r.decision.rule for r in (first, second, third, fourth)
+             if isinstance(r, Accepted) and r.decision is not None]
+    assert rules == ["kill_switch", "first_contact", "budget_total", "first_contact"]
