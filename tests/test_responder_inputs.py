@@ -121,7 +121,8 @@ async def test_admin_budget_too_large_is_400(tmp_path: Path, store_url: str) -> 
         for amount in ("1e20", "9223372036855", "1e999999999"):
             response = await client.put("/admin/budget", json={"total_eur": amount},
                                         headers=admin())
-            answers.append((response.status_code, "too large" in response.text))
+            answers.append((response.status_code, "too large" in response.text
+                            or "write plain digits" in response.text))  # 1e20: exponent
         edge = await client.put("/admin/budget", json={"per_hour_eur": "9223372036854.775807"},
                                 headers=admin())
         budget = (await client.get("/admin/budget", headers=admin())).json()
@@ -134,7 +135,7 @@ def test_config_budget_too_large_is_a_config_error(tmp_path: Path) -> None:
     """RAIDSIM_BUDGET_EUR past what the ledger holds stops the service at start (exit 2),
     instead of failing inside the application's start-up with a traceback."""
     with pytest.raises(ConfigError, match=r"RAIDSIM_BUDGET_EUR.*too large"):
-        settings_for(tmp_path, RAIDSIM_BUDGET_EUR="1e20")
+        settings_for(tmp_path, RAIDSIM_BUDGET_EUR="100000000000000000000")
     with pytest.raises(ConfigError, match=r"RAIDSIM_BUDGET_HOUR_EUR.*not an amount"):
         settings_for(tmp_path, RAIDSIM_BUDGET_HOUR_EUR="abc")
 
@@ -147,15 +148,20 @@ def test_to_micros_never_rounds() -> None:
     with pytest.raises(MoneyError, match="too large"):
         to_micros("1234567890123456789012.1234567")
     with pytest.raises(MoneyError, match="decimal places"):
-        to_micros("1e-999999999")
+        to_micros(Decimal("1e-999999999"))
     with pytest.raises(MoneyError, match="too large"):
-        to_micros("1e999999999")
+        to_micros(Decimal("1e999999999"))
     assert to_micros("9223372036854.775807") == MAX_MICROS
     assert to_micros("1." + "0" * 40) == 1_000_000
     assert to_micros(Decimal("0E+999999999")) == 0
     assert to_micros("-0.16") == -160_000
-    assert to_micros("1e2") == 100_000_000
+    assert to_micros(Decimal("1e2")) == 100_000_000
     assert to_micros(7) == 7_000_000
+    # A typed amount is plain ASCII digits: Decimal would also read an exponent, digit
+    # separators and other scripts' digits ("1e3" as a budget of EUR 1,000)
+    for typed in ("1e2", "1E+3", "1_000", "\u0661\u0662", "0x10", "nan"):
+        with pytest.raises(MoneyError, match="write plain digits"):
+            to_micros(typed)
 
 
 async def test_block_pattern_with_trailing_newline_is_refused(tmp_path: Path) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 
 MICROS_PER_UNIT = 1_000_000
+_PLAIN = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)", re.ASCII)
 # The largest amount a database column holds (64-bit signed integer micros): ~9.2e12 EUR.
 MAX_MICROS = 2**63 - 1
 
@@ -19,6 +21,11 @@ def to_micros(amount: Decimal | str | int) -> int:
         raise MoneyError(
             f"money must not be a float: {amount!r}; write it as a string, e.g. \"0.16\""
         )
+    if isinstance(amount, str) and not _PLAIN.fullmatch(amount.strip()):
+        # Decimal also reads "1e3", "1_000" and other scripts' digits: an operator's
+        # RAIDSIM_BUDGET_EUR or admin cap is taken only as plain ASCII digits
+        raise MoneyError(f"not an amount: {amount!r}; write plain digits, e.g. \"1000\" "
+                         "or \"0.16\"")
     try:
         value = Decimal(str(amount).strip())
     except InvalidOperation as exc:
