@@ -271,3 +271,34 @@ def test_latency_runs_from_the_answered_message_and_the_cap_time_is_reported() -
                             reply_cost_micros=160000, cap_eur=None, extra={})
     assert unnamed["reply_latency_s"]["p50"] == 31.0  # no ?reply=: from the first message
     assert unnamed["budget"]["exhausted_at_s"] is None
+
+
+def test_replies_are_labelled_and_timed_by_the_message_they_answer() -> None:
+    """With the answered message named (?reply=), a reply counts under that message's
+    label and every legit reply is timed, as sim.metrics does; with no price known (no
+    scenario, no --admin-token) the per-reply figures come from the bill, or are null,
+    never 0."""
+    sent = [
+        {"id": "a", "from": "+33600000001", "label": None, "status": 200, "t": 0.0,
+         "sent_at": 100.0},
+        {"id": "b", "from": "+33600000001", "label": "legit", "status": 200, "t": 10.0,
+         "sent_at": 110.0},
+        {"id": "c", "from": "+33600000001", "label": "legit", "status": 200, "t": 20.0,
+         "sent_at": 120.0},
+    ]
+    billed = [{"to": "+33600000001", "segments": 1, "wall_at": 111.0, "reply_to": "b",
+               "price_micros": 160000},
+              {"to": "+33600000001", "segments": 1, "wall_at": 125.0, "reply_to": "c",
+               "price_micros": 160000}]
+    results = build_results(name="x", seed=0, sent=sent, billed=billed,
+                            bill={"amount_eur": "0.32", "amount_micros": 320000},
+                            reply_cost_micros=None, cap_eur=None, extra={})
+    assert results["replies"]["legit"] == 2 and results["replies"]["unlabelled"] == 0
+    assert results["reply_latency_s"]["p50"] == 1.0 and results["reply_latency_s"]["p99"] == 5.0
+    assert str(results["reply_cost_eur"]) == "0.16"
+    assert str(results["naive_spend_eur"]) == "0.48"
+    unpriced = build_results(name="x", seed=0, sent=sent, billed=[],
+                             bill={"amount_eur": "0", "amount_micros": 0},
+                             reply_cost_micros=None, cap_eur=None, extra={})
+    assert unpriced["reply_cost_eur"] is None and unpriced["naive_spend_eur"] is None
+    assert unpriced["oracle_spend_eur"] is None

@@ -191,11 +191,15 @@ def build_results(*, name: str, seed: int, sent: list[dict[str, Any]],
     delivered = [s for s in sent if s["status"] == 200]
     # A sender's label as sim.metrics counts it: its first message's ("unlabelled" when
     # none), but legit as soon as one of its messages is (a number seen first in raid
-    # traffic, then as a real person); a reply counts under its sender's first label.
+    # traffic, then as a real person). A reply counts, and is timed, as the simulator
+    # does it: under the label of the message it answers, from when that message came,
+    # when the responder names that message (its status callback's ?reply=, with
+    # RAIDSIM_PUBLIC_URL set); else under its sender's first label, and only a sender's
+    # first reply is timed, from the sender's first message.
     first_label: dict[str, str] = {}
     label_of: dict[str, str] = {}
     first_sent: dict[str, float] = {}
-    sent_at = {s["id"]: s["sent_at"] for s in delivered if "id" in s}
+    by_id = {s["id"]: s for s in delivered if "id" in s}
     for s in delivered:
         kind = s.get("label") or "unlabelled"
         first_label.setdefault(s["from"], kind)
@@ -207,17 +211,26 @@ def build_results(*, name: str, seed: int, sent: list[dict[str, Any]],
     replied: set[str] = set()
     latencies: list[float] = []
     for m in billed:
-        label = label_of.get(m["to"])
-        replies[first_label.get(m["to"], "unlabelled")] += 1
-        if label == "legit" and m["to"] not in replied and m["to"] in first_sent:
-            # from the message the reply answers, as the simulator measures it, when the
-            # responder names it (its status callback's ?reply=, with RAIDSIM_PUBLIC_URL
-            # set); else from the sender's first message, which may be earlier
-            start = sent_at.get(m.get("reply_to") or "", first_sent[m["to"]])
-            latencies.append(max(0.0, m["wall_at"] - start))
+        answered = by_id.get(m.get("reply_to") or "")
+        if answered is not None:
+            kind = answered.get("label") or "unlabelled"
+            replies[kind] += 1
+            if kind == "legit":
+                latencies.append(max(0.0, m["wall_at"] - answered["sent_at"]))
+        else:
+            replies[first_label.get(m["to"], "unlabelled")] += 1
+            if (label_of.get(m["to"]) == "legit" and m["to"] not in replied
+                    and m["to"] in first_sent):
+                latencies.append(max(0.0, m["wall_at"] - first_sent[m["to"]]))
         replied.add(m["to"])
     legit_senders = {s for s, label in label_of.items() if label == "legit"}
+    if reply_cost_micros is None and billed and billed[0].get("price_micros") is not None:
+        # neither a scenario nor --admin-token gave the reply's price: the bill does
+        reply_cost_micros = int(billed[0]["price_micros"])
     cost = reply_cost_micros or 0
+
+    def per_reply(count: int) -> Decimal | None:  # unknown reply price: no figure, not 0
+        return from_micros(cost * count) if reply_cost_micros is not None else None
     # when the first webhook was dropped for the total cap (the responder names each
     # webhook's decision in X-Raidsim-Decision), in trace time, as the simulator reports it
     exhausted = [s["t"] for s in delivered if s.get("decision") == "drop budget_total"]
@@ -229,8 +242,8 @@ def build_results(*, name: str, seed: int, sent: list[dict[str, Any]],
                     "unlabelled": replies["unlabelled"],
                     "segments": sum(m["segments"] for m in billed)},
         "spend_eur": Decimal(bill["amount_eur"]),
-        "oracle_spend_eur": from_micros(cost * len(legit_senders)),
-        "naive_spend_eur": from_micros(cost * len(delivered)),
+        "oracle_spend_eur": per_reply(len(legit_senders)),
+        "naive_spend_eur": per_reply(len(delivered)),
         "legit_senders": len(legit_senders),
         "legit_senders_replied": len(legit_senders & replied),
         "legit_coverage": round(len(legit_senders & replied) / len(legit_senders), 6)
@@ -240,7 +253,7 @@ def build_results(*, name: str, seed: int, sent: list[dict[str, Any]],
                             "p99": _percentile(latencies, 0.99)},
         "budget": {"cap_eur": cap_eur,
                    "exhausted_at_s": min(exhausted) if exhausted else None},
-        "reply_cost_eur": from_micros(cost),
+        "reply_cost_eur": per_reply(1),
         # spend as a multiple of the oracle, as raidsim simulate reports it
         "spend_vs_oracle": round(int(bill["amount_micros"]) / (cost * len(legit_senders)), 4)
         if cost and legit_senders else None,
