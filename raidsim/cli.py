@@ -95,7 +95,8 @@ def write_output(path: str | os.PathLike[str], text: str, what: str) -> None:
 
 def utf8_stdout() -> None:
     """Make standard output UTF-8 with ``\\n`` line ends, whatever the locale or
-    ``PYTHONIOENCODING``: traces and results JSON are UTF-8 by contract (DESIGN.md)."""
+    ``PYTHONIOENCODING``: traces and results JSON are UTF-8 by contract (docs/scenarios.md,
+    docs/results.md)."""
     reconfigure = getattr(sys.stdout, "reconfigure", None)
     if reconfigure is not None:
         sys.stdout.flush()

@@ -132,7 +132,7 @@ def load(path: str | Path) -> dict[str, Any]:
 
 
 def missing_required(results: Mapping[str, Any]) -> list[str]:
-    """Required top-level keys (DESIGN.md) absent from ``results``."""
+    """Required top-level keys (docs/results.md) absent from ``results``."""
     return [key for key in REQUIRED_KEYS if key not in results]
 
 

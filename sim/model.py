@@ -332,7 +332,7 @@ class RaidModel:
                         self.metrics.provider_errors["timeout"] += 1
                     msg = job.message
                     # latency ends when the reply left for the provider (``now``), not
-                    # when the provider answered (DESIGN.md, reply_latency_s)
+                    # when the provider answered (docs/results.md, reply_latency_s)
                     self.metrics.sent(msg.sender, job.label, msg.received_at, env.now,
                                       self.segments, self.cost, left_at=now)
                     break

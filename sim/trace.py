@@ -1,4 +1,4 @@
-"""Traces: JSONL files of inbound SMS, one per line, sorted by ``t`` (contract in DESIGN.md).
+"""Traces: JSONL files of inbound SMS, one per line, sorted by ``t`` (docs/scenarios.md).
 
 ``read_trace`` streams and validates every line; the first bad line stops the run with a
 ``TraceError`` that names the file, the line, what is wrong and how to fix it. A trace with

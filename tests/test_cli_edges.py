@@ -477,7 +477,7 @@ def test_a_crash_exits_3_not_1(monkeypatch: pytest.MonkeyPatch,
 
 def test_report_refuses_a_file_that_is_not_results(tmp_path: Path) -> None:
     """`{}` passed the gate (exit 0, nothing declared): a file without the results keys of
-    DESIGN.md is bad input, for report and for compare."""
+    docs/results.md is bad input, for report and for compare."""
     empty = tmp_path / "e.json"
     empty.write_text("{}")
     for args in (("report", str(empty)), ("report", "compare", str(empty), str(empty))):

@@ -1,4 +1,4 @@
-"""DESIGN.md: dependencies run one way. ``sim``, ``scenarios`` and ``reports`` may import
+"""The design rule: dependencies run one way. ``sim``, ``scenarios`` and ``reports`` may import
 ``responder.policy`` and ``responder.sms`` only; the responder never imports them."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Parity: the simulator and the live responder decide every message of a trace alike.
 
-DESIGN.md: "On the same trace, replayed with the same configuration, the simulator and
+The design rule: "On the same trace, replayed with the same configuration, the simulator and
 the live service must reach the same decision for every message." The trace is a window
 of the reference raid (a raid wave, organic traffic and the Monday lunchtime news surge).
 The live side is the real service: uvicorn on loopback, Twilio webhooks signed by the

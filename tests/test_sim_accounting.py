@@ -2,7 +2,7 @@
 
 Each test builds a few messages by hand, runs ``sim.model.RaidModel`` on them with a
 provider whose every outcome and latency is fixed, and compares what it measured with
-what the contract in DESIGN.md says, computed by hand.
+what the results contract (docs/results.md) says, computed by hand.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def run(records: list[TraceRecord], *, model: ProviderModel, faults: tuple[Fault
 
 
 def test_latency_runs_from_inbound_to_the_reply_leaving_for_the_provider() -> None:
-    """DESIGN.md: reply latency ends when the reply leaves, not when the provider answers.
+    """docs/results.md: reply latency ends when the reply leaves, not when the provider answers.
 
     Three first contacts, 100 s apart, each answered at once: every reply leaves the
     instant its message arrives (10 segments/s, the queue is empty), so every latency is

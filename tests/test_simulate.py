@@ -49,7 +49,7 @@ def test_defaults_spend_near_the_oracle_and_answer_genuine_senders(
 
 
 def test_results_have_the_contract_keys(reference: tuple[dict, bytes, str]) -> None:
-    """Every key DESIGN.md requires is present, with the right shape."""
+    """Every key the results contract (docs/results.md) requires is present, shaped right."""
     results, _, _ = reference
     for key in ("scenario", "seed", "policy", "messages", "replies", "spend_eur",
                 "oracle_spend_eur", "naive_spend_eur", "legit_senders",

@@ -3,7 +3,7 @@
 Locust runs in a subprocess (``scenarios/locustfile.py``): ``import locust`` patches the
 process with gevent, so this module never imports it. The replies are counted where they
 are paid for, in the fake provider's bill, and the results JSON has the shape
-``raidsim simulate`` writes (DESIGN.md).
+``raidsim simulate`` writes (docs/results.md).
 """
 
 from __future__ import annotations
@@ -185,7 +185,7 @@ def build_results(*, name: str, seed: int, sent: list[dict[str, Any]],
                   billed: list[dict[str, Any]], bill: dict[str, Any],
                   reply_cost_micros: int | None, cap_eur: Any,
                   extra: dict[str, Any]) -> dict[str, Any]:
-    """The DESIGN.md results JSON from what was sent and what the provider billed."""
+    """The results JSON (docs/results.md) from what was sent and what the provider billed."""
     from responder.policy.money import from_micros
 
     delivered = [s for s in sent if s["status"] == 200]

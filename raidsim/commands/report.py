@@ -75,7 +75,7 @@ def _load(path: str) -> dict[str, Any]:
         thresholds_from_results(results)
     except ThresholdSyntaxError as exc:
         raise UsageError(f"{path}: {exc}") from exc
-    # A file without the contract's keys (DESIGN.md) is not results: gating it would pass
+    # A file without the contract's keys (docs/results.md) is not results: gating it would pass
     # on nothing. The gate itself adds the thresholds and the verdict.
     absent = [k for k in missing_required(results) if k not in ("thresholds", "passed")]
     if absent:

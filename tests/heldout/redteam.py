@@ -9,7 +9,7 @@ regression tests now; the ones the defaults still lose are expected failures the
 
 Usage: python -m tests.heldout.redteam OUTDIR [world ...]     (default: all worlds)
 
-Trace format (DESIGN.md): one JSON object per line, sorted by t (non-decreasing):
+Trace format (docs/scenarios.md): one JSON object per line, sorted by t (non-decreasing):
   {"t": float seconds since start (t=0 is local midnight), "from": E.164,
    "to": E.164, "body": str, "label": "legit"|"raid", "id": "SM"+32 hex}
 Each world is a pure function of its seed (random.Random(seed)).
