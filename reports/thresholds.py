@@ -244,13 +244,19 @@ def _flatten(table: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, 
             yield metric, value
 
 
+_SPEC_KEYS = ("op", "limit", "abort_on_fail")
+
+
 def _looks_like_spec(table: Mapping[str, Any]) -> bool:
-    """Whether a TOML table is one threshold's inline table rather than deeper metrics.
-    Deeper metrics hold strings, lists or tables; a number or a boolean (``lmt = 5``,
-    ``abort_on_fail = true``) is a mistyped spec, to be refused as such with its keys."""
-    if {"op", "limit", "abort_on_fail"} & set(table):
-        return True
-    return any(isinstance(v, bool | int | float) for v in table.values())
+    """Whether a TOML table is one threshold's inline table rather than deeper metrics:
+    it has a spec key, or a key that is a misspelling of one (``opp``, ``lmt``), to be
+    refused as such with its keys. A table of metric names (``[thresholds.replies]``,
+    ``p95 = 5``) is deeper metrics, whose values are checked one by one."""
+    import difflib
+
+    return any(key in _SPEC_KEYS or difflib.get_close_matches(str(key), _SPEC_KEYS, n=1,
+                                                              cutoff=0.7)
+               for key in table)
 
 
 def _from_spec(metric: str, spec: Any, source: str | None, line: int | None) -> Threshold:

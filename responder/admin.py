@@ -167,7 +167,8 @@ async def add_number(request: Request, ctx: Context) -> Response:
     kind = _kind(request)
     pattern = (await _json(request, ctx)).get("pattern")
     if not isinstance(pattern, str) or not _PATTERN.fullmatch(pattern):
-        hint = (f" (with its +: \"+{pattern}\")" if isinstance(pattern, str)
+        hint = (f" (with its +: \"+{pattern}\"; short codes are not listed, "
+                "senders.reply_to_short_codes decides them)" if isinstance(pattern, str)
                 and re.fullmatch(r"[0-9]{1,15}", pattern) else "")
         raise HTTPError(400, "pattern must be an E.164 number or prefix starting with +, "
                         f"e.g. +336123{hint}")

@@ -59,6 +59,11 @@ def quiet_gc() -> Iterator[None]:
     freeze = gc.get_freeze_count() == 0
     gc.set_threshold(_GC_YOUNG_THRESHOLD, *thresholds[1:])
     if freeze:
+        # Collect first: what is frozen is never collected, and the garbage of an earlier
+        # run in this process (a sweep's or replications' previous point, a SimPy
+        # environment full of cycles) would otherwise be frozen with the live objects,
+        # run after run, and memory would grow with every point. Cheap on a first run.
+        gc.collect()
         gc.freeze()
     try:
         yield

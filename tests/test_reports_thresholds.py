@@ -253,3 +253,23 @@ def test_replication_intervals_with_dotted_keys_can_be_gated():
     assert "€50.043123" in outcome[2].message
     missing = evaluate(results, [parse_threshold("replications.messages.legit.mean<=1")])[0]
     assert missing.missing
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ('[thresholds.reply_latency_s]\np95 = 5\n',
+         "scenario.toml:2: [thresholds] reply_latency_s.p95: expected a string or an "
+         "inline table, not int"),
+        ('[thresholds.replies]\nlegit = ">= 5"\nraid = 3\n',
+         "scenario.toml:3: [thresholds] replies.raid: expected a string"),
+    ],
+)
+def test_a_bare_number_under_a_table_of_metrics_names_that_metric(text, needle):
+    """A table of metrics (not a threshold's own table) with a number in it: the error
+    names the metric, not 'unknown key(s) p95' of the table above it."""
+    with pytest.raises(ThresholdSyntaxError) as caught:
+        thresholds_from_table(tomllib.loads(text)["thresholds"], path="scenario.toml",
+                              text=text)
+    assert needle in str(caught.value)
+    assert "unknown key" not in str(caught.value)

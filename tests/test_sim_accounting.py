@@ -197,3 +197,41 @@ def test_the_live_replay_uses_the_simulators_percentiles() -> None:
     for q in (50, 95, 99):
         assert _percentile(values, q / 100) == percentile(sorted(values), q)
     assert _percentile([], 0.95) is None
+
+
+def test_quiet_gc_does_not_freeze_an_earlier_runs_garbage() -> None:
+    """A sweep runs many points in one process: the cyclic garbage an earlier run left
+    (its SimPy environment) must stay collectable during the next run, or memory grows
+    with every point (gc.freeze keeps what it freezes out of every collection)."""
+    import gc
+    import weakref
+
+    from sim.model import quiet_gc
+
+    class Node:
+        pass
+
+    node = Node()
+    node.self = node  # a cycle: only the cyclic collector frees it
+    alive = weakref.ref(node)
+    del node
+    assert gc.get_freeze_count() == 0
+    with quiet_gc():
+        gc.collect()
+        assert alive() is None, "an earlier run's garbage was frozen for the whole run"
+    assert gc.get_freeze_count() == 0
+
+
+def test_quiet_gc_unfreezes_and_restores_thresholds_on_error() -> None:
+    import gc
+
+    import pytest
+
+    from sim.model import quiet_gc
+
+    before = gc.get_threshold()
+    with pytest.raises(RuntimeError), quiet_gc():
+        assert gc.get_freeze_count() > 0
+        raise RuntimeError
+    assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == before
