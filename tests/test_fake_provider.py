@@ -305,6 +305,9 @@ def test_cli_takes_the_scenario_and_lets_flags_win() -> None:
     assert main(["fake-provider", "--auth-token", "t", "--outage", "5m"]) == 2
     assert main(["fake-provider", "--auth-token", "t", "--host", "0.0.0.0"]) == 2
     assert main(["fake-provider", "--auth-token", "t", "--eur-per-segment", "0.0000001"]) == 2
+    # plain digits, as every price raidsim reads: not an exponent, separators or other digits
+    for typed in ("1e-2", "1_0", "\u0661"):
+        assert main(["fake-provider", "--auth-token", "t", "--eur-per-segment", typed]) == 2
 
 
 def test_outcome_rates_that_add_up_to_more_than_one_are_refused(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import argparse
 import math
 import os
 import sys
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -137,12 +137,13 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str] | None = 
         raise UsageError(f"{problem} (hint: each request has one outcome; lower the "
                          "--*-rate flags or the scenario's [provider] rates)")
     if args.eur_per_segment is not None:
-        try:
-            price = Decimal(args.eur_per_segment)
-        except InvalidOperation as exc:
-            raise UsageError(f"--eur-per-segment {args.eur_per_segment!r} is not an amount"
-                             ) from exc
-        if price.is_finite() and price < 0:
+        from responder.policy.money import MoneyError, from_micros, to_micros
+
+        try:  # plain digits, at most 6 decimals, as every price raidsim reads
+            price = from_micros(to_micros(args.eur_per_segment))
+        except MoneyError as exc:
+            raise UsageError(f"--eur-per-segment {args.eur_per_segment!r}: {exc}") from exc
+        if price < 0:
             raise UsageError(f"--eur-per-segment {args.eur_per_segment} cannot be negative "
                              "(hint: a price such as 0.16)")
     if not (math.isfinite(args.speed) and args.speed > 0):
