@@ -49,6 +49,7 @@ import contextlib
 import datetime as dt
 import hmac
 import itertools
+import math
 import random
 import socket
 import threading
@@ -281,7 +282,8 @@ class FakeProvider:
         if outcome == "rate_limit":
             retry = config.model.retry_after_s
             return twilio_error(429, 20429, "Too Many Requests",
-                                {"Retry-After": str(max(1, round(retry)))})
+                                # whole seconds, rounded up: never sooner than the model's
+                                {"Retry-After": str(max(1, math.ceil(retry)))})
         if outcome == "errors":
             return twilio_error(config.error_status, 20500, "Internal Server Error")
         if outcome == "reject":

@@ -342,7 +342,7 @@ def job_from_inputs(
     if scenario_path is not None:
         from sim.scenario import load_scenario
 
-        scenario = load_scenario(scenario_path)
+        scenario = load_scenario(scenario_path, need_traffic=trace_path is None)
         policy = scenario.policy
         provider = parse_provider(scenario.provider, path=scenario_path, text=scenario.text)
         faults = parse_faults(scenario.faults, path=scenario_path, text=scenario.text)

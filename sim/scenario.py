@@ -79,16 +79,19 @@ class Scenario:
         return replace(self, seed=seed)
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a scenario file; raises ``ConfigError`` naming file, line and fix."""
+def load_scenario(path: str | Path, *, need_traffic: bool = True) -> Scenario:
+    """Read and validate a scenario file; raises ``ConfigError`` naming file, line and fix.
+    ``need_traffic=False``: a trace brings the traffic, so ``[[traffic]]`` may be absent
+    (the scenario then gives the policy, reply, provider, faults and thresholds)."""
     file = Path(path)
     text = read_utf8(file, "scenario", hint="check the path; examples live in scenarios/")
     data = parse_toml(text, file)
-    return scenario_from_mapping(data, path=file, text=text)
+    return scenario_from_mapping(data, path=file, text=text, need_traffic=need_traffic)
 
 
 def scenario_from_mapping(
-    data: Mapping[str, Any], *, path: Path | None = None, text: str | None = None
+    data: Mapping[str, Any], *, path: Path | None = None, text: str | None = None,
+    need_traffic: bool = True,
 ) -> Scenario:
     """Build a ``Scenario`` from parsed TOML; ``path`` and ``text`` locate errors."""
 
@@ -114,11 +117,16 @@ def scenario_from_mapping(
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
         raise fail("seed", f"seed must be a whole number from 0 to 2**63 - 1, got {seed!r}",
                    "write seed = 2017")
-    if "duration" not in data:
+    no_traffic = data.get("traffic") in (None, [])
+    if need_traffic and no_traffic:
+        raise fail("name", "the scenario has no traffic",
+                   'add a [[traffic]] table, e.g. kind = "organic" messages = 1000, or give '
+                   "a trace with --trace FILE.jsonl")
+    if "duration" not in data and not no_traffic:
         raise fail("name", "the scenario has no duration",
                    'add duration = "7d" at the top: when the number goes silent')
-    try:
-        duration_s = parse_duration(data["duration"])
+    try:  # with a trace and no traffic of its own, the trace sets the span (366 days at most)
+        duration_s = parse_duration(data.get("duration", MAX_SPAN_S))
     except ValueError as exc:
         raise fail("duration", f"duration: {exc}", 'write duration = "6d20h"') from exc
     if duration_s <= 0:
@@ -152,7 +160,7 @@ def scenario_from_mapping(
         base = replace(base, reply_text=reply["text"])
     policy = _policy(data.get("policy"), base, pricing, reply, path, text, fail)
 
-    traffic = _traffic(data.get("traffic"), duration_s, path, text, fail)
+    traffic = () if no_traffic else _traffic(data.get("traffic"), duration_s, path, text, fail)
 
     provider = _table(data, "provider", fail)
     thresholds = _table(data, "thresholds", fail)

@@ -564,3 +564,24 @@ def test_sweep_json_writes_money_exactly(tmp_path: Path) -> None:
     points = json.loads(out.read_text(encoding="utf-8"), parse_float=Decimal)["points"]
     assert all(p["spend_eur"] == p["spend_eur"].quantize(Decimal("0.01")) for p in points)
     assert all(isinstance(p["spend_eur"], Decimal) for p in points)
+
+
+def test_a_scenario_without_traffic_configures_a_trace_run(tmp_path: Path) -> None:
+    """With --trace, the trace brings the traffic: a scenario holding only the reply, price,
+    policy, provider or thresholds is enough (it used to need a dummy [[traffic]] and a
+    duration). Without a trace, such a scenario is still an error that says what to add."""
+    config = tmp_path / "config.toml"
+    config.write_text('name = "cfg"\n\n[pricing]\neur_per_segment = "0.10"\n', encoding="utf-8")
+    trace = tmp_path / "t.jsonl"
+    trace.write_text("".join(
+        f'{{"t": {k}, "from": "+3361200{k:04d}", "to": "+33644649021", "body": "Bonjour",'
+        f' "label": "legit"}}\n' for k in range(5)), encoding="utf-8")
+    out = tmp_path / "r.json"
+    done = raidsim("simulate", str(config), "--trace", str(trace), "--quiet", "--json", str(out))
+    assert done.returncode == 0, done.stderr
+    results = json.loads(out.read_text(encoding="utf-8"), parse_float=Decimal)
+    assert results["scenario"] == "cfg" and results["spend_eur"] == Decimal("0.5")
+    alone = raidsim("simulate", str(config))
+    assert alone.returncode == 2
+    assert f"{config}:1: the scenario has no traffic" in alone.stderr
+    assert "--trace" in alone.stderr

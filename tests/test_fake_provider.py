@@ -325,3 +325,17 @@ def test_outcome_rates_that_add_up_to_more_than_one_are_refused(tmp_path: Path) 
                        match=r"add up to 1\.1005 \(error_rate 0\.7 .*\), more than 1") as caught:
         parse_provider({"error_rate": 0.7, "rate_limit_rate": 0.4}, path="s.toml", text=text)
     assert caught.value.line == 2
+
+
+async def test_retry_after_is_never_sooner_than_the_models() -> None:
+    """A 2.5 s Retry-After is sent as 3, not 2: the simulator waits 2.5 s."""
+    for model_s, header in ((2.5, 3.0), (0.2, 1.0), (4.0, 4.0)):
+        model = ProviderModel(error_rate=0.0, rate_limit_rate=1.0, timeout_rate=0.0,
+                              retry_after_s=model_s)
+        provider = FakeProvider(config(model=model))
+        async with serving(provider) as base, httpx.AsyncClient() as client:
+            twilio = TwilioClient(client, api_base=base, account_sid=ACCOUNT_SID,
+                                  auth_token=AUTH_TOKEN)
+            limited = await twilio.send(to="+33612345678", from_="+33644649021", body="x",
+                                        now=0.0)
+            assert limited.retry_after_s == header

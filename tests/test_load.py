@@ -302,3 +302,34 @@ def test_replies_are_labelled_and_timed_by_the_message_they_answer() -> None:
                              reply_cost_micros=None, cap_eur=None, extra={})
     assert unpriced["reply_cost_eur"] is None and unpriced["naive_spend_eur"] is None
     assert unpriced["oracle_spend_eur"] is None
+
+
+def test_settle_waits_for_the_outbox_not_just_a_still_bill() -> None:
+    """An open circuit breaker keeps the bill still for its cool-down (30 s) while replies
+    are queued: settling must not stop after one still second and drop them."""
+    from raidsim.commands.load import outbox_queued, settle
+
+    now = [0.0]
+    queue = {"n": 3}
+
+    def sleep(s: float) -> None:
+        now[0] += s
+        if now[0] >= 30.0 and queue["n"]:  # the breaker closes: the queue drains
+            queue["n"] = 0
+
+    def read_bill() -> dict[str, int]:
+        return {"count": 10 if queue["n"] else 13}
+
+    bill, queued = settle(read_bill, lambda: queue["n"], {"count": 10}, 60.0,
+                          clock=lambda: now[0], sleep=sleep)
+    assert bill["count"] == 13 and queued == 0
+    # bounded by --settle, and says what is left
+    queue["n"], now[0] = 3, -100.0
+    bill, queued = settle(lambda: {"count": 10}, lambda: queue["n"], {"count": 10}, 5.0,
+                          clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
+    assert queued == 3 and now[0] >= -95.0
+    text = ('raidsim_outbox_depth{status="pending"} 2.0\n'
+            'raidsim_outbox_depth{status="sending"} 1.0\n'
+            'raidsim_outbox_depth{status="sent"} 7.0\n')
+    assert outbox_queued(text) == 3
+    assert outbox_queued("# nothing\n") is None

@@ -101,7 +101,7 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str] | None = 
         from sim.scenario import load_scenario
 
         try:
-            scenario = load_scenario(args.scenario)
+            scenario = load_scenario(args.scenario, need_traffic=False)  # no traffic read
             model = parse_provider(scenario.provider, path=scenario.path, text=scenario.text)
             faults = list(parse_faults(scenario.faults, path=scenario.path, text=scenario.text))
         except ConfigError as exc:

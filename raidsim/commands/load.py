@@ -172,6 +172,44 @@ def parse_metrics(text: str) -> dict[str, Any]:
     return {"decisions": dict(sorted(decisions.items())), **gauges}
 
 
+def outbox_queued(text: str) -> int | None:
+    """Replies the responder still has to send (``pending`` and ``sending`` in its
+    ``raidsim_outbox_depth`` gauge), or None when its metrics do not say."""
+    queued: int | None = None
+    for line in text.splitlines():
+        name, _, value = line.rpartition(" ")
+        if name in ('raidsim_outbox_depth{status="pending"}',
+                    'raidsim_outbox_depth{status="sending"}'):
+            queued = (queued or 0) + int(float(value))
+    return queued
+
+
+def _queued(client: Any, target: str) -> int | None:
+    import httpx
+
+    try:
+        return outbox_queued(client.get(target + "/metrics").text)
+    except httpx.HTTPError:
+        return None
+
+
+def settle(read_bill: Any, read_queued: Any, bill: dict[str, Any], settle_s: float, *,
+           clock: Any = time.monotonic, sleep: Any = time.sleep,
+           stable_s: float = 1.0) -> tuple[dict[str, Any], int | None]:
+    """Wait, at most ``settle_s``, until the bill has not moved for ``stable_s`` and the
+    responder's outbox has nothing queued; the last bill and what is still queued."""
+    deadline = clock() + settle_s
+    stable_since = clock()
+    queued = read_queued()
+    while clock() < deadline and (clock() - stable_since < stable_s or queued):
+        sleep(POLL_S)
+        now_bill = read_bill()
+        if now_bill["count"] != bill["count"]:
+            bill, stable_since = now_bill, clock()
+        queued = read_queued()
+    return bill, queued
+
+
 def _percentile(values: list[float], q: float) -> float | None:
     """The simulator's percentile (nearest rank), so live and simulated figures compare."""
     from sim.metrics import percentile
@@ -338,7 +376,7 @@ def _run(args: argparse.Namespace, work: Path) -> int:
         if args.scenario is not None:
             from sim.scenario import load_scenario
 
-            scenario = load_scenario(args.scenario)
+            scenario = load_scenario(args.scenario, need_traffic=args.trace is None)
             name, seed = scenario.name, scenario.seed if args.seed is None else args.seed
             reply_cost = scenario.policy.reply_cost_micros
             if scenario.thresholds:
@@ -453,16 +491,20 @@ def _run(args: argparse.Namespace, work: Path) -> int:
             print("raidsim load: error: Locust failed", file=sys.stderr)
             return EXIT_USAGE
 
-        # Replies leave through the responder's outbox: wait until the bill stops moving.
+        # Replies leave through the responder's outbox: wait until the bill stops moving
+        # and the outbox holds nothing left to send (an open circuit breaker, a backoff or
+        # a Retry-After keeps the bill still for many seconds while replies are queued).
         bill = _bill_delta(_get_json(client, provider + "/_fake/bill"), bill_before)
+        queued = None
         if not aborted:
-            deadline = time.monotonic() + settle_s
-            stable_since = time.monotonic()
-            while time.monotonic() < deadline and time.monotonic() - stable_since < 1.0:
-                time.sleep(POLL_S)
-                now_bill = _bill_delta(_get_json(client, provider + "/_fake/bill"), bill_before)
-                if now_bill["count"] != bill["count"]:
-                    bill, stable_since = now_bill, time.monotonic()
+            bill, queued = settle(
+                lambda: _bill_delta(_get_json(client, provider + "/_fake/bill"), bill_before),
+                lambda: _queued(client, target),
+                bill, settle_s)
+            if queued:
+                print(f"raidsim load: warning: {queued} replies were still queued in the "
+                      f"responder's outbox after --settle {args.settle}: they are not "
+                      "counted (give a longer --settle)", file=sys.stderr)
         billed = _get_json(client, provider + "/_fake/messages",
                            params={"since": bill_before["count"]})
         metrics = _metrics_delta(parse_metrics(client.get(target + "/metrics").text),
