@@ -136,8 +136,6 @@ def test_results_shape_and_metrics_parsing() -> None:
     assert [r.t for r in chosen] == [2.0, 3.0, 4.0, 5.0]
 
 
-
-
 def test_results_label_senders_as_the_simulator_does() -> None:
     """Unlabelled messages and their replies were counted nowhere (replies.total was more
     than legit + raid), and a sender first labelled raid, then legit, was not a legit
