@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import signal
 import statistics
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -228,6 +229,10 @@ _worker_cache: RunCache | None = None
 
 def _start_worker(inputs: Inputs) -> None:
     global _worker_job, _worker_cache
+    # Ctrl-C reaches the whole process group: the parent handles it and stops the
+    # workers; a worker that raised KeyboardInterrupt itself could leave the pool's
+    # queues locked and the parent waiting for it forever at exit.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker_job = inputs.job()
     _worker_cache = RunCache()
 
@@ -256,14 +261,31 @@ def run_many(job: Job, runs: Sequence[tuple[PolicyConfig, int]], *, jobs: int = 
     if inputs is None:
         raise ValueError("running in several processes needs the job's inputs")
     # spawn: a fresh interpreter per worker, the same on every platform
-    with ProcessPoolExecutor(max_workers=min(jobs, len(runs)),
-                             mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_start_worker, initargs=(inputs,)) as pool:
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(runs)),
+                               mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_start_worker, initargs=(inputs,))
+    try:
         futures = [pool.submit(_worker_run, policy, seed) for policy, seed in runs]
         for done, future in enumerate(futures, 1):
             yield future.result()
             if progress is not None:
                 progress(done)
+    except BaseException:  # Ctrl-C, a failed run, or the caller stopped early
+        _stop_pool(pool)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Drop the queued runs and end the workers now, rather than wait for the runs in
+    progress (a big scenario's run can take minutes) or hang on a worker that the same
+    Ctrl-C interrupted."""
+    for worker in list((getattr(pool, "_processes", None) or {}).values()):
+        if worker.is_alive():
+            worker.terminate()
+    # then wait for the pool's manager thread: left running, it races the interpreter's
+    # exit hook and prints an ignored 'Bad file descriptor' traceback
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def replicate(job: Job, n: int, *, progress: Callable[[int], None] | None = None,

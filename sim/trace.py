@@ -12,9 +12,12 @@ so two replays of the same trace agree on ids.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import re
+import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -348,6 +351,34 @@ def write_lines(records: Iterable[TraceRecord], handle: TextIO) -> int:
 
 
 def write_trace(records: Iterable[TraceRecord], path: str | Path) -> int:
-    """Write records to ``path`` as UTF-8 JSONL (streaming); returns the number written."""
-    with Path(path).open("w", encoding="utf-8", newline="\n") as handle:
-        return write_lines(records, handle)
+    """Write records to ``path`` as UTF-8 JSONL (streaming); returns the number written.
+
+    A file is written whole or not at all: the lines stream into a temporary file beside
+    it, which replaces it at the end. A run stopped by Ctrl-C or an error leaves the
+    previous file as it was and no cut-off trace, which would still read as a valid,
+    shorter traffic. Anything but a file (``/dev/null``, a pipe) is written directly.
+    """
+    target = Path(path)
+    if target.is_symlink():
+        target = target.resolve()
+    if target.exists() and not target.is_file():
+        with target.open("w", encoding="utf-8", newline="\n") as handle:
+            return write_lines(records, handle)
+    if target.exists():
+        mode = target.stat().st_mode & 0o7777
+    else:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    fd, partial = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part",
+                                   dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            count = write_lines(records, handle)
+        os.chmod(partial, mode)
+        os.replace(partial, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        raise
+    return count

@@ -194,3 +194,70 @@ def test_the_price_per_segment_can_be_swept_exactly() -> None:
     assert axis.values == ("0.1", "0.16")
     policy = configure(PolicyConfig(), {"eur_per_segment": axis.values[1]})
     assert policy.eur_per_segment == Decimal("0.16")
+
+
+def _children(pid: int) -> list[int]:
+    import os
+
+    kids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                kids.append(int(entry))
+    return kids
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_ctrl_c_stops_a_sweep_in_several_processes() -> None:
+    """SIGINT to the command and then to its process group (what `timeout -s INT` sends;
+    an impatient double Ctrl-C) while worker processes run: exit 130 at once, no
+    traceback, no worker left behind. It used to print 'interrupted' and then wait
+    forever for a worker stuck on the pool's queue."""
+    import os
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "raidsim", "sweep", "scenarios/anti-relous-2017.toml",
+         "--param", "surge.factor=3,4,5,6,7,8", "--jobs", "2", "--no-progress"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(_children(proc.pid)) < 3 and time.monotonic() < deadline:  # + tracker
+            time.sleep(0.1)
+        workers = _children(proc.pid)
+        time.sleep(2)  # the workers are running their first simulations
+        os.kill(proc.pid, signal.SIGINT)  # as `timeout -s INT` does: the command, then
+        os.killpg(proc.pid, signal.SIGINT)  # its group (a second Ctrl-C for the parent)
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    time.sleep(0.5)
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()
+                and "Z" not in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1][:3]]
+
+
+def test_workers_leave_ctrl_c_to_the_parent(tmp_path: Path) -> None:
+    """A worker process ignores SIGINT: the parent stops the pool (a worker interrupted
+    inside the pool's queue code could leave its lock held and the parent hung at exit)."""
+    trace = tmp_path / "quiet.jsonl"
+    write_trace(trace)
+    code = ("import signal, sys\nfrom pathlib import Path\n"
+            "from sim.run import Inputs, _start_worker\n"
+            "_start_worker(Inputs(trace_path=Path(sys.argv[1])))\n"
+            "print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)\n")
+    run = subprocess.run([sys.executable, "-c", code, str(trace)], capture_output=True,
+                         text=True, cwd=ROOT, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "True"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -125,6 +126,29 @@ def test_write_is_deterministic_and_round_trips(tmp_path: Path) -> None:
     assert line == ('{"t":0.0,"from":"+33612345678","to":"+33644649021","body":"Ça va ? 😘",'
                     '"label":"legit","id":"SM1"}')
     assert list(json.loads(dumps_record(records[2]))) == ["t", "from", "to", "body", "id"]
+
+
+def test_an_interrupted_write_leaves_the_old_trace_and_no_partial_file(tmp_path: Path) -> None:
+    """Ctrl-C (or any error) while a trace streams out: the file keeps its previous
+    content, whole, and no cut-off trace (still valid JSONL, a shorter traffic) is left."""
+    record = TraceRecord(0.0, "+33612345678", "+33644649021", "Salut", "legit", "SM1")
+    out = tmp_path / "trace.jsonl"
+    write_trace([record], out)
+    before = out.read_bytes()
+
+    def interrupted():
+        for _ in range(5000):  # more than the file buffer: some lines reach the disk
+            yield record
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_trace(interrupted(), out)
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["trace.jsonl"]
+    with pytest.raises(KeyboardInterrupt):
+        write_trace(interrupted(), tmp_path / "new.jsonl")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["trace.jsonl"]
+    assert write_trace([record], os.devnull) == 1  # not a file: written in place
 
 
 def test_t_may_reach_the_horizon_but_not_pass_it(tmp_path: Path) -> None:
