@@ -104,14 +104,15 @@ def utf8_stdout() -> None:
 
 
 def check_output_file(path: str | os.PathLike[str] | None, flag: str, *,
-                      inputs: Sequence[str | os.PathLike[str] | None] = ()) -> None:
+                      inputs: Sequence[str | os.PathLike[str] | None] = (),
+                      example: str = "results.json") -> None:
     """Refuse, before any work, an output file path that names a directory or one of the
     command's ``inputs`` (writing the results over the trace would destroy it)."""
     if path is None or str(path) == "-":
         return
     if os.path.isdir(path):
         raise UsageError(f"{flag} {path}: is a directory (hint: give a file path, e.g. "
-                         f"{os.path.join(path, 'results.json')})")
+                         f"{os.path.join(path, example)})")
     for source in inputs:
         if source is not None and str(source) != "-" and _same_file(path, source):
             raise UsageError(f"{flag} {path}: is the input file {source}; writing there "

@@ -84,7 +84,14 @@ def load_scenario(path: str | Path, *, need_traffic: bool = True) -> Scenario:
     ``need_traffic=False``: a trace brings the traffic, so ``[[traffic]]`` may be absent
     (the scenario then gives the policy, reply, provider, faults and thresholds)."""
     file = Path(path)
-    text = read_utf8(file, "scenario", hint="check the path; examples live in scenarios/")
+    hint = "check the path; examples live in scenarios/"
+    if not file.exists():  # `raidsim simulate anti-relous-2017`: name the file they meant
+        near = [file.with_name(file.name + ".toml"), Path("scenarios") / file.name,
+                Path("scenarios") / (file.name + ".toml")]
+        found = next((c for c in near if c.is_file()), None)
+        if found is not None:
+            hint = f"did you mean {found}?"
+    text = read_utf8(file, "scenario", hint=hint)
     data = parse_toml(text, file)
     return scenario_from_mapping(data, path=file, text=text, need_traffic=need_traffic)
 

@@ -33,7 +33,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "  raidsim fake-provider scenarios/anti-relous-2017.toml --speed 60 "
             "--offset 5d20h\n"
             "  raidsim fake-provider --rate-limit-rate 0.2 --outage 30s+20s --seed 7\n"
-            "  curl localhost:8099/_fake/bill\n"
+            "  curl localhost:8099/_fake/bill\n\n"
+            "exit codes: 0 stopped (Ctrl-C or SIGTERM; the bill is printed), 2 usage or "
+            "input error, 3 internal error\n"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -58,7 +60,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                        ("timeout-rate", "answers held past the read timeout (billed)"),
                        ("reject-rate", "400/21610 refusals")):
         parser.add_argument(f"--{name}", type=float, default=None, metavar="P",
-                            help=f"share of requests getting {what}")
+                            help=f"share of requests getting {what}, from 0 to 1 "
+                            "(default: the scenario's provider rate, else 0)")
     parser.add_argument("--retry-after", default=None, metavar="DURATION",
                         help="Retry-After of 429 answers (default 1s)")
     parser.add_argument("--error-status", type=int, default=503,
@@ -75,7 +78,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         help="a full outage window in scenario time, e.g. 5d21h+20m (repeatable)")
     parser.add_argument("--outage-mode", choices=("refuse", "503"), default="refuse",
                         help="refuse connections (default) or answer 503 during outages")
-    parser.add_argument("--speed", type=float, default=1.0,
+    parser.add_argument("--speed", type=float, default=1.0, metavar="X",
                         help="scenario seconds per wall second for fault windows (default 1)")
     parser.add_argument("--offset", default="0s", metavar="DURATION",
                         help="scenario time at start-up (default 0s)")

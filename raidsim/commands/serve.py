@@ -25,7 +25,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="uvicorn worker processes (default 1; for several, use PostgreSQL)")
     parser.add_argument(
         "--forwarded-allow-ips", default=None,
         help="trust X-Forwarded-* from these proxy IPs (comma-separated, or *)",

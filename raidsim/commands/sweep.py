@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
             return usage(f"--param {axis.key} is given twice; list all its values in one "
                          f"--param (e.g. {axis.key}=3,4,6)")
         seen.add(axis.key)
-    check_output_file(args.json_out, "--json",
+    check_output_file(args.json_out, "--json", example="sweep.json",
                       inputs=(args.scenario, args.trace, args.policy))
     runs = math.prod(len(axis.values) for axis in axes) * args.seeds
     if args.max_runs < 1:

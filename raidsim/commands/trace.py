@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from sim.trace import write_lines, write_trace
     from sim.traffic import iter_generate
 
-    check_output_file(args.output, "-o", inputs=(args.scenario,))
+    check_output_file(args.output, "-o", inputs=(args.scenario,), example="trace.jsonl")
     try:
         scenario = load_scenario(args.scenario)
     except ConfigError as exc:
