@@ -85,9 +85,18 @@ def write_output(path: str | os.PathLike[str], text: str, what: str) -> None:
     from pathlib import Path
 
     file = Path(path)
+    partial = file.with_name(f".{file.name}.part")
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
-        file.write_text(text, encoding="utf-8")
+        if file.is_symlink() or (file.exists() and not file.is_file()):
+            file.write_text(text, encoding="utf-8")  # /dev/stdout, a pipe, a link: as is
+            return
+        try:  # whole or not at all: Ctrl-C leaves the previous file, not a cut one
+            partial.write_text(text, encoding="utf-8")
+            os.replace(partial, file)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
     except OSError as exc:
         raise UsageError(f"{file}: cannot write {what}: {exc.strerror or exc} (hint: give "
                          "a file path in a folder you can write to)") from exc

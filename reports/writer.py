@@ -22,23 +22,30 @@ def write_report(
     """
     env = os.environ if environ is None else environ
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    written = [results.write(results_obj, out / "results.json")]
+    # Everything is rendered before any file is written (the plots take seconds), and each
+    # file is replaced whole: a run stopped meanwhile (Ctrl-C) leaves the folder as it
+    # was, not a results.json without its report that reads as a finished one.
     rendered = plots.render_all(results_obj)
-    for file_name, _caption, png in rendered:
-        path = out / file_name
-        path.write_bytes(png)
-        written.append(path)
-    page = out / "report.html"
-    page.write_text(html.render_html(results_obj, rendered), encoding="utf-8")
-    written.append(page)
     markdown = summary.markdown(results_obj)
-    summary_path = out / "summary.md"
-    summary_path.write_text(markdown, encoding="utf-8")
-    written.append(summary_path)
-    junit_path = out / "junit.xml"
-    junit_path.write_text(junit.junit_xml(results_obj), encoding="utf-8")
-    written.append(junit_path)
+    files: list[tuple[str, bytes]] = [
+        ("results.json", results.dumps(results_obj).encode("utf-8")),
+        *((file_name, png) for file_name, _caption, png in rendered),
+        ("report.html", html.render_html(results_obj, rendered).encode("utf-8")),
+        ("summary.md", markdown.encode("utf-8")),
+        ("junit.xml", junit.junit_xml(results_obj).encode("utf-8")),
+    ]
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for file_name, data in files:
+        path = out / file_name
+        partial = out / f".{file_name}.part"
+        try:
+            partial.write_bytes(data)
+            os.replace(partial, path)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        written.append(path)
     step_summary = env.get("GITHUB_STEP_SUMMARY")
     if step_summary:
         try:

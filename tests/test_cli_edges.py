@@ -585,3 +585,22 @@ def test_a_scenario_without_traffic_configures_a_trace_run(tmp_path: Path) -> No
     assert alone.returncode == 2
     assert f"{config}:1: the scenario has no traffic" in alone.stderr
     assert "--trace" in alone.stderr
+
+
+def test_outputs_are_replaced_whole(tmp_path: Path) -> None:
+    """--json and --report write each file whole (a temporary file renamed over it) after
+    everything is rendered: an earlier results file stays intact until the new one is
+    complete, and no temporary file is left behind."""
+    from raidsim.cli import write_output
+    from reports.writer import write_report
+
+    target = tmp_path / "r.json"
+    target.write_text("old", encoding="utf-8")
+    write_output(target, '{"new": true}\n', "the results JSON")
+    assert target.read_text(encoding="utf-8") == '{"new": true}\n'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
+    fixture = ROOT / "tests" / "fixtures" / "reports" / "results_minimal.json"
+    results = json.loads(fixture.read_text(encoding="utf-8"))
+    written = write_report(results, tmp_path / "rep", environ={})
+    names = sorted(p.name for p in (tmp_path / "rep").iterdir())
+    assert names == sorted(p.name for p in written) and not any(".part" in n for n in names)
