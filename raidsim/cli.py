@@ -84,19 +84,13 @@ def write_output(path: str | os.PathLike[str], text: str, what: str) -> None:
     """Write an output file (creating its folder); an OS error becomes a ``UsageError``."""
     from pathlib import Path
 
+    from reports.files import replaced_whole
+
     file = Path(path)
-    partial = file.with_name(f".{file.name}.part")
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
-        if file.is_symlink() or (file.exists() and not file.is_file()):
-            file.write_text(text, encoding="utf-8")  # /dev/stdout, a pipe, a link: as is
-            return
-        try:  # whole or not at all: Ctrl-C leaves the previous file, not a cut one
-            partial.write_text(text, encoding="utf-8")
-            os.replace(partial, file)
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
+        with replaced_whole(file) as handle:  # Ctrl-C leaves the previous file, not a cut one
+            handle.write(text)
     except OSError as exc:
         raise UsageError(f"{file}: cannot write {what}: {exc.strerror or exc} (hint: give "
                          "a file path in a folder you can write to)") from exc

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from reports import html, junit, plots, results, summary
+from reports.files import replaced_whole
 
 
 def write_report(
@@ -37,15 +38,9 @@ def write_report(
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for file_name, data in files:
-        path = out / file_name
-        partial = out / f".{file_name}.part"
-        try:
-            partial.write_bytes(data)
-            os.replace(partial, path)
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
-        written.append(path)
+        with replaced_whole(out / file_name, "wb") as handle:
+            handle.write(data)
+        written.append(out / file_name)
     step_summary = env.get("GITHUB_STEP_SUMMARY")
     if step_summary:
         try:

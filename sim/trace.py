@@ -12,17 +12,14 @@ so two replays of the same trace agree on ids.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, BinaryIO, TextIO
+from typing import IO, Any, BinaryIO
 
 from responder.policy.errors import ConfigError
 from sim.metrics import MAX_SPAN_S
@@ -340,7 +337,7 @@ def dumps_record(record: TraceRecord) -> str:
     return json.dumps(out, ensure_ascii=False, separators=(",", ":"))
 
 
-def write_lines(records: Iterable[TraceRecord], handle: TextIO) -> int:
+def write_lines(records: Iterable[TraceRecord], handle: IO[str]) -> int:
     """Write records as JSONL to an open text handle; returns the number written."""
     count = 0
     for record in records:
@@ -358,27 +355,7 @@ def write_trace(records: Iterable[TraceRecord], path: str | Path) -> int:
     previous file as it was and no cut-off trace, which would still read as a valid,
     shorter traffic. Anything but a file (``/dev/null``, a pipe) is written directly.
     """
-    target = Path(path)
-    if target.is_symlink():
-        target = target.resolve()
-    if target.exists() and not target.is_file():
-        with target.open("w", encoding="utf-8", newline="\n") as handle:
-            return write_lines(records, handle)
-    if target.exists():
-        mode = target.stat().st_mode & 0o7777
-    else:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-    fd, partial = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part",
-                                   dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            count = write_lines(records, handle)
-        os.chmod(partial, mode)
-        os.replace(partial, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(partial)
-        raise
-    return count
+    from reports.files import replaced_whole
+
+    with replaced_whole(path) as handle:
+        return write_lines(records, handle)

@@ -604,3 +604,31 @@ def test_outputs_are_replaced_whole(tmp_path: Path) -> None:
     written = write_report(results, tmp_path / "rep", environ={})
     names = sorted(p.name for p in (tmp_path / "rep").iterdir())
     assert names == sorted(p.name for p in written) and not any(".part" in n for n in names)
+
+
+def test_replaced_whole_keeps_the_old_file_on_error_and_its_permissions(
+    tmp_path: Path,
+) -> None:
+    """The one helper behind trace -o, --json and --report: an error inside the block
+    leaves the previous file and no temporary one; a replaced file keeps its mode; a
+    device such as /dev/null is written directly, not replaced."""
+    import os
+    import stat
+
+    from reports.files import replaced_whole
+
+    target = tmp_path / "out.json"
+    target.write_text("old", encoding="utf-8")
+    target.chmod(0o640)
+    with pytest.raises(RuntimeError), replaced_whole(target) as handle:
+        handle.write("half")
+        raise RuntimeError("stopped")
+    assert target.read_text(encoding="utf-8") == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+    with replaced_whole(target, "wb") as handle:
+        handle.write(b"new\n")
+    assert target.read_bytes() == b"new\n"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    with replaced_whole(os.devnull) as handle:
+        handle.write("gone")
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
