@@ -178,18 +178,22 @@ def _last_minute(outcome: Any) -> float:
 
 def _ci95(values: Sequence[float], *, bounds: tuple[float, float] = (-math.inf, math.inf)
           ) -> dict[str, float | None]:
-    """Mean and Student-t 95% interval, clipped to ``bounds`` (a share stays in [0, 1]);
-    all None when there is no value at all."""
+    """Mean and Student-t 95% interval, clipped to ``bounds`` (a share stays in [0, 1]),
+    and ``runs``, how many values it stands on (a run with no legit reply has no latency);
+    mean, low and high are None when there is no value at all."""
+    runs = len(values)
     if not values:
-        return {"mean": None, "low": None, "high": None}
+        return {"mean": None, "low": None, "high": None, "runs": 0}
     mean = statistics.fmean(values)
-    if len(values) < 2:
-        return {"mean": round(mean, 6), "low": round(mean, 6), "high": round(mean, 6)}
-    df = len(values) - 1
+    if runs < 2:
+        return {"mean": round(mean, 6), "low": round(mean, 6), "high": round(mean, 6),
+                "runs": runs}
+    df = runs - 1
     t = _T95[df - 1] if df <= len(_T95) else _t95_large(df)
-    half = t * statistics.stdev(values) / math.sqrt(len(values))
+    half = t * statistics.stdev(values) / math.sqrt(runs)
     low, high = max(mean - half, bounds[0]), min(mean + half, bounds[1])
-    return {"mean": round(mean, 6), "low": round(low, 6), "high": round(high, 6)}
+    return {"mean": round(mean, 6), "low": round(low, 6), "high": round(high, 6),
+            "runs": runs}
 
 
 def _t95_large(df: int) -> float:

@@ -133,7 +133,8 @@ def test_coverage_interval_stays_a_share() -> None:
     assert clipped["high"] == 1.0
     assert clipped["low"] == _ci95(values)["low"] and clipped["mean"] == 0.9998
     # replications none of which replied to anyone have no latency to average
-    assert _ci95([]) == {"mean": None, "low": None, "high": None}
+    assert _ci95([]) == {"mean": None, "low": None, "high": None, "runs": 0}
+    assert clipped["runs"] == 4  # how many runs each interval stands on
 
 
 def test_ucs2_reply_text_warns_about_cost(tmp_path: Path) -> None:
