@@ -150,16 +150,11 @@ class Responder:
         """Migrate, install caps, expire dead leases, rebuild the policy's memory."""
         if migrate:
             self.store.migrate(now=now)
-        version = self.store.schema_version()
-        if version != self.store.latest_version:
+        problem = self.store.schema_problem()
+        if problem is not None:
             from responder.store import StoreError
 
-            fix = ("run `raidsim db upgrade`" if version < self.store.latest_version else
-                   "it was migrated by a newer raidsim: run that one, or a newer one")
-            raise StoreError(
-                f"database schema is at version {version}, this raidsim "
-                f"needs {self.store.latest_version}: {fix}"
-            )
+            raise StoreError(problem)
         configured = self.settings.caps
         if not self.store.apply_config_caps(configured):
             effective = self.store.caps()

@@ -52,12 +52,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.db_command == "upgrade":
             applied = store.migrate(now=time.time())
-            version = store.schema_version()
-            print(json.dumps({"applied": applied, "version": version}))
-            if version > store.latest_version:  # migrated by a newer raidsim
-                print(f"raidsim db: error: the database is at schema version {version}, "
-                      f"newer than this raidsim knows ({store.latest_version}): run the "
-                      "raidsim that upgraded it, or a newer one", file=sys.stderr)
+            print(json.dumps({"applied": applied, "version": store.schema_version()}))
+            problem = store.schema_problem()  # after migrating: only a newer raidsim's schema
+            if problem is not None:
+                print(f"raidsim db: error: {problem}", file=sys.stderr)
                 return 1
             return 0
         version = store.schema_version()

@@ -56,13 +56,11 @@ def run(args: argparse.Namespace) -> int:
         store = open_store(settings.database_url)
         try:
             store.migrate(now=time.time())
-            version = store.schema_version()
+            problem = store.schema_problem()  # a newer raidsim's schema: no worker can run
         finally:
             store.close()
-        if version > store.latest_version:  # migrated by a newer raidsim (a rolled-back deploy)
-            print(f"raidsim serve: database error: the database is at schema version "
-                  f"{version}, newer than this raidsim knows ({store.latest_version}): run the "
-                  "raidsim that upgraded it, or a newer one", file=sys.stderr)
+        if problem is not None:
+            print(f"raidsim serve: database error: {problem}", file=sys.stderr)
             return 2
     except StoreError as exc:
         print(f"raidsim serve: database error: {exc}", file=sys.stderr)

@@ -218,6 +218,17 @@ class SqlStore:
         row = self._one("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
         return int(row[0]) if row else 0
 
+    def schema_problem(self) -> str | None:
+        """Why this raidsim cannot run on the database's schema, with the fix, or None."""
+        version, latest = self.schema_version(), self.latest_version
+        if version < latest:
+            return (f"database schema is at version {version}, this raidsim needs "
+                    f"{latest}: run `raidsim db upgrade`")
+        if version > latest:  # migrated by a newer raidsim (a rolled-back deploy)
+            return (f"the database is at schema version {version}, newer than this raidsim "
+                    f"knows ({latest}): run the raidsim that upgraded it, or a newer one")
+        return None
+
     def _has_migrations_table(self) -> bool:
         raise NotImplementedError
 
