@@ -153,14 +153,19 @@ def budget_cap(admin_budget: Mapping[str, Any] | None, scenario: Any) -> Decimal
     return None
 
 
+def _samples(text: str) -> Iterator[tuple[str, str]]:
+    """Each sample of Prometheus text as (name with its labels, value)."""
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            yield name, value
+
+
 def parse_metrics(text: str) -> dict[str, Any]:
     """The responder's decision counters and gauges from its Prometheus text."""
     decisions: Counter[str] = Counter()
     gauges: dict[str, float] = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        name, _, value = line.rpartition(" ")
+    for name, value in _samples(text):
         if name.startswith(("raidsim_inbound_messages_total{", "raidsim_released_messages_total{")):
             labels = dict(part.split("=", 1) for part in name[name.index("{") + 1:-1].split(","))
             key = f"{labels['decision'].strip(chr(34))}:{labels['rule'].strip(chr(34))}"
@@ -176,8 +181,7 @@ def outbox_queued(text: str) -> int | None:
     """Replies the responder still has to send (``pending`` and ``sending`` in its
     ``raidsim_outbox_depth`` gauge), or None when its metrics do not say."""
     queued: int | None = None
-    for line in text.splitlines():
-        name, _, value = line.rpartition(" ")
+    for name, value in _samples(text):
         if name in ('raidsim_outbox_depth{status="pending"}',
                     'raidsim_outbox_depth{status="sending"}'):
             queued = (queued or 0) + int(float(value))
