@@ -219,8 +219,12 @@ def _decimal_text(value: Decimal) -> str:
 
 
 def write(results: Mapping[str, Any], path: str | Path) -> Path:
+    """Write ``results`` as ``dumps`` does, replacing ``path`` whole or not at all."""
+    from reports.files import replaced_whole
+
     path = Path(path)
-    path.write_text(dumps(results), encoding="utf-8")
+    with replaced_whole(path) as handle:
+        handle.write(dumps(results))
     return path
 
 
