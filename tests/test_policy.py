@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import gc
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ from responder.policy import (
     release,
     tick,
 )
-from responder.policy.config import Budget, Surge
+from responder.policy.config import Budget, Fragments, Surge, Templates
 from responder.policy.errors import ConfigError
 
 TO = "+33644649021"
@@ -232,6 +233,39 @@ def test_a_hot_template_cools_when_genuine_senders_dilute_it() -> None:
         t += 1.0
         rules.append(admit(state, ledger, msg(100 + i, number(rng), PHRASE, t), now=t).rule)
     assert rules[0] == "raid_template" and rules[-1] == "first_contact"
+
+
+QUOTE = "Bonjour, c'est vrai que vous répondez à tous les messages ?"
+
+
+@pytest.mark.parametrize(("spread_s", "config", "expected"), [
+    (3 * 3600.0, PolicyConfig(), "first_contact"),  # the public wrote it first: public
+    (1800.0, PolicyConfig(), "raid_template"),  # 60 senders in 30 minutes: a raid's wave
+    (3 * 3600.0, PolicyConfig(templates=Templates(public_senders=0),
+                              fragments=Fragments(public_senders=0)), "raid_template"),
+])
+def test_a_text_the_public_sent_first_stays_public(spread_s: float, config: PolicyConfig,
+                                                    expected: str) -> None:
+    """A news article prints the text to send; people send it word for word for hours, then
+    a raid opens with it and its raiders paste it again. Its genuine senders must still be
+    answered (a red-team world lost half of them for three days). A raid's own template,
+    pasted by 60 numbers within half an hour before the repeats start, is still caught;
+    ``public_senders = 0`` turns the exemption off."""
+    state, ledger = PolicyState(replace(config, surge=Surge(enabled=False))), MemoryLedger()
+    rng = random.Random(6)
+    t = 0.0
+    for i in range(60):  # readers, none of whom writes it twice
+        t += spread_s / 60
+        assert admit(state, ledger, msg(i, number(rng), QUOTE, t), now=t).is_reply
+    for r in range(40):  # raiders: the quote, then the quote again
+        sender = number(rng)
+        for k in range(2):
+            t += 5.0
+            admit(state, ledger, msg(1000 + 10 * r + k, sender, QUOTE, t), now=t)
+    t += 60.0
+    later = {decide(state, msg(9000 + i, number(rng), QUOTE, t + i), now=t + i).rule
+             for i in range(5)}
+    assert later == {expected}
 
 
 def test_a_held_sender_who_writes_again_in_new_words_is_answered() -> None:

@@ -72,6 +72,8 @@ class Templates:
     similarity: float = 0.6          # Jaccard of character 4-grams to join a template
     min_repeat_share: float = 0.1    # repeats per first contact that mark raid behaviour
     hot_ttl_s: float = 3 * 86400.0   # a hot template stays suspect this long
+    public_senders: int = 50         # distinct senders who sent it before anyone sent it
+    public_after_s: float = 2 * 3600.0  # again, over this long: a public phrase (0: off)
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,8 @@ class Fragments:
     hot_share: float = 0.34          # ...and the share of its phrases they must make up
     halflife_s: float = 6 * 3600.0
     hot_ttl_s: float = 3 * 86400.0
+    public_senders: int = 50         # first contacts who used it before anyone reused it,
+    public_after_s: float = 2 * 3600.0  # over this long: a public phrase (0 senders: off)
 
 
 @dataclass(frozen=True)
@@ -266,7 +270,8 @@ def _section(current: Any, table: Mapping[str, Any], dotted: str, fail: Any) -> 
     by_name = {f.name: f for f in fields(current)}
     aliases = {"window": "window_s", "calm": "calm_s", "observe": "observe_s",
                "max_hold": "max_hold_s", "baseline_halflife": "baseline_halflife_s",
-               "halflife": "halflife_s", "hot_ttl": "hot_ttl_s", "total_eur": "total_micros",
+               "halflife": "halflife_s", "hot_ttl": "hot_ttl_s", "public_after": "public_after_s",
+               "total_eur": "total_micros",
                "per_hour_eur": "per_hour_micros"}
     changes: dict[str, Any] = {}
     for key, value in table.items():

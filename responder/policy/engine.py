@@ -128,7 +128,8 @@ class _Sender:
 class _Template:
     """A cluster of near-identical texts: its first text's shingles and who sent it."""
 
-    __slots__ = ("disguised", "first", "hot_at", "last", "repeats", "shingles")
+    __slots__ = ("born", "clean", "disguised", "first", "hot_at", "last", "public", "repeats",
+                 "shingles")
 
     def __init__(self, shingles: frozenset[str]) -> None:
         self.shingles = shingles
@@ -137,6 +138,9 @@ class _Template:
         self.repeats = 0.0  # decayed count of those senders who sent it again
         self.last = 0.0
         self.hot_at: float | None = None
+        self.born: float | None = None  # when its first sender was counted
+        self.clean = 0  # distinct senders before anyone sent it again (see _public)
+        self.public = False
 
 
 class _Sketch:
@@ -221,13 +225,16 @@ class TextSketches:
 class _Fragment:
     """Decayed counts behind one phrase (word trigram)."""
 
-    __slots__ = ("first", "hot_at", "last", "self_repeats")
+    __slots__ = ("born", "clean", "first", "hot_at", "last", "public", "self_repeats")
 
     def __init__(self, now: float = 0.0) -> None:
         self.first = 0.0
         self.self_repeats = 0.0
         self.last = now
         self.hot_at: float | None = None
+        self.born = now
+        self.clean = 0  # first contacts who used it before anyone reused it (see _public)
+        self.public = False
 
 
 class _Held:
@@ -572,6 +579,8 @@ def _count_fragments(state: PolicyState, features: _Text, sender: _Sender, now: 
             frag.last = now
         if first:
             frag.first += 1.0
+            if frag.clean >= 0:
+                frag.clean += 1
         elif h in own:
             # A sender counts once per phrase, however often it pastes it (the mark in its
             # set of phrases says it was counted): a few raiders flooding a phrase that
@@ -581,8 +590,13 @@ def _count_fragments(state: PolicyState, features: _Text, sender: _Sender, now: 
                 continue
             counted.append(mark)
             frag.self_repeats += 1.0
+            if frag.clean >= 0:  # its first reuse: was it a public phrase by then?
+                frag.public = _public(frag.clean, now - frag.born, cfg.public_senders,
+                                      cfg.public_after_s)
+                frag.clean = -1
             if (
-                frag.first >= cfg.hot_senders
+                not frag.public
+                and frag.first >= cfg.hot_senders
                 and frag.self_repeats >= cfg.min_self_repeats
                 and frag.self_repeats >= cfg.self_repeat_share * frag.first
             ):
@@ -627,6 +641,9 @@ def _count_template(state: PolicyState, template: int, sender: _Sender, now: flo
     """
     cfg = state.config.templates
     tpl = state.templates[template]
+    born = tpl.born
+    if born is None:
+        born = tpl.born = now
     if now - tpl.last >= _DECAY_STEP_S:
         factor = math.exp(-(now - tpl.last) * math.log(2) / cfg.halflife_s)
         tpl.first *= factor
@@ -635,11 +652,19 @@ def _count_template(state: PolicyState, template: int, sender: _Sender, now: flo
     sent = sender.templates
     if template not in sent:
         tpl.first += 1.0
+        if tpl.clean >= 0:
+            tpl.clean += 1
         if len(sent) < _SENDER_TEMPLATES:
             sender.templates = (*sent, template)
     elif template not in sender.repeated:
         tpl.repeats += 1.0
         sender.repeated = (*sender.repeated, template)
+        if tpl.clean >= 0:  # its first repeat: was it a public phrase by then?
+            tpl.public = _public(tpl.clean, now - born, cfg.public_senders,
+                                 cfg.public_after_s)
+            tpl.clean = -1
+    if tpl.public and not tpl.disguised:
+        return  # raiders who paste a public phrase are judged by what else they do
     # Raid behaviour: many distinct senders, and some of them paste it again or
     # disguise it with characters nobody types.
     if tpl.first >= cfg.hot_senders and (
@@ -649,6 +674,20 @@ def _count_template(state: PolicyState, template: int, sender: _Sender, now: flo
     elif (tpl.hot_at is not None and not tpl.disguised
           and tpl.repeats < _COOL_SHARE * cfg.min_repeat_share * tpl.first):
         tpl.hot_at = None  # diluted by senders who never repeat it: a genuine phrase
+
+
+def _public(senders: int, age_s: float, public_senders: int, public_after_s: float) -> bool:
+    """Whether a text or phrase is public (a quote from the news, a TV catchphrase, the
+    words people use to write to such a number) rather than a raid's: ``senders`` distinct
+    people sent it over ``age_s`` seconds before anyone sent it again.
+
+    A raid's template is pasted again within minutes of its first wave; a text that dozens
+    of strangers sent, over hours, without one of them repeating it, is what the public
+    writes. Raiders who take it up later cannot make it hot: it would drop every genuine
+    sender who writes it (they are caught by what else they do: their own repeated texts,
+    floods, number blocks). Decided once, at its first repeat.
+    """
+    return 0 < public_senders <= senders and age_s >= public_after_s
 
 
 def _template_hot(state: PolicyState, template: int, now: float) -> bool:

@@ -44,10 +44,13 @@ FIXED = {
     # the second red team (redteam2.py), which read docs/policy.md: what it did not win
     "w3_blocks12": "blocks of 12 just under the block bar, 30% repeaters: templates",
     "w5b_cool": "a hot raid template diluted by 3,000 one-time pasters stays caught",
+    # raiders writing the openers genuine senders had used for days made them hot phrases
+    # and dropped 9 % of the genuine senders: a phrase 50 people used over two hours before
+    # anyone reused it is public (the third red team's quoted text, redteam3.py)
+    "w11_phrase_poison": "phrases the public used first stay public",
 }
 KNOWN_LOSSES = {
     "w5_oneshot_random": "one-shot unique texts from fresh numbers look like curious people",
-    "w11_phrase_poison": "raiders who write like genuine senders make their phrases hot",
     "w1_rep08": "a template raid in which 8% of the raiders paste again: under the 10% bar",
     "w6_short_once": "one-time pasters of texts under min_words words: no template, no repeat",
 }

@@ -22,14 +22,16 @@ pytestmark = pytest.mark.heldout
 
 Results = dict[str, Any]
 
-FIXED: dict[str, str] = {}
-KNOWN_LOSSES = {
-    # a news article printed the text readers should send; thousands did, word for word,
-    # then a forum raid opened with the same words and repeated them: the text went hot
-    # and dropped its genuine senders for days (coverage 0.51 to 0.67)
+# A news article printed the text readers should send; thousands did, word for word, over
+# a day, and a forum raid then opened with the same words and repeated them: the text
+# went hot and dropped its genuine senders for days (coverage 0.51 to 0.67). A text that
+# 50 people sent over two hours before anyone sent it again is now a public phrase.
+FIXED = {
     "quote_poison_small": "250 raiders repeat a quoted text 1,000 readers sent first",
     "quote_poison_big": "900 raiders repeat it",
     "quote_poison_3days": "the quote is sent for three days, the raid lasts three hours",
+}
+KNOWN_LOSSES = {
     # raiders who write the very sentences this number's genuine senders write ("Salut c'est
     # Kevin, on s'est vus au bar hier soir"), several times each: the phrases go hot
     "mimic_repeat": "raiders write like genuine senders and reuse their phrases",
