@@ -331,3 +331,29 @@ def test_settle_waits_for_the_outbox_not_just_a_still_bill() -> None:
             'raidsim_outbox_depth{status="sent"} 7.0\n')
     assert outbox_queued(text) == 3
     assert outbox_queued("# nothing\n") is None
+
+
+def test_replies_to_an_earlier_runs_messages_are_not_this_runs_spend() -> None:
+    """A responder still holding replies from an earlier run releases them during the
+    next one, and the provider bills them in its window: a run of 2 new senders was
+    billed 519 replies (EUR 83.04) and failed its spend gate. A reply answering a message
+    this run did not send (``reply_to``; without it, a recipient that sent nothing) is
+    left out of spend_eur and replies, and counted in live.foreign_replies."""
+    sent = [
+        {"id": "new1", "from": "+33600000001", "label": "legit", "status": 200, "t": 0.0,
+         "sent_at": 100.0},
+        {"id": "new2", "from": "+33600000002", "label": "legit", "status": 200, "t": 1.0,
+         "sent_at": 101.0},
+    ]
+    reply = {"segments": 1, "wall_at": 102.0, "price_micros": 160000}
+    billed = [{**reply, "to": "+33600000001", "reply_to": "new1"},
+              {**reply, "to": "+33600000002", "reply_to": None},  # no status callback
+              {**reply, "to": "+33600000009", "reply_to": "old7"},  # an earlier run's
+              {**reply, "to": "+33600000008", "reply_to": None}]  # ...without callback
+    results = build_results(name="x", seed=0, sent=sent, billed=billed,
+                            bill={"amount_eur": "0.64", "amount_micros": 640000},
+                            reply_cost_micros=160000, cap_eur=None, extra={"live": {}})
+    assert str(results["spend_eur"]) == "0.32"
+    assert results["replies"]["total"] == 2 and results["replies"]["legit"] == 2
+    assert results["legit_coverage"] == 1.0 and results["spend_vs_oracle"] == 1.0
+    assert results["live"]["foreign_replies"] == {"count": 2, "spend_eur": Decimal("0.32")}

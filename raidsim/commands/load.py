@@ -231,6 +231,7 @@ def build_results(*, name: str, seed: int, sent: list[dict[str, Any]],
     from responder.policy.money import from_micros
 
     delivered = [s for s in sent if s["status"] == 200]
+    billed, foreign = own_replies(sent, billed)
     # A sender's label as sim.metrics counts it: its first message's ("unlabelled" when
     # none), but legit as soon as one of its messages is (a number seen first in raid
     # traffic, then as a real person). A reply counts, and is timed, as the simulator
@@ -271,19 +272,23 @@ def build_results(*, name: str, seed: int, sent: list[dict[str, Any]],
         reply_cost_micros = int(billed[0]["price_micros"])
     cost = reply_cost_micros or 0
 
+    # the bill less the replies to messages of an earlier run (see own_replies)
+    foreign_micros = sum(int(m.get("price_micros") or 0) for m in foreign)
+    spend_micros = int(bill["amount_micros"]) - foreign_micros
+
     def per_reply(count: int) -> Decimal | None:  # unknown reply price: no figure, not 0
         return from_micros(cost * count) if reply_cost_micros is not None else None
     # when the first webhook was dropped for the total cap (the responder names each
     # webhook's decision in X-Raidsim-Decision), in trace time, as the simulator reports it
     exhausted = [s["t"] for s in delivered if s.get("decision") == "drop budget_total"]
-    return {
+    results: dict[str, Any] = {
         "scenario": name, "seed": seed, "policy": "live",
         "messages": {"total": len(delivered), "legit": labels["legit"],
                      "raid": labels["raid"], "unlabelled": labels["unlabelled"]},
         "replies": {"total": len(billed), "legit": replies["legit"], "raid": replies["raid"],
                     "unlabelled": replies["unlabelled"],
                     "segments": sum(m["segments"] for m in billed)},
-        "spend_eur": Decimal(bill["amount_eur"]),
+        "spend_eur": from_micros(spend_micros),
         "oracle_spend_eur": per_reply(len(legit_senders)),
         "naive_spend_eur": per_reply(len(delivered)),
         "legit_senders": len(legit_senders),
@@ -297,10 +302,35 @@ def build_results(*, name: str, seed: int, sent: list[dict[str, Any]],
                    "exhausted_at_s": min(exhausted) if exhausted else None},
         "reply_cost_eur": per_reply(1),
         # spend as a multiple of the oracle, as raidsim simulate reports it
-        "spend_vs_oracle": round(int(bill["amount_micros"]) / (cost * len(legit_senders)), 4)
+        "spend_vs_oracle": round(spend_micros / (cost * len(legit_senders)), 4)
         if cost and legit_senders else None,
         **extra,
     }
+    if "live" in results:
+        results["live"] = {**results["live"], "foreign_replies": {
+            "count": len(foreign), "spend_eur": from_micros(foreign_micros)}}
+    return results
+
+
+def own_replies(sent: list[dict[str, Any]], billed: list[dict[str, Any]]
+                ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The billed replies that answer this run's messages, and the others.
+
+    A responder still holding replies from an earlier run (a surge hold lasts 20 minutes
+    or more of wall time) releases them during this one, and the provider bills them in
+    this run's window. A reply is another run's when the message it answers (the fake
+    provider's ``reply_to``, from the responder's status callback) is not one this run
+    sent; without ``reply_to`` (no RAIDSIM_PUBLIC_URL), when its recipient sent nothing in
+    this run."""
+    ids = {s["id"] for s in sent if "id" in s}
+    numbers = {s["from"] for s in sent}
+    own: list[dict[str, Any]] = []
+    foreign: list[dict[str, Any]] = []
+    for m in billed:
+        answers = m.get("reply_to")
+        mine = answers in ids if answers else m["to"] in numbers
+        (own if mine else foreign).append(m)
+    return own, foreign
 
 
 def _read_lines(path: Path, offset: int) -> tuple[list[dict[str, Any]], int]:
@@ -534,6 +564,18 @@ def _run(args: argparse.Namespace, work: Path) -> int:
     refused = refused_warning(statuses)
     if refused:
         print(f"raidsim load: warning: {refused}", file=sys.stderr)
+    held_before = int(metrics_before.get("raidsim_held_replies", 0))
+    if held_before:
+        print(f"raidsim load: warning: the responder held {held_before} replies from before "
+              "this run; those it drops or releases meanwhile are in "
+              "live.responder.decisions", file=sys.stderr)
+    _, foreign = own_replies(sent, billed)
+    if foreign:
+        print(f"raidsim load: warning: {len(foreign)} billed replies answer messages this "
+              "run did not send (the responder held them since an earlier run and released "
+              "them during this one): spend_eur and replies leave them out "
+              "(live.foreign_replies); replay on a fresh responder, or wait until its "
+              "GET /metrics shows raidsim_held_replies 0", file=sys.stderr)
     for warning in _live_warnings(len(sent), metrics, bill, provider):
         print(f"raidsim load: warning: {warning}", file=sys.stderr)
     webhook_latency = [s["latency_s"] for s in sent]
