@@ -240,6 +240,19 @@ def compare(
             notes.append(f"BASE and NEW differ in {key} ({base.get(key)!r} vs "
                          f"{new.get(key)!r}): the deltas mix a policy change with a "
                          "traffic change")
+    if not notes:
+        # Same name and seed is not the same traffic: an edited scenario, another trace
+        # with the same stem, or a live replay of a window of it.
+        for key in ("messages.total", "legit_senders"):
+            b, n = _number(base, key), _number(new, key)
+            if b is not None and n is not None and b != n:
+                notes.append(f"BASE and NEW saw different traffic ({key} {b:,} vs {n:,}) "
+                             "under the same scenario name and seed: the deltas mix a "
+                             "policy change with a traffic change")
+                break
+    if ("live" in base) != ("live" in new):
+        notes.append("one run is a live replay (raidsim load): its latencies are wall "
+                     "seconds, the other's simulated seconds")
     metrics = tuple(Delta(label, key, kind, _number(base, key), _number(new, key))
                     for label, key, kind in METRICS)
     rules_base = _by_rule(base)

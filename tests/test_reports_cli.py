@@ -136,6 +136,19 @@ def test_compare_wording_for_savings_and_different_scenarios():
     assert compare(base, base).headline().startswith("this change does not change spend")
 
 
+def test_compare_flags_other_traffic_under_the_same_name_and_seed():
+    """An edited scenario (a wave of 9,000 messages instead of 4,600) keeps its name and
+    seed: the comparison said nothing and charged the traffic change to the policy. A live
+    replay's latencies are wall seconds: compared with a simulation's, it says so."""
+    base, new = load(DEFAULT), load(DEFAULT)
+    assert not compare(base, new).notes
+    new["messages"] = {**new["messages"], "total": new["messages"]["total"] + 4400}
+    notes = compare(base, new).notes
+    assert len(notes) == 1 and "different traffic (messages.total" in notes[0]
+    live = {**load(DEFAULT), "live": {"speed": 60}}
+    assert any("live replay" in note for note in compare(base, live).notes)
+
+
 def test_compare_shows_a_coverage_change_below_a_hundredth_of_a_point():
     """One legit sender of 30,000 losing their reply is a change, not '-0.00 pp'."""
     base, new = load(DEFAULT), load(DEFAULT)
