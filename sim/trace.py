@@ -12,6 +12,7 @@ so two replays of the same trace agree on ids.
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import re
@@ -121,6 +122,48 @@ def read_trace(path: str | Path) -> Iterator[TraceRecord]:
             if first != sender:
                 raise _reused_id(file, line, record, first)
             yield record
+
+
+KEYS = ("t", "from", "to", "body", "label", "id")
+_OPTIONAL = ("label", "id")
+_KEY_LINES = 1000  # lines key_warnings reads
+
+
+def key_warnings(path: str | Path) -> list[str]:
+    """Warnings for keys that look like a misspelt ``label`` or ``id`` (``lable``,
+    ``Label``, ``ID``) on a line that lacks the real one, from the first lines of the trace.
+
+    Unknown keys are ignored (the trace format lets captures carry fields of their own),
+    so a misspelt ``label`` silently left every message unlabelled: ``legit 0, raid 0``
+    and every spend gate passed. Best effort: a file the reader refuses gives none (the
+    run reports it).
+    """
+    found: dict[str, tuple[int, str]] = {}
+    try:
+        with Path(path).open("rb") as handle:
+            for number, raw in enumerate(handle, start=1):
+                if number > _KEY_LINES:
+                    break
+                try:
+                    data = json.loads(raw)
+                except ValueError:
+                    continue
+                if not isinstance(data, dict):
+                    continue
+                for key in data:
+                    if key in KEYS or not isinstance(key, str) or key in found:
+                        continue
+                    # a missing t, from, to or body stops the read (naming the near key);
+                    # a missing label or id does not, so only those are looked for here
+                    near = [k for k in _OPTIONAL if k == key.lower()] or (
+                        difflib.get_close_matches(key.lower(), _OPTIONAL, n=1, cutoff=0.75))
+                    if near and near[0] not in data:
+                        found[key] = (number, near[0])
+    except OSError:
+        return []
+    return [f'{path}:{number}: unknown key {json.dumps(key, ensure_ascii=False)} is ignored '
+            f'(hint: did you mean "{known}"? a trace line\'s keys are {", ".join(KEYS)})'
+            for key, (number, known) in found.items()]
 
 
 def _open(file: Path) -> BinaryIO:
@@ -265,6 +308,9 @@ def _parse_line(
     sender = _address(data, "from", fail)
     to = _address(data, "to", fail)
     body = data.get("body")
+    if body is None and "body" not in data:
+        raise fail('missing "body"', _misspelt(data, "body") or 'write "body": "" for an '
+                   "empty SMS")
     if not isinstance(body, str):
         raise fail(f'"body" must be a string, got {body!r}', 'write "body": "" for an empty SMS')
     if "\\u" in text:  # only a \uXXXX escape can smuggle in a lone surrogate
@@ -317,10 +363,22 @@ def _whole_unicode(value: str, key: str, fail: Any) -> None:
                    "\\ud83d\\ude00 for 😀, or write them as UTF-8") from exc
 
 
+def _misspelt(data: dict[str, Any], key: str) -> str | None:
+    """A hint naming the key of ``data`` that looks like a misspelt ``key``, if any."""
+    near = [k for k in data if isinstance(k, str) and k.lower() == key] or (
+        difflib.get_close_matches(key, [k.lower() for k in data if isinstance(k, str)],
+                                  n=1, cutoff=0.75))
+    if not near:
+        return None
+    actual = next(k for k in data if isinstance(k, str) and near[0] in (k, k.lower()))
+    return (f'write "{key}", not {json.dumps(actual, ensure_ascii=False)}'
+            + (": keys are lowercase" if actual.lower() == key else ""))
+
+
 def _address(data: dict[str, Any], key: str, fail: Any) -> str:
     value = data.get(key)
     if value is None:
-        raise fail(f'missing "{key}"', _ADDRESS_HINT)
+        raise fail(f'missing "{key}"', _misspelt(data, key) or _ADDRESS_HINT)
     if not isinstance(value, str) or not is_address(value):
         raise fail(f'"{key}" is not a phone number: {value!r}', _ADDRESS_HINT)
     return value

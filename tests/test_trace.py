@@ -14,6 +14,7 @@ from sim.trace import (
     TraceRecord,
     default_message_id,
     dumps_record,
+    key_warnings,
     read_trace,
     write_trace,
 )
@@ -84,6 +85,27 @@ def test_bad_line_names_file_line_reason_and_fix(tmp_path: Path, bad_line: str,
     assert str(err).startswith(f"{path}:2: ")
     assert reason in str(err)
     assert "(hint: " in str(err)
+
+
+def test_a_misspelt_label_or_id_is_warned_about_and_a_misspelt_body_is_named(
+        tmp_path: Path) -> None:
+    """Unknown keys are ignored, so "lable" left every message unlabelled (legit 0, raid 0)
+    and every spend gate passed without a word. A key that looks like a missing label or
+    id is now warned about, once, with its line; extra fields and a key that sits beside
+    the real one are not. A misspelt required key's error names the key written."""
+    base = '{"t": 1, "from": "+33612345678", "to": "+33644649021", "body": ""'
+    path = write(tmp_path, GOOD, base + ', "lable": "raid", "sid": "SM1"}',
+                 base + ', "lable": "raid"}', base + ', "label": "raid", "Label": "x"}',
+                 base + ', "source": "capture", "ts": 3}')
+    warnings = key_warnings(path)
+    assert len(warnings) == 2
+    assert warnings[0].startswith(f'{path}:2: unknown key "lable" is ignored')
+    assert 'did you mean "label"' in warnings[0] and 'did you mean "id"' in warnings[1]
+    assert len(list(read_trace(path))) == 5  # still read: the format ignores them
+    assert key_warnings(write(tmp_path, GOOD)) == []
+    misspelt = error_for(write(tmp_path, GOOD, base.replace('"body"', '"Body"') + "}"))
+    assert 'missing "body"' in str(misspelt) and 'not "Body": keys are lowercase' in str(
+        misspelt)
 
 
 def test_invalid_utf8_names_the_line(tmp_path: Path) -> None:

@@ -418,8 +418,10 @@ def _run(args: argparse.Namespace, work: Path) -> int:
                     scenario.thresholds, path=scenario.path, text=scenario.text), thresholds)
         records: Iterable[Any]
         if args.trace is not None:
-            from sim.trace import read_trace
+            from sim.trace import key_warnings, read_trace
 
+            for warning in key_warnings(args.trace):
+                print(f"raidsim load: warning: {warning}", file=sys.stderr)
             records = read_trace(args.trace)
             name = name if scenario is not None else args.trace.stem
         else:

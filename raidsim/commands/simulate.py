@@ -138,6 +138,11 @@ def run(args: argparse.Namespace) -> int:
         warning = reply_warning(job.policy)
         if warning:
             print(f"raidsim simulate: warning: {warning}", file=sys.stderr)
+        if args.trace is not None:
+            from sim.trace import key_warnings
+
+            for warning in key_warnings(args.trace):
+                print(f"raidsim simulate: warning: {warning}", file=sys.stderr)
         if not args.no_progress and not args.quiet:
             from raidsim.progress import Progress
 

@@ -110,6 +110,11 @@ def run(args: argparse.Namespace) -> int:
         if job.seed + args.seeds - 1 > MAX_SEED:  # point seeds are seed, seed + 1, ...
             return usage(f"{args.seeds} seeds from seed {job.seed} go above {MAX_SEED} "
                          "(hint: give a smaller --seed)")
+        if args.trace is not None:
+            from sim.trace import key_warnings
+
+            for warning in key_warnings(args.trace):
+                print(f"raidsim sweep: warning: {warning}", file=sys.stderr)
         if not args.no_progress:
             from raidsim.progress import Progress
 
