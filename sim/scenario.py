@@ -302,6 +302,15 @@ def _traffic(
         if spec.start_s >= duration_s:
             raise fail(f"{where}.start", f"[[traffic]] {kind} starts at or after the scenario "
                        "ends", "start it earlier or make the scenario's duration longer")
+        waves = getattr(spec, "waves_s", ())
+        _, end_s = spec.window(duration_s)
+        late = [w for w in waves if spec.start_s + w >= end_s]
+        if late:
+            raise fail(f"{where}.waves", f"[[traffic]] {kind}: a wave at {late[0]:g} s after "
+                       "its start falls after the source's window ends, so its messages "
+                       "would be spread over the background instead",
+                       "waves are offsets from the source's start: move the wave earlier "
+                       "or make the source or the scenario longer")
         specs.append(spec)
         total = sum(s.messages for s in specs)
         if total > MAX_MESSAGES:
@@ -310,6 +319,10 @@ def _traffic(
                        f"{MAX_MESSAGES:,} a run takes",
                        "a 1,000,000-message raid already peaks at about 540 MB of memory; "
                        "scale the traffic down")
+    if not sum(s.messages for s in specs):
+        # like an empty trace: a run with no message scores €0 and passes any cost gate
+        raise fail("traffic[0].messages", "the traffic adds up to 0 messages",
+                   "give at least one [[traffic]] table messages = 1 or more")
     return tuple(specs)
 
 

@@ -78,6 +78,9 @@ class Point:
     legit_coverage: float | None  # None when the traffic has no legit sender
     oracle_spend_eur: Decimal
     pareto: bool = False
+    # mean legit reply latency p95 over the seeds that had one: knobs such as
+    # surge.observe change waiting, not spend or coverage
+    reply_latency_p95_s: float | None = None
 
 
 def sweep(job: Job, axes: Sequence[Axis], *, seeds: int = 1,
@@ -96,21 +99,26 @@ def sweep(job: Job, axes: Sequence[Axis], *, seeds: int = 1,
     runs = [(policy, job.seed + i) for _, policy in grid for i in range(seeds)]
     figures = [
         (Decimal(str(run["spend_eur"])), Decimal(str(run["oracle_spend_eur"])),
-         run["legit_coverage"])
+         run["legit_coverage"], (run.get("reply_latency_s") or {}).get("p95"))
         for run in run_many(job, runs, jobs=jobs, inputs=inputs, progress=progress)
     ]
     points: list[Point] = []
     for n, (settings, _) in enumerate(grid):
         spend, oracle = Decimal(0), Decimal(0)
         covered: list[float] = []
-        for run_spend, run_oracle, run_coverage in figures[n * seeds:(n + 1) * seeds]:
+        waits: list[float] = []
+        for run_spend, run_oracle, run_coverage, run_p95 in figures[n * seeds:(n + 1) * seeds]:
+            if run_p95 is not None:
+                waits.append(float(run_p95))
             spend += run_spend
             oracle += run_oracle
             if run_coverage is not None:
                 covered.append(float(run_coverage))
         coverage = round(sum(covered) / len(covered), 6) if covered else None
         points.append(Point(settings, (spend / seeds).quantize(Decimal("0.01")), coverage,
-                            (oracle / seeds).quantize(Decimal("0.01"))))
+                            (oracle / seeds).quantize(Decimal("0.01")),
+                            reply_latency_p95_s=round(sum(waits) / len(waits), 3)
+                            if waits else None))
     return pareto(points)
 
 

@@ -125,6 +125,22 @@ def test_bad_values_in_traffic(tmp_path: Path) -> None:
     assert err.line == 14 and "after the scenario ends" in str(err)
 
 
+def test_traffic_that_sends_nothing_or_waves_after_the_end_are_refused(tmp_path: Path
+                                                                      ) -> None:
+    """Traffic adding up to 0 messages scored EUR 0 and passed every spend gate (an empty
+    trace is refused for that reason); a raid wave after its window ended had its
+    messages silently spread over the background."""
+    empty = MINIMAL.replace("messages = 100", "messages = 0").replace("messages = 500",
+                                                                      "messages = 0")
+    err = error(tmp_path, empty)
+    assert err.line == 10 and "adds up to 0 messages" in str(err)
+    err = error(tmp_path, MINIMAL.replace("messages = 500", 'messages = 500\nwaves = ["30h"]'))
+    assert err.line == 16 and "after the source's window ends" in str(err)
+    loaded = load_text(tmp_path, MINIMAL.replace("messages = 500",
+                                                 'messages = 500\nwaves = ["20h"]'))
+    assert not isinstance(loaded, ConfigError)
+
+
 def test_missing_kind_points_at_the_table(tmp_path: Path) -> None:
     """A [[traffic]] without kind names its header line."""
     err = error(tmp_path, MINIMAL.replace('kind = "raid"\n', ""))

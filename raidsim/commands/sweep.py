@@ -134,12 +134,14 @@ def run(args: argparse.Namespace) -> int:
     keys = [axis.key for axis in axes]
     widths = [max(len(k), 8) for k in keys]
     header = "  ".join(k.ljust(w) for k, w in zip(keys, widths, strict=True))
-    print(f"{header}  {'spend':>12}  {'x oracle':>8}  {'coverage':>8}  pareto", file=table)
+    print(f"{header}  {'spend':>12}  {'x oracle':>8}  {'coverage':>8}  {'p95 wait':>10}  "
+          "pareto", file=table)
     for p in points:
         cells = "  ".join(str(p.settings[k]).ljust(w) for k, w in zip(keys, widths, strict=True))
         ratio = f"{p.spend_eur / p.oracle_spend_eur:.2f}" if p.oracle_spend_eur else "-"
         print(f"{cells}  {eur_text(p.spend_eur):>12}  {ratio:>8}  "
-              f"{_coverage(p.legit_coverage):>8}  {'*' if p.pareto else ''}", file=table)
+              f"{_coverage(p.legit_coverage):>8}  {_wait(p.reply_latency_p95_s):>10}  "
+              f"{'*' if p.pareto else ''}", file=table)
     if args.json_out is not None:
         payload = {
             "scenario": job.name,
@@ -148,7 +150,8 @@ def run(args: argparse.Namespace) -> int:
             "points": [
                 {"settings": p.settings, "spend_eur": p.spend_eur,
                  "oracle_spend_eur": p.oracle_spend_eur,
-                 "legit_coverage": p.legit_coverage, "pareto": p.pareto}
+                 "legit_coverage": p.legit_coverage, "pareto": p.pareto,
+                 "reply_latency_p95_s": p.reply_latency_p95_s}
                 for p in points
             ],
         }
@@ -160,6 +163,10 @@ def run(args: argparse.Namespace) -> int:
         else:
             write_output(args.json_out, text, "the sweep JSON")
     return EXIT_OK
+
+
+def _wait(seconds: float | None) -> str:
+    return f"{seconds:,.0f} s" if seconds is not None else "n/a"
 
 
 def _coverage(share: float | None) -> str:
