@@ -44,7 +44,15 @@ class Progress:
     def _draw(self, done: int) -> None:
         self.last_draw = time.monotonic()
         elapsed = max(self.last_draw - self.started, 1e-9)
-        rate = f"{done / elapsed:,.0f} {self.unit}/s" if done else ""
+        per_second = done / elapsed
+        if not done:
+            rate = ""
+        elif per_second >= 1:
+            rate = f"{per_second:,.0f} {self.unit}/s"
+        else:  # slow units (a sweep's runs): "0 run/s" says nothing
+            rate = f"{elapsed / done:,.1f} s/{self.unit}"
+        if done and self.total and done < self.total:
+            rate += f", about {(self.total - done) / per_second:,.0f} s left"
         if self.total:
             share = min(done / self.total, 1.0)
             filled = int(share * 24)

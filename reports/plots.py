@@ -277,10 +277,16 @@ def plot_latency(results: Mapping[str, Any]) -> bytes:
     bin_s = _bin_s(results)
     bins = max(len(v) for v in series.values())
     axis = _TimeAxis(bins * bin_s)
+    positive = [v for values in series.values() for v in values if v > 0]
+    log_scale = bool(positive) and max(positive) / min(positive) > 50
+    # A reply that left at once has latency 0: on a log scale draw it at a floor below
+    # every positive value instead of dropping it (most bins of a calm run are 0 s).
+    floor = min(min(positive) / 2, 0.001) if positive else 0.001
     for name, colour in styles:
         if name not in series:
             continue
-        values = [v if v > 0 else math.nan for v in series[name]]
+        values = [math.nan if math.isnan(v) else (v if v > 0 or not log_scale else floor)
+                  for v in series[name]]
         xs = [axis((i + 0.5) * bin_s) for i in range(len(values))]
         overall = to_decimal(_get(results, "reply_latency_s", name))
         suffix = f" (whole run {_seconds(overall)})" if overall is not None else ""
@@ -288,11 +294,11 @@ def plot_latency(results: Mapping[str, Any]) -> bytes:
                 label=name + suffix)
     _shade_raid_mode(ax, results, axis)
     ax.set_xlabel(axis.label)
-    positive = [v for values in series.values() for v in values if v > 0]
-    if positive and max(positive) / min(positive) > 50:
+    if log_scale:
         # Held replies wait hours while the others leave in seconds: a log scale shows both.
         ax.set_yscale("log")
-        ax.set_ylabel(f"reply latency (s, log scale), per {_bin_label(bin_s)[:-1]}")
+        ax.set_ylabel(f"reply latency (s, log scale; 0 s drawn at {floor:.3g} s), "
+                      f"per {_bin_label(bin_s)[:-1]}")
     else:
         ax.set_ylabel(f"reply latency (s), per {_bin_label(bin_s)[:-1]}")
         ax.set_ylim(bottom=0)

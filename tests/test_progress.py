@@ -30,6 +30,17 @@ def test_draws_counts_and_erases_itself() -> None:
     assert out.endswith("\r") and out.rstrip("\r").split("\r")[-1].strip() == ""
 
 
+def test_slow_units_show_seconds_each_and_time_left() -> None:
+    """A sweep's runs take seconds each: the rate read "0 run/s" with no time left."""
+    stream = io.StringIO()
+    bar = Progress("sweeping x", unit="run", total=4, stream=stream, enabled=True)
+    bar.started -= 30.0  # the first run took 30 s
+    bar.last_draw = 0.0  # (not redrawn within 0.1 s of the last draw)
+    bar.update(1)
+    assert "1/4 run 30.0 s/run, about 90 s left" in stream.getvalue()
+    bar.close()
+
+
 class _Tty(io.StringIO):
     def __init__(self, tty: bool) -> None:
         super().__init__()

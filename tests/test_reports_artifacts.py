@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import io
+import math
 import xml.etree.ElementTree as ET
 from decimal import Decimal
 from pathlib import Path
@@ -138,6 +139,20 @@ def test_latency_plot_of_a_run_without_replies_says_no_replies(monkeypatch):
     assert note.get_text() == "no replies\n(results have no reply to a legit sender)"
     (fig,) = _figures(monkeypatch, plot_module.plot_latency, {"timeseries": {}})
     assert "results have no timeseries.reply_latency_s" in fig.axes[0].texts[0].get_text()
+
+
+def test_latency_plot_draws_replies_that_left_at_once(monkeypatch):
+    """On the log scale, bins whose replies left at once (0 s: most bins of the 2017 run)
+    were dropped, so the plot looked like a few scattered replies: they are drawn at a
+    floor the axis label names."""
+    mixed = {"timeseries": {"bin_s": 60, "reply_latency_s": {
+        "p50": [0.0, 0.0, 1200.0, None], "p95": [0.0, 5.0, 3600.0, None]}}}
+    (fig,) = _figures(monkeypatch, plot_module.plot_latency, mixed)
+    p50 = next(line for line in fig.axes[0].lines if line.get_label().startswith("p50"))
+    ys = list(p50.get_ydata())
+    assert ys[:3] == [0.001, 0.001, 1200.0] and math.isnan(ys[3])
+    assert fig.axes[0].get_yscale() == "log"
+    assert "0 s drawn at 0.001 s" in fig.axes[0].get_ylabel()
 
 
 def test_report_output_is_byte_for_byte_reproducible(tmp_path, results):
