@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from reports.summary import percent_text
@@ -228,6 +228,39 @@ def _run_name(results: Mapping[str, Any], fallback: str) -> str:
     return f"policy {policy}" if policy else fallback
 
 
+def _get(results: Mapping[str, Any], *path: str) -> Any:
+    value: Any = results
+    for key in path:
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _same_amount(a: Any, b: Any) -> bool:
+    """Whether two caps (None: no cap) are the same amount; unreadable ones are not told
+    apart (the thresholds report them)."""
+    if a is None or b is None:
+        return a is None and b is None
+    first, second = _amount(a), _amount(b)
+    return first is None or second is None or first == second
+
+
+def _amount(value: Any) -> Decimal | None:
+    if isinstance(value, str):  # raidsim load writes the responder's caps as strings
+        try:
+            amount = Decimal(value)
+        except InvalidOperation:
+            return None
+        return amount if amount.is_finite() else None
+    return to_decimal(value)
+
+
+def _cap(value: Any) -> str:
+    amount = _amount(value)
+    return "no cap" if value is None else f"€{amount:,.2f}" if amount is not None else "?"
+
+
 def compare(
     base: Mapping[str, Any], new: Mapping[str, Any], *,
     extra_thresholds: Iterable[Threshold] = (),
@@ -250,6 +283,11 @@ def compare(
                              "under the same scenario name and seed: the deltas mix a "
                              "policy change with a traffic change")
                 break
+    caps = [_get(r, "budget", "cap_eur") for r in (base, new)]
+    if not _same_amount(caps[0], caps[1]):
+        notes.append(f"BASE and NEW ran under different budget caps ({_cap(caps[0])} vs "
+                     f"{_cap(caps[1])}): `simulate --policy FILE` replaces the scenario's "
+                     "[policy] table, its cap included")
     if ("live" in base) != ("live" in new):
         notes.append("one run is a live replay (raidsim load): its latencies are wall "
                      "seconds, the other's simulated seconds")

@@ -53,7 +53,11 @@ def percent_text(share: Decimal | float, places: int = 2) -> str:
 
 def _seconds(value: Any) -> str:
     amount = to_decimal(value)
-    return f"{amount:,.1f} s" if amount is not None else "n/a"  # as `simulate` prints it
+    if amount is None:
+        return "n/a"
+    if 0 < abs(amount) < 1:  # a live run's replies leave in milliseconds: not "0.0 s"
+        return f"{float(amount):.2g} s"
+    return f"{amount:,.1f} s"  # as `simulate` prints it
 
 
 def title(results: Mapping[str, Any]) -> str:

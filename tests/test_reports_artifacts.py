@@ -236,6 +236,18 @@ def test_summary_counts_add_up_for_a_trace_with_unlabelled_messages():
     assert dict(fact_rows(labelled))["Inbound messages"] == "5 (legit 1, raid 4)"
 
 
+
+def test_summary_shows_a_live_runs_millisecond_latencies():
+    """A live replay's replies leave in milliseconds: the summary read 0.0 s / 0.0 s."""
+    from reports.summary import fact_rows
+
+    live = {"reply_latency_s": {"p50": 0.0065, "p95": 0.039, "p99": 1234.56}}
+    assert dict(fact_rows(live))["Reply latency p50 / p95 / p99"] == (
+        "0.0065 s / 0.039 s / 1,234.6 s")
+    still = {"reply_latency_s": {"p50": 0.0, "p95": None, "p99": 3.0}}
+    assert dict(fact_rows(still))["Reply latency p50 / p95 / p99"] == "0.0 s / n/a / 3.0 s"
+
+
 @pytest.mark.parametrize("series, text", [
     ([0, 3, 12], "[0, 3, 12]"),
     ([0.0, 1.5, None, 2e-07], "[0.0, 1.5, null, 2e-07]"),

@@ -147,6 +147,14 @@ def test_compare_flags_other_traffic_under_the_same_name_and_seed():
     assert len(notes) == 1 and "different traffic (messages.total" in notes[0]
     live = {**load(DEFAULT), "live": {"speed": 60}}
     assert any("live replay" in note for note in compare(base, live).notes)
+    capped = load(DEFAULT)
+    capped["budget"] = {**capped["budget"], "cap_eur": Decimal("1500")}
+    uncapped = load(DEFAULT)
+    uncapped["budget"] = {**uncapped["budget"], "cap_eur": None}
+    (note,) = compare(capped, uncapped).notes
+    assert "different budget caps (€1,500.00 vs no cap)" in note
+    as_text = {**capped, "budget": {**capped["budget"], "cap_eur": "1500.00"}}
+    assert not compare(capped, as_text).notes  # load writes caps as strings
 
 
 def test_compare_shows_a_coverage_change_below_a_hundredth_of_a_point():
