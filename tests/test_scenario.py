@@ -121,6 +121,8 @@ def test_bad_values_in_traffic(tmp_path: Path) -> None:
     assert err.line == 15 and "whole number" in str(err)
     err = error(tmp_path, MINIMAL.replace("messages = 500", "messages = 500\nonce = 1.5"))
     assert err.line == 16 and "between 0 and 1" in str(err)
+    err = error(tmp_path, MINIMAL.replace("messages = 500", "messages = 500\nmax_per_sender = 0"))
+    assert err.line == 16 and "at least 1 message" in str(err)
     err = error(tmp_path, MINIMAL.replace('start = "1d"', 'start = "3d"'))
     assert err.line == 14 and "after the scenario ends" in str(err)
 

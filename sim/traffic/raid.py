@@ -113,6 +113,9 @@ class Raid(TrafficSpec):
         if self.per_number[0] < 1:
             raise SpecProblem("per_number", "a number carries at least 1 message",
                               "write per_number = [1, 4]")
+        if self.max_per_sender < 1:  # 0 made every human participant send nothing
+            raise SpecProblem("max_per_sender", "a participant sends at least 1 message",
+                              "write max_per_sender = 400")
         if not 1 <= self.block_width <= 7:
             raise SpecProblem("block_width", "block_width is between 1 and 7 digits",
                               "write block_width = 4")
