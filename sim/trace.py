@@ -139,14 +139,18 @@ def key_warnings(path: str | Path) -> list[str]:
     run reports it).
     """
     found: dict[str, tuple[int, str]] = {}
+    file = Path(path)
     try:
-        with Path(path).open("rb") as handle:
-            for number, raw in enumerate(handle, start=1):
-                if number > _KEY_LINES:
+        if not file.is_file():  # a pipe would be read empty before the run reads it
+            return []
+        with file.open("rb") as handle:
+            for number in range(1, _KEY_LINES + 1):
+                raw = handle.readline(MAX_LINE_BYTES + 1)
+                if not raw or len(raw) > MAX_LINE_BYTES:
                     break
                 try:
                     data = json.loads(raw)
-                except ValueError:
+                except (ValueError, RecursionError):  # the reader reports bad lines
                     continue
                 if not isinstance(data, dict):
                     continue
