@@ -312,14 +312,14 @@ def _traffic(
                        "waves are offsets from the source's start: move the wave earlier "
                        "or make the source or the scenario longer")
         specs.append(spec)
-        total = sum(s.messages for s in specs)
+        total = sum(s.planned_messages(duration_s) for s in specs)
         if total > MAX_MESSAGES:
             raise fail(f"{where}.messages",
                        f"the traffic adds up to {total:,} messages, more than the "
                        f"{MAX_MESSAGES:,} a run takes",
                        "a 1,000,000-message raid already peaks at about 540 MB of memory; "
                        "scale the traffic down")
-    if not sum(s.messages for s in specs):
+    if not sum(s.planned_messages(duration_s) for s in specs):
         # like an empty trace: a run with no message scores €0 and passes any cost gate
         raise fail("traffic[0].messages", "the traffic adds up to 0 messages",
                    "give at least one [[traffic]] table messages = 1 or more")

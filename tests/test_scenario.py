@@ -141,6 +141,11 @@ def test_traffic_that_sends_nothing_or_waves_after_the_end_are_refused(tmp_path:
     loaded = load_text(tmp_path, MINIMAL.replace("messages = 500",
                                                  'messages = 500\nwaves = ["20h"]'))
     assert not isinstance(loaded, ConfigError)
+    # a flood without messages sends as many as its rate fills its window with: it counts
+    flood = 'name = "f"\nduration = "1d"\n\n[[traffic]]\nkind = "flood"\n'
+    assert not isinstance(load_text(tmp_path, flood), ConfigError)
+    err = error(tmp_path, flood + "rate = 1000.0\n")
+    assert "86,400,000 messages, more than the 10,000,000" in str(err)
 
 
 def test_missing_kind_points_at_the_table(tmp_path: Path) -> None:

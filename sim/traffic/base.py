@@ -95,6 +95,11 @@ class TrafficSpec:
         span = self.duration_s if self.duration_s is not None else self.default_span_s()
         return self.start_s, min(scenario_end_s, self.start_s + span)
 
+    def planned_messages(self, scenario_end_s: float) -> int:
+        """How many messages this source sends in a scenario ending at ``scenario_end_s``
+        (a bound for the scenario's checks; ``messages`` for most kinds)."""
+        return self.messages
+
     def events(self, ctx: Context) -> Iterator[Event]:
         raise NotImplementedError
 

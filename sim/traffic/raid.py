@@ -292,6 +292,12 @@ class Flood(TrafficSpec):
             raise SpecProblem("block_width", "block_width is between 1 and 7 digits",
                               "write block_width = 4")
 
+    def planned_messages(self, scenario_end_s: float) -> int:
+        # messages = 0 means: as many as the rate fills the window with
+        start, end = self.window(scenario_end_s)
+        filled = math.ceil((end - start) * self.rate)
+        return min(self.messages, filled) if self.messages else filled
+
     def events(self, ctx: Context) -> Iterator[Event]:
         rng = ctx.rng
         blocks = VirtualBlocks(rng, self.blocks, self.block_width)
