@@ -148,6 +148,24 @@ def test_traffic_that_sends_nothing_or_waves_after_the_end_are_refused(tmp_path:
     assert "86,400,000 messages, more than the 10,000,000" in str(err)
 
 
+@pytest.mark.parametrize(("extra", "kind", "key", "problem"), [
+    ('wave_rise = "0s"', "raid", "wave_rise", "wave_rise must be more than 0"),
+    ("wave_sizes = [0.0]", "raid", "wave_sizes", "the raid sends nothing"),
+    ("scripts = 0", "flood", "scripts", "at least one script"),
+    ('rise = "0s"', "press", "rise", "rise must be more than 0"),
+])
+def test_a_bad_shape_value_names_its_own_key(tmp_path: Path, extra: str, kind: str,
+                                             key: str, problem: str) -> None:
+    """wave_rise = 0 was reported under wave_decay, scripts = 0 under rate (with a rate
+    hint), a press rise with a decay hint; all-zero wave sizes sent nothing, silently."""
+    text = (f'name = "k"\nduration = "2d"\n\n[[traffic]]\nkind = "{kind}"\nmessages = 10\n'
+            + (f"{extra}\n" if kind != "raid" else f'waves = ["1h"]\n{extra}\n'))
+    err = error(tmp_path, text)
+    assert problem in str(err)
+    assert err.line == text.splitlines().index(extra) + 1
+    assert key in (err.hint or "")
+
+
 def test_missing_kind_points_at_the_table(tmp_path: Path) -> None:
     """A [[traffic]] without kind names its header line."""
     err = error(tmp_path, MINIMAL.replace('kind = "raid"\n', ""))

@@ -107,9 +107,10 @@ class Press(TrafficSpec):
 
     def check(self) -> None:
         super().check()
-        if self.decay_s <= 0 or self.rise_s <= 0:
-            raise SpecProblem("decay" if self.decay_s <= 0 else "rise",
-                              "rise and decay must be more than 0", 'write decay = "25m"')
+        if self.rise_s <= 0:
+            raise SpecProblem("rise", "rise must be more than 0", 'write rise = "4m"')
+        if self.decay_s <= 0:
+            raise SpecProblem("decay", "decay must be more than 0", 'write decay = "25m"')
         if self.messages_per_sender[0] < 1:
             raise SpecProblem("messages_per_sender", "each sender sends at least 1 message",
                               "write messages_per_sender = [1, 2]")

@@ -107,9 +107,15 @@ class Raid(TrafficSpec):
             raise SpecProblem("waves", "a raid needs at least one wave", 'write waves = ["0m"]')
         if self.tail <= 0.5:
             raise SpecProblem("tail", "tail must be more than 0.5", "write tail = 1.3")
-        if self.wave_decay_s <= 0 or self.wave_rise_s <= 0:
-            raise SpecProblem("wave_decay", "wave_rise and wave_decay must be more than 0",
+        if self.wave_rise_s <= 0:
+            raise SpecProblem("wave_rise", "wave_rise must be more than 0",
+                              'write wave_rise = "5m"')
+        if self.wave_decay_s <= 0:
+            raise SpecProblem("wave_decay", "wave_decay must be more than 0",
                               'write wave_decay = "90m"')
+        if self.wave_sizes and not any(self.wave_sizes):
+            raise SpecProblem("wave_sizes", "every wave has size 0: the raid sends nothing",
+                              "give each wave its relative size, e.g. wave_sizes = [1.0, 0.5]")
         if self.per_number[0] < 1:
             raise SpecProblem("per_number", "a number carries at least 1 message",
                               "write per_number = [1, 4]")
@@ -282,9 +288,12 @@ class Flood(TrafficSpec):
     def check(self) -> None:
         super().check()
         fraction(self, "virtual")
-        if self.rate <= 0 or self.scripts < 1:
-            raise SpecProblem("rate", "rate must be more than 0, with at least one script",
+        if self.rate <= 0:
+            raise SpecProblem("rate", "rate must be more than 0",
                               "write rate = 2.0 (messages per second)")
+        if self.scripts < 1:
+            raise SpecProblem("scripts", "a flood needs at least one script",
+                              "write scripts = 3")
         if self.per_number[0] < 1:
             raise SpecProblem("per_number", "a number carries at least 1 message",
                               "write per_number = [1, 3]")
