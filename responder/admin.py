@@ -142,6 +142,7 @@ async def set_kill_switch(request: Request, ctx: Context) -> Response:
         ctx.core.refresh(now=ctx.clock(), force=True)
 
     await ctx.db.call(apply)
+    ctx.policy_wake.set()  # replies held while it was on are due now (Responder.refresh)
     event("admin_kill_switch", on=on, level=30)
     return JSONResponse({"on": on})
 

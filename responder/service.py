@@ -34,7 +34,7 @@ from responder.policy import (
     next_deadline,
     release,
 )
-from responder.policy.engine import record_refund, seed_spend
+from responder.policy.engine import record_refund, seed_spend, wake_held
 from responder.policy.money import format_eur
 from responder.recovery import rebuild_state
 from responder.store import Inbound, OutboxItem, SqlStore
@@ -187,7 +187,7 @@ class Responder:
         if self.stale:
             self._rebuild(now=now)
 
-    def _sync_controls(self, *, force: bool = False) -> bool:
+    def _sync_controls(self, *, now: float, force: bool = False) -> bool:
         """Reload the kill switch, lists and caps if any process changed them; True if so.
 
         Checked before each batch is decided, not only on the policy tick: a drop for the
@@ -195,8 +195,13 @@ class Responder:
         another instance's operator already changed (one small SELECT per batch)."""
         if not force and self.store.controls_version() == self.controls_version:
             return False
+        was_killed = self.state.controls.kill_switch
         self.state.controls = self._load_controls()
         self.state.config = policy_with_caps(self.base_config, self.store.caps())
+        if was_killed and not self.state.controls.kill_switch:
+            # Replies held while the switch was on wait for it to go off, not for their
+            # next look (up to an observe window later): they are due now.
+            wake_held(self.state, "kill_switch", now=now)
         return True
 
     def _load_controls(self) -> Controls:
@@ -210,7 +215,7 @@ class Responder:
         self._fresh(now=now)
         try:
             with self.store.transaction():
-                self._sync_controls()
+                self._sync_controls(now=now)
                 return self._accept(inbound, now)
         except BaseException:
             self.stale = True
@@ -226,7 +231,7 @@ class Responder:
         self._fresh(now=batch[0].received_at)
         try:
             with self.store.transaction():
-                self._sync_controls()
+                self._sync_controls(now=batch[0].received_at)
                 # Rows are locked in message-id order, whatever the arrival order: two
                 # instances given the same webhooks (Twilio retrying against another
                 # one) in other orders would otherwise each wait for the other's row,
@@ -287,7 +292,7 @@ class Responder:
         self._fresh(now=now)
         try:
             with self.store.transaction():
-                self._sync_controls()
+                self._sync_controls(now=now)
                 released = release(self.state, self.store, now=now)
                 for item in released:
                     message = item.message
@@ -305,7 +310,7 @@ class Responder:
 
     def refresh(self, *, now: float, force: bool = False) -> bool:
         """Pick up controls and caps changed by any process; sync budget pacing. True if changed."""
-        changed = self._sync_controls(force=force)
+        changed = self._sync_controls(now=now, force=force)
         # The last hour's sum reads each reservation of the hour: pacing needs it only under
         # an hourly cap (which bounds that count); without one it would grow with the traffic.
         hourly = self.state.config.budget.per_hour_micros is not None

@@ -25,6 +25,7 @@ from responder.policy import (
     tick,
 )
 from responder.policy.config import Budget, Fragments, Surge, Templates
+from responder.policy.engine import wake_held
 from responder.policy.errors import ConfigError
 
 TO = "+33644649021"
@@ -115,6 +116,28 @@ def test_hourly_cap_defers_to_next_hour() -> None:
     assert next_deadline(state) == 3610.0
     assert release(state, ledger, now=3609.0) == []
     released = release(state, ledger, now=3610.0)
+    assert [(r.message.message_id, r.decision.rule) for r in released] == [
+        ("SM000002", "released")
+    ]
+
+
+def test_held_replies_wait_out_the_kill_switch() -> None:
+    """A held reply due while the kill switch is on stays held (a drop would be final);
+    once the switch is off, ``wake_held`` makes it due at once."""
+    config = PolicyConfig(budget=Budget(per_hour_micros=160_000), surge=Surge(enabled=False))
+    controls = Controls()
+    state = PolicyState(config, controls)
+    ledger = MemoryLedger(Caps(per_hour_micros=160_000))
+    assert admit(state, ledger, msg(1, "+33611111111"), now=10.0).is_reply
+    assert admit(state, ledger, msg(2, "+33622222222"), now=20.0).rule == "budget_hour"
+    controls.kill_switch = True
+    assert release(state, ledger, now=3610.0) == []
+    assert state.held_count == 1 and next_deadline(state) is not None
+    controls.kill_switch = False
+    assert wake_held(state, "budget_hour", now=3700.0) == 0  # held for the switch now
+    assert wake_held(state, "kill_switch", now=3700.0) == 1
+    assert next_deadline(state) == 3700.0
+    released = release(state, ledger, now=3700.0)
     assert [(r.message.message_id, r.decision.rule) for r in released] == [
         ("SM000002", "released")
     ]

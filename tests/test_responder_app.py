@@ -392,6 +392,38 @@ async def test_kill_switch_stops_all_replies(tmp_path: Path) -> None:
         assert await until(lambda: len(provider.requests) == 1)
 
 
+def decision_of(settings: Settings, sid: str) -> tuple[str, str] | None:
+    store = open_store(settings.database_url)
+    try:
+        return store.decision_of(sid)
+    finally:
+        store.close()
+
+
+async def test_held_replies_wait_for_the_kill_switch_to_go_off(tmp_path: Path) -> None:
+    """A held reply that comes due while the kill switch is on stays held (it was dropped
+    for good as ``kill_switch``), and goes out as soon as the switch is off."""
+    cost = PolicyConfig().reply_cost_micros
+    settings = settings_for(tmp_path)
+    provider = Provider()
+    clock = Clock()
+    async with running(settings, provider, clock) as client:
+        await client.put("/admin/budget", json={"per_hour_eur": f"{cost / 1_000_000:.6f}"},
+                         headers=admin())
+        await post_sms(client, "SM1", "+33600000001")
+        await post_sms(client, "SM2", "+33600000002")  # over the hourly cap: held
+        assert decision_of(settings, "SM2") == ("defer", "budget_hour")
+        await client.put("/admin/kill-switch", json={"on": True}, headers=admin())
+        clock.now += 3601  # the hour has room again, but the switch is on
+        await asyncio.sleep(1.5)  # the policy clock's tick: it looked at SM2
+        assert decision_of(settings, "SM2") == ("defer", "budget_hour")
+        assert (await client.get("/admin/budget", headers=admin())).json()["held"] == 1
+        await client.put("/admin/kill-switch", json={"on": False}, headers=admin())
+        # at once, not a surge observe window (20 minutes) later: the clock stands still
+        assert await until(lambda: decision_of(settings, "SM2") == ("reply", "released"))
+        assert await until(lambda: len(provider.requests) == 2)
+
+
 async def test_budget_admin_and_block_lists(tmp_path: Path) -> None:
     """Budget set through the admin API caps replies; blocked prefixes get none."""
     cost = PolicyConfig().reply_cost_micros

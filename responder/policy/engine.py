@@ -238,13 +238,17 @@ class _Fragment:
 
 
 class _Held:
-    """A reply on hold. The heap orders (until, priority, seq, _Held) tuples."""
+    """A reply on hold. The heap orders (until, priority, seq, _Held) tuples.
 
-    __slots__ = ("held_at", "message")
+    ``rule`` says why it is held now (``surge_hold``, ``budget_hour``, ``kill_switch``...):
+    an operator change that lifts that reason wakes it (``wake_held``)."""
 
-    def __init__(self, message: Message, held_at: float) -> None:
+    __slots__ = ("held_at", "message", "rule")
+
+    def __init__(self, message: Message, held_at: float, rule: str) -> None:
         self.message = message
         self.held_at = held_at
+        self.rule = rule
 
 
 _HeapEntry = tuple[float, int, int, _Held]
@@ -946,7 +950,8 @@ def _hold(state: PolicyState, msg: Message, sender: _Sender, decision: Decision,
           now: float) -> Decision:
     state.seq += 1
     assert decision.until is not None
-    heapq.heappush(state.held, (decision.until, decision.priority, state.seq, _Held(msg, now)))
+    heapq.heappush(state.held, (decision.until, decision.priority, state.seq,
+                                _Held(msg, now, decision.rule)))
     sender.held = True
     return decision
 
@@ -1037,10 +1042,17 @@ def release_due(state: PolicyState, *, now: float) -> list[Released]:
     next_look = _on_grid(state, now + surge.observe_s)
     evidence: float | None = None  # _raid_evidence(state, now), until a sender is flagged
     while held and held[0][0] <= now:
-        item = heapq.heappop(held)[3]
+        _until, priority, _seq, item = heapq.heappop(held)
         msg = item.message
         sender = _sender_of(state, msg.sender, item.held_at)
         sender.held = False
+        if state.controls.kill_switch:
+            # The switch pauses replies; it does not decide held ones for good (a drop
+            # would be final): they stay held, looked at again each observe window, and
+            # are woken when it goes off (wake_held).
+            item.rule = "kill_switch"
+            again.append((next_look, priority, item))
+            continue
         hard = _sender_rules(state, msg, sender, now)
         if hard is not None:
             out.append(Released(msg, hard))
@@ -1064,12 +1076,14 @@ def release_due(state: PolicyState, *, now: float) -> list[Released]:
                 evidence = _raid_evidence(state, now)
             if evidence >= surge.genuine_below:
                 until = min(next_look, item.held_at + surge.max_hold_s)
+                item.rule = "surge_hold"
                 again.append((until, _score(state, msg, sender, template), item))
                 continue
         budget = _budget_rule(state, now)
         if budget is not None:
             if budget.action is Action.DEFER:
                 assert budget.until is not None
+                item.rule = budget.rule
                 again.append((budget.until, 0, item))
                 continue
             out.append(Released(msg, budget))
@@ -1082,6 +1096,20 @@ def release_due(state: PolicyState, *, now: float) -> list[Released]:
             held_by.held = True
         heapq.heappush(held, (until, priority, state.seq, item))
     return out
+
+
+def wake_held(state: PolicyState, rule: str, *, now: float) -> int:
+    """Make every reply held for ``rule`` due at ``now`` (the operator lifted that reason:
+    the kill switch went off, the hourly cap was raised); how many. ``release_due``
+    then decides them again on every rule, so one still held for another reason waits."""
+    woken = 0
+    for k, (until, priority, seq, item) in enumerate(state.held):
+        if item.rule == rule and until > now:
+            state.held[k] = (now, priority, seq, item)
+            woken += 1
+    if woken:
+        heapq.heapify(state.held)
+    return woken
 
 
 def held_messages(state: PolicyState) -> list[Message]:
