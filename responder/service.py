@@ -34,7 +34,13 @@ from responder.policy import (
     next_deadline,
     release,
 )
-from responder.policy.engine import record_refund, seed_spend, wake_held
+from responder.policy.engine import (
+    due_held,
+    forget_held_ids,
+    record_refund,
+    seed_spend,
+    wake_held,
+)
 from responder.policy.money import format_eur
 from responder.recovery import rebuild_state
 from responder.store import Inbound, OutboxItem, SqlStore
@@ -293,6 +299,15 @@ class Responder:
         try:
             with self.store.transaction():
                 self._sync_controls(now=now)
+                due = due_held(self.state, now=now)
+                if due:
+                    # Every process that started reloaded every held message: another
+                    # may have settled one of these already. Its decision stands (this
+                    # one would overwrite it, with duplicate_id when it was a reply).
+                    # The rows stay locked until this commits, so two never both decide.
+                    settled = set(due) - self.store.lock_held(due)
+                    if settled:
+                        forget_held_ids(self.state, settled)
                 released = release(self.state, self.store, now=now)
                 for item in released:
                     message = item.message

@@ -633,3 +633,41 @@ def test_an_instance_decides_on_the_controls_another_instance_just_changed(
     rules = [r.decision.rule for r in (first, second, third, fourth)
              if isinstance(r, Accepted) and r.decision is not None]
     assert rules == ["kill_switch", "first_contact", "budget_total", "first_contact"]
+
+
+def test_a_held_message_another_instance_released_keeps_its_decision(
+    tmp_path: Path, store_url: str,
+) -> None:
+    """Every instance that starts reloads every held message, so two may release one.
+    The second one's ledger refused the reservation and it recorded ``drop duplicate_id``
+    over the first one's ``reply released``: the reply went out, the row said dropped.
+    The first to release a held message now settles it; the others forget it."""
+    from dataclasses import replace
+
+    from responder.policy import Caps, PolicyConfig
+
+    settings = replace(settings_for(tmp_path), database_url=store_url)
+    a_store, b_store = open_store(store_url), open_store(store_url)
+    a, b = Responder(settings, a_store), Responder(settings, b_store)
+    try:
+        a.start(now=NOW)
+        a_store.set_caps(Caps(per_hour_micros=PolicyConfig().reply_cost_micros))
+        a.refresh(now=NOW, force=True)
+        for k in (1, 2):
+            a.accept(Inbound(f"SM{k}", f"+3360000000{k}", "+33644649021", "Salut", NOW + k),
+                     now=NOW + k)
+        assert a_store.decision_of("SM2") == ("defer", "budget_hour")
+        b.start(now=NOW + 10)  # reloads SM2, held by A
+        assert b.state.held_count == 1
+        due = NOW + 3700
+        released_a, queued_a = a.release_due(now=due)
+        released_b, queued_b = b.release_due(now=due)
+        assert [(r.message.message_id, r.decision.rule) for r in released_a] == [
+            ("SM2", "released")]
+        assert (released_b, queued_a, queued_b) == ([], 1, 0)
+        assert b.state.held_count == 0 and b.next_deadline() is None
+        assert a_store.decision_of("SM2") == ("reply", "released")
+        assert len(a_store.outbox_rows()) == 2
+    finally:
+        a_store.close()
+        b_store.close()

@@ -70,6 +70,35 @@ def test_decisions_and_held(store: SqlStore) -> None:
     assert store.decision_of("SM1") == ("reply", "released")
 
 
+def test_a_release_waits_for_another_process_settling_the_same_held_message(
+    store_factory: StoreFactory,
+) -> None:
+    """``lock_held`` says which messages are still held and keeps them locked until the
+    transaction ends: a second process releasing the same message waits for the first,
+    then finds it settled (it decided nothing, and overwrites nothing)."""
+    import threading
+
+    first, second = store_factory(), store_factory()
+    for sid in ("SM1", "SM2"):
+        first.insert_inbound(inbound(sid, sender=f"+3360000000{sid[-1]}"))
+        first.record_decision(sid, Decision.defer("surge_hold", NOW + 60, 0), now=NOW)
+    seen: list[set[str]] = []
+    with first.transaction():
+        assert first.lock_held(["SM2", "SM1", "SM9"]) == {"SM1", "SM2"}
+
+        def release_too() -> None:
+            with second.transaction():
+                seen.append(second.lock_held(["SM1", "SM2"]))
+
+        thread = threading.Thread(target=release_too)
+        thread.start()
+        thread.join(timeout=0.5)
+        assert thread.is_alive() and not seen  # waits for the first release to end
+        first.record_decision("SM1", Decision.reply("released"), now=NOW + 60)
+    thread.join(timeout=10)
+    assert seen == [{"SM2"}]
+
+
 def test_outbox_once_per_message(store: SqlStore) -> None:
     """One inbound message queues at most one reply."""
     assert store.enqueue_reply("SM1", "+33600000001", "+33644649021", "hi", 160_000, now=NOW)

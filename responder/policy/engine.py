@@ -1112,6 +1112,17 @@ def wake_held(state: PolicyState, rule: str, *, now: float) -> int:
     return woken
 
 
+def due_held(state: PolicyState, *, now: float) -> list[str]:
+    """The message ids of the held replies ``release_due`` would decide at ``now``."""
+    held, due, todo = state.held, [], [0] if state.held else []
+    while todo:  # the heap's subtrees under an entry not yet due hold none that are
+        k = todo.pop()
+        if held[k][0] <= now:
+            due.append(held[k][3].message.message_id)
+            todo.extend(c for c in (2 * k + 1, 2 * k + 2) if c < len(held))
+    return due
+
+
 def held_messages(state: PolicyState) -> list[Message]:
     """The messages whose replies are on hold, soonest deadline first."""
     return [entry[3].message for entry in sorted(state.held)]
@@ -1129,17 +1140,25 @@ def restore_held(state: PolicyState, message: Message, *, until: float, priority
 
 def forget_held(state: PolicyState, message_id: str) -> bool:
     """Take a reply off hold without deciding it; True if it was held."""
-    kept = [entry for entry in state.held if entry[3].message.message_id != message_id]
+    return forget_held_ids(state, {message_id}) == 1
+
+
+def forget_held_ids(state: PolicyState, message_ids: set[str]) -> int:
+    """Take these replies off hold without deciding them (one pass over the heap, for
+    many); how many were held."""
+    kept = [entry for entry in state.held if entry[3].message.message_id not in message_ids]
     if len(kept) == len(state.held):
-        return False
-    gone = next(e for e in state.held if e[3].message.message_id == message_id)[3].message
+        return 0
+    gone = {e[3].message.sender for e in state.held if e[3].message.message_id in message_ids}
+    forgotten = len(state.held) - len(kept)
     heapq.heapify(kept)
     state.held = kept
-    if not any(entry[3].message.sender == gone.sender for entry in kept):
-        sender = state.senders.get(gone.sender)
+    gone -= {entry[3].message.sender for entry in kept}
+    for number in gone:
+        sender = state.senders.get(number)
         if sender is not None:
             sender.held = False
-    return True
+    return forgotten
 
 
 def record_reply(state: PolicyState, message: Message, cost_micros: int, *, now: float) -> None:

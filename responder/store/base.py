@@ -450,6 +450,23 @@ class SqlStore:
             (message_sid, str(decision.action), decision.rule, decision.until, now),
         )
 
+    def lock_held(self, message_sids: Sequence[str]) -> set[str]:
+        """Which of ``message_sids`` are still held, their rows locked until the transaction
+        ends (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers): several
+        processes may hold one message, and the first to release it settles it."""
+        found: set[str] = set()
+        ordered = sorted(set(message_sids))  # one lock order for every process
+        chunk = 500
+        for start in range(0, len(ordered), chunk):
+            part = ordered[start : start + chunk]
+            marks = ", ".join("?" for _ in part)
+            for row in self._all(
+                f"SELECT message_sid FROM inbound WHERE message_sid IN ({marks}) AND held = 1"
+                f" ORDER BY message_sid{self._for_update}", part
+            ):
+                found.add(str(row[0]))
+        return found
+
     def decision_of(self, message_sid: str) -> tuple[str, str] | None:
         row = self._one("SELECT action, rule FROM inbound WHERE message_sid = ?", (message_sid,))
         if row is None or row[0] is None:
@@ -577,6 +594,7 @@ class SqlStore:
             return items
 
     _skip_locked = ""
+    _for_update = ""
 
     def _lock_outbox(self) -> None:
         """Hook for row locking; SQLite's BEGIN IMMEDIATE already serialises claims."""

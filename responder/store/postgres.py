@@ -22,6 +22,7 @@ class PostgresStore(SqlStore):
 
     dialect = "postgres"
     _skip_locked = " FOR UPDATE SKIP LOCKED"
+    _for_update = " FOR UPDATE"
 
     def __init__(self, url: str, *, connect_timeout_s: int = 5) -> None:
         super().__init__()
