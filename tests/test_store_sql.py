@@ -166,6 +166,24 @@ def test_status_callbacks_settle_unknown_replies(store: SqlStore) -> None:
         (SENT, "SMd", "queued"), (PENDING, None, None)]
 
 
+def test_a_callback_that_beats_the_send_answer_keeps_its_status(store: SqlStore) -> None:
+    """A ``delivered`` or ``failed`` callback may arrive while the send call is still
+    waiting for its answer; the answer's ``queued`` overwrote it. The callback's status
+    (a later one) now stays; the answer still gives the sid and status when none came."""
+    for k in range(3):
+        store.enqueue_reply(f"SM{k}", f"+3360000000{k}", "+33644649021", "hi", 1, now=NOW)
+    delivered, failed, plain = store.claim_outbox(now=NOW, limit=3, owner="w", lease_s=30)
+    assert store.record_status("SMa", "delivered", None, now=NOW + 1, reply_to="SM0")
+    assert store.record_status("SMb", "failed", "30008", now=NOW + 1, reply_to="SM1")
+    for item, sid in ((delivered, "SMa"), (failed, "SMb"), (plain, "SMc")):
+        store.finish_outbox(item.id, SENT, now=NOW + 2, provider_sid=sid,
+                            provider_status="queued", segments=1)
+    rows = {r["message_sid"]: r for r in store.outbox_rows()}
+    assert [(rows[f"SM{k}"]["status"], rows[f"SM{k}"]["provider_sid"],
+             rows[f"SM{k}"]["provider_status"]) for k in range(3)] == [
+        (SENT, "SMa", "delivered"), (SENT, "SMb", "failed"), (SENT, "SMc", "queued")]
+
+
 def test_release_own_leases_at_shutdown(store: SqlStore) -> None:
     """Claimed but unsent replies go back to pending when their worker stops cleanly."""
     store.enqueue_reply("SM1", "+33600000001", "+33644649021", "hi", 1, now=NOW)

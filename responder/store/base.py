@@ -617,11 +617,15 @@ class SqlStore:
             self._execute(
                 f"UPDATE outbox SET status = {_UNKNOWN_UNLESS_CONFIRMED if unknown else '?'},"
                 " provider_sid = COALESCE(?, provider_sid),"
-                " provider_status = COALESCE(?, provider_status), segments = COALESCE(?,"
-                " segments), error = ?, lease_owner = NULL, lease_until = NULL, updated_at = ?"
-                " WHERE id = ?",
-                (*(() if unknown else (status,)), provider_sid, provider_status, segments,
-                 error, now, item_id),
+                # A status callback that came while the call was waiting already recorded
+                # a later status (sent, delivered, failed) for this very message: keep it,
+                # not the "queued" of the call's own answer.
+                " provider_status = CASE WHEN provider_status IS NOT NULL AND provider_sid = ?"
+                " THEN provider_status ELSE COALESCE(?, provider_status) END,"
+                " segments = COALESCE(?, segments), error = ?, lease_owner = NULL,"
+                " lease_until = NULL, updated_at = ? WHERE id = ?",
+                (*(() if unknown else (status,)), provider_sid, provider_sid, provider_status,
+                 segments, error, now, item_id),
             )
 
     def retry_outbox(self, item_id: int, *, at: float, now: float, error: str) -> None:
