@@ -10,6 +10,7 @@ promise is in ``tests/test_store_contract.py``; the live service's in
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from ledger_contract import NOW
@@ -178,6 +179,45 @@ def test_a_refund_is_replayed_at_its_time(store: SqlStore) -> None:
     assert alice.flag is None and alice.count == live.senders[ALICE].count == 3
 
 
+def test_a_refund_another_process_recorded_frees_the_sender_here(
+    tmp_path: Path, store_url: str,
+) -> None:
+    """Any instance's outbox may settle a reply another instance admitted. The refund
+    freed the sender only in the memory of the process that recorded it: the instance
+    that admitted the reply dropped the sender's next message as ``sender_limit`` (for
+    30 days, until it restarted). Its policy tick now reads the refunds of every process."""
+    from responder_support import PLAIN_POLICY, base_env
+
+    from responder.config import load_settings
+    from responder.service import Responder
+
+    policy = tmp_path / "plain.toml"
+    policy.write_text(PLAIN_POLICY)
+    settings = load_settings(base_env(RAIDSIM_DATABASE_URL=store_url,
+                                      RAIDSIM_POLICY_FILE=str(policy)))
+    a_store, b_store = open_store(store_url), open_store(store_url)
+    a, b = Responder(settings, a_store), Responder(settings, b_store)
+    try:
+        a.start(now=NOW)
+        b.start(now=NOW)
+        first = a.accept(Inbound("SM1", ALICE, TO, BODY, NOW + 1.0), now=NOW + 1.0)
+        assert first.decision is not None and first.decision.is_reply
+        [item] = b_store.claim_outbox(now=NOW + 2.0, limit=5, owner="b", lease_s=30)
+        b_store.finish_outbox(item.id, FAILED, now=NOW + 3.0, error="21610")
+        b.refund(item, now=NOW + 3.0)  # B's outbox: the provider refused it for good
+        a.refresh(now=NOW + 4.0)  # A's policy tick
+        again = a.accept(Inbound("SM2", ALICE, TO, BODY, NOW + 5.0), now=NOW + 5.0)
+        assert again.decision is not None
+        assert (again.decision.action, again.decision.rule) == (Action.REPLY, "first_contact")
+        # read again in the overlap, the refund changes nothing more: SM2 counts
+        a.refresh(now=NOW + 6.0)
+        third = a.accept(Inbound("SM3", ALICE, TO, BODY, NOW + 7.0), now=NOW + 7.0)
+        assert third.decision is not None and third.decision.rule == "sender_limit"
+    finally:
+        a_store.close()
+        b_store.close()
+
+
 # -- migration 0003 on a database that already had refunds -------------------------------
 
 
@@ -201,7 +241,7 @@ def test_migration_0003_marks_the_refunds_made_before_it(store_url: str) -> None
         old.close()
     store = open_store(store_url)
     try:
-        assert store.migrate(now=NOW) == [3, 4]
+        assert store.migrate(now=NOW) == list(range(3, store.latest_version + 1))
         assert store.refunds(["SM1", "SM2", "SM9"]) == [("SM1", ALICE, NOW + 40.0)]
         assert store.reservation_count() == 1
         limit = PolicyConfig().sender_limit

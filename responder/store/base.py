@@ -388,6 +388,22 @@ class SqlStore:
         row = self._one("SELECT COUNT(*) FROM reservations WHERE refunded = 0")
         return int(row[0]) if row else 0
 
+    def refunds_since(self, since: float) -> list[tuple[str, str, float]]:
+        """(message id, sender, refunded at) of the refunds recorded at a time after
+        ``since``, oldest first (a refund of unknown time, made before migration 0003, is
+        not listed: a restart replays those)."""
+        rows = self._all(
+            "SELECT message_id, sender, refunded_at FROM reservations"
+            " WHERE refunded = 1 AND refunded_at > ? ORDER BY refunded_at, message_id",
+            (since,),
+        )
+        return [(str(r[0]), str(r[1]), float(r[2])) for r in rows]
+
+    def last_refund_at(self) -> float | None:
+        """When the latest refund of known time was recorded; None if there is none."""
+        row = self._one("SELECT MAX(refunded_at) FROM reservations WHERE refunded = 1")
+        return None if row is None or row[0] is None else float(row[0])
+
     def refunds(self, message_ids: Sequence[str]) -> list[tuple[str, str, float]]:
         """(message id, sender, when) of each of ``message_ids`` whose reservation was
         refunded, in refund order; a refund of unknown time counts as at its reservation."""
