@@ -241,8 +241,17 @@ class OutboxSender:
                                      limit=RECONCILE_BATCH, grace_s=RECONCILE_GRACE_S,
                                      max_checks=RECONCILE_MAX_CHECKS)
             for item, checks in due:
+                # Several replies may go to one number (a sender limit above one, a
+                # refund): a provider message already matched to one is not another's.
+                taken = await self.db.call(store.provider_sids_to, item.recipient, item.id)
+                if taken is None:  # another reply to this number is on its way: wait
+                    now = self.clock()
+                    await self.db.call(store.postpone_check, item.id, checks,
+                                       at=now + RECONCILE_GRACE_S, now=now)
+                    continue
                 result = await self.client.find_sent(to=item.recipient, from_=item.from_number,
-                                                     since=item.created_at - CLOCK_SKEW_S)
+                                                     since=item.created_at - CLOCK_SKEW_S,
+                                                     taken=taken)
                 now = self.clock()
                 found = {Lookup.FOUND: True, Lookup.ABSENT: False}.get(result.lookup)
                 status = await self.db.call(

@@ -159,13 +159,20 @@ class TwilioClient:
             return SendResult(Outcome.UNKNOWN, "http_5xx", error=error)
         return SendResult(Outcome.FAILED, f"http_{status}", error=error)
 
-    async def find_sent(self, *, to: str, from_: str, since: float) -> LookupResult:
+    async def find_sent(self, *, to: str, from_: str, since: float,
+                        taken: frozenset[str] = frozenset()) -> LookupResult:
         """Whether the provider holds a message to ``to`` from ``from_`` created at
         ``since`` (Unix time) or later: ``GET .../Messages.json?To=&From=``, newest first.
 
         Only a list that answered, parsed, and shows no such message among fewer than a
         full page is ABSENT; anything else that is not a clear match is UNCLEAR, so a
         reply is sent again only when the provider itself says it never created it.
+
+        ``taken``: the sids of our other replies to ``to``; one provider message is one
+        reply, so those are not matches. Of the others, the oldest is the match: a later
+        one may be a later reply's, whose own look-up would then find nothing (it starts
+        later) and send it again. A listed message without a sid cannot be told from
+        another reply's: UNCLEAR.
         """
         params = {"To": to, "From": from_, "PageSize": str(LOOKUP_PAGE_SIZE)}
         try:
@@ -181,6 +188,7 @@ class TwilioClient:
         messages = data.get("messages") if isinstance(data, dict) else None
         if not isinstance(messages, list):
             return LookupResult(Lookup.UNCLEAR, error="no message list in the answer")
+        match: tuple[float, str, str | None] | None = None
         for message in messages:
             if not isinstance(message, dict):
                 return LookupResult(Lookup.UNCLEAR, error="a listed message is not an object")
@@ -191,9 +199,15 @@ class TwilioClient:
                 return LookupResult(Lookup.UNCLEAR, error="a listed message has no date")
             if created >= since:
                 sid = message.get("sid")
+                if not sid:
+                    return LookupResult(Lookup.UNCLEAR, error="a listed message has no sid")
+                if str(sid) in taken:
+                    continue  # another reply to this number already is that message
                 status = message.get("status")
-                return LookupResult(Lookup.FOUND, provider_sid=str(sid) if sid else None,
-                                    status=str(status) if status else None)
+                if match is None or created <= match[0]:
+                    match = (created, str(sid), str(status) if status else None)
+        if match is not None:
+            return LookupResult(Lookup.FOUND, provider_sid=match[1], status=match[2])
         if len(messages) >= LOOKUP_PAGE_SIZE:
             return LookupResult(Lookup.UNCLEAR, error="a full page: older ones not listed")
         return LookupResult(Lookup.ABSENT)

@@ -16,7 +16,14 @@ from typing import Any
 
 import httpx
 import pytest
-from responder_support import ACCOUNT_SID, AUTH_TOKEN, OUR_NUMBER, twilio_form, twilio_headers
+from responder_support import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    OUR_NUMBER,
+    PLAIN_POLICY,
+    twilio_form,
+    twilio_headers,
+)
 from test_responder_app import HOOK, NOW, Clock, Provider, running, settings_for, until
 
 from responder.outbox import RECONCILE_GRACE_S, RECONCILE_MAX_CHECKS
@@ -211,5 +218,91 @@ def test_a_stale_lookup_changes_nothing(store_url: str) -> None:
                                   provider_sid="SMz", provider_status="failed") == "unknown"
         assert store.outbox_rows()[0]["provider_sid"] == "SMz"  # not looked up again
         assert store.unknown_to_check(now=NOW + 9999, limit=5, grace_s=60, max_checks=5) == []
+    finally:
+        store.close()
+
+
+async def test_a_message_matched_to_one_reply_is_not_another_replys(tmp_path: Path) -> None:
+    """With a sender limit above one, two replies go to one number. The second died
+    mid-send; its look-up found the first reply's message and marked it sent: counted
+    as sent, never delivered. A message already matched to a reply is not a match now."""
+    policy = tmp_path / "two.toml"
+    policy.write_text(PLAIN_POLICY + "[sender_limit]\nreplies = 2\n")
+    settings = settings_for(tmp_path, RAIDSIM_POLICY_FILE=str(policy))
+    clock = Clock()
+    provider = Twilio()
+    async with running(settings, provider, clock) as client:
+        await webhook(client, "SM1")
+        assert await until(lambda: [r["status"] for r in rows(settings)] == ["sent"])
+        first = rows(settings)[0]["provider_sid"]
+        provider.listing = [message(first, NOW + 1)]  # the provider holds only that one
+        provider.script = [died_mid_send]
+        clock.now += 60
+        await webhook(client, "SM2")
+        assert await until(lambda: [r["status"] for r in rows(settings)] == ["sent", "unknown"])
+        clock.now += RECONCILE_GRACE_S + 1
+        assert await until(lambda: len(provider.lookups) == 1)
+        assert await until(lambda: [r["status"] for r in rows(settings)] == ["sent", "sent"])
+    second = rows(settings)[1]
+    assert second["provider_sid"] not in (None, first)  # sent again: its own message
+    assert len([r for r in provider.requests if r.method == "POST"]) == 3
+
+
+async def test_the_lookup_takes_the_oldest_message_no_other_reply_has() -> None:
+    """Of the listed messages not matched to another reply, the oldest is this reply's
+    (a later one may be a later reply's); one without a sid cannot be told apart."""
+    answers: list[httpx.Response] = [
+        listed([message("SMc", NOW + 30), message("SMb", NOW + 20), message("SMa", NOW + 10)]),
+        listed([message("SMc", NOW + 30), message("SMb", NOW + 20), message("SMa", NOW + 10)]),
+        listed([message("SMa", NOW + 10)]),
+        listed([{**message("", NOW + 10), "sid": None}]),
+    ]
+    transport = httpx.MockTransport(lambda request: answers.pop(0))
+    async with httpx.AsyncClient(transport=transport, base_url="http://fake") as http:
+        client = TwilioClient(http, api_base="http://fake", account_sid=ACCOUNT_SID,
+                              auth_token=AUTH_TOKEN)
+        found = await client.find_sent(to=SENDER, from_=OUR_NUMBER, since=NOW)
+        assert (found.lookup, found.provider_sid) == (Lookup.FOUND, "SMa")
+        found = await client.find_sent(to=SENDER, from_=OUR_NUMBER, since=NOW,
+                                       taken=frozenset({"SMa"}))
+        assert (found.lookup, found.provider_sid) == (Lookup.FOUND, "SMb")
+        absent = await client.find_sent(to=SENDER, from_=OUR_NUMBER, since=NOW,
+                                        taken=frozenset({"SMa"}))
+        assert absent.lookup is Lookup.ABSENT
+        unclear = await client.find_sent(to=SENDER, from_=OUR_NUMBER, since=NOW)
+        assert unclear.lookup is Lookup.UNCLEAR
+
+
+def test_one_provider_message_is_recorded_for_one_reply(store_url: str) -> None:
+    """A look-up answer read before another instance matched the same message to
+    another reply to that number does not match it again (it stays unknown, looked up
+    later); a look-up is postponed, uncounted, while another reply to that number is
+    queued or being sent. Both databases."""
+    store = open_store(store_url)
+    try:
+        store.migrate(now=NOW)
+        for sid in ("SM1", "SM2", "SM3"):
+            store.enqueue_reply(sid, SENDER, OUR_NUMBER, "Bonjour", 160_000, now=NOW)
+        a, b = store.claim_outbox(now=NOW, limit=2, owner="a", lease_s=1.0)
+        store.expire_leases(now=NOW + 2)
+        assert store.provider_sids_to(SENDER, a.id) is None  # SM3 is still queued
+        assert store.postpone_check(a.id, 0, at=NOW + 500, now=NOW + 100)
+        due = store.unknown_to_check(now=NOW + 499, limit=5, grace_s=60, max_checks=5)
+        assert [(item.id, checks) for item, checks in due] == [(b.id, 0)]
+        [c] = store.claim_outbox(now=NOW + 100, limit=1, owner="a", lease_s=30)
+        store.finish_outbox(c.id, "failed", now=NOW + 101, error="21610")
+        assert store.provider_sids_to(SENDER, a.id) == frozenset()
+        assert store.record_check(b.id, 0, found=True, now=NOW + 600, provider_sid="SMx",
+                                  provider_status="delivered") == "sent"
+        assert store.provider_sids_to(SENDER, a.id) == frozenset({"SMx"})
+        # A's look-up answer was read before B's was recorded: it named SMx too
+        assert store.record_check(a.id, 0, found=True, now=NOW + 601, provider_sid="SMx",
+                                  provider_status="delivered",
+                                  next_check_at=NOW + 900) == "unknown"
+        row = {r["message_sid"]: r for r in store.outbox_rows()}["SM1"]
+        assert (row["status"], row["provider_sid"]) == ("unknown", None)
+        [(due, checks)] = store.unknown_to_check(now=NOW + 900, limit=5, grace_s=60,
+                                                 max_checks=5)
+        assert (due.id, checks) == (a.id, 1)
     finally:
         store.close()

@@ -695,6 +695,29 @@ class SqlStore:
             for r in rows
         ]
 
+    def provider_sids_to(self, recipient: str, item_id: int) -> frozenset[str] | None:
+        """The provider sids of our other replies to ``recipient`` (a look-up must not take
+        one of those messages for reply ``item_id``); None while another reply to that
+        number is queued or being sent: its message may be listed before its sid is
+        recorded, and must not be taken for this one either."""
+        rows = self._all(
+            "SELECT provider_sid, status FROM outbox WHERE recipient = ? AND id <> ?",
+            (recipient, item_id),
+        )
+        if any(str(r[1]) in (PENDING, SENDING) for r in rows):
+            return None
+        return frozenset(str(r[0]) for r in rows if r[0] is not None)
+
+    def postpone_check(self, item_id: int, checks: int, *, at: float, now: float) -> bool:
+        """Look an ``unknown`` reply up at ``at`` instead, without counting a look-up (one
+        could not be made yet); False when it changed meanwhile."""
+        with self.transaction():
+            return self._rowcount(
+                "UPDATE outbox SET check_at = ?, updated_at = ? WHERE id = ? AND status = ?"
+                " AND provider_sid IS NULL AND checks = ?",
+                (at, now, item_id, UNKNOWN, checks),
+            ) > 0
+
     def record_check(
         self, item_id: int, checks: int, *, found: bool | None, now: float,
         provider_sid: str | None = None, provider_status: str | None = None,
@@ -710,6 +733,10 @@ class SqlStore:
         with self.transaction():
             where = (" WHERE id = ? AND status = ? AND provider_sid IS NULL AND checks = ?",
                      (item_id, UNKNOWN, checks))
+            if found is True and provider_sid is not None and self._sid_taken(
+                item_id, provider_sid
+            ):
+                found = None  # another reply to this number was matched to it meanwhile
             if found is True:
                 # as a status callback: a message the provider says failed stays unknown
                 # (counted as spent) for an operator, and is not looked up again
@@ -734,6 +761,19 @@ class SqlStore:
                 (next_check_at if next_check_at is not None else now, now, *where[1]),
             )
             return UNKNOWN if changed else None
+
+    def _sid_taken(self, item_id: int, provider_sid: str) -> bool:
+        """Whether another reply to the same number already has ``provider_sid``. That
+        number's replies are locked first (PostgreSQL), so two look-ups recording the same
+        message for two replies (two instances) run one after the other."""
+        self._all(
+            "SELECT id FROM outbox WHERE recipient = (SELECT recipient FROM outbox WHERE id = ?)"
+            f" ORDER BY id{self._for_update}",
+            (item_id,),
+        )
+        return self._one(
+            "SELECT 1 FROM outbox WHERE provider_sid = ? AND id <> ?", (provider_sid, item_id)
+        ) is not None
 
     def release_own_leases(self, owner: str, *, now: float) -> int:
         """At shutdown: replies we claimed but never started sending go back to pending."""
