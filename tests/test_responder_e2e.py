@@ -43,6 +43,21 @@ def test_serve_starts_with_only_sid_and_token(tmp_path: Path) -> None:
         assert (tmp_path / "raidsim.db").exists()
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigterm_ends_serve_as_sigterm_with_any_number_of_workers(
+    tmp_path: Path, workers: str,
+) -> None:
+    """``serve --help`` promises 143 (128 + SIGTERM) after a graceful shutdown on
+    SIGTERM. One worker did; with several, uvicorn's supervisor returned and serve
+    exited 0, which a process supervisor reads as a clean exit it did not ask for."""
+    import signal
+
+    with serve(base_env(), tmp_path, args=("--workers", workers)) as served:
+        served.process.send_signal(signal.SIGTERM)
+        code = served.process.wait(timeout=30)
+    assert code == -signal.SIGTERM, served.output()  # a shell shows 143
+
+
 def test_bad_config_stops_at_start(tmp_path: Path) -> None:
     """Missing or wrong configuration exits 2 with a message naming the setting."""
     import subprocess

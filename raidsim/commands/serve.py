@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import socket
 import sys
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import uvicorn
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -85,8 +90,7 @@ def run(args: argparse.Namespace) -> int:
     options: dict[str, object] = {}
     if args.forwarded_allow_ips:
         options.update(proxy_headers=True, forwarded_allow_ips=args.forwarded_allow_ips)
-    uvicorn.run(
-        "responder.asgi:app_from_env",
+    config = dict(
         factory=True,
         host=args.host,
         port=args.port,
@@ -95,9 +99,35 @@ def run(args: argparse.Namespace) -> int:
         log_level=settings.log_level.lower(),
         access_log=False,
         timeout_graceful_shutdown=args.graceful_timeout,
-        **options,  # type: ignore[arg-type]
+        **options,
     )
+    if args.workers == 1:
+        # uvicorn's server raises the signal it stopped on again once it has shut down:
+        # a SIGTERM ends the process as SIGTERM (143), a Ctrl-C as KeyboardInterrupt.
+        uvicorn.run("responder.asgi:app_from_env", **config)
+        return 0
+    # Its worker supervisor does not: after a SIGTERM it returned, and serve exited 0.
+    if _supervise(uvicorn.Config("responder.asgi:app_from_env", **config)):
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.raise_signal(signal.SIGTERM)  # 143, as with one worker
     return 0
+
+
+def _supervise(config: uvicorn.Config) -> bool:
+    """Run ``config.workers`` worker processes as ``uvicorn.run`` does; True if the
+    supervisor stopped on SIGTERM (it stops them gracefully first)."""
+    from uvicorn.supervisors import Multiprocess
+
+    class Supervisor(Multiprocess):
+        terminated = False
+
+        def handle_term(self) -> None:
+            self.terminated = True
+            super().handle_term()
+
+    supervisor = Supervisor(config, sockets=[config.bind_socket()])
+    supervisor.run()
+    return supervisor.terminated
 
 
 def _bind_problem(host: str, port: int) -> str | None:
