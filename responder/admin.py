@@ -120,6 +120,7 @@ async def set_budget(request: Request, ctx: Context) -> Response:
         return budget_snapshot(ctx)
 
     snapshot = await ctx.db.call(apply)
+    ctx.policy_wake.set()  # replies held for a cap just raised are due now (Responder.refresh)
     event("admin_budget", total_eur=snapshot["total_eur"], per_hour_eur=snapshot["per_hour_eur"])
     return JSONResponse(snapshot)
 

@@ -212,12 +212,18 @@ class Responder:
         if not force and self.store.controls_version() == self.controls_version:
             return False
         was_killed = self.state.controls.kill_switch
+        hourly = self.state.config.budget.per_hour_micros
         self.state.controls = self._load_controls()
         self.state.config = policy_with_caps(self.base_config, self.store.caps())
         if was_killed and not self.state.controls.kill_switch:
             # Replies held while the switch was on wait for it to go off, not for their
             # next look (up to an observe window later): they are due now.
             wake_held(self.state, "kill_switch", now=now)
+        raised = self.state.config.budget.per_hour_micros
+        if hourly is not None and (raised is None or raised > hourly):
+            # Replies held for the hourly cap waited for room under the old one (up to an
+            # hour): decided again now, under the new one (held again if still over it).
+            wake_held(self.state, "budget_hour", now=now)
         return True
 
     def _load_controls(self) -> Controls:

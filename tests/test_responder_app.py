@@ -424,6 +424,32 @@ async def test_held_replies_wait_for_the_kill_switch_to_go_off(tmp_path: Path) -
         assert await until(lambda: len(provider.requests) == 2)
 
 
+@pytest.mark.parametrize("per_hour", ["raised", None])
+async def test_raising_the_hourly_cap_releases_the_replies_it_held(
+    tmp_path: Path, per_hour: str | None,
+) -> None:
+    """Operator changes reach decisions at once: replies held for the hourly cap kept
+    the time the old cap gave them (up to an hour) after it was raised or removed."""
+    cost = PolicyConfig().reply_cost_micros
+    settings = settings_for(tmp_path)
+    provider = Provider()
+    async with running(settings, provider, Clock()) as client:  # the clock stands still
+        await client.put("/admin/budget", json={"per_hour_eur": f"{cost / 1_000_000:.6f}"},
+                         headers=admin())
+        for k in (1, 2, 3):
+            await post_sms(client, f"SM{k}", f"+3360000000{k}")
+        assert decision_of(settings, "SM2") == ("defer", "budget_hour")
+        new = None if per_hour is None else f"{2 * cost / 1_000_000:.6f}"
+        await client.put("/admin/budget", json={"per_hour_eur": new}, headers=admin())
+        assert await until(lambda: decision_of(settings, "SM2") == ("reply", "released"))
+        if per_hour is None:
+            assert await until(lambda: decision_of(settings, "SM3") == ("reply", "released"))
+        else:  # room for one more this hour: the other waits on
+            await asyncio.sleep(1.2)
+            assert decision_of(settings, "SM3") == ("defer", "budget_hour")
+        assert await until(lambda: len(provider.requests) == (3 if per_hour is None else 2))
+
+
 async def test_budget_admin_and_block_lists(tmp_path: Path) -> None:
     """Budget set through the admin API caps replies; blocked prefixes get none."""
     cost = PolicyConfig().reply_cost_micros

@@ -671,3 +671,38 @@ def test_a_held_message_another_instance_released_keeps_its_decision(
     finally:
         a_store.close()
         b_store.close()
+
+
+def test_a_cap_raised_through_another_instance_wakes_the_replies_held_here(
+    tmp_path: Path, store_url: str,
+) -> None:
+    """Replies held for the hourly cap by instance B are due at B's next policy tick
+    after an operator raises the cap through instance A, not an hour later."""
+    from dataclasses import replace
+
+    from responder.policy import Caps, PolicyConfig
+
+    cost = PolicyConfig().reply_cost_micros
+    settings = replace(settings_for(tmp_path), database_url=store_url)
+    a_store, b_store = open_store(store_url), open_store(store_url)
+    a, b = Responder(settings, a_store), Responder(settings, b_store)
+    try:
+        a.start(now=NOW)
+        b.start(now=NOW)
+        a_store.set_caps(Caps(per_hour_micros=cost))
+        b.refresh(now=NOW, force=True)
+        for k in (1, 2):
+            b.accept(Inbound(f"SM{k}", f"+3360000000{k}", "+33644649021", "Salut", NOW + k),
+                     now=NOW + k)
+        deadline = b.next_deadline()
+        assert deadline is not None and deadline > NOW + 3600  # room in an hour
+        a_store.set_caps(Caps(per_hour_micros=2 * cost))  # the operator, through A
+        b.refresh(now=NOW + 10)  # B's policy tick
+        assert b.next_deadline() == NOW + 10
+        released, queued = b.release_due(now=NOW + 10)
+        assert [(r.message.message_id, r.decision.rule) for r in released] == [
+            ("SM2", "released")]
+        assert queued == 1
+    finally:
+        a_store.close()
+        b_store.close()
