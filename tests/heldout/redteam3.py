@@ -578,14 +578,14 @@ def w_forum_reposts_6h(seed=15):
     return w
 
 
-def w_mimic_repeat(seed=16):
+def w_mimic_repeat(seed=16, raiders=1500, days=3, name="mimic_repeat"):
     """Raiders paste genuine-looking brush-off texts ("Salut c'est Julien...") but, being
     raiders, each sends 3-8 of them over an evening from their own phone."""
-    w = World("mimic_repeat", seed, 3)
+    w = World(name, seed, days)
     w.organic(200)
     rng = w.rng
     t0 = 1 * D + 20 * H
-    for _ in range(1500):
+    for _ in range(raiders):
         num = w.number("fr")
         t = t0 + rng.expovariate(1 / 3000)
         for _ in range(rng.randint(3, 8)):
@@ -859,6 +859,18 @@ def w_emoji_short_genuine(seed=24):
     return w
 
 
+def _quote_raiders(w, q, t0, raiders, *, spread_s, most):
+    """Raiders who open with the quote ``q``, then insult, 2 to ``most`` messages each;
+    3 in 10 of their later messages are the quote again."""
+    rng = w.rng
+    for _ in range(raiders):
+        num = w.number("fr")
+        t = t0 + rng.expovariate(1 / spread_s)
+        for i in range(rng.randint(2, most)):
+            w.add(t, num, q if i == 0 or rng.random() < 0.3 else insult(rng), "raid")
+            t += rng.uniform(10, 200)
+
+
 def w_verbatim_article(seed=25):
     """A news site article quotes the number and a sample text; many readers send the exact
     quote ("Bonjour, c'est vrai que vous répondez ?"); steady over the working day across
@@ -873,12 +885,7 @@ def w_verbatim_article(seed=25):
             b = q if rng.random() < 0.6 else curious_body(rng)
             w.genuine(t, b, follow=0.3)
     t0 = 1 * D + 13 * H
-    for _ in range(120):
-        num = w.number("fr")
-        t = t0 + rng.expovariate(1 / 1800)
-        for i in range(rng.randint(2, 15)):
-            w.add(t, num, q if i == 0 or rng.random() < 0.3 else insult(rng), "raid")
-            t += rng.uniform(10, 200)
+    _quote_raiders(w, q, t0, 120, spread_s=1800, most=15)
     return w
 
 
@@ -912,17 +919,7 @@ def w_mimic_long_tail(seed=27):
     """Same as mimic_repeat (raiders write their own brush-off style texts, 3-8 each), but
     the world lasts 7 days and the raid is on day 1 only: do genuine senders on days 2-6
     still get answered?"""
-    w = World("mimic_long_tail", seed, 7)
-    w.organic(200)
-    rng = w.rng
-    t0 = 1 * D + 20 * H
-    for _ in range(800):
-        num = w.number("fr")
-        t = t0 + rng.expovariate(1 / 3000)
-        for _ in range(rng.randint(3, 8)):
-            w.add(t, num, brushoff(rng), "raid")
-            t += rng.uniform(30, 900)
-    return w
+    return w_mimic_repeat(seed, raiders=800, days=7, name="mimic_long_tail")
 
 
 def w_insult_pair_slow(seed=28):
@@ -942,10 +939,10 @@ def w_insult_pair_slow(seed=28):
     return w
 
 
-def w_quote_poison_big(seed=29):
+def w_quote_poison_big(seed=29, raiders=900, name="quote_poison_big"):
     """A news article quotes 'Bonjour, c'est vrai que vous répondez ?'; genuine readers send it
     verbatim all day; a forum of 900 raiders opens with the same quote then insults (2-10 msgs)."""
-    w = World("quote_poison_big", seed, 3)
+    w = World(name, seed, 3)
     w.organic(150)
     rng = w.rng
     q = "Bonjour, c'est vrai que vous répondez ?"
@@ -954,12 +951,7 @@ def w_quote_poison_big(seed=29):
         b = q if rng.random() < 0.6 else curious_body(rng)
         w.genuine(t, b, follow=0.3)
     t0 = 1 * D + 12 * H
-    for _ in range(900):
-        num = w.number("fr")
-        t = t0 + rng.expovariate(1 / 2400)
-        for i in range(rng.randint(2, 10)):
-            w.add(t, num, q if i == 0 or rng.random() < 0.3 else insult(rng), "raid")
-            t += rng.uniform(10, 200)
+    _quote_raiders(w, q, t0, raiders, spread_s=2400, most=10)
     return w
 
 
@@ -1041,22 +1033,7 @@ def w_mimic_disjoint(seed=31):
 
 def w_quote_poison_small(seed=32):
     """quote_poison_big with 250 raiders instead of 900 (about 6 % of the quote senders)."""
-    w = World("quote_poison_small", seed, 3)
-    w.organic(150)
-    rng = w.rng
-    q = "Bonjour, c'est vrai que vous répondez ?"
-    for _ in range(4000):
-        t = 1 * D + 7 * H + rng.betavariate(2, 3) * 15 * H
-        b = q if rng.random() < 0.6 else curious_body(rng)
-        w.genuine(t, b, follow=0.3)
-    t0 = 1 * D + 12 * H
-    for _ in range(250):
-        num = w.number("fr")
-        t = t0 + rng.expovariate(1 / 2400)
-        for i in range(rng.randint(2, 10)):
-            w.add(t, num, q if i == 0 or rng.random() < 0.3 else insult(rng), "raid")
-            t += rng.uniform(10, 200)
-    return w
+    return w_quote_poison_big(seed, raiders=250, name="quote_poison_small")
 
 
 SHORT_TOKENS = [
@@ -1133,12 +1110,7 @@ def w_quote_poison_3days(seed=1):
         for _ in range(2000):
             t = d * D + 7 * H + rng.betavariate(2, 3) * 15 * H
             w.genuine(t, q if rng.random() < 0.6 else curious_body(rng), follow=0.3)
-    for _ in range(300):
-        num = w.number("fr")
-        t = 1 * D + 12 * H + rng.expovariate(1 / 2400)
-        for i in range(rng.randint(2, 10)):
-            w.add(t, num, q if i == 0 or rng.random() < 0.3 else insult(rng), "raid")
-            t += rng.uniform(10, 200)
+    _quote_raiders(w, q, 1 * D + 12 * H, 300, spread_s=2400, most=10)
     return w
 
 
