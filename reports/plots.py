@@ -81,10 +81,19 @@ def _bin_s(results: Mapping[str, Any]) -> float:
     return float(value) if value is not None and value > 0 else 60.0
 
 
+def _start_s(results: Mapping[str, Any]) -> float:
+    """Where slot 0 of the series begins: ``timeseries.start_s`` (``raidsim load``: the
+    minute of the first webhook, in trace time), else 0 (``raidsim simulate``)."""
+    value = to_decimal(_get(results, "timeseries", "start_s"))
+    start = float(value) if value is not None and value.is_finite() else 0.0
+    return start if math.isfinite(start) else 0.0
+
+
 class _TimeAxis:
     """Seconds since start -> minutes, hours or days, whichever reads best for the span."""
 
-    def __init__(self, span_s: float) -> None:
+    def __init__(self, span_s: float, start_s: float = 0.0) -> None:
+        self.start_s = start_s
         if span_s <= 3 * 3600:
             self.unit, self.scale = "min", 60.0
         elif span_s <= 3 * 86400:
@@ -94,6 +103,8 @@ class _TimeAxis:
 
     @property
     def label(self) -> str:
+        if self.start_s:  # a live window: slot 0 starts at this trace time
+            return f"time since t = {self.start_s:,.0f} s of the trace ({self.unit})"
         return f"time since start ({self.unit})"
 
     def __call__(self, seconds: float) -> float:
@@ -156,7 +167,9 @@ def _shade_raid_mode(ax: Axes, results: Mapping[str, Any], axis: _TimeAxis) -> b
         start, end = to_decimal(span[0]), to_decimal(span[1])
         if start is None or end is None or end <= start:
             continue
-        ax.axvspan(axis(float(start)), axis(float(end)), color=RAID_MODE_COLOUR, alpha=0.25,
+        offset = _start_s(results)
+        ax.axvspan(axis(float(start) - offset), axis(float(end) - offset),
+                   color=RAID_MODE_COLOUR, alpha=0.25,
                    label=None if shaded else "raid mode on", zorder=0)
         shaded = True
     return shaded
@@ -203,7 +216,7 @@ def plot_inbound(results: Mapping[str, Any]) -> bytes:
     bins = max(len(v) for v in series.values())
     factor = _rebin_factor(bins)
     width_s = bin_s * factor
-    axis = _TimeAxis(bins * bin_s)
+    axis = _TimeAxis(bins * bin_s, _start_s(results))
     for name, values in series.items():
         xs, per_minute = _per_minute_steps(values, factor, bins, bin_s, axis)
         ax.step(xs, per_minute, where="post", color=CLASS_COLOURS[name], linewidth=1.2,
@@ -230,7 +243,7 @@ def plot_spend(results: Mapping[str, Any]) -> bytes:
         _no_data(ax, "timeseries.spend_eur")
         return _png(fig)
     bins = max(len(v) for v in drawn.values() if v is not None)
-    axis = _TimeAxis(bins * bin_s)
+    axis = _TimeAxis(bins * bin_s, _start_s(results))
     for key, label, colour, style in lines:
         values = drawn[key]
         if values is None:
@@ -247,7 +260,7 @@ def plot_spend(results: Mapping[str, Any]) -> bytes:
                    label=f"budget cap (€{cap:,.2f})")
     exhausted = to_decimal(_get(results, "budget", "exhausted_at_s"))
     if exhausted is not None:
-        ax.axvline(axis(float(exhausted)), color="#6c3483", linewidth=1.0,
+        ax.axvline(axis(float(exhausted) - _start_s(results)), color="#6c3483", linewidth=1.0,
                    label="budget exhausted")
     return _finish_time_plot(fig, ax, results, axis, bins * bin_s, "cumulative spend (€)")
 
@@ -276,7 +289,7 @@ def plot_latency(results: Mapping[str, Any]) -> bytes:
         return _png(fig)
     bin_s = _bin_s(results)
     bins = max(len(v) for v in series.values())
-    axis = _TimeAxis(bins * bin_s)
+    axis = _TimeAxis(bins * bin_s, _start_s(results))
     positive = [v for values in series.values() for v in values if v > 0]
     log_scale = bool(positive) and max(positive) / min(positive) > 50
     # A reply that left at once has latency 0: on a log scale draw it at a floor below
@@ -331,7 +344,7 @@ def plot_decisions(results: Mapping[str, Any]) -> bytes:
     bins = max(len(v) for v in series.values())
     factor = _rebin_factor(bins)
     width_s = bin_s * factor
-    axis = _TimeAxis(bins * bin_s)
+    axis = _TimeAxis(bins * bin_s, _start_s(results))
     # Largest rule at the bottom; ties broken by name so the colours are stable.
     order = sorted(series, key=lambda rule: (-sum(series[rule]), rule))
     steps = [_per_minute_steps(series[rule], factor, bins, bin_s, axis) for rule in order]

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import httpx
 from responder_support import (
@@ -58,6 +59,23 @@ def test_load_replays_a_window_and_scores_it_from_the_bill(tmp_path: Path) -> No
                if k.startswith("inbound.")) == 300
     checks = {t["name"]: t["ok"] for t in results["thresholds"]}
     assert checks["spend_eur"] is True and checks["legit_coverage"] is False
+    # the keys simulate writes, computed live: every accepted webhook in the senders
+    # histogram and the inbound series, the spend series ending on the bill, and every
+    # webhook that was not held in decisions.by_rule, with the released ones counted
+    senders = results["senders"]
+    assert sum(int(k) * v for hist in senders["messages_per_sender"].values()
+               for k, v in hist.items()) == 300
+    assert senders["legit"] == results["legit_senders"] and senders["total"] >= senders["legit"]
+    timeseries = results["timeseries"]
+    assert timeseries["start_s"] == 6 * 86400 + 12 * 3600 + 1800  # --from, a whole minute
+    assert sum(sum(series) for series in timeseries["inbound"].values()) == 300
+    assert Decimal(str(timeseries["spend_eur"][-1])) == Decimal(str(results["spend_eur"]))
+    counters = results["live"]["responder"]["decisions"]
+    released = sum(v for k, v in counters.items() if k.startswith("released."))
+    deferred = sum(v for k, v in counters.items() if k.startswith("inbound.defer:"))
+    assert results["decisions"]["held"] == deferred
+    assert sum(results["decisions"]["by_rule"].values()) == 300 - deferred + released
+    assert sum(sum(s) for s in timeseries["decisions"].values()) == 300 - deferred
     assert (tmp_path / "report" / "report.html").exists()
     assert (tmp_path / "report" / "junit.xml").exists()
 
@@ -357,3 +375,149 @@ def test_replies_to_an_earlier_runs_messages_are_not_this_runs_spend() -> None:
     assert results["replies"]["total"] == 2 and results["replies"]["legit"] == 2
     assert results["legit_coverage"] == 1.0 and results["spend_vs_oracle"] == 1.0
     assert results["live"]["foreign_replies"] == {"count": 2, "spend_eur": Decimal("0.32")}
+
+
+# A live window whose first webhook is at trace time 600 s (wall 1000 s), replayed at 60x:
+# a billed reply at wall W is at trace time 600 + (W - 1000) * 60.
+WINDOW_SENT = [
+    {"id": "a", "t": 600.0, "from": "+33600000001", "label": "legit", "status": 200,
+     "sent_at": 1000.0, "latency_s": 0.01, "decision": "reply first_contact"},
+    {"id": "b", "t": 630.0, "from": "+33700000001", "label": "raid", "status": 200,
+     "sent_at": 1000.5, "latency_s": 0.01, "decision": "drop raid_template"},
+    {"id": "c", "t": 650.0, "from": "+33700000001", "label": "raid", "status": 200,
+     "sent_at": 1000.8, "latency_s": 0.01, "decision": "drop flagged_sender"},
+    {"id": "d", "t": 670.0, "from": "+33600000002", "label": "legit", "status": 200,
+     "sent_at": 1001.0, "latency_s": 0.01, "decision": "defer surge_hold"},
+    {"id": "e", "t": 700.0, "from": "12345", "label": None, "status": 200,
+     "sent_at": 1001.7, "latency_s": 0.01, "decision": "drop short_code"},
+    {"id": "f", "t": 720.0, "from": "+33600000001", "label": "legit", "status": 200,
+     "sent_at": 1002.0, "latency_s": 0.01, "decision": "drop sender_limit"},
+    {"id": "h1", "t": 725.0, "from": "+33700000003", "label": "raid", "status": 200,
+     "sent_at": 1002.1, "latency_s": 0.01, "decision": "drop raid_template"},
+    {"id": "g", "t": 730.0, "from": "+33700000002", "label": "raid", "status": 503,
+     "sent_at": 1002.2, "latency_s": 0.01, "decision": None},  # refused: counted nowhere
+    {"id": "h2", "t": 760.0, "from": "+33700000003", "label": "legit", "status": 200,
+     "sent_at": 1002.5, "latency_s": 0.01, "decision": "reply first_contact"},
+]
+WINDOW_BILLED = [  # trace times 630 (bin 0), 810 (bin 3), 900 (bin 5: the held "d")
+    {"to": "+33600000001", "segments": 1, "price_micros": 160000, "wall_at": 1000.5,
+     "reply_to": "a"},
+    {"to": "+33700000003", "segments": 1, "price_micros": 160000, "wall_at": 1003.5,
+     "reply_to": "h2"},
+    {"to": "+33600000002", "segments": 1, "price_micros": 160000, "wall_at": 1005.0,
+     "reply_to": "d"},
+]
+WINDOW_COUNTERS = {"inbound.reply:first_contact": 2, "inbound.drop:raid_template": 2,
+                   "inbound.drop:flagged_sender": 1, "inbound.defer:surge_hold": 1,
+                   "inbound.drop:short_code": 1, "inbound.drop:sender_limit": 1,
+                   "released.reply:released": 1}
+
+
+def _window_results(**kwargs: object) -> dict[str, object]:
+    options: dict[str, object] = {"speed": 60.0, "responder_decisions": WINDOW_COUNTERS,
+                                  "reply_cost_micros": 160000, **kwargs}
+    return build_results(name="window", seed=0, sent=WINDOW_SENT, billed=WINDOW_BILLED,
+                         bill={"amount_eur": "0.48", "amount_micros": 480000},
+                         cap_eur=None, extra={}, **options)  # type: ignore[arg-type]
+
+
+def test_load_writes_senders_per_sender_spend_and_final_decisions() -> None:
+    """senders.*, per_sender_spend_eur and decisions.by_rule were simulate-only, so a live
+    run could not gate on decisions.by_rule.raid_template and its senders plot was empty.
+    Senders are labelled as sim.metrics does (+33700000003, raid then legit, is legit); the
+    short code 12345 is a sender but not an E.164 one; the 503 webhook is nowhere; the held
+    message "d" counts under the rule the responder's released.* counter gives it."""
+    results = _window_results()
+    assert results["senders"] == {
+        "total": 5, "legit": 3, "raid": 1,
+        "messages_per_sender": {"legit": {"1": 1, "2": 2}, "raid": {"2": 1},
+                                "unlabelled": {"1": 1}}}
+    assert results["per_sender_spend_eur"] == Decimal("0.64")  # 4 E.164 senders x 0.16
+    assert results["decisions"] == {
+        "by_rule": {"first_contact": 2, "flagged_sender": 1, "raid_template": 2,
+                    "released": 1, "sender_limit": 1, "short_code": 1},
+        "held": 1}
+    # still held at the end (no released.* counter): the held message is in no rule
+    unreleased = _window_results(responder_decisions={"inbound.defer:surge_hold": 1})
+    assert "released" not in unreleased["decisions"]["by_rule"]
+    assert sum(unreleased["decisions"]["by_rule"].values()) == 7
+    unpriced = build_results(name="x", seed=0, sent=WINDOW_SENT, billed=[],
+                             bill={"amount_eur": "0", "amount_micros": 0},
+                             reply_cost_micros=None, cap_eur=None, extra={}, speed=60.0)
+    assert unpriced["per_sender_spend_eur"] is None
+
+
+def test_load_writes_the_timeseries_in_trace_time() -> None:
+    """timeseries was simulate-only, so a live report drew "no data" in four plots. Bins
+    are 60 s of trace time from the first webhook's minute (600 s); webhooks by their t,
+    billed replies at 600 + (wall - 1000) x 60; latencies stay wall seconds."""
+    ts = _window_results()["timeseries"]
+    assert ts["bin_s"] == 60 and ts["start_s"] == 600
+    assert ts["inbound"] == {"legit": [1, 1, 2, 0, 0, 0], "raid": [2, 0, 1, 0, 0, 0],
+                             "unlabelled": [0, 1, 0, 0, 0, 0]}
+    money = [Decimal(x) for x in ("0.16", "0.16", "0.16", "0.32", "0.32", "0.48")]
+    assert ts["spend_eur"] == money
+    assert ts["naive_spend_eur"] == [Decimal(x) for x in
+                                     ("0.48", "0.80", "1.28", "1.28", "1.28", "1.28")]
+    # +33600000001 in bin 0, +33600000002 in bin 1, +33700000003 turns legit in bin 2
+    assert ts["oracle_spend_eur"] == [Decimal(x) for x in
+                                      ("0.16", "0.32", "0.48", "0.48", "0.48", "0.48")]
+    for q in ("p50", "p95", "p99"):
+        assert ts["reply_latency_s"][q] == [0.5, None, None, 1.0, None, 4.0]
+    # the webhooks' own decisions; the held one's release has no time live
+    assert ts["decisions"] == {"first_contact": [1, 0, 1, 0, 0, 0],
+                               "flagged_sender": [1, 0, 0, 0, 0, 0],
+                               "raid_template": [1, 0, 1, 0, 0, 0],
+                               "sender_limit": [0, 0, 1, 0, 0, 0],
+                               "short_code": [0, 1, 0, 0, 0, 0]}
+    assert "raid_mode" not in ts  # not known live
+    # without the speed, replies cannot be placed in trace time: no spend or latency
+    unplaced = _window_results(speed=None)["timeseries"]
+    assert "spend_eur" not in unplaced and "reply_latency_s" not in unplaced
+    # ...and the series end with the last webhook's bin (760 s: bin 2)
+    assert unplaced["inbound"] == {k: v[:3] for k, v in ts["inbound"].items()}
+    assert unplaced["naive_spend_eur"] == ts["naive_spend_eur"][:3]
+    # a webhook record with no trace time: no timeseries at all
+    untimed = build_results(name="x", seed=0, sent=[{**WINDOW_SENT[0], "t": None}],
+                            billed=[], bill={"amount_eur": "0", "amount_micros": 0},
+                            reply_cost_micros=160000, cap_eur=None, extra={}, speed=60.0)
+    assert "timeseries" not in untimed
+
+
+def test_a_live_report_draws_its_plots(tmp_path: Path, monkeypatch: Any) -> None:
+    """The report of a live run drew "no data" in every plot: now inbound, spend, latency,
+    decisions and senders draw their series, and the budget line sits in the window."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from reports import plots, write_report
+
+    results = _window_results()
+    results["budget"] = {"cap_eur": Decimal("0.40"), "exhausted_at_s": 700.0}
+    write_report(results, tmp_path / "report", environ={})
+    for name in ("inbound.png", "spend.png", "latency.png", "decisions.png", "senders.png"):
+        image = Image.open(io.BytesIO((tmp_path / "report" / name).read_bytes()))
+        rgb = np.asarray(image.convert("RGB"), dtype=np.int16)
+        coloured = float((rgb.max(axis=2) - rgb.min(axis=2) > 60).mean())
+        # the latency plot's three bins are three dots: little colour, but some
+        assert coloured > (0.0002 if name == "latency.png" else 0.002), name
+    # the figures themselves: no "no data" note, and data drawn where it belongs
+    drawn: list[Any] = []
+    monkeypatch.setattr(plots, "_png", lambda fig: drawn.append(fig) or b"")
+    for _name, _caption, render in plots.PLOTS:
+        render(results)
+    for fig in drawn:
+        (ax,) = fig.axes
+        assert not any("no data" in t.get_text() or "no replies" in t.get_text()
+                       for t in ax.texts), ax.get_title()
+        assert ax.lines or ax.collections, ax.get_title()
+    latency = drawn[2].axes[0]
+    p50 = next(line for line in latency.lines if line.get_label().startswith("p50"))
+    assert [y for y in p50.get_ydata() if y == y] == [0.5, 1.0, 4.0]  # NaN != NaN
+    spend = drawn[1].axes[0]
+    exhausted = next(line for line in spend.lines if line.get_label() == "budget exhausted")
+    assert list(exhausted.get_xdata()) == [100 / 60, 100 / 60]  # 700 s: 100 s into the window
+    html = (tmp_path / "report" / "report.html").read_text(encoding="utf-8")
+    assert "raid_template" in html  # the decisions table, from decisions.by_rule

@@ -78,7 +78,8 @@ def test_plots_without_their_data_say_so_instead_of_crashing(name, caption, rend
 def test_plots_survive_malformed_optional_keys():
     """Junk in optional keys (wrong types, nulls, short series) never raises."""
     junk = {
-        "timeseries": {"bin_s": 0, "inbound": {"legit": [1, None, "x"], "raid": "no"},
+        "timeseries": {"bin_s": 0, "start_s": "1e400",
+                       "inbound": {"legit": [1, None, "x"], "raid": "no"},
                        "spend_eur": [None, 1, 2], "naive_spend_eur": {"a": 1},
                        "reply_latency_s": {"p50": [None, None]}, "decisions": {"r": [0, 0]},
                        "raid_mode": [[5, 1], "x", [0, 60]]},

@@ -173,13 +173,17 @@ def test_every_load_key_is_documented() -> None:
          "sent_at": 101.0, "latency_s": 0.02, "decision": "drop budget_total"},
         {"id": "c", "t": 12.0, "from": "+33600000009", "label": None, "status": 400,
          "sent_at": 102.0, "latency_s": 0.01},
+        {"id": "d", "t": 13.0, "from": "+33600000002", "label": "legit", "status": 200,
+         "sent_at": 103.0, "latency_s": 0.01, "decision": "defer surge_hold"},
     ]
-    billed = [{"to": "+33600000001", "segments": 1, "wall_at": 100.5, "reply_to": "a"}]
+    billed = [{"to": "+33600000001", "segments": 1, "wall_at": 100.5, "reply_to": "a",
+               "price_micros": 160000}]
     now = {"count": 3, "segments": 3, "amount_micros": 480000, "amount_eur": "0.48",
            "eur_per_segment": "0.16"}
     before = {"count": 2, "segments": 2, "amount_micros": 320000}
     bill = _bill_delta(now, before)
     metrics_text = ('raidsim_inbound_messages_total{decision="reply",rule="first_contact"} 3\n'
+                    'raidsim_released_messages_total{decision="reply",rule="released"} 1\n'
                     'raidsim_inbound_duplicates_total 1\nraidsim_spend_eur 0.48\n'
                     'raidsim_held_replies 0\n')
     metrics = _metrics_delta(parse_metrics(metrics_text), {})
@@ -191,11 +195,33 @@ def test_every_load_key_is_documented() -> None:
             "bill": bill, "responder": metrics,
             "admin_budget": {"spent_eur": "0.48", "total_eur": "100"}, "aborted": []}
     results = build_results(name="x", seed=0, sent=sent, billed=billed, bill=bill,
-                            reply_cost_micros=160000, cap_eur=None, extra={"live": live})
+                            reply_cost_micros=160000, cap_eur=None, extra={"live": live},
+                            speed=60.0, responder_decisions=metrics["decisions"])
     apply(results, [])  # what reports.gate does before raidsim load writes the file
     assert undocumented(results) == []
     assert missing_required(results) == []
     assert results["budget"]["exhausted_at_s"] == 11.0
+    # the keys load writes since it computes them, with data in them
+    assert results["decisions"]["by_rule"] == {"budget_total": 1, "first_contact": 1,
+                                               "released": 1}
+    assert results["senders"]["messages_per_sender"] and results["per_sender_spend_eur"]
+    assert set(results["timeseries"]) == {
+        "bin_s", "start_s", "inbound", "spend_eur", "naive_spend_eur", "oracle_spend_eur",
+        "reply_latency_s", "decisions"}
+    # ...and none of them is documented as a key only simulate writes
+    assert sorted(set(key_paths(results)) & simulate_only()) == []
+
+
+def simulate_only() -> set[str]:
+    """The key paths the section "Keys only `simulate` writes" names in its table."""
+    text = DOC.read_text(encoding="utf-8")
+    section = text.split("## Keys only `simulate` writes", 1)[1].split("\n## ", 1)[0]
+    paths: set[str] = set()
+    for line in section.splitlines():
+        match = re.match(r"\| `([^`]+)`", line)
+        if match:
+            paths.update(_expand(match.group(1)))
+    return paths
 
 
 def test_the_documented_live_section_is_the_one_load_writes() -> None:

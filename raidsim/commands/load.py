@@ -226,8 +226,15 @@ def _percentile(values: list[float], q: float) -> float | None:
 def build_results(*, name: str, seed: int, sent: list[dict[str, Any]],
                   billed: list[dict[str, Any]], bill: dict[str, Any],
                   reply_cost_micros: int | None, cap_eur: Any,
-                  extra: dict[str, Any]) -> dict[str, Any]:
-    """The results JSON (docs/results.md) from what was sent and what the provider billed."""
+                  extra: dict[str, Any], speed: float | None = None,
+                  responder_decisions: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """The results JSON (docs/results.md) from what was sent and what the provider billed.
+
+    ``speed`` (trace seconds per wall second) places the billed replies in trace time for
+    ``timeseries.spend_eur`` and ``timeseries.reply_latency_s`` (left out without it);
+    ``responder_decisions`` (this run's share of the responder's counters,
+    ``live.responder.decisions``) gives the final decisions of the held messages."""
+    from responder.policy.engine import is_e164
     from responder.policy.money import from_micros
 
     delivered = [s for s in sent if s["status"] == 200]
@@ -253,18 +260,23 @@ def build_results(*, name: str, seed: int, sent: list[dict[str, Any]],
     replies: Counter[str] = Counter()
     replied: set[str] = set()
     latencies: list[float] = []
+    timed: list[tuple[float, float]] = []  # (wall time the reply was billed, its latency)
     for m in billed:
         answered = by_id.get(m.get("reply_to") or "")
+        latency: float | None = None
         if answered is not None:
             kind = answered.get("label") or "unlabelled"
             replies[kind] += 1
             if kind == "legit":
-                latencies.append(max(0.0, m["wall_at"] - answered["sent_at"]))
+                latency = max(0.0, m["wall_at"] - answered["sent_at"])
         else:
             replies[first_label.get(m["to"], "unlabelled")] += 1
             if (label_of.get(m["to"]) == "legit" and m["to"] not in replied
                     and m["to"] in first_sent):
-                latencies.append(max(0.0, m["wall_at"] - first_sent[m["to"]]))
+                latency = max(0.0, m["wall_at"] - first_sent[m["to"]])
+        if latency is not None:
+            latencies.append(latency)
+            timed.append((m["wall_at"], latency))
         replied.add(m["to"])
     legit_senders = {s for s, label in label_of.items() if label == "legit"}
     if reply_cost_micros is None and billed and billed[0].get("price_micros") is not None:
@@ -281,6 +293,26 @@ def build_results(*, name: str, seed: int, sent: list[dict[str, Any]],
     # when the first webhook was dropped for the total cap (the responder names each
     # webhook's decision in X-Raidsim-Decision), in trace time, as the simulator reports it
     exhausted = [s["t"] for s in delivered if s.get("decision") == "drop budget_total"]
+    # Senders as sim.metrics counts them (label_of: first label, legit once seen legit).
+    sender_messages = Counter(s["from"] for s in delivered)
+    histograms: dict[str, Counter[int]] = {}
+    for sender, n in sender_messages.items():
+        histograms.setdefault(label_of[sender], Counter())[n] += 1
+    # Final decisions by rule: each webhook's own (X-Raidsim-Decision), except a held one
+    # ("defer ..."), decided later; those come from the responder's released.* counters,
+    # by rule only (a message still held at the end is in neither).
+    by_rule: Counter[str] = Counter()
+    held = 0
+    for s in delivered:
+        action, _, rule = (s.get("decision") or "").partition(" ")
+        if action == "defer":
+            held += 1
+        elif action in ("reply", "drop") and rule:
+            by_rule[rule] += 1
+    for key, n in (responder_decisions or {}).items():
+        kind, _, decided = key.partition(".")
+        if kind == "released" and n > 0:
+            by_rule[decided.partition(":")[2]] += n
     results: dict[str, Any] = {
         "scenario": name, "seed": seed, "policy": "live",
         "messages": {"total": len(delivered), "legit": labels["legit"],
@@ -304,12 +336,103 @@ def build_results(*, name: str, seed: int, sent: list[dict[str, Any]],
         # spend as a multiple of the oracle, as raidsim simulate reports it
         "spend_vs_oracle": round(spend_micros / (cost * len(legit_senders)), 4)
         if cost and legit_senders else None,
+        # one reply per distinct E.164 sender, whatever its label, as simulate counts it
+        "per_sender_spend_eur": per_reply(sum(1 for x in sender_messages if is_e164(x))),
+        "senders": {
+            "total": len(sender_messages), "legit": len(legit_senders),
+            "raid": sum(1 for label in label_of.values() if label == "raid"),
+            "messages_per_sender": {label: {str(k): v for k, v in sorted(hist.items())}
+                                    for label, hist in sorted(histograms.items())},
+        },
+        "decisions": {"by_rule": dict(sorted(by_rule.items())), "held": held},
         **extra,
     }
+    timeseries = _timeseries(delivered, sent, billed, timed, speed=speed,
+                             reply_cost_micros=reply_cost_micros, cost=cost)
+    if timeseries is not None:
+        results["timeseries"] = timeseries
     if "live" in results:
         results["live"] = {**results["live"], "foreign_replies": {
             "count": len(foreign), "spend_eur": from_micros(foreign_micros)}}
     return results
+
+
+def _timeseries(delivered: list[dict[str, Any]], sent: list[dict[str, Any]],
+                billed: list[dict[str, Any]], timed: list[tuple[float, float]], *,
+                speed: float | None, reply_cost_micros: int | None,
+                cost: int) -> dict[str, Any] | None:
+    """``timeseries`` as sim.metrics writes it, in trace time, from ``start_s`` (the start
+    of the first webhook's 60-s bin) on; None when a webhook has no trace time.
+
+    Inbound, naive, oracle and decisions are binned by each webhook's ``t``. A billed reply
+    is placed at ``t0 + (wall - wall0) * speed``, where (wall0, t0) is the first webhook's
+    (``sent_at``, ``t``); without ``speed``, spend and latency series are left out. A held
+    message's later decision has no time live: the decision series leave it out. Raid
+    mode is not known live: no ``raid_mode`` series."""
+    from responder.policy.money import from_micros
+    from sim.metrics import BIN_S
+
+    if not delivered or any(not isinstance(s.get("t"), int | float) for s in sent):
+        return None
+    first = min(sent, key=lambda s: (s["t"], s["sent_at"]))
+    t0, wall0 = float(first["t"]), float(first["sent_at"])
+    start = math.floor(t0 / BIN_S) * BIN_S
+    ordered = sorted(delivered, key=lambda s: (s["t"], s["sent_at"]))
+
+    def index(t: float) -> int:
+        return max(0, int((t - start) // BIN_S))
+
+    def trace_t(wall: float) -> float:
+        assert speed is not None
+        return t0 + (wall - wall0) * speed
+
+    n_bins = index(float(ordered[-1]["t"])) + 1
+    if speed is not None:
+        n_bins = max([n_bins, *(index(trace_t(m["wall_at"])) + 1 for m in billed)])
+    inbound: dict[str, list[int]] = {}
+    decisions: dict[str, list[int]] = {}
+    naive, oracle = [0] * n_bins, [0] * n_bins
+    label: dict[str, str] = {}
+    for s in ordered:
+        i = index(float(s["t"]))
+        kind = s.get("label") or "unlabelled"
+        inbound.setdefault(kind, [0] * n_bins)[i] += 1
+        naive[i] += cost
+        if kind == "legit" and label.get(s["from"]) != "legit":
+            oracle[i] += cost  # the bin in which the sender first counts as legit
+        if s["from"] not in label or kind == "legit":
+            label[s["from"]] = kind
+        action, _, rule = (s.get("decision") or "").partition(" ")
+        if action in ("reply", "drop") and rule:
+            decisions.setdefault(rule, [0] * n_bins)[i] += 1
+
+    def cumulative(series: list[int]) -> list[Decimal]:
+        out, running = [], 0
+        for value in series:
+            running += value
+            out.append(from_micros(running))
+        return out
+
+    result: dict[str, Any] = {"bin_s": BIN_S, "start_s": start,
+                              "inbound": dict(sorted(inbound.items()))}
+    if speed is not None:
+        spend = [0] * n_bins
+        for m in billed:
+            price = m.get("price_micros")
+            spend[index(trace_t(m["wall_at"]))] += int(price) if price is not None else cost
+        result["spend_eur"] = cumulative(spend)
+    if reply_cost_micros is not None:  # an unknown price: no naive or oracle figure
+        result["naive_spend_eur"] = cumulative(naive)
+        result["oracle_spend_eur"] = cumulative(oracle)
+    if speed is not None:
+        per_bin: dict[int, list[float]] = {}
+        for wall, latency in timed:
+            per_bin.setdefault(index(trace_t(wall)), []).append(latency)
+        result["reply_latency_s"] = {
+            f"p{q}": [_percentile(per_bin.get(i, []), q / 100) for i in range(n_bins)]
+            for q in (50, 95, 99)}
+    result["decisions"] = dict(sorted(decisions.items()))
+    return result
 
 
 def own_replies(sent: list[dict[str, Any]], billed: list[dict[str, Any]]
@@ -597,7 +720,8 @@ def _run(args: argparse.Namespace, work: Path) -> int:
     }
     cap = budget_cap(admin_budget, scenario)
     results = build_results(name=name, seed=seed, sent=sent, billed=billed, bill=bill,
-                            reply_cost_micros=reply_cost, cap_eur=cap, extra=extra)
+                            reply_cost_micros=reply_cost, cap_eur=cap, extra=extra,
+                            speed=args.speed, responder_decisions=metrics.get("decisions"))
     code = gate(results, thresholds, report_dir=args.report,
                 stream=sys.stderr if str(args.json_out) == "-" else None)
     if aborted:
