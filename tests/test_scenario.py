@@ -146,6 +146,11 @@ def test_traffic_that_sends_nothing_or_waves_after_the_end_are_refused(tmp_path:
     assert not isinstance(load_text(tmp_path, flood), ConfigError)
     err = error(tmp_path, flood + "rate = 1000.0\n")
     assert "86,400,000 messages, more than the 10,000,000" in str(err)
+    # a rate whose window count overflows a float is refused too, not an OverflowError
+    err = error(tmp_path, flood + "rate = 1e308\n")
+    assert "more than the 10,000,000" in str(err)
+    assert not isinstance(load_text(tmp_path, flood + "rate = 1e308\nmessages = 5\n"),
+                          ConfigError)
 
 
 @pytest.mark.parametrize(("extra", "kind", "key", "problem"), [

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import random
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import ClassVar
@@ -304,7 +305,9 @@ class Flood(TrafficSpec):
     def planned_messages(self, scenario_end_s: float) -> int:
         # messages = 0 means: as many as the rate fills the window with
         start, end = self.window(scenario_end_s)
-        filled = math.ceil((end - start) * self.rate)
+        span = (end - start) * self.rate
+        # a huge rate (1e308/s) overflows to inf: count it as more than any bound
+        filled = math.ceil(span) if math.isfinite(span) else sys.maxsize
         return min(self.messages, filled) if self.messages else filled
 
     def events(self, ctx: Context) -> Iterator[Event]:
