@@ -230,6 +230,39 @@ def test_serve_warns_about_several_workers_on_one_sqlite_file(tmp_path: Path) ->
     assert "use PostgreSQL" in done.stderr
 
 
+def test_serve_supervises_workers_with_a_supervisor_that_takes_a_target(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """uvicorn 0.30 to 0.3x (pyproject allows them) builds its supervisor with each
+    worker's entry point, ``Multiprocess(config, target, sockets)``: ``serve --workers N``
+    called it without one and died with a TypeError (exit 3) before any worker started."""
+    import uvicorn.supervisors
+
+    from raidsim.commands import serve
+
+    seen: dict[str, Any] = {}
+
+    class OldMultiprocess:  # the 0.30-0.34 signature, and its SIGTERM handler
+        def __init__(self, config: Any, target: Any, sockets: list[Any]) -> None:
+            seen.update(config=config, target=target, sockets=sockets)
+
+        def handle_term(self) -> None:
+            seen["handled"] = True
+
+        def run(self) -> None:
+            self.handle_term()  # as if a SIGTERM came
+
+    class Config:
+        def bind_socket(self) -> str:
+            return "socket"
+
+    monkeypatch.setattr(uvicorn.supervisors, "Multiprocess", OldMultiprocess)
+    config = Config()
+    assert serve._supervise(config) is True  # type: ignore[arg-type]
+    assert seen["handled"] and seen["sockets"] == ["socket"]
+    assert seen["target"].__self__.config is config  # a uvicorn.Server's run
+
+
 # -- a failed webhook transaction must not leave the policy's memory ahead of the store --
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import signal
 import socket
 import sys
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import uvicorn
@@ -116,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
 def _supervise(config: uvicorn.Config) -> bool:
     """Run ``config.workers`` worker processes as ``uvicorn.run`` does; True if the
     supervisor stopped on SIGTERM (it stops them gracefully first)."""
+    import uvicorn
     from uvicorn.supervisors import Multiprocess
 
     class Supervisor(Multiprocess):
@@ -125,7 +127,12 @@ def _supervise(config: uvicorn.Config) -> bool:
             self.terminated = True
             super().handle_term()
 
-    supervisor = Supervisor(config, sockets=[config.bind_socket()])
+    options: dict[str, Any] = {}
+    if "target" in inspect.signature(Multiprocess.__init__).parameters:
+        # uvicorn 0.30 to 0.3x: the supervisor is given each worker's entry point, as
+        # uvicorn.run gives it (later versions build the server in the worker themselves)
+        options["target"] = uvicorn.Server(config=config).run
+    supervisor = Supervisor(config, sockets=[config.bind_socket()], **options)
     supervisor.run()
     return supervisor.terminated
 
