@@ -369,12 +369,13 @@ def _whole_unicode(value: str, key: str, fail: Any) -> None:
 
 def _misspelt(data: dict[str, Any], key: str) -> str | None:
     """A hint naming the key of ``data`` that looks like a misspelt ``key``, if any."""
-    near = [k for k in data if isinstance(k, str) and k.lower() == key] or (
-        difflib.get_close_matches(key, [k.lower() for k in data if isinstance(k, str)],
-                                  n=1, cutoff=0.75))
+    # the key itself is no misspelling of it ("from": null is a missing sender)
+    others = [k for k in data if isinstance(k, str) and k != key]
+    near = [k for k in others if k.lower() == key] or (
+        difflib.get_close_matches(key, [k.lower() for k in others], n=1, cutoff=0.75))
     if not near:
         return None
-    actual = next(k for k in data if isinstance(k, str) and near[0] in (k, k.lower()))
+    actual = next(k for k in others if near[0] in (k, k.lower()))
     return (f'write "{key}", not {json.dumps(actual, ensure_ascii=False)}'
             + (": keys are lowercase" if actual.lower() == key else ""))
 

@@ -106,6 +106,10 @@ def test_a_misspelt_label_or_id_is_warned_about_and_a_misspelt_body_is_named(
     misspelt = error_for(write(tmp_path, GOOD, base.replace('"body"', '"Body"') + "}"))
     assert 'missing "body"' in str(misspelt) and 'not "Body": keys are lowercase' in str(
         misspelt)
+    # a key that is there but null is not a misspelling of itself
+    null = error_for(write(tmp_path, GOOD, base.replace('"+33612345678"', "null") + "}"))
+    assert 'missing "from"' in str(null) and "not \"from\"" not in str(null)
+    assert "keys are lowercase" not in str(null)
 
 
 def test_invalid_utf8_names_the_line(tmp_path: Path) -> None:
