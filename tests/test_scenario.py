@@ -156,6 +156,7 @@ def test_traffic_that_sends_nothing_or_waves_after_the_end_are_refused(tmp_path:
 @pytest.mark.parametrize(("extra", "kind", "key", "problem"), [
     ('wave_rise = "0s"', "raid", "wave_rise", "wave_rise must be more than 0"),
     ("wave_sizes = [0.0]", "raid", "wave_sizes", "the raid sends nothing"),
+    ("wave_sizes = [1e308, 1e308]", "raid", "wave_sizes", "the raid would send nothing"),
     ("scripts = 0", "flood", "scripts", "at least one script"),
     ('rise = "0s"', "press", "rise", "rise must be more than 0"),
 ])
@@ -163,8 +164,9 @@ def test_a_bad_shape_value_names_its_own_key(tmp_path: Path, extra: str, kind: s
                                              key: str, problem: str) -> None:
     """wave_rise = 0 was reported under wave_decay, scripts = 0 under rate (with a rate
     hint), a press rise with a decay hint; all-zero wave sizes sent nothing, silently."""
+    waves = '["1h", "2h"]' if "," in extra else '["1h"]'  # one wave per size
     text = (f'name = "k"\nduration = "2d"\n\n[[traffic]]\nkind = "{kind}"\nmessages = 10\n'
-            + (f"{extra}\n" if kind != "raid" else f'waves = ["1h"]\n{extra}\n'))
+            + (f"{extra}\n" if kind != "raid" else f"waves = {waves}\n{extra}\n"))
     err = error(tmp_path, text)
     assert problem in str(err)
     assert err.line == text.splitlines().index(extra) + 1

@@ -117,6 +117,10 @@ class Raid(TrafficSpec):
         if self.wave_sizes and not any(self.wave_sizes):
             raise SpecProblem("wave_sizes", "every wave has size 0: the raid sends nothing",
                               "give each wave its relative size, e.g. wave_sizes = [1.0, 0.5]")
+        if not math.isfinite(sum(self.wave_sizes)):  # [1e308, 1e308]: sent nothing either
+            raise SpecProblem("wave_sizes", "wave sizes are relative and add up to more than "
+                              "a number can hold: the raid would send nothing",
+                              "give each wave its relative size, e.g. wave_sizes = [1.0, 0.5]")
         if self.per_number[0] < 1:
             raise SpecProblem("per_number", "a number carries at least 1 message",
                               "write per_number = [1, 4]")
