@@ -484,6 +484,26 @@ def test_load_writes_the_timeseries_in_trace_time() -> None:
     assert "timeseries" not in untimed
 
 
+def test_a_huge_speed_leaves_the_placed_series_out_instead_of_running_out_of_memory(
+) -> None:
+    """--speed 1e9 (send everything at once) placed a reply billed 30 s after the first
+    webhook 3e10 s into the trace, and the series took one slot per minute up to it:
+    the process was killed for memory after the run, its results lost. Past the
+    simulator's horizon (366 days) replies are not placed: no spend or latency series."""
+    sent = [{**WINDOW_SENT[0], "t": 0.0, "sent_at": 1000.0}]
+    billed = [{"to": sent[0]["from"], "reply_to": sent[0]["id"], "wall_at": 1030.0,
+               "segments": 1, "price_micros": 160000}]
+    for speed, placed in ((60.0, True), (1e9, False)):
+        results = build_results(name="x", seed=0, sent=sent, billed=billed,
+                                bill={"amount_eur": "0.16", "amount_micros": 160000},
+                                reply_cost_micros=160000, cap_eur=None, extra={},
+                                speed=speed)
+        ts = results["timeseries"]
+        assert ("spend_eur" in ts) is placed and ("reply_latency_s" in ts) is placed
+        assert len(ts["naive_spend_eur"]) == (31 if placed else 1)
+        assert results["spend_eur"] == Decimal("0.16")
+
+
 def test_a_live_report_draws_its_plots(tmp_path: Path, monkeypatch: Any) -> None:
     """The report of a live run drew "no data" in every plot: now inbound, spend, latency,
     decisions and senders draw their series, and the budget line sits in the window."""

@@ -370,7 +370,7 @@ def _timeseries(delivered: list[dict[str, Any]], sent: list[dict[str, Any]],
     message's later decision has no time live: the decision series leave it out. Raid
     mode is not known live: no ``raid_mode`` series."""
     from responder.policy.money import from_micros
-    from sim.metrics import BIN_S
+    from sim.metrics import BIN_S, MAX_SPAN_S
 
     if not delivered or any(not isinstance(s.get("t"), int | float) for s in sent):
         return None
@@ -387,6 +387,13 @@ def _timeseries(delivered: list[dict[str, Any]], sent: list[dict[str, Any]],
         return t0 + (wall - wall0) * speed
 
     n_bins = index(float(ordered[-1]["t"])) + 1
+    if speed is not None and billed and max(
+        trace_t(m["wall_at"]) for m in billed
+    ) - start >= MAX_SPAN_S:
+        # A huge --speed (1e9: send at once) puts a reply billed seconds later years into
+        # the trace: one slot per minute up to it took more memory than the machine had.
+        # Past the simulator's own horizon the placement means nothing: no such series.
+        speed = None
     if speed is not None:
         n_bins = max([n_bins, *(index(trace_t(m["wall_at"])) + 1 for m in billed)])
     inbound: dict[str, list[int]] = {}
