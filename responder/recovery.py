@@ -128,4 +128,5 @@ def _reconcile_held(state: PolicyState, held_rows: list[HeldRow]) -> None:
             forget_held(state, message.message_id)
     for sid, row in wanted.items():
         if sid not in present:
-            restore_held(state, row.message, until=row.until, priority=row.priority)
+            restore_held(state, row.message, until=row.until, priority=row.priority,
+                         rule=row.rule)

@@ -25,7 +25,7 @@ from responder.policy import (
     tick,
 )
 from responder.policy.config import Budget, Fragments, Surge, Templates
-from responder.policy.engine import wake_held
+from responder.policy.engine import restore_held, wake_held
 from responder.policy.errors import ConfigError
 
 TO = "+33644649021"
@@ -141,6 +141,16 @@ def test_held_replies_wait_out_the_kill_switch() -> None:
     assert [(r.message.message_id, r.decision.rule) for r in released] == [
         ("SM000002", "released")
     ]
+
+
+def test_a_reply_restored_on_hold_keeps_the_reason_it_was_held() -> None:
+    """A restart puts held replies back from the database: tagged "restored", one held for
+    the hourly cap was not woken when the cap was raised, and waited up to an hour."""
+    state = PolicyState(PolicyConfig(surge=Surge(enabled=False)))
+    restore_held(state, msg(1, "+33611111111", t=5.0), until=3600.0, rule="budget_hour")
+    restore_held(state, msg(2, "+33622222222", t=6.0), until=3600.0)
+    assert wake_held(state, "budget_hour", now=100.0) == 1
+    assert next_deadline(state) == 100.0
 
 
 def _raid(state: PolicyState, ledger: MemoryLedger, start: int, n: int, t0: float,

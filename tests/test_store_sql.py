@@ -65,6 +65,7 @@ def test_decisions_and_held(store: SqlStore) -> None:
     store.record_decision("SM1", Decision.defer("surge_hold", NOW + 60, 3), now=NOW)
     [held] = store.held()
     assert (held.message.message_id, held.until, held.priority) == ("SM1", NOW + 60, 3)
+    assert held.rule == "surge_hold"  # a restart restores it held for that reason
     store.record_decision("SM1", Decision.reply("released"), now=NOW + 60)
     assert store.held() == []
     assert store.decision_of("SM1") == ("reply", "released")

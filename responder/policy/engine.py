@@ -1129,13 +1129,15 @@ def held_messages(state: PolicyState) -> list[Message]:
 
 
 def restore_held(state: PolicyState, message: Message, *, until: float, priority: int = 0,
-                 held_at: float | None = None) -> None:
-    """Put a reply back on hold (a driver restarting from its durable store)."""
+                 held_at: float | None = None, rule: str = "restored") -> None:
+    """Put a reply back on hold (a driver restarting from its durable store). ``rule`` is
+    why it was held (the stored decision's: ``budget_hour``, ``kill_switch``...), so that
+    lifting that reason wakes it (``wake_held``) as it would have before the restart."""
     if any(entry[3].message.message_id == message.message_id for entry in state.held):
         return
     sender = _sender_of(state, message.sender, message.received_at)
     at = message.received_at if held_at is None else held_at
-    _hold(state, message, sender, Decision.defer("restored", until, priority), at)
+    _hold(state, message, sender, Decision.defer(rule, until, priority), at)
 
 
 def forget_held(state: PolicyState, message_id: str) -> bool:

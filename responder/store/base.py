@@ -74,6 +74,7 @@ class HeldRow:
     message: Message
     until: float
     priority: int
+    rule: str = "restored"  # why it is held (the stored decision's rule)
 
 
 @dataclass(frozen=True, slots=True)
@@ -495,14 +496,15 @@ class SqlStore:
 
     def held(self) -> list[HeldRow]:
         rows = self._all(
-            "SELECT message_sid, sender, recipient, body, received_at, hold_until, hold_priority"
-            " FROM inbound WHERE held = 1 ORDER BY received_at, id"
+            "SELECT message_sid, sender, recipient, body, received_at, hold_until, hold_priority,"
+            " rule FROM inbound WHERE held = 1 ORDER BY received_at, id"
         )
         return [
             HeldRow(
                 Message(str(r[0]), str(r[1]), str(r[2]), str(r[3] or ""), float(r[4])),
                 float(r[5]) if r[5] is not None else float(r[4]),
                 int(r[6] or 0),
+                str(r[7]) if r[7] else "restored",
             )
             for r in rows
         ]
