@@ -280,9 +280,12 @@ class OutboxSender:
     def _record_all(self, done: list[tuple[OutboxItem, SendResult]]) -> list[Outcome]:
         """On the DB thread, in one transaction: what each send proved."""
         store, now = self.core.store, self.clock()
-        outcomes: list[Outcome] = []
+        outcomes: dict[int, Outcome] = {}
         with store.transaction():
-            for item, result in done:
+            # Rows in id order, as every other writer locks a number's replies (the look-up
+            # match, _sid_taken): in claim order, two batches could deadlock on PostgreSQL.
+            for k in sorted(range(len(done)), key=lambda k: done[k][0].id):
+                item, result = done[k]
                 outcome = result.outcome
                 if outcome is Outcome.SENT or outcome is Outcome.FAILED:
                     self.breaker.success()  # the provider answered
@@ -302,8 +305,8 @@ class OutboxSender:
                     self.core.refund(item, now=now)
                 else:
                     store.finish_outbox(item.id, UNKNOWN, now=now, error=result.error)
-                outcomes.append(outcome)
-        return outcomes
+                outcomes[k] = outcome
+        return [outcomes[k] for k in range(len(done))]
 
     def _report(self, item: OutboxItem, result: SendResult, outcome: Outcome) -> None:
         if result.outcome is not Outcome.SENT:

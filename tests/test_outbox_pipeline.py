@@ -312,3 +312,33 @@ async def test_lost_outcome_is_never_resent(
         rows.close()
     messages = [r.getMessage() for r in caplog.records]
     assert "outbox_error" in messages and "outbox_leases_kept" in messages
+
+
+def test_a_batch_is_recorded_in_reply_id_order() -> None:
+    """The look-up match locks a number's replies in id order (PostgreSQL); a batch of
+    finished sends recorded in claim order could take the same rows in another order and
+    deadlock. The batch is written in id order, its outcomes returned in its own."""
+    from contextlib import nullcontext
+    from types import SimpleNamespace
+
+    from responder.store.base import OutboxItem
+
+    written: list[int] = []
+    store = SimpleNamespace(
+        transaction=nullcontext,
+        finish_outbox=lambda item_id, *a, **k: written.append(item_id),
+        retry_outbox=lambda item_id, *a, **k: written.append(item_id))
+    sender = object.__new__(OutboxSender)
+    sender.core = SimpleNamespace(store=store, refund=lambda *a, **k: None)  # type: ignore[assignment]
+    sender.clock = lambda: NOW  # type: ignore[method-assign]
+    sender.breaker = CircuitBreaker(5, COOLDOWN_S, lambda: NOW)
+    sender.max_attempts = 8
+    sender.rng = random.Random(1)
+    items = [OutboxItem(i, f"SM{i}", number(i), "+33644649021", "x", 160_000, 1, NOW)
+             for i in (7, 3, 5)]
+    results = [SendResult(Outcome.SENT, "ok", provider_sid="SMa"),
+               SendResult(Outcome.RETRY, "http_5xx"),
+               SendResult(Outcome.UNKNOWN, "timeout")]
+    outcomes = sender._record_all(list(zip(items, results, strict=True)))
+    assert written == [3, 5, 7]
+    assert outcomes == [Outcome.SENT, Outcome.RETRY, Outcome.UNKNOWN]
