@@ -51,7 +51,9 @@ import unicodedata
 from collections import deque
 from dataclasses import dataclass, field
 
+from responder.policy.config import Fragments as FragmentsConfig
 from responder.policy.config import PolicyConfig
+from responder.policy.config import Templates as TemplatesConfig
 from responder.policy.ledger import Ledger, ReserveRequest, ReserveStatus, RollingSpend
 from responder.policy.model import Action, Decision, Message, Released
 
@@ -139,7 +141,7 @@ class _Template:
         self.last = 0.0
         self.hot_at: float | None = None
         self.born: float | None = None  # when its first sender was counted
-        self.clean = 0  # distinct senders before anyone sent it again (see _public)
+        self.clean = 0  # distinct senders before anyone sent it again (see _first_reuse)
         self.public = False
 
 
@@ -233,7 +235,7 @@ class _Fragment:
         self.last = now
         self.hot_at: float | None = None
         self.born = now
-        self.clean = 0  # first contacts who used it before anyone reused it (see _public)
+        self.clean = 0  # first contacts who used it before anyone reused it (see _first_reuse)
         self.public = False
 
 
@@ -594,10 +596,7 @@ def _count_fragments(state: PolicyState, features: _Text, sender: _Sender, now: 
                 continue
             counted.append(mark)
             frag.self_repeats += 1.0
-            if frag.clean >= 0:  # its first reuse: was it a public phrase by then?
-                frag.public = _public(frag.clean, now - frag.born, cfg.public_senders,
-                                      cfg.public_after_s)
-                frag.clean = -1
+            _first_reuse(frag, now - frag.born, cfg)
             if (
                 not frag.public
                 and frag.first >= cfg.hot_senders
@@ -663,10 +662,7 @@ def _count_template(state: PolicyState, template: int, sender: _Sender, now: flo
     elif template not in sender.repeated:
         tpl.repeats += 1.0
         sender.repeated = (*sender.repeated, template)
-        if tpl.clean >= 0:  # its first repeat: was it a public phrase by then?
-            tpl.public = _public(tpl.clean, now - born, cfg.public_senders,
-                                 cfg.public_after_s)
-            tpl.clean = -1
+        _first_reuse(tpl, now - born, cfg)
     if tpl.public and not tpl.disguised:
         return  # raiders who paste a public phrase are judged by what else they do
     # Raid behaviour: many distinct senders, and some of them paste it again or
@@ -680,18 +676,23 @@ def _count_template(state: PolicyState, template: int, sender: _Sender, now: flo
         tpl.hot_at = None  # diluted by senders who never repeat it: a genuine phrase
 
 
-def _public(senders: int, age_s: float, public_senders: int, public_after_s: float) -> bool:
-    """Whether a text or phrase is public (a quote from the news, a TV catchphrase, the
-    words people use to write to such a number) rather than a raid's: ``senders`` distinct
-    people sent it over ``age_s`` seconds before anyone sent it again.
+def _first_reuse(item: _Template | _Fragment, age_s: float,
+                 cfg: TemplatesConfig | FragmentsConfig) -> None:
+    """Decide, at a text's or phrase's first reuse, whether it is public (a quote from the
+    news, a TV catchphrase, the words people use to write to such a number) rather than a
+    raid's: ``cfg.public_senders`` distinct people sent it over ``cfg.public_after_s``
+    seconds (``age_s`` since its first) before anyone sent it again. Later reuses change
+    nothing (``clean`` is -1 once decided).
 
     A raid's template is pasted again within minutes of its first wave; a text that dozens
     of strangers sent, over hours, without one of them repeating it, is what the public
     writes. Raiders who take it up later cannot make it hot: it would drop every genuine
     sender who writes it (they are caught by what else they do: their own repeated texts,
-    floods, number blocks). Decided once, at its first repeat.
+    floods, number blocks).
     """
-    return 0 < public_senders <= senders and age_s >= public_after_s
+    if item.clean >= 0:
+        item.public = 0 < cfg.public_senders <= item.clean and age_s >= cfg.public_after_s
+        item.clean = -1
 
 
 def _template_hot(state: PolicyState, template: int, now: float) -> bool:
