@@ -159,10 +159,9 @@ def key_warnings(path: str | Path) -> list[str]:
                         continue
                     # a missing t, from, to or body stops the read (naming the near key);
                     # a missing label or id does not, so only those are looked for here
-                    near = [k for k in _OPTIONAL if k == key.lower()] or (
-                        difflib.get_close_matches(key.lower(), _OPTIONAL, n=1, cutoff=0.75))
-                    if near and near[0] not in data:
-                        found[key] = (number, near[0])
+                    near = _closest(key, _OPTIONAL)
+                    if near is not None and near not in data:
+                        found[key] = (number, near)
     except OSError:
         return []
     return [f'{path}:{number}: unknown key {json.dumps(key, ensure_ascii=False)} is ignored '
@@ -367,15 +366,24 @@ def _whole_unicode(value: str, key: str, fail: Any) -> None:
                    "\\ud83d\\ude00 for 😀, or write them as UTF-8") from exc
 
 
+def _closest(word: str, candidates: Iterable[str]) -> str | None:
+    """The candidate ``word`` looks like a misspelling of (or that looks like a misspelt
+    ``word``): the same but for case, else the closest at 0.75 similarity, in lowercase."""
+    lowered: dict[str, str] = {}
+    for candidate in candidates:
+        lowered.setdefault(candidate.lower(), candidate)
+    if word.lower() in lowered:
+        return lowered[word.lower()]
+    close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.75)
+    return lowered[close[0]] if close else None
+
+
 def _misspelt(data: dict[str, Any], key: str) -> str | None:
     """A hint naming the key of ``data`` that looks like a misspelt ``key``, if any."""
     # the key itself is no misspelling of it ("from": null is a missing sender)
-    others = [k for k in data if isinstance(k, str) and k != key]
-    near = [k for k in others if k.lower() == key] or (
-        difflib.get_close_matches(key, [k.lower() for k in others], n=1, cutoff=0.75))
-    if not near:
+    actual = _closest(key, [k for k in data if isinstance(k, str) and k != key])
+    if actual is None:
         return None
-    actual = next(k for k in others if near[0] in (k, k.lower()))
     return (f'write "{key}", not {json.dumps(actual, ensure_ascii=False)}'
             + (": keys are lowercase" if actual.lower() == key else ""))
 
