@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from reports.summary import percent_text
+from reports.summary import _get, percent_text
 from reports.thresholds import (
     Threshold,
     ThresholdResult,
@@ -226,15 +226,6 @@ METRICS: tuple[tuple[str, str, str], ...] = (
 def _run_name(results: Mapping[str, Any], fallback: str) -> str:
     policy = results.get("policy")
     return f"policy {policy}" if policy else fallback
-
-
-def _get(results: Mapping[str, Any], *path: str) -> Any:
-    value: Any = results
-    for key in path:
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(key)
-    return value
 
 
 def _same_amount(a: Any, b: Any) -> bool:
