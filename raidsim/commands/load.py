@@ -701,13 +701,6 @@ def _run(args: argparse.Namespace, work: Path) -> int:
         print(f"raidsim load: warning: the responder held {held_before} replies from before "
               "this run; those it drops or releases meanwhile are in "
               "live.responder.decisions", file=sys.stderr)
-    _, foreign = own_replies(sent, billed)
-    if foreign:
-        print(f"raidsim load: warning: {len(foreign)} billed replies answer messages this "
-              "run did not send (the responder held them since an earlier run and released "
-              "them during this one): spend_eur and replies leave them out "
-              "(live.foreign_replies); replay on a fresh responder, or wait until its "
-              "GET /metrics shows raidsim_held_replies 0", file=sys.stderr)
     for warning in _live_warnings(len(sent), metrics, bill, provider):
         print(f"raidsim load: warning: {warning}", file=sys.stderr)
     webhook_latency = [s["latency_s"] for s in sent]
@@ -729,6 +722,13 @@ def _run(args: argparse.Namespace, work: Path) -> int:
     results = build_results(name=name, seed=seed, sent=sent, billed=billed, bill=bill,
                             reply_cost_micros=reply_cost, cap_eur=cap, extra=extra,
                             speed=args.speed, responder_decisions=metrics.get("decisions"))
+    foreign = results["live"]["foreign_replies"]["count"]  # counted by own_replies
+    if foreign:
+        print(f"raidsim load: warning: {foreign} billed replies answer messages this "
+              "run did not send (the responder held them since an earlier run and released "
+              "them during this one): spend_eur and replies leave them out "
+              "(live.foreign_replies); replay on a fresh responder, or wait until its "
+              "GET /metrics shows raidsim_held_replies 0", file=sys.stderr)
     code = gate(results, thresholds, report_dir=args.report,
                 stream=sys.stderr if str(args.json_out) == "-" else None)
     if aborted:
