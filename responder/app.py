@@ -538,6 +538,9 @@ async def readyz(request: Request, ctx: Context) -> Response:
     return JSONResponse({"status": "ready"})
 
 
+RAID_PERIODS_SHOWN = 50  # GET /admin/budget's raid_periods: the latest ones
+
+
 def budget_snapshot(ctx: Context) -> dict[str, Any]:
     """Runs on the DB thread."""
     store = ctx.core.store
@@ -560,6 +563,11 @@ def budget_snapshot(ctx: Context) -> dict[str, Any]:
         "held": ctx.core.state.held_count,
         "outbox": store.outbox_counts(),
         "raid_mode": ctx.core.state.is_raid_mode(),
+        # this process's latest raid-mode periods, [start, end or null] in Unix seconds
+        # (``raidsim load`` places them in trace time), and the reply it sends
+        "raid_periods": [[start, end] for start, end in
+                         ctx.core.state.raid_periods[-RAID_PERIODS_SHOWN:]],
+        "reply_text": ctx.core.state.config.reply_text,
     }
 
 

@@ -76,6 +76,14 @@ def test_load_replays_a_window_and_scores_it_from_the_bill(tmp_path: Path) -> No
     assert results["decisions"]["held"] == deferred
     assert sum(results["decisions"]["by_rule"].values()) == 300 - deferred + released
     assert sum(sum(s) for s in timeseries["decisions"].values()) == 300 - deferred
+    # with the admin API, the keys that read the responder: its reply, its raid-mode
+    # periods (none or some, within the run), its replies' outcomes (a clean provider)
+    assert results["reply"]["text"] and results["reply"]["segments"] >= 1
+    assert results["replies"]["unknown_outcome"] == 0 == results["replies"]["rejected"]
+    assert results["provider"] == {"errors": {}}
+    start, end = timeseries["start_s"], results["duration_s"]
+    assert end >= 6 * 86400 + 12 * 3600 + 1800
+    assert all(start <= a < b <= end for a, b in results["raid_mode"]["periods"])
     assert (tmp_path / "report" / "report.html").exists()
     assert (tmp_path / "report" / "junit.xml").exists()
 
@@ -144,9 +152,14 @@ def test_results_shape_and_metrics_parsing() -> None:
     assert results["naive_spend_eur"] == Decimal("0.48") and results["spend_vs_oracle"] == 1.0
     text = ('# HELP x\nraidsim_inbound_messages_total{decision="drop",rule="raid_template"} 4.0\n'
             'raidsim_released_messages_total{decision="reply",rule="released"} 2.0\n'
+            'raidsim_replies_total{outcome="sent"} 5.0\n'
+            'raidsim_replies_total{outcome="unknown"} 1.0\n'
+            'raidsim_provider_errors_total{kind="http_429"} 2.0\n'
             'raidsim_held_replies 3.0\n')
     assert parse_metrics(text) == {"decisions": {"inbound.drop:raid_template": 4,
                                                  "released.reply:released": 2},
+                                   "replies": {"sent": 5, "unknown": 1},
+                                   "provider_errors": {"http_429": 2},
                                    "raidsim_held_replies": 3.0}
     records = [TraceRecord(float(t), "+33600000001", "+33644649021", "x") for t in range(10)]
     chosen = list(plan_records(records, start_s=2.0, speed=2.0, max_messages=5,
@@ -239,6 +252,7 @@ def test_live_counters_are_this_runs_and_odd_runs_are_warned_about() -> None:
     delta = _metrics_delta(now, before)
     assert delta == {"decisions": {"inbound.reply:first_contact": 3,
                                    "released.reply:released": 1},
+                     "replies": {}, "provider_errors": {},
                      "raidsim_inbound_duplicates_total": 7.0, "raidsim_spend_eur": 0.64,
                      "raidsim_held_replies": 1.0}
     warnings = _live_warnings(10, delta, {"count": 0}, "http://127.0.0.1:1")
@@ -541,3 +555,48 @@ def test_a_live_report_draws_its_plots(tmp_path: Path, monkeypatch: Any) -> None
     assert list(exhausted.get_xdata()) == [100 / 60, 100 / 60]  # 700 s: 100 s into the window
     html = (tmp_path / "report" / "report.html").read_text(encoding="utf-8")
     assert "raid_template" in html  # the decisions table, from decisions.by_rule
+
+
+def test_load_writes_reply_outcomes_provider_errors_raid_mode_and_duration(
+        capsys: Any) -> None:
+    """replies.{unknown_outcome,rejected}, provider.errors, reply, raid_mode, duration_s
+    and reply_latency_s.max were simulate-only: a live run could not be gated on provider
+    errors, nor compared with a simulated one on raid mode. The webhooks run from trace
+    time 600 (wall 1000) at 60 trace seconds per wall second; the last billed reply lands
+    at trace time 900, after the last webhook (760)."""
+    responder = {"replies": {"sent": 3, "unknown": 2, "failed": 1, "retry": 4},
+                 "provider_errors": {"http_429": 3, "http_503": 1, "http_5xx": 1,
+                                     "http_400": 1, "connect": 2, "timeout": 2, "auth": 1}}
+    periods = [[900.0, 950.0],  # over before the run: left out
+               [990.0, 1001.0],  # began before the first webhook: starts with it
+               [1002.0, None],  # still open: stops at duration_s
+               [1010.0, 1020.0]]  # after the last event: left out
+    results = _window_results(responder=responder, reply_text="Non, c'est non. Ça suffit",
+                              eur_per_segment=Decimal("0.16"), raid_periods=periods)
+    assert results["replies"]["unknown_outcome"] == 2 and results["replies"]["rejected"] == 1
+    assert results["provider"] == {"errors": {"auth": 1, "connect_error": 2, "rate_limited": 3,
+                                              "rejected": 1, "server_error": 2, "timeout": 2}}
+    assert results["reply"] == {"text": "Non, c'est non. Ça suffit", "encoding": "GSM-7",
+                                "segments": 1, "units": 25, "eur_per_segment": 0.16}
+    assert results["duration_s"] == 900.0
+    assert results["raid_mode"] == {"periods": [[600.0, 660.0], [720.0, 900.0]],
+                                    "total_s": 240.0}
+    assert results["timeseries"]["raid_mode"] == results["raid_mode"]["periods"]
+    assert results["reply_latency_s"]["max"] is not None
+    # without the responder's counters, its admin API or the speed: those keys are left
+    # out rather than written as zeros that a gate would read as "no error"
+    bare = _window_results(speed=None)
+    assert "provider" not in bare and "unknown_outcome" not in bare["replies"]
+    assert "raid_mode" not in bare and "reply" not in bare
+    assert bare["duration_s"] == 760.0  # the last webhook: replies cannot be placed
+
+    from raidsim.commands.load import reply_of
+    from sim.scenario import load_scenario
+
+    scenario = load_scenario(SCENARIO)
+    text, price = reply_of(scenario, {"reply_text": "autre chose"}, {})
+    assert (text, price) == (scenario.policy.reply_text, Decimal("0.16"))
+    assert "replies with another text than the scenario's" in capsys.readouterr().err
+    assert reply_of(None, {"reply_text": "x"}, {"eur_per_segment": "0.05"}) == (
+        "x", Decimal("0.05"))
+    assert reply_of(None, None, {}) == (None, None)

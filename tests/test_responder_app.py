@@ -333,8 +333,14 @@ async def test_held_replies_survive_restart(tmp_path: Path) -> None:
     async with running(settings, provider, clock) as client:
         for k in range(6):
             await post_sms(client, f"SM{k}", f"+3361000000{k}")
-        held = (await client.get("/admin/budget", headers=admin())).json()["held"]
+        first = (await client.get("/admin/budget", headers=admin())).json()
+        held = first["held"]
     assert held >= 1
+    # the surge put this process in raid mode: the admin API says since when (raidsim
+    # load places the period in trace time) and which reply it sends
+    assert first["raid_mode"] is True
+    assert first["raid_periods"] == [[clock.now, None]]
+    assert first["reply_text"] == settings.policy.reply_text
     clock.now += 120
     async with running(settings, provider, clock) as client:
         budget = (await client.get("/admin/budget", headers=admin())).json()

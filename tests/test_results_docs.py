@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,8 @@ REQUIRED = (
 FREE_FORM = frozenset({
     "decisions.by_rule", "senders.messages_per_sender", "provider.errors",
     "timeseries.inbound", "timeseries.decisions", "live.http_status",
-    "live.responder.decisions", "live.admin_budget",
+    "live.responder.decisions", "live.responder.replies", "live.responder.provider_errors",
+    "live.admin_budget",
 })
 
 
@@ -185,6 +187,9 @@ def test_every_load_key_is_documented() -> None:
     metrics_text = ('raidsim_inbound_messages_total{decision="reply",rule="first_contact"} 3\n'
                     'raidsim_released_messages_total{decision="reply",rule="released"} 1\n'
                     'raidsim_inbound_duplicates_total 1\nraidsim_spend_eur 0.48\n'
+                    'raidsim_replies_total{outcome="sent"} 1\n'
+                    'raidsim_replies_total{outcome="unknown"} 1\n'
+                    'raidsim_provider_errors_total{kind="http_429"} 2\n'
                     'raidsim_held_replies 0\n')
     metrics = _metrics_delta(parse_metrics(metrics_text), {})
     # the live section as raidsim load's _run builds it (its keys are checked below)
@@ -196,7 +201,9 @@ def test_every_load_key_is_documented() -> None:
             "admin_budget": {"spent_eur": "0.48", "total_eur": "100"}, "aborted": []}
     results = build_results(name="x", seed=0, sent=sent, billed=billed, bill=bill,
                             reply_cost_micros=160000, cap_eur=None, extra={"live": live},
-                            speed=60.0, responder_decisions=metrics["decisions"])
+                            speed=60.0, responder_decisions=metrics["decisions"],
+                            responder=metrics, reply_text="Non, c'est non.",
+                            eur_per_segment=Decimal("0.16"), raid_periods=[[100.2, None]])
     apply(results, [])  # what reports.gate does before raidsim load writes the file
     assert undocumented(results) == []
     assert missing_required(results) == []
@@ -207,7 +214,11 @@ def test_every_load_key_is_documented() -> None:
     assert results["senders"]["messages_per_sender"] and results["per_sender_spend_eur"]
     assert set(results["timeseries"]) == {
         "bin_s", "start_s", "inbound", "spend_eur", "naive_spend_eur", "oracle_spend_eur",
-        "reply_latency_s", "decisions"}
+        "reply_latency_s", "decisions", "raid_mode"}
+    for key in ("replies.unknown_outcome", "replies.rejected", "reply_latency_s.max",
+                "reply.text", "reply.segments", "provider.errors",
+                "raid_mode.periods", "raid_mode.total_s", "duration_s"):
+        assert key in key_paths(results), key
     # ...and none of them is documented as a key only simulate writes
     assert sorted(set(key_paths(results)) & simulate_only()) == []
 

@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -161,20 +161,34 @@ def _samples(text: str) -> Iterator[tuple[str, str]]:
             yield name, value
 
 
+def _labels(name: str) -> dict[str, str]:
+    """The labels of a Prometheus sample name: ``a_total{x="1",y="2"}`` -> {x: 1, y: 2}."""
+    return {key: value.strip('"') for key, _, value in
+            (part.partition("=") for part in name[name.index("{") + 1:-1].split(","))}
+
+
 def parse_metrics(text: str) -> dict[str, Any]:
-    """The responder's decision counters and gauges from its Prometheus text."""
+    """The responder's counters (decisions, replies by outcome, provider errors by kind)
+    and gauges from its Prometheus text."""
     decisions: Counter[str] = Counter()
+    replies: Counter[str] = Counter()
+    errors: Counter[str] = Counter()
     gauges: dict[str, float] = {}
     for name, value in _samples(text):
         if name.startswith(("raidsim_inbound_messages_total{", "raidsim_released_messages_total{")):
-            labels = dict(part.split("=", 1) for part in name[name.index("{") + 1:-1].split(","))
-            key = f"{labels['decision'].strip(chr(34))}:{labels['rule'].strip(chr(34))}"
+            labels = _labels(name)
             kind = "inbound" if name.startswith("raidsim_inbound") else "released"
-            decisions[f"{kind}.{key}"] += int(float(value))
+            decisions[f"{kind}.{labels['decision']}:{labels['rule']}"] += int(float(value))
+        elif name.startswith("raidsim_replies_total{"):
+            replies[_labels(name)["outcome"]] += int(float(value))
+        elif name.startswith("raidsim_provider_errors_total{"):
+            errors[_labels(name)["kind"]] += int(float(value))
         elif name in ("raidsim_held_replies", "raidsim_spend_eur",
                       "raidsim_inbound_duplicates_total"):
             gauges[name] = float(value)
-    return {"decisions": dict(sorted(decisions.items())), **gauges}
+    return {"decisions": dict(sorted(decisions.items())),
+            "replies": dict(sorted(replies.items())),
+            "provider_errors": dict(sorted(errors.items())), **gauges}
 
 
 def outbox_queued(text: str) -> int | None:
@@ -214,6 +228,26 @@ def settle(read_bill: Any, read_queued: Any, bill: dict[str, Any], settle_s: flo
     return bill, queued
 
 
+def reply_of(scenario: Any, admin_budget: Mapping[str, Any] | None,
+             bill: Mapping[str, Any]) -> tuple[str | None, Decimal | None]:
+    """The reply text and price per segment for ``reply``: the scenario's, as the reply's
+    cost is (``reply_cost_eur``); without a scenario, the responder's text (admin API) and
+    the fake provider's price. A responder whose text differs from the scenario's is
+    warned about: its replies may cost another number of segments."""
+    admin_text = (admin_budget or {}).get("reply_text")
+    if scenario is not None:
+        text = scenario.policy.reply_text
+        if isinstance(admin_text, str) and admin_text != text:
+            print("raidsim load: warning: the responder replies with another text than the "
+                  f"scenario's reply.text ({admin_text!r}): reply, reply_cost_eur, naive and "
+                  "oracle spend use the scenario's; spend_eur is what was billed",
+                  file=sys.stderr)
+        return text, scenario.policy.eur_per_segment
+    price = bill.get("eur_per_segment")
+    return (admin_text if isinstance(admin_text, str) else None,
+            Decimal(str(price)) if price is not None else None)
+
+
 def _percentile(values: list[float], q: float) -> float | None:
     """The simulator's percentile (nearest rank), so live and simulated figures compare."""
     from sim.metrics import percentile
@@ -227,13 +261,21 @@ def build_results(*, name: str, seed: int, sent: list[dict[str, Any]],
                   billed: list[dict[str, Any]], bill: dict[str, Any],
                   reply_cost_micros: int | None, cap_eur: Any,
                   extra: dict[str, Any], speed: float | None = None,
-                  responder_decisions: Mapping[str, int] | None = None) -> dict[str, Any]:
+                  responder_decisions: Mapping[str, int] | None = None,
+                  responder: Mapping[str, Any] | None = None,
+                  reply_text: str | None = None, eur_per_segment: Decimal | None = None,
+                  raid_periods: Sequence[Sequence[float | None]] | None = None
+                  ) -> dict[str, Any]:
     """The results JSON (docs/results.md) from what was sent and what the provider billed.
 
     ``speed`` (trace seconds per wall second) places the billed replies in trace time for
     ``timeseries.spend_eur`` and ``timeseries.reply_latency_s`` (left out without it);
     ``responder_decisions`` (this run's share of the responder's counters,
-    ``live.responder.decisions``) gives the final decisions of the held messages."""
+    ``live.responder.decisions``) gives the final decisions of the held messages, and
+    ``responder`` (all of that share) the replies' outcomes and the provider's errors.
+    ``reply_text`` and ``eur_per_segment`` give ``reply``; ``raid_periods`` (the
+    responder's, ``[start, end or None]`` in Unix seconds) give ``raid_mode`` in trace
+    time, with ``speed``."""
     from responder.policy.engine import is_e164
     from responder.policy.money import from_micros
 
@@ -347,9 +389,38 @@ def build_results(*, name: str, seed: int, sent: list[dict[str, Any]],
         "decisions": {"by_rule": dict(sorted(by_rule.items())), "held": held},
         **extra,
     }
-    timeseries = _timeseries(delivered, sent, billed, timed, speed=speed,
+    results["reply_latency_s"]["max"] = (round(max(latencies), 6) if latencies else None)
+    if responder is not None:
+        outcomes = responder.get("replies", {})
+        results["replies"]["unknown_outcome"] = int(outcomes.get("unknown", 0))
+        results["replies"]["rejected"] = int(outcomes.get("failed", 0))
+        errors: Counter[str] = Counter()
+        for kind, n in responder.get("provider_errors", {}).items():
+            errors[provider_error_kind(kind)] += int(n)
+        results["provider"] = {"errors": dict(sorted(errors.items()))}
+    if reply_text is not None:
+        from responder.sms import segment_info
+
+        results["reply"] = {"text": reply_text, **segment_info(reply_text).__dict__,
+                            "eur_per_segment": float(eur_per_segment)
+                            if eur_per_segment is not None else None}
+    clock = _trace_clock(sent, speed, billed)
+    times = [float(s["t"]) for s in delivered if isinstance(s.get("t"), int | float)]
+    if times and len(times) == len(delivered):  # the trace time of the run's last event
+        last = max(times)
+        if clock is not None and billed:
+            last = max(last, max(clock(m["wall_at"]) for m in billed))
+        results["duration_s"] = round(last, 3)
+        if clock is not None and raid_periods is not None:
+            periods = _raid_mode(raid_periods, clock,
+                                 min(float(s["sent_at"]) for s in delivered), last)
+            results["raid_mode"] = {"periods": periods,
+                                    "total_s": round(sum(b - a for a, b in periods), 3)}
+    timeseries = _timeseries(delivered, sent, billed, timed, clock=clock,
                              reply_cost_micros=reply_cost_micros, cost=cost)
     if timeseries is not None:
+        if "raid_mode" in results:
+            timeseries["raid_mode"] = results["raid_mode"]["periods"]
         results["timeseries"] = timeseries
     if "live" in results:
         results["live"] = {**results["live"], "foreign_replies": {
@@ -357,45 +428,91 @@ def build_results(*, name: str, seed: int, sent: list[dict[str, Any]],
     return results
 
 
+# The responder's provider-error kinds (its raidsim_provider_errors_total{kind}) under the
+# names the simulator's provider.errors uses; a refusal for good is an HTTP 4xx other than
+# 429 and the two auth ones, http_{status}; other kinds (auth, transport, error) keep theirs.
+_ERROR_KINDS = {"http_429": "rate_limited", "http_503": "server_error",
+                "http_5xx": "server_error", "timeout": "timeout", "connect": "connect_error"}
+
+
+def provider_error_kind(kind: str) -> str:
+    """A responder provider-error kind as ``provider.errors`` names it (docs/results.md)."""
+    if kind in _ERROR_KINDS:
+        return _ERROR_KINDS[kind]
+    if kind.startswith("http_4") and kind[5:].isdigit():
+        return "rejected"
+    return kind
+
+
+def _trace_clock(sent: list[dict[str, Any]], speed: float | None,
+                 billed: list[dict[str, Any]]) -> Callable[[float], float] | None:
+    """Wall time to trace time, ``t0 + (wall - wall0) * speed``, from the first webhook's
+    (``sent_at``, ``t``); None without ``speed``, a webhook without ``t``, or a speed so
+    large that a billed reply would land past the simulator's horizon (see _timeseries)."""
+    from sim.metrics import BIN_S, MAX_SPAN_S
+
+    if speed is None or not sent or any(not isinstance(s.get("t"), int | float)
+                                        for s in sent):
+        return None
+    first = min(sent, key=lambda s: (s["t"], s["sent_at"]))
+    t0, wall0, rate = float(first["t"]), float(first["sent_at"]), speed
+
+    def clock(wall: float) -> float:
+        return t0 + (wall - wall0) * rate
+
+    # A huge --speed (1e9: send at once) puts a reply billed seconds later years into the
+    # trace: one slot per minute up to it took more memory than the machine had. Past the
+    # simulator's own horizon (from the first webhook's bin) the placement means nothing.
+    start = math.floor(t0 / BIN_S) * BIN_S
+    if billed and max(clock(m["wall_at"]) for m in billed) - start >= MAX_SPAN_S:
+        return None
+    return clock
+
+
+def _raid_mode(periods: Sequence[Sequence[float | None]], clock: Callable[[float], float],
+               wall_start: float, end_s: float) -> list[list[float]]:
+    """The responder's raid-mode periods (Unix seconds) that overlap the run, in trace time
+    and within it: one that began before the first webhook starts with it, one still open
+    (or ending later) stops at ``end_s``."""
+    start_s = clock(wall_start)
+    out: list[list[float]] = []
+    for period in periods:
+        begin, finish = period[0], period[1]
+        if begin is None:
+            continue
+        a = max(start_s, clock(float(begin)))
+        b = end_s if finish is None else min(end_s, clock(float(finish)))
+        if b > a:
+            out.append([round(a, 3), round(b, 3)])
+    return out
+
+
 def _timeseries(delivered: list[dict[str, Any]], sent: list[dict[str, Any]],
                 billed: list[dict[str, Any]], timed: list[tuple[float, float]], *,
-                speed: float | None, reply_cost_micros: int | None,
+                clock: Callable[[float], float] | None, reply_cost_micros: int | None,
                 cost: int) -> dict[str, Any] | None:
     """``timeseries`` as sim.metrics writes it, in trace time, from ``start_s`` (the start
     of the first webhook's 60-s bin) on; None when a webhook has no trace time.
 
     Inbound, naive, oracle and decisions are binned by each webhook's ``t``. A billed reply
-    is placed at ``t0 + (wall - wall0) * speed``, where (wall0, t0) is the first webhook's
-    (``sent_at``, ``t``); without ``speed``, spend and latency series are left out. A held
-    message's later decision has no time live: the decision series leave it out. Raid
-    mode is not known live: no ``raid_mode`` series."""
+    is placed at ``clock(wall)`` (_trace_clock); without a clock, spend and latency series
+    are left out. A held message's later decision has no time live: the decision series
+    leave it out. ``raid_mode`` is added by build_results when the responder gave it."""
     from responder.policy.money import from_micros
-    from sim.metrics import BIN_S, MAX_SPAN_S
+    from sim.metrics import BIN_S
 
     if not delivered or any(not isinstance(s.get("t"), int | float) for s in sent):
         return None
     first = min(sent, key=lambda s: (s["t"], s["sent_at"]))
-    t0, wall0 = float(first["t"]), float(first["sent_at"])
-    start = math.floor(t0 / BIN_S) * BIN_S
+    start = math.floor(float(first["t"]) / BIN_S) * BIN_S
     ordered = sorted(delivered, key=lambda s: (s["t"], s["sent_at"]))
 
     def index(t: float) -> int:
         return max(0, int((t - start) // BIN_S))
 
-    def trace_t(wall: float) -> float:
-        assert speed is not None
-        return t0 + (wall - wall0) * speed
-
     n_bins = index(float(ordered[-1]["t"])) + 1
-    if speed is not None and billed and max(
-        trace_t(m["wall_at"]) for m in billed
-    ) - start >= MAX_SPAN_S:
-        # A huge --speed (1e9: send at once) puts a reply billed seconds later years into
-        # the trace: one slot per minute up to it took more memory than the machine had.
-        # Past the simulator's own horizon the placement means nothing: no such series.
-        speed = None
-    if speed is not None:
-        n_bins = max([n_bins, *(index(trace_t(m["wall_at"])) + 1 for m in billed)])
+    if clock is not None:
+        n_bins = max([n_bins, *(index(clock(m["wall_at"])) + 1 for m in billed)])
     inbound: dict[str, list[int]] = {}
     decisions: dict[str, list[int]] = {}
     naive, oracle = [0] * n_bins, [0] * n_bins
@@ -422,19 +539,19 @@ def _timeseries(delivered: list[dict[str, Any]], sent: list[dict[str, Any]],
 
     result: dict[str, Any] = {"bin_s": BIN_S, "start_s": start,
                               "inbound": dict(sorted(inbound.items()))}
-    if speed is not None:
+    if clock is not None:
         spend = [0] * n_bins
         for m in billed:
             price = m.get("price_micros")
-            spend[index(trace_t(m["wall_at"]))] += int(price) if price is not None else cost
+            spend[index(clock(m["wall_at"]))] += int(price) if price is not None else cost
         result["spend_eur"] = cumulative(spend)
     if reply_cost_micros is not None:  # an unknown price: no naive or oracle figure
         result["naive_spend_eur"] = cumulative(naive)
         result["oracle_spend_eur"] = cumulative(oracle)
-    if speed is not None:
+    if clock is not None:
         per_bin: dict[int, list[float]] = {}
         for wall, latency in timed:
-            per_bin.setdefault(index(trace_t(wall)), []).append(latency)
+            per_bin.setdefault(index(clock(wall)), []).append(latency)
         result["reply_latency_s"] = {
             f"p{q}": [_percentile(per_bin.get(i, []), q / 100) for i in range(n_bins)]
             for q in (50, 95, 99)}
@@ -719,9 +836,13 @@ def _run(args: argparse.Namespace, work: Path) -> int:
         },
     }
     cap = budget_cap(admin_budget, scenario)
+    reply_text, per_segment = reply_of(scenario, admin_budget, bill)
     results = build_results(name=name, seed=seed, sent=sent, billed=billed, bill=bill,
                             reply_cost_micros=reply_cost, cap_eur=cap, extra=extra,
-                            speed=args.speed, responder_decisions=metrics.get("decisions"))
+                            speed=args.speed, responder_decisions=metrics.get("decisions"),
+                            responder=metrics, reply_text=reply_text,
+                            eur_per_segment=per_segment,
+                            raid_periods=(admin_budget or {}).get("raid_periods"))
     foreign = results["live"]["foreign_replies"]["count"]  # counted by own_replies
     if foreign:
         print(f"raidsim load: warning: {foreign} billed replies answer messages this "
@@ -755,9 +876,11 @@ def _run(args: argparse.Namespace, work: Path) -> int:
 def _metrics_delta(now: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
     """This run's share of the responder's counters: decisions, duplicates and spend are
     differences; ``raidsim_held_replies`` is the gauge as the run ended."""
-    decisions = {key: count - before.get("decisions", {}).get(key, 0)
-                 for key, count in now.get("decisions", {}).items()}
-    out: dict[str, Any] = {"decisions": {k: v for k, v in decisions.items() if v}}
+    out: dict[str, Any] = {}
+    for counters in ("decisions", "replies", "provider_errors"):
+        delta = {key: count - before.get(counters, {}).get(key, 0)
+                 for key, count in now.get(counters, {}).items()}
+        out[counters] = {k: v for k, v in delta.items() if v}
     for name in ("raidsim_inbound_duplicates_total", "raidsim_spend_eur"):
         if name in now:
             out[name] = round(now[name] - before.get(name, 0.0), 6)
