@@ -48,10 +48,8 @@ from responder.store import Inbound, OutboxItem, SqlStore
 P = ParamSpec("P")
 T = TypeVar("T")
 
-# How far back each policy tick reads refunds again, before the latest one it has seen:
-# a refund's time is its writer's clock when its transaction began, so one may commit
-# after a later-stamped one (a wait on the budget lock, clocks a little apart).
-REFUND_OVERLAP_S = 60.0
+# Refunds read per query by the policy tick (it reads pages until it has them all).
+REFUND_PAGE = 1000
 
 
 class DbThread:
@@ -154,9 +152,9 @@ class Responder:
         # database forgot (a reservation, a reply, a held message). It is then rebuilt
         # from the store, as at start-up, before it decides anything else.
         self.stale = False
-        # Refunds recorded by any process after this time are not yet in the policy's
-        # memory (``refresh`` picks them up; ``_rebuild`` replays the earlier ones).
-        self.refunds_seen = 0.0
+        # Refunds recorded by any process numbered after this one are not yet in the
+        # policy's memory (``refresh`` picks them up; ``_rebuild`` replays the earlier ones).
+        self.refunds_seen = 0
 
     # -- start-up ----------------------------------------------------------------
 
@@ -193,9 +191,9 @@ class Responder:
         """The policy's memory from the stored traffic (start-up, or after a failed write)."""
         controls = self._load_controls()
         config = policy_with_caps(self.base_config, self.store.caps())
-        seen = self.store.last_refund_at()  # read first: a later one is picked up on refresh
+        seen = self.store.last_refund_seq()  # read first: a later one is picked up on refresh
         self.state, self.replayed = rebuild_state(self.store, config, controls, now=now)
-        self.refunds_seen = seen or 0.0
+        self.refunds_seen = seen
         self.stale = False
 
     def _fresh(self, *, now: float) -> None:
@@ -344,13 +342,16 @@ class Responder:
         changed = self._sync_controls(now=now, force=force)
         # Any process's outbox may settle a reply this process admitted: a refund recorded
         # by another one must free the sender in this memory too, or it is dropped as
-        # sender_limit here (for the limit's window, 30 days) until a restart. Refunds
-        # already applied are read again in the overlap; record_refund ignores them.
-        for message_id, sender, at in self.store.refunds_since(
-            self.refunds_seen - REFUND_OVERLAP_S
-        ):
-            record_refund(self.state, message_id, 0, sender=sender)  # money: seed_spend
-            self.refunds_seen = max(self.refunds_seen, at)
+        # sender_limit here (for the limit's window, 30 days) until a restart. Each refund
+        # is read once, by its number (not its time: the refunding process's clock); this
+        # process's own, already applied here, are read too and change nothing more.
+        while True:
+            page = self.store.refunds_after(self.refunds_seen, limit=REFUND_PAGE)
+            for seq, message_id, sender in page:
+                record_refund(self.state, message_id, 0, sender=sender)  # money: seed_spend
+                self.refunds_seen = seq
+            if len(page) < REFUND_PAGE:
+                break
         # The last hour's sum reads each reservation of the hour: pacing needs it only under
         # an hourly cap (which bounds that count); without one it would grow with the traffic.
         hourly = self.state.config.budget.per_hour_micros is not None

@@ -328,9 +328,12 @@ class SqlStore:
             cost, bucket = int(row[0]), int(row[1])
             # Keep the id reserved (never reply twice) but give the money back, and stop
             # counting it for the sender limit (``refunded``): the reply never reached them.
+            # Its number is the next refund's: taken under the budget lock, held until this
+            # commits, so refunds commit in the order of their numbers (``refunds_after``).
+            self._execute("UPDATE spend SET refund_seq = refund_seq + 1")
             self._execute(
-                "UPDATE reservations SET cost_micros = 0, refunded = 1, refunded_at = ?"
-                " WHERE message_id = ?",
+                "UPDATE reservations SET cost_micros = 0, refunded = 1, refunded_at = ?,"
+                " refund_seq = (SELECT refund_seq FROM spend) WHERE message_id = ?",
                 (now, message_id),
             )
             if cost:
@@ -389,21 +392,23 @@ class SqlStore:
         row = self._one("SELECT COUNT(*) FROM reservations WHERE refunded = 0")
         return int(row[0]) if row else 0
 
-    def refunds_since(self, since: float) -> list[tuple[str, str, float]]:
-        """(message id, sender, refunded at) of the refunds recorded at a time after
-        ``since``, oldest first (a refund of unknown time, made before migration 0003, is
-        not listed: a restart replays those)."""
+    def refunds_after(self, seq: int, *, limit: int = 1000) -> list[tuple[int, str, str]]:
+        """(number, message id, sender) of the first ``limit`` refunds numbered after
+        ``seq``, in number order. Numbers are given under the budget lock, which is held
+        until the refund commits: once a number is read, every lower one has been too, so
+        reading past the last one read skips none and reads none twice, whatever the
+        refunding processes' clocks say."""
         rows = self._all(
-            "SELECT message_id, sender, refunded_at FROM reservations"
-            " WHERE refunded = 1 AND refunded_at > ? ORDER BY refunded_at, message_id",
-            (since,),
+            "SELECT refund_seq, message_id, sender FROM reservations"
+            f" WHERE refund_seq > ? ORDER BY refund_seq LIMIT {int(limit)}",
+            (seq,),
         )
-        return [(str(r[0]), str(r[1]), float(r[2])) for r in rows]
+        return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
 
-    def last_refund_at(self) -> float | None:
-        """When the latest refund of known time was recorded; None if there is none."""
-        row = self._one("SELECT MAX(refunded_at) FROM reservations WHERE refunded = 1")
-        return None if row is None or row[0] is None else float(row[0])
+    def last_refund_seq(self) -> int:
+        """The number of the latest refund committed; 0 if there is none."""
+        row = self._one("SELECT refund_seq FROM spend")
+        return int(row[0]) if row else 0
 
     def refunds(self, message_ids: Sequence[str]) -> list[tuple[str, str, float]]:
         """(message id, sender, when) of each of ``message_ids`` whose reservation was
