@@ -9,8 +9,10 @@ promise is in ``tests/test_store_contract.py``; the live service's in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from ledger_contract import NOW
@@ -28,10 +30,13 @@ from responder.policy.config import SenderLimit
 from responder.policy.engine import record_refund
 from responder.policy.ledger import ReserveRequest
 from responder.recovery import rebuild_state
-from responder.store import FAILED, SENT, Inbound, SqlStore, open_store
+from responder.store import FAILED, SENT, Inbound, OutboxItem, SqlStore, open_store
 from sim.model import RaidModel
 from sim.provider import Fault, ProviderModel
 from sim.trace import TraceRecord
+
+if TYPE_CHECKING:
+    from responder.service import Responder
 
 TO = "+33644649021"
 ALICE = "+33612345678"
@@ -209,13 +214,112 @@ def test_a_refund_another_process_recorded_frees_the_sender_here(
         again = a.accept(Inbound("SM2", ALICE, TO, BODY, NOW + 5.0), now=NOW + 5.0)
         assert again.decision is not None
         assert (again.decision.action, again.decision.rule) == (Action.REPLY, "first_contact")
-        # read again in the overlap, the refund changes nothing more: SM2 counts
+        # the refund is not read again: SM2 counts
         a.refresh(now=NOW + 6.0)
         third = a.accept(Inbound("SM3", ALICE, TO, BODY, NOW + 7.0), now=NOW + 7.0)
         assert third.decision is not None and third.decision.rule == "sender_limit"
     finally:
         a_store.close()
         b_store.close()
+
+
+def _instances(tmp_path: Path, store_url: str, count: int
+               ) -> tuple[list[Responder], list[SqlStore]]:
+    """``count`` started responders sharing the database at ``store_url`` (processes)."""
+    from responder_support import PLAIN_POLICY, base_env
+
+    from responder.config import load_settings
+    from responder.service import Responder
+
+    policy = tmp_path / "plain.toml"
+    policy.write_text(PLAIN_POLICY)
+    settings = load_settings(base_env(RAIDSIM_DATABASE_URL=store_url,
+                                      RAIDSIM_POLICY_FILE=str(policy)))
+    stores = [open_store(store_url) for _ in range(count)]
+    cores = [Responder(settings, s) for s in stores]
+    for core in cores:
+        core.start(now=NOW)
+    return cores, stores
+
+
+def _refund_next(core: Responder, *, now: float) -> OutboxItem:
+    """``core``'s outbox claims the next reply, the provider refuses it for good: refunded,
+    at ``now`` by ``core``'s clock."""
+    [item] = core.store.claim_outbox(now=NOW + 60.0, limit=1, owner="w", lease_s=30)
+    core.store.finish_outbox(item.id, FAILED, now=now, error="21610")
+    core.refund(item, now=now)
+    return item
+
+
+def _answer(core: Responder, sid: str, sender: str, t: float) -> tuple[Action, str]:
+    accepted = core.accept(Inbound(sid, sender, TO, BODY, t), now=t)
+    assert accepted.decision is not None
+    return accepted.decision.action, accepted.decision.rule
+
+
+def test_a_refund_stamped_by_a_clock_far_ahead_hides_no_later_refund(
+    tmp_path: Path, store_url: str,
+) -> None:
+    """An instance whose clock ran an hour ahead refunded Alice's reply; then one with a
+    right clock refunded Bob's. The policy tick read refunds by time, from the latest it
+    had seen less a minute: after the first, it never saw the second, and Bob was dropped
+    as sender_limit for 30 days. Refunds are now read by number, whatever their time."""
+    (admitter, ahead, right), stores = _instances(tmp_path, store_url, 3)
+    try:
+        assert _answer(admitter, "SM1", ALICE, NOW + 1.0)[0] is Action.REPLY
+        assert _answer(admitter, "SM2", BOB, NOW + 1.5)[0] is Action.REPLY
+        assert _refund_next(ahead, now=NOW + 3600.0 + 3.0).message_sid == "SM1"
+        admitter.refresh(now=NOW + 4.0)
+        assert _refund_next(right, now=NOW + 5.0).message_sid == "SM2"
+        admitter.refresh(now=NOW + 6.0)
+        assert _answer(admitter, "SM3", ALICE, NOW + 7.0) == (Action.REPLY, "first_contact")
+        assert _answer(admitter, "SM4", BOB, NOW + 7.0) == (Action.REPLY, "first_contact")
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_the_policy_tick_reads_each_refund_once(
+    tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each tick read the last minute of refunds again (60 x N rows a tick when the
+    provider refuses N replies a second). Now a tick reads only the refunds numbered after
+    the last it saw: each one once, over pages when there are many."""
+    import responder.service
+
+    monkeypatch.setattr(responder.service, "REFUND_PAGE", 2, raising=False)
+    (admitter, other), stores = _instances(tmp_path, store_url, 2)
+    read: list[str] = []
+    real_all = admitter.store._all
+
+    def counting_all(sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        rows = real_all(sql, params)
+        if "FROM reservations" in sql:  # the refunds a tick reads
+            read.extend(str(value) for row in rows for value in row if value in sids)
+        return rows
+
+    sids = [f"SM{k}" for k in range(1, 6)]
+    monkeypatch.setattr(admitter.store, "_all", counting_all)
+    try:
+        senders = [f"+336100000{k:02d}" for k in range(len(sids))]
+        for k, (sid, sender) in enumerate(zip(sids, senders, strict=True)):
+            assert _answer(admitter, sid, sender, NOW + 1.0 + k)[0] is Action.REPLY
+        _refund_next(other, now=NOW + 10.0)
+        admitter.refresh(now=NOW + 11.0)
+        assert read == ["SM1"]
+        admitter.refresh(now=NOW + 12.0)
+        assert read == ["SM1"]  # not again
+        for t in (13.0, 13.0, 14.0, 15.0):  # more than a page
+            _refund_next(other, now=NOW + t)
+        admitter.refresh(now=NOW + 16.0)  # one tick reads every page
+        assert read == sids
+        admitter.refresh(now=NOW + 17.0)
+        assert read == sids
+        for k, sender in enumerate(senders):
+            assert _answer(admitter, f"SM{k}b", sender, NOW + 20.0)[1] == "first_contact"
+    finally:
+        for store in stores:
+            store.close()
 
 
 # -- migration 0003 on a database that already had refunds -------------------------------
