@@ -9,13 +9,14 @@ promise is in ``tests/test_store_contract.py``; the live service's in
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from ledger_contract import NOW
+from ledger_contract import NOW, StoreFactory
 
 from responder.policy import (
     Action,
@@ -359,3 +360,124 @@ def test_migration_0003_marks_the_refunds_made_before_it(store_url: str) -> None
 def _request(sid: str, sender: str, limit: SenderLimit) -> ReserveRequest:
     return ReserveRequest(sid, sender, 160_000, NOW + 60.0, sender_limit=limit.replies,
                           sender_window_s=limit.window_s)
+
+
+# -- refund numbers (migration 0007) -----------------------------------------------------
+
+
+def test_migration_0007_numbers_the_refunds_made_before_it(store_url: str) -> None:
+    """Refunds recorded at version 6 are numbered in the order they were recorded (by
+    time, then message id; one of unknown time at its reservation's), the counter starts
+    after them, and a reply not refunded gets no number."""
+    old = open_store(store_url)
+    try:
+        old._migrations = [m for m in old._migrations if m.version <= 6]
+        assert old.migrate(now=NOW) == [1, 2, 3, 4, 5, 6]
+        for sid, sender, reserved_at, refunded, refunded_at in (
+            ("SM1", ALICE, NOW, 1, NOW + 50.0),
+            ("SM2", BOB, NOW + 1.0, 1, NOW + 20.0),
+            ("SM3", ALICE, NOW + 2.0, 0, None),
+            ("SM4", BOB, NOW + 3.0, 1, NOW + 20.0),  # the same time as SM2: after it
+            ("SM5", ALICE, NOW + 30.0, 1, None),  # refunded before 0003: time unknown
+        ):
+            old._execute(
+                "INSERT INTO reservations (message_id, sender, cost_micros, hour, reserved_at,"
+                " refunded, refunded_at) VALUES (?, ?, 0, 0, ?, ?, ?)",
+                (sid, sender, reserved_at, refunded, refunded_at))
+    finally:
+        old.close()
+    store = open_store(store_url)
+    try:
+        assert store.migrate(now=NOW) == list(range(7, store.latest_version + 1))
+        assert store.refunds_after(0) == [(1, "SM2", BOB), (2, "SM4", BOB),
+                                          (3, "SM5", ALICE), (4, "SM1", ALICE)]
+        assert store.last_refund_seq() == 4
+        assert store.refunds_after(2) == [(3, "SM5", ALICE), (4, "SM1", ALICE)]
+        store.settle("SM3", billed=False, now=NOW + 60.0)
+        assert store.last_refund_seq() == 5
+        assert store.refunds_after(4) == [(5, "SM3", ALICE)]
+        store.settle("SM3", billed=False, now=NOW + 61.0)  # settled once: no new number
+        assert store.last_refund_seq() == 5
+        assert store.refunds_after(0, limit=2) == [(1, "SM2", BOB), (2, "SM4", BOB)]
+    finally:
+        store.close()
+
+
+def _reserved(store: SqlStore, count: int) -> list[str]:
+    sids = [f"SM{k:03d}" for k in range(count)]
+    for k, sid in enumerate(sids):
+        request = ReserveRequest(sid, f"+336200{k:05d}", 160_000, NOW + k)
+        assert str(store.reserve(request)) == "ok"
+    return sids
+
+
+def test_concurrent_refunds_are_numbered_once_each_and_read_without_a_gap(
+    store_factory: StoreFactory,
+) -> None:
+    """Four connections (processes) refund at once while a fifth reads the refunds after
+    the last number it saw, again and again: no two refunds share a number, and a reader
+    never sees a number before every lower one (it would skip that one for good)."""
+    writers, per_writer = 4, 25
+    sids = _reserved(store_factory(), writers * per_writer)
+    stores = [store_factory() for _ in range(writers)]
+    reader = store_factory()
+    barrier = threading.Barrier(writers + 1)
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def refund(index: int) -> None:
+        try:
+            barrier.wait()
+            for sid in sids[index::writers]:
+                stores[index].settle(sid, billed=False, now=NOW + 100.0)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=refund, args=(i,)) for i in range(writers)]
+    for thread in threads:
+        thread.start()
+    seen: list[tuple[int, str, str]] = []
+    try:
+        barrier.wait()
+        while not done.is_set():
+            if not any(t.is_alive() for t in threads):
+                done.set()  # one more read after the last refund committed
+            page = reader.refunds_after(seen[-1][0] if seen else 0)
+            numbers = [seq for seq, _, _ in page]
+            first = seen[-1][0] + 1 if seen else 1
+            assert numbers == list(range(first, first + len(page))), (first, numbers)
+            seen.extend(page)
+    finally:  # the stores are closed after the test: not while a writer uses one
+        for thread in threads:
+            thread.join(timeout=60)
+    assert not errors, errors
+    assert [seq for seq, _, _ in seen] == list(range(1, len(sids) + 1))
+    assert sorted(sid for _, sid, _ in seen) == sids
+    assert reader.last_refund_seq() == len(sids)
+
+
+def test_a_refund_waiting_for_the_lock_is_numbered_after_the_one_holding_it(
+    store_factory: StoreFactory,
+) -> None:
+    """A refund not yet committed holds the budget lock with its number: another one waits
+    for it (it cannot take the next number and commit first), and a reader sees neither
+    until the first commits. A number visible before a lower one still to commit (as a
+    PostgreSQL sequence gives them) would be skipped by every reader."""
+    first, second, reader = store_factory(), store_factory(), store_factory()
+    _reserved(first, 2)
+    waiting = threading.Thread(
+        target=lambda: second.settle("SM001", billed=False, now=NOW + 10.0))
+    try:
+        with first.transaction():
+            first.settle("SM000", billed=False, now=NOW + 20.0)
+            waiting.start()
+            waiting.join(timeout=0.5)
+            assert waiting.is_alive()  # waits for the lock
+            assert reader.refunds_after(0) == []
+            assert reader.last_refund_seq() == 0
+    finally:  # the lock is released: the waiting refund goes on, and ends
+        if waiting.ident is not None:
+            waiting.join(timeout=30)
+    assert not waiting.is_alive()
+    assert reader.refunds_after(0) == [(1, "SM000", "+33620000000"),
+                                       (2, "SM001", "+33620000001")]
