@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from starlette.applications import Starlette
 
@@ -10,9 +13,53 @@ from responder.app import create_app
 from responder.config import load_settings
 from responder.logs import configure
 
+# Set by `raidsim serve --workers N`: the file where a worker that cannot start writes why,
+# so that the supervisor's last line names the cause (the worker's own stderr holds it
+# among uvicorn's log lines and traceback).
+START_ERROR_FILE_ENV = "RAIDSIM_SERVE_START_ERROR_FILE"
+
+# Why this process's app could not start, one line each (``raidsim serve`` with one worker
+# runs the app in its own process and reads them here).
+start_errors: list[str] = []
+
 
 def app_from_env() -> Starlette:
     """Build the app from RAIDSIM_* environment variables (each uvicorn worker calls this)."""
-    settings = load_settings(os.environ)
-    configure(settings.log_level)
-    return create_app(settings, tune_gc=True)
+    try:
+        settings = load_settings(os.environ)
+        configure(settings.log_level)
+        app = create_app(settings, tune_gc=True)
+    except Exception as exc:
+        report_start_error(exc)
+        raise
+    app.router.lifespan_context = _reporting(app.router.lifespan_context)
+    return app
+
+
+def _reporting(lifespan: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``lifespan``, reporting an exception out of its start-up (not its shutdown)."""
+
+    @contextlib.asynccontextmanager
+    async def reporting(app: Any) -> AsyncIterator[Any]:
+        started = False
+        try:
+            async with lifespan(app) as state:
+                started = True
+                yield state
+        except Exception as exc:
+            if not started:
+                report_start_error(exc)
+            raise
+
+    return reporting
+
+
+def report_start_error(exc: BaseException) -> None:
+    """Record why the app cannot start: in ``start_errors``, and in the file named by
+    ``RAIDSIM_SERVE_START_ERROR_FILE`` if set (a worker's supervisor reads it)."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line
+    start_errors.append(text)
+    path = os.environ.get(START_ERROR_FILE_ENV)
+    if path:
+        with contextlib.suppress(OSError), open(path, "w", encoding="utf-8") as file:
+            file.write(text + "\n")

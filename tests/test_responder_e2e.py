@@ -58,6 +58,35 @@ def test_sigterm_ends_serve_as_sigterm_with_any_number_of_workers(
     assert code == -signal.SIGTERM, served.output()  # a shell shows 143
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_worker_that_cannot_start_fails_serve_with_exit_3(
+    tmp_path: Path, workers: str,
+) -> None:
+    """A database that passes serve's own checks (migrated, right schema version) but that
+    the app's start-up cannot read: a table is gone. Each worker's lifespan fails; with
+    ``--workers N`` uvicorn's supervisor stopped, and serve exited 0, which systemd,
+    Kubernetes or a CI script read as a clean shutdown: no restart, no alert."""
+    import subprocess
+    import sys
+
+    db = tmp_path / "damaged.db"
+    env = base_env(RAIDSIM_DATABASE_URL=f"sqlite:///{db}")
+    subprocess.run([sys.executable, "-m", "raidsim", "db", "upgrade"], cwd=tmp_path, env=env,
+                   check=True, capture_output=True, timeout=60)
+    with sqlite3.connect(db) as conn:
+        conn.execute("DROP TABLE number_rules")
+    done = subprocess.run(
+        [sys.executable, "-m", "raidsim", "serve", "--port", str(free_port()),
+         "--workers", workers],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=90,
+    )
+    assert done.returncode == 3, done.stderr
+    # The last line says what failed, in one line: no need to dig through the traceback.
+    assert done.stderr.splitlines()[-1] == (
+        "raidsim serve: error: the responder failed to start (exit 3): "
+        "OperationalError: no such table: number_rules"), done.stderr
+
+
 def test_bad_config_stops_at_start(tmp_path: Path) -> None:
     """Missing or wrong configuration exits 2 with a message naming the setting."""
     import subprocess

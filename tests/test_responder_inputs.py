@@ -258,10 +258,32 @@ def test_serve_supervises_workers_with_a_supervisor_that_takes_a_target(
 
     monkeypatch.setattr(uvicorn.supervisors, "Multiprocess", OldMultiprocess)
     config = Config()
-    assert serve._supervise(config) is True  # type: ignore[arg-type]
+    assert serve._supervise(config).terminated  # type: ignore[arg-type]
     assert seen["handled"] and seen["sockets"] == ["socket"]
-    assert seen["target"].__self__.config is config  # a uvicorn.Server's run
+    # a uvicorn.Server's run, which exits 3 when the app does not start
+    assert seen["target"].__self__.config is config
 
+
+
+def test_a_worker_that_cannot_load_its_settings_says_why_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``serve --workers N`` checks the settings before the workers start, but each worker
+    reads them again (a RAIDSIM_CONFIG file edited in between, a restarted worker): the
+    worker writes why it stopped where the supervisor reads it for its last line."""
+    from responder import asgi
+
+    report = tmp_path / "start-error"
+    for name, value in base_env(RAIDSIM_BUDGET_EUR="lots").items():
+        if name.startswith("RAIDSIM_"):
+            monkeypatch.setenv(name, value)
+    monkeypatch.setenv(asgi.START_ERROR_FILE_ENV, str(report))
+    monkeypatch.setattr(asgi, "start_errors", [])
+    with pytest.raises(ConfigError):
+        asgi.app_from_env()
+    [line] = report.read_text().splitlines()
+    assert line.startswith("ConfigError: ") and "RAIDSIM_BUDGET_EUR" in line
+    assert asgi.start_errors == [line]
 
 # -- a failed webhook transaction must not leave the policy's memory ahead of the store --
 

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
+import logging
 import os
 import signal
 import socket
 import sys
+import tempfile
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     import uvicorn
+
+# uvicorn's exit status for an app that did not start (and gunicorn's for a worker that
+# failed to boot)
+STARTUP_FAILURE = 3
+logger = logging.getLogger("uvicorn.error")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -26,8 +35,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "Database migrations are applied before the workers start. See docs/responder.md."
         ),
         epilog="Exit codes: after a graceful shutdown, 143 on SIGTERM (128 + 15, as process "
-        "supervisors expect) and 0 on Ctrl-C; 2 for a bad setting or a busy port (named on "
-        "stderr); 3 for an internal error.",
+        "supervisors expect) and 0 on Ctrl-C; 2 for a bad setting, an unusable database or "
+        "a busy port (named on stderr); 3 when the responder, or any of its --workers, "
+        "could not start (the last line on stderr names the cause), or for an internal "
+        "error. A worker that dies after it started is replaced.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
@@ -105,38 +116,133 @@ def run(args: argparse.Namespace) -> int:
     if args.workers == 1:
         # uvicorn's server raises the signal it stopped on again once it has shut down:
         # a SIGTERM ends the process as SIGTERM (143), a Ctrl-C as KeyboardInterrupt.
-        uvicorn.run("responder.asgi:app_from_env", **config)
+        from responder import asgi
+
+        try:
+            uvicorn.run("responder.asgi:app_from_env", **config)
+        except SystemExit as exc:  # uvicorn exits 3 if the app did not start (older: 1 if
+            # it did not load)
+            if exc.code in (None, 0):
+                return 0
+            return _start_failed(asgi.start_errors[-1] if asgi.start_errors else None)
         return 0
-    # Its worker supervisor does not: after a SIGTERM it returned, and serve exited 0.
-    if _supervise(uvicorn.Config("responder.asgi:app_from_env", **config)):
+    # Its worker supervisor does not: after a SIGTERM it returned, and serve exited 0; so
+    # it did when it stopped because a worker could not start.
+    stopped = _supervise(uvicorn.Config("responder.asgi:app_from_env", **config))
+    if stopped.failed:
+        return _start_failed(stopped.cause)
+    if stopped.terminated:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.raise_signal(signal.SIGTERM)  # 143, as with one worker
     return 0
 
 
-def _supervise(config: uvicorn.Config) -> bool:
-    """Run ``config.workers`` worker processes as ``uvicorn.run`` does; True if the
-    supervisor stopped on SIGTERM (it stops them gracefully first)."""
-    import uvicorn
+def _start_failed(cause: str | None) -> int:
+    """Say, as the last line on stderr, that the app could not start and why: uvicorn's
+    traceback above it is long, and a process supervisor shows the last line."""
+    because = f": {cause}" if cause else "; the errors above say why"
+    print(f"raidsim serve: error: the responder failed to start (exit {STARTUP_FAILURE})"
+          f"{because}", file=sys.stderr)
+    return STARTUP_FAILURE
+
+
+class Stopped(NamedTuple):
+    """Why the worker supervisor stopped (it stops the workers gracefully first)."""
+
+    terminated: bool  # on SIGTERM
+    failed: bool = False  # a worker could not start (exited 3)
+    cause: str | None = None  # what the worker said, if it could
+
+
+def _supervise(config: uvicorn.Config) -> Stopped:
+    """Run ``config.workers`` worker processes as ``uvicorn.run`` does, until a signal
+    stops them or one of them cannot start."""
     from uvicorn.supervisors import Multiprocess
 
     class Supervisor(Multiprocess):
         terminated = False
+        failed = False
 
         def handle_term(self) -> None:
             self.terminated = True
             super().handle_term()
 
+        def keep_subprocess_alive(self) -> None:
+            # Older uvicorn (0.40 among them) restarted a worker that could not start,
+            # again and again; later ones stop, as here, then return as after a clean stop.
+            for process in self.processes:
+                if not self.should_exit.is_set() and _start_failure(process):
+                    logger.error("Child process [%s] failed to start, stopping the parent "
+                                 "process.", process.pid)
+                    self.should_exit.set()
+                    return
+            super().keep_subprocess_alive()
+
     options: dict[str, Any] = {}
     if "target" in inspect.signature(Multiprocess.__init__).parameters:
         # uvicorn 0.30 to 0.3x: the supervisor is given each worker's entry point, as
         # uvicorn.run gives it (later versions build the server in the worker themselves)
-        options["target"] = uvicorn.Server(config=config).run
+        options["target"] = _Worker(config).run
     supervisor = Supervisor(config, sockets=[config.bind_socket()], **options)
-    supervisor.run()
-    return supervisor.terminated
+    with _start_error_file() as path:
+        supervisor.run()
+        if supervisor.terminated:
+            return Stopped(terminated=True)
+        if any(_start_failure(process) for process in supervisor.processes):
+            return Stopped(terminated=False, failed=True, cause=_read_start_error(path))
+    return Stopped(terminated=False)
 
 
+def _start_failure(process: Any) -> bool:
+    """Whether a worker (a uvicorn ``Process``) exited as one that could not start."""
+    return bool(process.process.exitcode == STARTUP_FAILURE)
+
+
+class _Worker:
+    """A worker's entry point for the uvicorn versions whose supervisor takes one (0.30
+    to 0.40 at least): a ``uvicorn.Server``'s run, but exit 3 when the app did not start,
+    as later versions' workers do; these returned (exit 0) when the app's start-up
+    failed, and exited 1 when it did not load."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        self.config = config
+
+    def run(self, sockets: list[socket.socket] | None = None) -> None:
+        import uvicorn
+
+        server = uvicorn.Server(config=self.config)
+        try:
+            server.run(sockets)
+        except SystemExit:
+            if server.started:
+                raise
+        if not server.started:
+            sys.exit(STARTUP_FAILURE)
+
+
+@contextlib.contextmanager
+def _start_error_file() -> Iterator[str]:
+    """A fresh empty file, named to the workers (they inherit the environment), where
+    one that cannot start writes why; removed afterwards."""
+    from responder.asgi import START_ERROR_FILE_ENV
+
+    handle, path = tempfile.mkstemp(prefix="raidsim-serve-", suffix=".start-error")
+    os.close(handle)
+    os.environ[START_ERROR_FILE_ENV] = path
+    try:
+        yield path
+    finally:
+        os.environ.pop(START_ERROR_FILE_ENV, None)
+        with contextlib.suppress(OSError):
+            os.remove(path)
+
+
+def _read_start_error(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as file:
+            return file.readline().strip() or None
+    except OSError:
+        return None
 def _bind_problem(host: str, port: int) -> str | None:
     """Why uvicorn could not listen on host:port (port in use, no such address), or None.
 
