@@ -306,3 +306,56 @@ def test_one_provider_message_is_recorded_for_one_reply(store_url: str) -> None:
         assert (due.id, checks) == (a.id, 1)
     finally:
         store.close()
+
+
+def test_a_status_callback_corrects_a_lookup_that_swapped_two_replies(store_url: str) -> None:
+    """Two replies to one number timed out; both messages are at the provider, alike
+    (same number, same text), and the list tells them apart only by a creation time
+    that the 5 minutes of clock skew allowed for cannot order against our sends. The
+    look-ups matched each reply to the other's message: both sent (the money is right),
+    but each later status callback updated the other reply's row. A callback names its
+    reply (``?reply=``, in the URL we gave and Twilio signs): an exact key, which now
+    wins over a look-up's match. Both databases."""
+    store = open_store(store_url)
+    try:
+        store.migrate(now=NOW)
+        for sid in ("SM1", "SM2", "SM3"):
+            store.enqueue_reply(sid, SENDER, OUR_NUMBER, "Bonjour", 160_000, now=NOW)
+        one, two, three = store.claim_outbox(now=NOW, limit=3, owner="a", lease_s=1.0)
+        store.expire_leases(now=NOW + 2)
+        # the swap: SM2's look-up took SM1's message, then SM1's took the one left
+        assert store.record_check(two.id, 0, found=True, now=NOW + 100, provider_sid="SMx",
+                                  provider_status="sent") == "sent"
+        assert store.record_check(one.id, 0, found=True, now=NOW + 101, provider_sid="SMy",
+                                  provider_status="failed") == "unknown"
+        assert store.record_status("SMx", "delivered", None, now=NOW + 200, reply_to="SM1")
+        rows = {r["message_sid"]: r for r in store.outbox_rows()}
+        assert [(rows[s]["status"], rows[s]["provider_sid"], rows[s]["provider_status"])
+                for s in ("SM1", "SM2")] == [("sent", "SMx", "delivered"),
+                                             ("unknown", "SMy", "failed")]
+        # from now on by sid, to the right row
+        assert store.record_status("SMy", "undelivered", "30003", now=NOW + 201)
+        assert {r["message_sid"]: r["provider_status"] for r in store.outbox_rows()}[
+            "SM2"] == "undelivered"
+        # SM3's look-up took SM2's message before SM2's callback came, SM2 had no match
+        # yet: SM3 gives it up and is looked up again; its money stays counted
+        store.enqueue_reply("SM4", SENDER, OUR_NUMBER, "Bonjour", 160_000, now=NOW)
+        store.claim_outbox(now=NOW + 300, limit=1, owner="a", lease_s=1.0)
+        store.expire_leases(now=NOW + 302)
+        spent = store.spent_micros()
+        assert store.record_check(three.id, 0, found=True, now=NOW + 400,
+                                  provider_sid="SMz", provider_status="sent") == "sent"
+        assert store.record_status("SMz", "sent", None, now=NOW + 401, reply_to="SM4")
+        rows = {r["message_sid"]: r for r in store.outbox_rows()}
+        assert [(rows[s]["status"], rows[s]["provider_sid"]) for s in ("SM3", "SM4")] == [
+            ("unknown", None), ("sent", "SMz")]
+        [(due, checks)] = store.unknown_to_check(now=NOW + 401, limit=5, grace_s=60,
+                                                 max_checks=5)
+        assert (due.id, checks) == (three.id, 1)
+        assert store.spent_micros() == spent
+        # a sid a callback gave (not a look-up's guess) is never moved
+        store.record_status("SMx", "sent", None, now=NOW + 500, reply_to="SM2")
+        assert {r["message_sid"]: r["provider_sid"] for r in store.outbox_rows()
+                if r["message_sid"] in ("SM1", "SM2")} == {"SM1": "SMx", "SM2": "SMy"}
+    finally:
+        store.close()

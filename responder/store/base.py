@@ -90,6 +90,10 @@ class ControlsRow:
 PENDING, SENDING, SENT, FAILED, UNKNOWN = "pending", "sending", "sent", "failed", "unknown"
 # Twilio's MessageStatus for a message it could not send (and does not bill)
 PROVIDER_FAILED = "failed"
+# ``error`` of a reply whose provider sid a look-up matched (a guess among alike messages
+# to one number: see ``record_status``), and of one a status callback then corrected
+LOOKUP_MATCH = "found at the provider"
+CALLBACK_MATCH = "matched by its status callback"
 # SQL for the status of a reply whose outcome is unknown: ``sent`` once a status callback
 # named its message (and did not say it failed), else ``unknown``
 _UNKNOWN_UNLESS_CONFIRMED = (
@@ -752,7 +756,7 @@ class SqlStore:
                     "UPDATE outbox SET status = ?, provider_sid = ?, provider_status = ?,"
                     " checks = checks + 1, check_at = NULL, error = ?, updated_at = ?" + where[0],
                     (status, provider_sid or "(listed without a sid)", provider_status,
-                     "found at the provider", now, *where[1]),
+                     LOOKUP_MATCH, now, *where[1]),
                 )
                 return status if changed else None
             if found is False:
@@ -827,6 +831,8 @@ class SqlStore:
                 " VALUES (?, ?, ?, ?)",
                 (provider_sid, status, error_code, now),
             )
+            if reply_to is not None:
+                self._correct_lookup_match(provider_sid, reply_to, now=now)
             if self._rowcount(
                 "UPDATE outbox SET provider_status = ?, updated_at = ? WHERE provider_sid = ?",
                 (status, now, provider_sid),
@@ -843,6 +849,49 @@ class SqlStore:
                      reply_to, UNKNOWN, SENDING, SENT),
                 )
                 > 0
+            )
+
+    def _correct_lookup_match(self, provider_sid: str, reply_to: str, *, now: float) -> None:
+        """A status callback says ``provider_sid`` is reply ``reply_to``'s message: exact,
+        where a look-up's match is a guess. The Messages list tells two of our messages
+        to one number apart only by sid and creation time, and the 5 minutes of clock
+        skew a look-up allows for let a later reply take an earlier one's message: two
+        replies could get each other's sid (both sent, so the money was right, but every
+        later callback updated the other reply's row). If another reply holds that sid
+        from a look-up, the callback's reply takes it: when its own sid came from a
+        look-up too, the two swap what the provider said of them (sid, its status, and
+        sent or unknown); when it had none, the other one is ``unknown`` again (counted
+        as spent, as before) and looked up anew. A sid from a send's answer or an earlier
+        callback is never moved. The number's replies are locked first, in id order."""
+        row = self._one("SELECT recipient FROM outbox WHERE message_sid = ?", (reply_to,))
+        if row is None:
+            return
+        replies = self._all(
+            "SELECT id, message_sid, provider_sid, provider_status, status, error FROM outbox"
+            f" WHERE recipient = ? ORDER BY id{self._for_update}",
+            (row[0],),
+        )
+        ours = next(r for r in replies if r[1] == reply_to)
+        holder = next((r for r in replies if r[2] == provider_sid and r[0] != ours[0]), None)
+        if holder is None or holder[5] != LOOKUP_MATCH:
+            return
+        if ours[2] is None:
+            self._execute(
+                "UPDATE outbox SET provider_sid = NULL, provider_status = NULL, status = ?,"
+                " check_at = ?, error = ?, updated_at = ? WHERE id = ?",
+                (UNKNOWN, now, "its look-up match was another reply's message (status "
+                 "callback): looked up again", now, holder[0]),
+            )
+        elif ours[5] == LOOKUP_MATCH:
+            self._execute(
+                "UPDATE outbox SET provider_sid = ?, provider_status = ?, status = ?,"
+                " updated_at = ? WHERE id = ?",
+                (ours[2], ours[3], ours[4], now, holder[0]),
+            )
+            self._execute(
+                "UPDATE outbox SET provider_sid = ?, provider_status = ?, status = ?,"
+                " error = ?, updated_at = ? WHERE id = ?",
+                (provider_sid, holder[3], holder[4], CALLBACK_MATCH, now, ours[0]),
             )
 
     # -- operator controls -----------------------------------------------------
