@@ -25,19 +25,40 @@ model draws them (``sim.provider``): the ``[provider]`` rates of a scenario (or 
 raised during its ``[[faults]]`` windows. The windows are in scenario time:
 ``offset_s + elapsed wall seconds * speed``.
 
-========== ================================================================ ========
-outcome    answer                                                           billed
-========== ================================================================ ========
-accepted   201, status ``queued``                                           yes
-timeouts   201, but only after ``timeout_delay_s`` (past the client's read  yes
-           timeout): the sender cannot know whether it was sent
-rate_limit 429, code 20429, ``Retry-After: retry_after_s``                  no
-errors     ``error_status`` (503 by default: refused before processing)     no
-reject     400, code 21610 (the recipient opted out)                        no
-outage     connection refused while a full outage (rate 1) lasts: the       no
-           listener is closed; 503 + ``Connection: close`` on connections
-           opened before it, and for partial outages (rate < 1)
-========== ================================================================ ========
+Latency and throughput (``latency``, ``throughput``; off unless asked for: the CLI asks
+for both when started from a scenario) follow ``sim.model``'s worker, in scenario time,
+each scenario second lasting ``1 / speed`` wall seconds. Throughput: one segment token
+shared by all requests; a request waits until ``start = max(now, token_free_at)``, then
+``token_free_at = start + segments / segments_per_second`` (taken on arrival with no
+``await`` in between, so concurrent requests queue in arrival order). Latency:
+``latency_median_s * lognormvariate(0, sigma)`` (sigma from the median and p95), drawn on
+arrival from a second seeded stream, so turning latency on leaves the fault draws alone.
+Requests refused at the door (auth, form, ``To``) and outages answer at once and take no
+capacity. A message is billed when it leaves the queue (its receipt, ``wall_at``: where
+the simulator's reply latency ends); an accepted message's status callbacks start when its
+201 goes out, a timed-out one's while its answer is withheld.
+``GET /_fake/bill`` gives the settings (``shaping``) and what was injected, in wall
+seconds (``injected.queue_wait_s`` and ``injected.latency_s``: count, total, p50, p95,
+max).
+
+========== ============================================================ ======== ==========
+outcome    answer                                                       billed   shaping
+========== ============================================================ ======== ==========
+accepted   201, status ``queued``                                       yes      queue, then
+                                                                                 latency
+timeouts   201, but only after ``timeout_delay_s`` (past the client's   yes      queue, then
+           read timeout): the sender cannot know whether it was sent             the delay
+rate_limit 429, code 20429, ``Retry-After: retry_after_s``              no       queue,
+                                                                                 latency
+errors     ``error_status`` (503 by default: refused before processing) no       queue,
+                                                                                 latency
+reject     400, code 21610 (the recipient opted out)                    no       queue,
+                                                                                 latency
+outage     connection refused while a full outage (rate 1) lasts: the   no       none
+           listener is closed; 503 + ``Connection: close`` on
+           connections opened before it, and for partial outages
+           (rate < 1)
+========== ============================================================ ======== ==========
 """
 
 from __future__ import annotations
@@ -54,6 +75,7 @@ import random
 import socket
 import threading
 import time
+from array import array
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -71,6 +93,7 @@ from starlette.routing import Route
 from responder.policy.money import from_micros, to_micros
 from responder.sms import segment_info
 from scenarios.signing import sign_twilio
+from sim.metrics import percentile
 from sim.provider import Fault, ProviderModel
 from sim.trace import E164
 
@@ -100,6 +123,11 @@ class FakeProviderConfig:
     seed: int = 0
     speed: float = 1.0
     offset_s: float = 0.0
+    # Shaping, in scenario time (wall seconds = scenario seconds / speed). Off by default:
+    # a FakeProviderConfig built in code answers at once, as it always did; the CLI turns
+    # both on when the fake is started from a scenario (raidsim.commands.fake_provider).
+    latency: bool = False  # answer after model.latency_median_s x lognormal(0, model.sigma)
+    throughput: bool = False  # take at most model.segments_per_second, in arrival order
 
     def __post_init__(self) -> None:
         if self.outage_mode not in ("refuse", "503"):
@@ -110,6 +138,20 @@ class FakeProviderConfig:
             raise ValueError(f"speed must be above 0, got {self.speed}")
         if self.timeout_delay_s < 0:
             raise ValueError("timeout_delay_s must be at least 0")
+        model = self.model
+        if self.latency:
+            for name in ("latency_median_s", "latency_p95_s"):
+                value = getattr(model, name)
+                if not (math.isfinite(value) and value >= 0):
+                    raise ValueError(f"model.{name} must be a finite number of seconds of "
+                                     f"at least 0, got {value}")
+            if model.latency_p95_s < model.latency_median_s:
+                raise ValueError(f"model.latency_p95_s ({model.latency_p95_s:g}) is below "
+                                 f"model.latency_median_s ({model.latency_median_s:g})")
+        if self.throughput and not (math.isfinite(model.segments_per_second)
+                                    and model.segments_per_second > 0):
+            raise ValueError("model.segments_per_second must be a finite number above 0, "
+                             f"got {model.segments_per_second}")
         to_micros(self.eur_per_segment)  # exact in micro-euros, or MoneyError
 
 
@@ -136,6 +178,9 @@ class Bill:
     amount_micros: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
     callbacks: Counter[str] = field(default_factory=Counter)  # delivered/refused/unreachable
+    # wall seconds each shaped request waited for throughput / was given as latency
+    queue_waits: array[float] = field(default_factory=lambda: array("d"))
+    latencies: array[float] = field(default_factory=lambda: array("d"))
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -160,6 +205,14 @@ class Bill:
         with self._lock:
             self.callbacks[result] += 1
 
+    def record_shaping(self, *, queue_wait_s: float | None, latency_s: float | None) -> None:
+        """What a request was given, in wall seconds; None: that shaping did not apply."""
+        with self._lock:
+            if queue_wait_s is not None:
+                self.queue_waits.append(queue_wait_s)
+            if latency_s is not None:
+                self.latencies.append(latency_s)
+
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {
@@ -172,7 +225,19 @@ class Bill:
                 "recipients": len({m.to for m in self.messages}),
                 "requests": dict(sorted(self.outcomes.items())),
                 "callbacks": dict(sorted(self.callbacks.items())),
+                "injected": {"queue_wait_s": _spread(self.queue_waits),
+                             "latency_s": _spread(self.latencies)},
             }
+
+
+def _spread(values: array[float]) -> dict[str, Any]:
+    """Count, total and nearest-rank p50/p95/max of wall seconds (None when empty)."""
+    ordered = sorted(values)
+    if not ordered:
+        return {"count": 0, "total": 0.0, "p50": None, "p95": None, "max": None}
+    return {"count": len(ordered), "total": round(math.fsum(ordered), 6),
+            "p50": round(percentile(ordered, 50), 6), "p95": round(percentile(ordered, 95), 6),
+            "max": round(ordered[-1], 6)}
 
 
 def twilio_error(status: int, code: int, message: str,
@@ -193,6 +258,9 @@ class FakeProvider:
         self.clock = clock
         self.started = clock()
         self.rng = random.Random(f"fake-provider:{config.seed}")
+        # latency has a stream of its own: turning it on does not change the fault draws
+        self.latency_rng = random.Random(f"fake-provider-latency:{config.seed}")
+        self._token_free_at = -math.inf  # scenario time the provider can take more segments
         self.bill = Bill(to_micros(config.eur_per_segment))
         self._callbacks: set[asyncio.Task[None]] = set()
         self._http: httpx.AsyncClient | None = None
@@ -229,6 +297,26 @@ class FakeProvider:
         if draw < timeout + limit + errors + model.reject_rate:
             return "reject"
         return "accepted"
+
+    def queue_wait(self, segments: int, now: float) -> float:
+        """Scenario seconds a request for ``segments`` arriving at ``now`` waits for the
+        provider's throughput, and its slot taken: ``sim.model``'s segment token. Read and
+        written with no ``await`` between, so concurrent requests queue in arrival order."""
+        if not self.config.throughput:
+            return 0.0
+        start = max(now, self._token_free_at)
+        self._token_free_at = start + segments / self.config.model.segments_per_second
+        return start - now
+
+    def draw_latency(self) -> float:
+        """Scenario seconds of the provider's answer time, drawn as ``sim.model`` draws it:
+        ``latency_median_s`` x lognormal(0, sigma); 0 when latency is off."""
+        if not self.config.latency:
+            return 0.0
+        model = self.config.model
+        sigma = model.sigma
+        return model.latency_median_s * (self.latency_rng.lognormvariate(0.0, sigma)
+                                         if sigma else 1.0)
 
     def authorised(self, request: Request, account_sid: str) -> bool:
         header = request.headers.get("authorization", "")
@@ -277,8 +365,21 @@ class FakeProvider:
         outcome = self.draw(now)
         self.bill.count(outcome)
         config = self.config
-        if outcome == "outage":
+        if outcome == "outage":  # the provider never saw it: no queue, no latency
             return twilio_error(503, 20503, "Service Unavailable", {"Connection": "close"})
+        # Shaping, decided on arrival (before any await, so in arrival order): every other
+        # outcome waits for its segments' turn, as every attempt takes the simulator's
+        # token; then each but a timeout (held timeout_delay_s instead) takes its latency.
+        wait = self.queue_wait(segment_info(text).segments, now)
+        latency = 0.0 if outcome == "timeouts" else self.draw_latency()
+        self.bill.record_shaping(
+            queue_wait_s=wait / config.speed if config.throughput else None,
+            latency_s=latency / config.speed if config.latency and outcome != "timeouts"
+            else None)
+        if wait > 0:
+            await asyncio.sleep(wait / config.speed)
+        if outcome in ("rate_limit", "errors", "reject") and latency > 0:
+            await asyncio.sleep(latency / config.speed)
         if outcome == "rate_limit":
             retry = config.model.retry_after_s
             return twilio_error(429, 20429, "Too Many Requests",
@@ -288,15 +389,24 @@ class FakeProvider:
             return twilio_error(config.error_status, 20500, "Internal Server Error")
         if outcome == "reject":
             return twilio_error(400, 21610, "Attempt to send to unsubscribed recipient")
-        message = self.bill.charge(to, sender, text, at_s=now,
+        # billed when the provider takes it (after its queue, before its answer time): the
+        # receipt is when the reply "left", as sim.model's reply latency ends
+        message = self.bill.charge(to, sender, text, at_s=now + wait,
                                    status_callback=form.get("StatusCallback") or None)
-        if message.status_callback and config.status_callbacks:
+        if outcome == "timeouts":
+            self._start_callbacks(account_sid, message)  # while the answer is withheld
+            await asyncio.sleep(config.timeout_delay_s)  # the fault itself: answer too late
+        else:
+            if latency > 0:
+                await asyncio.sleep(latency / config.speed)
+            self._start_callbacks(account_sid, message)  # sent, then delivered: after 201
+        return JSONResponse(self._resource(account_sid, message), status_code=201)
+
+    def _start_callbacks(self, account_sid: str, message: BilledMessage) -> None:
+        if message.status_callback and self.config.status_callbacks:
             task = asyncio.create_task(self._call_back(account_sid, message))
             self._callbacks.add(task)
             task.add_done_callback(self._callbacks.discard)
-        if outcome == "timeouts":
-            await asyncio.sleep(config.timeout_delay_s)  # the fault itself: answer too late
-        return JSONResponse(self._resource(account_sid, message), status_code=201)
 
     async def _call_back(self, account_sid: str, message: BilledMessage) -> None:
         """POST ``sent`` then ``delivered`` to the message's StatusCallback, signed."""
@@ -400,7 +510,17 @@ class FakeProvider:
     async def get_bill(self, request: Request) -> Response:
         snapshot = self.bill.snapshot()
         snapshot["scenario_time_s"] = round(self.scenario_time(), 3)
+        snapshot["shaping"] = self.shaping()
         return JSONResponse(snapshot)
+
+    def shaping(self) -> dict[str, Any]:
+        """The configured latency and throughput, in scenario units; None where off."""
+        config, model = self.config, self.config.model
+        return {"latency_median_s": model.latency_median_s if config.latency else None,
+                "latency_p95_s": model.latency_p95_s if config.latency else None,
+                "segments_per_second": model.segments_per_second if config.throughput
+                else None,
+                "speed": config.speed}
 
 
 def create_app(provider: FakeProvider) -> Starlette:
