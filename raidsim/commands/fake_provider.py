@@ -25,7 +25,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "bill every SMS exactly (GET /_fake/bill), and inject 429/20429, 5xx, read "
             "timeouts and outages, drawn from a seeded random generator. Rates and fault "
             "windows come from a scenario's [provider] and [[faults]] tables, or from flags "
-            "(flags win). Point the responder at it with RAIDSIM_TWILIO_API_BASE."
+            "(flags win). Started from a scenario, it also answers as slowly as its "
+            "[provider] (lognormal latency, segments_per_second), in scenario time; without "
+            "one it answers at once unless --latency or --throughput turn that on. Point "
+            "the responder at it with RAIDSIM_TWILIO_API_BASE."
         ),
         epilog=(
             "examples:\n"
@@ -33,6 +36,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "  raidsim fake-provider scenarios/anti-relous-2017.toml --speed 60 "
             "--offset 5d20h\n"
             "  raidsim fake-provider --rate-limit-rate 0.2 --outage 30s+20s --seed 7\n"
+            "  raidsim fake-provider --latency-median 300ms --latency-p95 2s "
+            "--segments-per-second 1\n"
+            "  raidsim fake-provider scenarios/anti-relous-2017.toml --latency off "
+            "--throughput off\n"
             "  curl localhost:8099/_fake/bill\n\n"
             "exit codes: 0 stopped (Ctrl-C or SIGTERM; the bill is printed), 2 usage or "
             "input error, 3 internal error\n"
@@ -78,8 +85,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         help="a full outage window in scenario time, e.g. 5d21h+20m (repeatable)")
     parser.add_argument("--outage-mode", choices=("refuse", "503"), default="refuse",
                         help="refuse connections (default) or answer 503 during outages")
+    parser.add_argument("--latency", choices=("on", "off"), default=None,
+                        help="answer after the provider's lognormal latency (default: on "
+                        "with a scenario or a --latency-* flag, else off)")
+    parser.add_argument("--latency-median", default=None, metavar="DURATION",
+                        help="median answer time in scenario time (default: the scenario's, "
+                        "else 250ms); turns --latency on")
+    parser.add_argument("--latency-p95", default=None, metavar="DURATION",
+                        help="95th percentile of the answer time, at least the median "
+                        "(default: the scenario's, else 900ms); turns --latency on")
+    parser.add_argument("--throughput", choices=("on", "off"), default=None,
+                        help="queue requests to at most --segments-per-second (default: on "
+                        "with a scenario or --segments-per-second, else off: unlimited)")
+    parser.add_argument("--segments-per-second", type=float, default=None, metavar="N",
+                        help="segments the provider takes per scenario second, above 0 "
+                        "(default: the scenario's, else 10); turns --throughput on")
     parser.add_argument("--speed", type=float, default=1.0, metavar="X",
-                        help="scenario seconds per wall second for fault windows (default 1)")
+                        help="scenario seconds per wall second for fault windows, latency "
+                        "and throughput (default 1)")
     parser.add_argument("--offset", default="0s", metavar="DURATION",
                         help="scenario time at start-up (default 0s)")
     parser.set_defaults(func=run)
@@ -135,6 +158,12 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str] | None = 
             faults.append(Fault("outage", begin, begin + span, 1.0))
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
+    latency_on, throughput_on = _shaping(args, changes, scenario=args.scenario is not None)
+    shaped = replace(model, **changes)
+    if latency_on and shaped.latency_p95_s < shaped.latency_median_s:
+        raise UsageError(f"the latency p95 ({shaped.latency_p95_s:g} s) is below its median "
+                         f"({shaped.latency_median_s:g} s) (hint: give --latency-p95 with "
+                         "--latency-median; equal values give every answer the same latency)")
     problem = outcome_shares_problem(replace(model, **changes))
     if problem is not None:
         raise UsageError(f"{problem} (hint: each request has one outcome; lower the "
@@ -170,9 +199,58 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str] | None = 
             seed=seed if args.seed is None else args.seed,
             speed=args.speed,
             offset_s=offset,
+            latency=latency_on,
+            throughput=throughput_on,
         )
     except ValueError as exc:  # includes MoneyError
         raise UsageError(str(exc)) from exc
+
+
+def _shaping(args: argparse.Namespace, changes: dict[str, Any], *,
+             scenario: bool) -> tuple[bool, bool]:
+    """Whether latency and throughput apply; their flags' values go into ``changes``."""
+    from raidsim.cli import UsageError
+    from responder.policy.units import parse_duration
+
+    given_latency = []
+    for flag in ("latency_median", "latency_p95"):
+        text = getattr(args, flag)
+        if text is None:
+            continue
+        name = f"--{flag.replace('_', '-')}"
+        try:
+            value = parse_duration(text)
+        except ValueError as exc:
+            raise UsageError(f"{name} {text!r}: {exc}") from exc
+        if not math.isfinite(value):
+            raise UsageError(f"{name} {text!r} is not a finite duration (hint: e.g. 250ms)")
+        changes[f"{flag}_s"] = value
+        given_latency.append(name)
+    if args.latency == "off" and given_latency:
+        raise UsageError(f"--latency off contradicts {given_latency[0]} (hint: leave one out)")
+    rate = args.segments_per_second
+    if rate is not None:
+        if not (math.isfinite(rate) and rate > 0):
+            raise UsageError(f"--segments-per-second must be a finite number above 0, got {rate} "
+                             "(hint: a long code takes about 1, a short code about 100)")
+        if args.throughput == "off":
+            raise UsageError("--throughput off contradicts --segments-per-second (hint: "
+                             "leave one out)")
+        changes["segments_per_second"] = rate
+    latency = args.latency == "on" or bool(given_latency) or (
+        scenario and args.latency is None)
+    throughput = args.throughput == "on" or rate is not None or (
+        scenario and args.throughput is None)
+    return latency, throughput
+
+
+def _shaping_text(config: Any) -> str:
+    model = config.model
+    latency = (f"latency median {model.latency_median_s:g} s, p95 {model.latency_p95_s:g} s"
+               if config.latency else "no latency")
+    throughput = (f"{model.segments_per_second:g} segment(s)/s" if config.throughput
+                  else "no throughput limit")
+    return f"{latency}, {throughput} (scenario time, speed {config.speed:g})"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -200,12 +278,18 @@ def run(args: argparse.Namespace) -> int:
             print(f"raidsim fake-provider: listening on {url} (bill: {url}/_fake/bill; "
                   f"EUR {config.eur_per_segment}/segment; rates: errors {model.error_rate}, "
                   f"429 {model.rate_limit_rate}, timeouts {model.timeout_rate}, "
-                  f"rejects {model.reject_rate}; {len(config.faults)} fault window(s))",
+                  f"rejects {model.reject_rate}; {len(config.faults)} fault window(s); "
+                  f"{_shaping_text(config)})",
                   file=sys.stderr, flush=True)
             await stop.wait()
         bill = provider.bill.snapshot()
+        injected = bill["injected"]
+        shaping = "".join(
+            f"; {what} p95 {spread['p95']:g} s, max {spread['max']:g} s"
+            for what, spread in (("queue wait", injected["queue_wait_s"]),
+                                 ("latency", injected["latency_s"])) if spread["count"])
         print(f"raidsim fake-provider: billed {bill['count']} SMS, {bill['segments']} "
-              f"segment(s), EUR {bill['amount_eur']}", file=sys.stderr)
+              f"segment(s), EUR {bill['amount_eur']}{shaping}", file=sys.stderr)
 
     try:
         asyncio.run(main())
