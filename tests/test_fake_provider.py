@@ -339,3 +339,218 @@ async def test_retry_after_is_never_sooner_than_the_models() -> None:
             limited = await twilio.send(to="+33612345678", from_="+33644649021", body="x",
                                         now=0.0)
             assert limited.retry_after_s == header
+
+
+# -- latency and throughput -----------------------------------------------------------
+
+
+def shaped(**extra: Any) -> FakeProviderConfig:
+    """A fault-free fake with the given model settings, both shapings on."""
+    fields = {k: extra.pop(k) for k in ("segments_per_second", "latency_median_s",
+                                         "latency_p95_s") if k in extra}
+    model = ProviderModel(error_rate=0.0, rate_limit_rate=0.0, timeout_rate=0.0, **fields)
+    return config(model=model, **{"latency": True, "throughput": True, **extra})
+
+
+async def test_throughput_queues_requests_on_one_segment_token() -> None:
+    """With the scenario clock standing still, request k waits k segments / rate / speed,
+    exactly; a 2-segment body takes twice the room; the answers come no sooner."""
+    clock = Clock()
+    provider = FakeProvider(shaped(segments_per_second=20.0, latency=False, speed=2.0),
+                            clock=clock)
+    async with serving(provider) as base, httpx.AsyncClient(timeout=30) as client:
+        started = time.monotonic()
+        answers = await asyncio.gather(*(post(client, base, "Salut") for _ in range(4)))
+        assert [a.status_code for a in answers] == [201] * 4
+        # 4 x 1 segment at 20/s in scenario time, at speed 2: the last waits 3/20/2 s
+        assert time.monotonic() - started >= 0.9 * 3 / 20 / 2
+        long = await post(client, base, LONG_TEXT)  # queued behind the four: 4/20/2 s
+        assert long.status_code == 201
+        after = await post(client, base, "Salut")  # behind the 2 segments: 6/20/2 s
+        assert after.status_code == 201
+        bill = (await client.get(base + "/_fake/bill")).json()
+    waits = sorted(provider.bill.queue_waits)
+    assert waits == pytest.approx([0.0, 0.025, 0.05, 0.075, 0.1, 0.15])
+    assert bill["injected"]["queue_wait_s"]["max"] == pytest.approx(0.15)
+    assert bill["injected"]["queue_wait_s"]["count"] == 6
+    assert bill["injected"]["latency_s"]["count"] == 0  # latency off
+    assert bill["shaping"] == {"latency_median_s": None, "latency_p95_s": None,
+                               "segments_per_second": 20.0, "speed": 2.0}
+    # billed when they leave the queue: the scenario time of their turn
+    assert sorted(m.at_s for m in provider.bill.messages) == pytest.approx(
+        [0.0, 0.05, 0.1, 0.15, 0.2, 0.3])
+
+
+async def test_throughput_spaces_the_answers_on_the_wall_clock() -> None:
+    """Real clock: five concurrent 2-segment replies at 10 segments/s are billed over at
+    least 4 x 0.2 s (lower bounds only: a slow machine only spaces them more; pairs are
+    not checked, as a late wake-up of one can bring it closer to the next)."""
+    provider = FakeProvider(shaped(segments_per_second=10.0, latency=False))
+    async with serving(provider) as base, httpx.AsyncClient(timeout=30) as client:
+        started = time.monotonic()
+        answers = await asyncio.gather(*(post(client, base, LONG_TEXT) for _ in range(5)))
+        elapsed = time.monotonic() - started
+    assert [a.status_code for a in answers] == [201] * 5
+    assert elapsed >= 0.9 * 4 * 0.2
+    billed = [m.wall_at for m in provider.bill.messages]
+    assert max(billed) - min(billed) >= 0.9 * 4 * 0.2
+    assert provider.bill.snapshot()["injected"]["queue_wait_s"]["total"] > 0
+
+
+async def test_latency_is_drawn_from_the_seed_and_answers_no_sooner() -> None:
+    """Each answer waits its lognormal draw / speed; the draws are the seed's, whatever
+    the machine, and another fake with the same seed draws the same."""
+    clock = Clock()
+    settings: dict[str, Any] = {"latency_median_s": 0.2, "latency_p95_s": 0.6,
+                                "throughput": False, "speed": 2.0, "seed": 11}
+    provider = FakeProvider(shaped(**settings), clock=clock)
+    twin = FakeProvider(shaped(**settings), clock=clock)
+    expected = [twin.draw_latency() / 2.0 for _ in range(4)]
+    async with serving(provider) as base, httpx.AsyncClient(timeout=30) as client:
+        for wanted in expected:
+            started = time.monotonic()
+            assert (await post(client, base)).status_code == 201
+            assert time.monotonic() - started >= 0.9 * wanted
+        bill = (await client.get(base + "/_fake/bill")).json()
+    assert list(provider.bill.latencies) == pytest.approx(expected)
+    assert bill["injected"]["latency_s"]["count"] == 4
+    assert bill["injected"]["latency_s"]["total"] == pytest.approx(sum(expected), abs=1e-5)
+    assert bill["injected"]["latency_s"]["max"] == pytest.approx(max(expected), abs=1e-6)
+    assert bill["injected"]["queue_wait_s"]["count"] == 0  # throughput off
+    assert bill["shaping"]["latency_median_s"] == 0.2
+
+
+def test_latency_draws_follow_the_model_and_leave_the_fault_draws_alone() -> None:
+    """Median and p95 of many draws are the model's; another seed draws otherwise; a fake
+    with latency on draws the same faults as one with it off."""
+    clock = Clock()
+    model = ProviderModel(latency_median_s=0.25, latency_p95_s=0.9, error_rate=0.1,
+                          rate_limit_rate=0.1)
+    a = FakeProvider(config(model=model, latency=True, seed=5), clock=clock)
+    draws = sorted(a.draw_latency() for _ in range(4001))
+    assert 0.22 < draws[2000] < 0.28 and 0.8 < draws[3800] < 1.0
+    b = FakeProvider(config(model=model, latency=True, seed=6), clock=clock)
+    assert [b.draw_latency() for _ in range(5)] != [
+        FakeProvider(config(model=model, latency=True, seed=5)).draw_latency()
+        for _ in range(5)]
+    flat = FakeProvider(config(model=ProviderModel(latency_median_s=0.3, latency_p95_s=0.3),
+                               latency=True), clock=clock)
+    assert {flat.draw_latency() for _ in range(10)} == {0.3}
+    off = FakeProvider(config(model=model, seed=5), clock=clock)
+    assert off.draw_latency() == 0.0 and off.queue_wait(3, 0.0) == 0.0
+    on = FakeProvider(config(model=model, seed=5, latency=True, throughput=True), clock=clock)
+    plain = FakeProvider(config(model=model, seed=5), clock=clock)
+    outcomes = []
+    for _ in range(300):
+        outcomes.append(on.draw(0.0))
+        on.draw_latency()
+    assert outcomes == [plain.draw(0.0) for _ in range(300)]
+
+
+async def test_which_answers_pay_latency_and_queue() -> None:
+    """429, 5xx and rejects queue and pay latency; a timeout queues and is then held
+    (no latency); refusals at the door and outages answer at once and take no room."""
+    for rates, outcome, status in (({"rate_limit_rate": 1.0}, "rate_limit", 429),
+                                   ({"error_rate": 1.0}, "errors", 503),
+                                   ({"reject_rate": 1.0}, "reject", 400)):
+        model = ProviderModel(**{"error_rate": 0.0, "rate_limit_rate": 0.0,
+                                 "timeout_rate": 0.0, "latency_median_s": 0.05,
+                                 "latency_p95_s": 0.05, **rates})
+        provider = FakeProvider(config(model=model, latency=True, throughput=True))
+        async with serving(provider) as base, httpx.AsyncClient() as client:
+            started = time.monotonic()
+            assert (await post(client, base)).status_code == status
+            assert time.monotonic() - started >= 0.9 * 0.05
+        snapshot = provider.bill.snapshot()
+        assert snapshot["requests"] == {outcome: 1}
+        assert snapshot["injected"]["latency_s"]["count"] == 1, outcome
+        assert snapshot["injected"]["queue_wait_s"]["count"] == 1, outcome
+    model = ProviderModel(error_rate=0.0, rate_limit_rate=0.0, timeout_rate=1.0,
+                          latency_median_s=5.0, latency_p95_s=5.0)
+    held = FakeProvider(config(model=model, latency=True, throughput=True,
+                               timeout_delay_s=0.5))
+    async with serving(held) as base, httpx.AsyncClient(timeout=30) as client:
+        started = time.monotonic()
+        assert (await post(client, base)).status_code == 201
+        assert time.monotonic() - started >= 0.9 * 0.5  # held: the delay, no latency
+    assert held.bill.snapshot()["injected"]["latency_s"]["count"] == 0
+    assert held.bill.snapshot()["injected"]["queue_wait_s"]["count"] == 1
+    clock = Clock()
+    slow = ProviderModel(latency_median_s=5.0, latency_p95_s=5.0, segments_per_second=0.01)
+    down = FakeProvider(config(model=slow, latency=True, throughput=True, outage_mode="503",
+                               faults=(Fault("outage", 0.0, 20.0, 1.0),)), clock=clock)
+    async with serving(down) as base, httpx.AsyncClient(timeout=30) as client:
+        assert (await post(client, base)).status_code == 503  # at once
+        empty = await client.post(messages_url(base), auth=(ACCOUNT_SID, AUTH_TOKEN),
+                                  data={"To": "+33612345678", "From": "+33644649021"})
+        assert empty.status_code == 400  # the front door: at once, no room taken
+        clock.now = 30.0
+        assert (await post(client, base, "x")).status_code == 201  # first in the queue
+    injected = down.bill.snapshot()["injected"]
+    assert injected["queue_wait_s"]["count"] == 1 and injected["queue_wait_s"]["max"] == 0.0
+
+
+@pytest.mark.parametrize("model, shaping, message", [
+    (ProviderModel(latency_median_s=float("nan")), "latency", "latency_median_s must be"),
+    (ProviderModel(latency_median_s=-0.1), "latency", "latency_median_s must be"),
+    (ProviderModel(latency_p95_s=float("inf")), "latency", "latency_p95_s must be"),
+    (ProviderModel(latency_median_s=1.0, latency_p95_s=0.5), "latency", "is below"),
+    (ProviderModel(segments_per_second=0.0), "throughput", "segments_per_second must be"),
+    (ProviderModel(segments_per_second=-1.0), "throughput", "segments_per_second must be"),
+    (ProviderModel(segments_per_second=float("inf")), "throughput",
+     "segments_per_second must be"),
+    (ProviderModel(segments_per_second=float("nan")), "throughput",
+     "segments_per_second must be"),
+])
+def test_shaping_config_refuses_values_it_cannot_wait(model: ProviderModel, shaping: str,
+                                                      message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        config(model=model, **{shaping: True})
+    config(model=model)  # not applied: not checked, as before
+
+
+def test_cli_shapes_like_the_scenario_and_only_on_request_without_one(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """From a scenario: its [provider] latency and throughput, unless turned off; without
+    one: instant answers unless a flag asks; the value flags override and turn on."""
+    scenario = str(ROOT / "scenarios/anti-relous-2017.toml")
+
+    def resolve(*flags: str) -> FakeProviderConfig:
+        args = build_parser().parse_args(["fake-provider", *flags, "--auth-token", "t"])
+        resolved: FakeProviderConfig = config_from_args(args, environ={})
+        return resolved
+
+    both = resolve(scenario)
+    assert (both.latency, both.throughput) == (True, True)
+    assert both.model.segments_per_second == ProviderModel().segments_per_second
+    assert both.model.latency_median_s == ProviderModel().latency_median_s
+    instant = resolve(scenario, "--latency", "off", "--throughput", "off")
+    assert (instant.latency, instant.throughput) == (False, False)
+    assert (resolve().latency, resolve().throughput) == (False, False)
+    assert (resolve("--latency", "on").latency, resolve("--latency", "on").throughput) == (
+        True, False)
+    custom = resolve("--latency-median", "300ms", "--latency-p95", "2s",
+                     "--segments-per-second", "1.5")
+    assert (custom.latency, custom.throughput) == (True, True)
+    assert (custom.model.latency_median_s, custom.model.latency_p95_s,
+            custom.model.segments_per_second) == (0.3, 2.0, 1.5)
+    assert resolve(scenario, "--segments-per-second", "100",
+                   "--latency", "off").model.segments_per_second == 100.0
+    base = ["fake-provider", "--auth-token", "t", "--port", "0"]
+    for flags, expected in (
+            (["--segments-per-second", "0"], "--segments-per-second must be a finite number"),
+            (["--segments-per-second", "-3"], "--segments-per-second must be a finite number"),
+            (["--segments-per-second", "nan"], "got nan"),
+            (["--segments-per-second", "inf"], "got inf"),
+            (["--latency-median", "soon"], "--latency-median 'soon'"),
+            (["--latency-p95=-1s"], "--latency-p95 '-1s'"),
+            (["--latency-median", "2s"], "the latency p95 (0.9 s) is below its median (2 s)"),
+            (["--latency", "off", "--latency-median", "1s"], "--latency off contradicts"),
+            (["--throughput", "off", "--segments-per-second", "2"],
+             "--throughput off contradicts")):
+        assert main([*base, *flags]) == 2, flags
+        assert expected in capsys.readouterr().err, flags
+    with pytest.raises(SystemExit) as caught:  # argparse's own usage error
+        main([*base, "--latency", "slow"])
+    assert caught.value.code == 2 and "invalid choice" in capsys.readouterr().err
