@@ -39,7 +39,9 @@ the simulator's reply latency ends); an accepted message's status callbacks star
 201 goes out, a timed-out one's while its answer is withheld.
 ``GET /_fake/bill`` gives the settings (``shaping``) and what was injected, in wall
 seconds (``injected.queue_wait_s`` and ``injected.latency_s``: count, total, p50, p95,
-max).
+max), recorded on arrival: a backlog shows at once. When the fake stops, requests still
+queued get 503 (not billed) and waiting answers go out at once, so a long queue does not
+hold up the shutdown.
 
 ========== ============================================================ ======== ==========
 outcome    answer                                                       billed   shaping
@@ -264,6 +266,18 @@ class FakeProvider:
         self.bill = Bill(to_micros(config.eur_per_segment))
         self._callbacks: set[asyncio.Task[None]] = set()
         self._http: httpx.AsyncClient | None = None
+        self._stopping: asyncio.Event | None = None  # set by serving() when it stops
+
+    async def _pause(self, seconds: float) -> bool:
+        """Sleep ``seconds``; False at once if the server is stopping meanwhile, so that a
+        long queue or a withheld answer does not hold up its shutdown."""
+        stopping = self._stopping
+        if stopping is None:
+            await asyncio.sleep(seconds)
+            return True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), seconds)
+        return not stopping.is_set()
 
     def scenario_time(self) -> float:
         return self.config.offset_s + (self.clock() - self.started) * self.config.speed
@@ -376,10 +390,11 @@ class FakeProvider:
             queue_wait_s=wait / config.speed if config.throughput else None,
             latency_s=latency / config.speed if config.latency and outcome != "timeouts"
             else None)
-        if wait > 0:
-            await asyncio.sleep(wait / config.speed)
+        if wait > 0 and not await self._pause(wait / config.speed):
+            # stopping with requests still queued: they were never taken, nor billed
+            return twilio_error(503, 20503, "Service Unavailable", {"Connection": "close"})
         if outcome in ("rate_limit", "errors", "reject") and latency > 0:
-            await asyncio.sleep(latency / config.speed)
+            await self._pause(latency / config.speed)
         if outcome == "rate_limit":
             retry = config.model.retry_after_s
             return twilio_error(429, 20429, "Too Many Requests",
@@ -395,10 +410,10 @@ class FakeProvider:
                                    status_callback=form.get("StatusCallback") or None)
         if outcome == "timeouts":
             self._start_callbacks(account_sid, message)  # while the answer is withheld
-            await asyncio.sleep(config.timeout_delay_s)  # the fault itself: answer too late
+            await self._pause(config.timeout_delay_s)  # the fault itself: answer too late
         else:
             if latency > 0:
-                await asyncio.sleep(latency / config.speed)
+                await self._pause(latency / config.speed)
             self._start_callbacks(account_sid, message)  # sent, then delivered: after 201
         return JSONResponse(self._resource(account_sid, message), status_code=201)
 
@@ -561,6 +576,7 @@ async def serving(provider: FakeProvider, host: str = "127.0.0.1", port: int = 0
 
     sock = listening_socket(host, port)
     bound_port = sock.getsockname()[1]
+    provider._stopping = asyncio.Event()
     server = uvicorn.Server(uvicorn.Config(create_app(provider), lifespan="off",
                                            log_level="warning", access_log=False, ws="none"))
     task = asyncio.create_task(server.serve(sockets=[sock]))
@@ -584,7 +600,8 @@ async def serving(provider: FakeProvider, host: str = "127.0.0.1", port: int = 0
             gate.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await gate
-        server.should_exit = True
+        provider._stopping.set()  # queued and withheld answers end now: uvicorn waits
+        server.should_exit = True  # for the requests under way before it stops
         await asyncio.wait_for(task, timeout=30.0)
         await provider.aclose()
 

@@ -554,3 +554,21 @@ def test_cli_shapes_like_the_scenario_and_only_on_request_without_one(
     with pytest.raises(SystemExit) as caught:  # argparse's own usage error
         main([*base, "--latency", "slow"])
     assert caught.value.code == 2 and "invalid choice" in capsys.readouterr().err
+
+
+async def test_stopping_ends_the_queue_without_billing_it() -> None:
+    """Requests still queued when the fake stops get 503 and are not billed, and a
+    withheld timeout answer ends too: serving() does not wait out a 40 s queue (its
+    30 s shutdown limit would raise)."""
+    provider = FakeProvider(shaped(segments_per_second=0.05, latency=False))
+    async with httpx.AsyncClient(timeout=60) as client:
+        async with serving(provider) as base:
+            posts = [asyncio.create_task(post(client, base)) for _ in range(3)]
+
+            async def queued() -> bool:
+                return sum(provider.bill.outcomes.values()) == 3
+
+            assert await until(queued)
+        answers = await asyncio.gather(*posts)
+    assert sorted(a.status_code for a in answers) == [201, 503, 503]
+    assert provider.bill.snapshot()["count"] == 1
