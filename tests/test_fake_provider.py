@@ -572,3 +572,14 @@ async def test_stopping_ends_the_queue_without_billing_it() -> None:
         answers = await asyncio.gather(*posts)
     assert sorted(a.status_code for a in answers) == [201, 503, 503]
     assert provider.bill.snapshot()["count"] == 1
+    model = ProviderModel(error_rate=0.0, rate_limit_rate=0.0, timeout_rate=1.0)
+    held = FakeProvider(config(model=model, timeout_delay_s=40.0))
+    async with httpx.AsyncClient(timeout=60) as client:
+        async with serving(held) as base:
+            withheld = asyncio.create_task(post(client, base))
+
+            async def billed() -> bool:
+                return held.bill.snapshot()["count"] == 1
+
+            assert await until(billed)
+        assert (await withheld).status_code == 201  # answered as the fake stopped
