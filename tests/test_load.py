@@ -113,6 +113,7 @@ def test_load_against_a_slow_throughput_limited_provider(tmp_path: Path) -> None
     assert results["replies"]["total"] == bill["count"] > 1
     assert bill["shaping"] == {"latency_median_s": 0.04, "latency_p95_s": 0.15,
                                "segments_per_second": 10.0, "speed": 1.0}
+    assert results["live"]["bill"]["shaping"] == bill["shaping"]  # the run says how it ran
     injected = bill["injected"]
     assert injected["latency_s"]["count"] >= bill["count"]  # retries pay it too
     assert injected["latency_s"]["total"] > 0

@@ -181,7 +181,9 @@ def test_every_load_key_is_documented() -> None:
     billed = [{"to": "+33600000001", "segments": 1, "wall_at": 100.5, "reply_to": "a",
                "price_micros": 160000}]
     now = {"count": 3, "segments": 3, "amount_micros": 480000, "amount_eur": "0.48",
-           "eur_per_segment": "0.16"}
+           "eur_per_segment": "0.16",
+           "shaping": {"latency_median_s": 0.2, "latency_p95_s": 0.6,
+                       "segments_per_second": None, "speed": 60.0}}
     before = {"count": 2, "segments": 2, "amount_micros": 320000}
     bill = _bill_delta(now, before)
     metrics_text = ('raidsim_inbound_messages_total{decision="reply",rule="first_contact"} 3\n'

@@ -932,7 +932,9 @@ def _bill_delta(now: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
     return {"count": now["count"] - before["count"],
             "segments": now["segments"] - before["segments"],
             "amount_micros": micros, "amount_eur": str(from_micros(micros)),
-            "eur_per_segment": now.get("eur_per_segment")}
+            "eur_per_segment": now.get("eur_per_segment"),
+            # the latency and throughput the fake provider applied (null: an older fake)
+            "shaping": now.get("shaping")}
 
 
 def _first_t(plan: Path) -> float:
