@@ -583,3 +583,37 @@ async def test_stopping_ends_the_queue_without_billing_it() -> None:
 
             assert await until(billed)
         assert (await withheld).status_code == 201  # answered as the fake stopped
+
+
+def test_an_error_after_it_listens_is_not_called_a_bind_problem(monkeypatch: Any) -> None:
+    """Any OSError out of the serving loop was reported as "cannot listen on HOST:PORT"
+    (exit 2), a TimeoutError while stopping among them: only one before the fake listens
+    is a bind problem; a later one is the error it is."""
+    import contextlib
+    import os
+    import signal
+
+    import scenarios.fake_provider as fake
+    from raidsim.cli import UsageError
+
+    @contextlib.asynccontextmanager
+    async def failing_after_listen(*args: Any, **kwargs: Any) -> Any:
+        # the command's SIGTERM handler is installed by now: it stops the fake at once
+        os.kill(os.getpid(), signal.SIGTERM)
+        yield "http://127.0.0.1:1"
+        raise TimeoutError("the server did not stop in time")
+
+    monkeypatch.setattr(fake, "serving", failing_after_listen)
+    args = build_parser().parse_args(["fake-provider", "--port", "0",
+                                      "--auth-token", AUTH_TOKEN])
+    with pytest.raises(TimeoutError):
+        args.func(args)
+
+    @contextlib.asynccontextmanager
+    async def busy(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(98, "Address already in use")
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(fake, "serving", busy)
+    with pytest.raises(UsageError, match=r"cannot listen on 127\.0\.0\.1:0: Address already"):
+        args.func(args)

@@ -268,12 +268,16 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     provider = FakeProvider(config)
 
+    listening = False
+
     async def main() -> None:
+        nonlocal listening
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         async with serving(provider, args.host, args.port) as url:
+            listening = True
             model = config.model
             print(f"raidsim fake-provider: listening on {url} (bill: {url}/_fake/bill; "
                   f"EUR {config.eur_per_segment}/segment; rates: errors {model.error_rate}, "
@@ -294,6 +298,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         asyncio.run(main())
     except OSError as exc:
+        if listening:  # not a bind problem: an error while serving or stopping
+            raise
         raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
                          ) from exc
     return 0
