@@ -414,8 +414,39 @@ def evaluate(results: Mapping[str, Any], thresholds: Iterable[Threshold]) -> lis
     return [_evaluate_one(results, threshold) for threshold in thresholds]
 
 
+# Count maps that list only what occurred, and the names each can hold: a threshold on a
+# name that did not occur reads 0 (``decisions.by_rule.budget_total<=0`` passes when the
+# cap was never reached), as long as the run wrote the map; any other name is missing.
+PROVIDER_ERROR_KINDS = frozenset((
+    "rate_limited", "server_error", "timeout", "connect_error", "rejected",  # both commands
+    "auth", "transport", "error",  # load only: the responder's own kinds
+))
+
+
+def _count_names(path: str) -> frozenset[str] | None:
+    if path == "decisions.by_rule":
+        from responder.policy import RULES
+
+        return frozenset(RULES)
+    if path == "provider.errors":
+        return PROVIDER_ERROR_KINDS
+    return None
+
+
+def _uncounted(results: Mapping[str, Any], metric: str) -> Any:
+    """0 for a known name of a count map the run wrote, where it occurred no time; else
+    the ``_MISSING`` sentinel."""
+    path, _, name = metric.rpartition(".")
+    names = _count_names(path)
+    if names is not None and name in names and isinstance(lookup(results, path), Mapping):
+        return 0
+    return _MISSING
+
+
 def _evaluate_one(results: Mapping[str, Any], threshold: Threshold) -> ThresholdResult:
     raw = lookup(results, threshold.metric)
+    if raw is _MISSING:
+        raw = _uncounted(results, threshold.metric)
     problem = _why_not_a_number(raw, threshold.metric)
     if problem is not None:
         message = f"{threshold.expression}: FAILED, {problem}"
@@ -435,6 +466,11 @@ def _evaluate_one(results: Mapping[str, Any], threshold: Threshold) -> Threshold
 
 def _why_not_a_number(raw: Any, metric: str) -> str | None:
     if raw is _MISSING:
+        path, _, name = metric.rpartition(".")
+        names = _count_names(path)
+        if names is not None and name not in names:
+            return (f"metric '{metric}' is missing from the results: '{path}' counts only "
+                    f"{', '.join(sorted(names))}")
         return f"metric '{metric}' is missing from the results"
     if raw is None:
         return f"metric '{metric}' is missing (null in the results)"

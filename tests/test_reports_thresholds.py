@@ -273,3 +273,40 @@ def test_a_bare_number_under_a_table_of_metrics_names_that_metric(text, needle):
                               text=text)
     assert needle in str(caught.value)
     assert "unknown key" not in str(caught.value)
+
+
+def test_a_rule_or_provider_error_that_never_occurred_reads_zero_a_typo_stays_missing():
+    """The count maps list only what occurred, so `provider.errors.server_error<=0` failed
+    as missing on a clean run, and `decisions.by_rule.budget_total<=0` on a run that never
+    met the cap: the natural "no errors" and "never hit the cap" gates failed when they
+    held. A known name reads 0; a typo, or a map the run did not write, still fails."""
+    results = {"decisions": {"by_rule": {"first_contact": 12}}, "provider": {"errors": {}}}
+    checks = [parse_threshold(e) for e in (
+        "provider.errors.server_error<=0", "decisions.by_rule.budget_total<=0",
+        "decisions.by_rule.first_contact>=12", "provider.errors.timeout>=1",
+        "provider.errors.server_eror<=0", "decisions.by_rule.budget<=0")]
+    got = evaluate(results, checks)
+    assert [r.ok for r in got] == [True, True, True, False, False, False]
+    assert got[0].value == 0 and got[3].value == 0 and not got[3].missing
+    assert "'provider.errors' counts only auth, connect_error, " in got[4].message
+    assert got[5].missing and "budget_total" in got[5].message
+    # a live run without the responder's counters has no provider.errors at all: missing
+    bare = evaluate({"decisions": {"by_rule": {}}}, [parse_threshold("provider.errors.timeout<=0")])
+    assert bare[0].missing and not bare[0].ok
+
+
+def test_every_provider_error_kind_either_command_writes_is_a_known_one():
+    """The names a zero can stand for: the simulator's outcomes and the responder's kinds
+    as raidsim load renames them."""
+    import inspect
+
+    from raidsim.commands.load import provider_error_kind
+    from reports.thresholds import PROVIDER_ERROR_KINDS
+    from sim import model
+
+    source = inspect.getsource(model.RaidModel._worker)
+    sim_kinds = {"connect_error", "timeout", "rate_limited", "server_error", "rejected"}
+    assert all(f'"{kind}"' in source for kind in sim_kinds)
+    live = ("connect", "timeout", "transport", "http_429", "http_503", "auth", "http_5xx",
+            "http_400", "http_404", "error")
+    assert sim_kinds | {provider_error_kind(k) for k in live} == PROVIDER_ERROR_KINDS
