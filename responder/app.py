@@ -330,15 +330,53 @@ async def read_form(request: Request, limit: int,
         raise HTTPError(400, "malformed form body") from exc
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's pairs as a dict; a key given twice is refused, not "last one wins"
+    (which of two ids would a provider, a proxy or a signer have meant?)."""
+    data: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in data:
+            raise HTTPError(400, f"malformed JSON: the key {key!r} is given twice")
+        data[key] = value
+    return data
+
+
+def _no_constant(name: str) -> Any:
+    raise HTTPError(400, f"malformed JSON: {name} is not a JSON number")
+
+
 def parse_json_object(body: bytes) -> dict[str, Any]:
-    """A request body that must be a JSON object; 400 for anything else (deep nesting too)."""
+    """A request body that must be a JSON object; 400 for anything else: deep nesting, a
+    key given twice, NaN or Infinity (Python's json reads them; JSON has no such number)."""
     try:
-        data = json.loads(body)
+        data = json.loads(body, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise HTTPError(400, "malformed JSON") from exc
     if not isinstance(data, dict):
         raise HTTPError(400, "expected a JSON object")
     return data
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return "array" if isinstance(value, list) else "object"
+
+
+def _json_content_type(request: Request) -> None:
+    """415 for a body declared as anything but JSON (a form, text/plain); none is read as
+    JSON, as the signature covers the bytes whatever they are called."""
+    declared = request.headers.get("content-type")
+    if declared is None:
+        return
+    kind = declared.split(";")[0].strip().lower()
+    if kind != "application/json" and not (kind.startswith("application/")
+                                           and kind.endswith("+json")):
+        raise HTTPError(415, "expected application/json")
 
 
 def signed_url(request: Request, settings: Settings,
@@ -459,10 +497,12 @@ async def generic_sms(request: Request, ctx: Context) -> Response:
     body = await read_body(request, ctx.settings.max_body_bytes)
     if not verify_generic(secret, body, request.headers.get("x-raidsim-signature")):
         raise HTTPError(403, "bad signature")
+    _json_content_type(request)
     data = parse_json_object(body)
+    for name in ("id", "from", "to", "body"):
+        if name in data and not isinstance(data[name], str):
+            raise HTTPError(400, f"{name} must be a string, not a JSON {_json_type(data[name])}")
     fields = {k: v for k, v in data.items() if isinstance(v, str)}
-    if not isinstance(data.get("body", ""), str):
-        raise HTTPError(400, "body must be a string")
     inbound = Inbound(
         message_sid=_GENERIC_PREFIX + _field(fields, "id", limit=MAX_ID_LEN),
         sender=_field(fields, "from", limit=MAX_NUMBER_LEN),

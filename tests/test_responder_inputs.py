@@ -113,6 +113,42 @@ async def test_deeply_nested_json_is_400(tmp_path: Path) -> None:
         (400, "malformed JSON")] * 3
 
 
+async def test_ambiguous_or_mistyped_generic_webhooks_are_400_or_415(tmp_path: Path) -> None:
+    """A generic webhook was accepted with an id given twice (the last one won: the
+    trace reader refuses the same), NaN, a text/plain body; ``"id": 7`` answered "missing
+    id". Each is now a clear 400 or 415, nothing is stored, and a well-formed one still
+    passes, with or without its Content-Type."""
+    settings = settings_for(tmp_path)
+    good = b'{"id": "g1", "from": "+33600000001", "to": "+33644649021", "body": "Salut"}'
+    cases = [
+        (b'{"id": "g2", "id": "g3", "from": "+33600000002", "to": "+33644649021"}',
+         "application/json", 400, "malformed JSON: the key 'id' is given twice"),
+        (b'{"id": "g4", "from": "+33600000003", "to": "+33644649021", "n": NaN}',
+         "application/json", 400, "malformed JSON: NaN is not a JSON number"),
+        (b'{"id": 7, "from": "+33600000004", "to": "+33644649021"}',
+         "application/json", 400, "id must be a string, not a JSON number"),
+        (b'{"id": "g5", "from": null, "to": "+33644649021"}',
+         "application/json", 400, "from must be a string, not a JSON null"),
+        (b'{"id": "g6", "from": "+33600000005", "to": "+33644649021", "body": ["x"]}',
+         "application/json", 400, "body must be a string, not a JSON array"),
+        (good.replace(b"g1", b"g7"), "text/plain", 415, "expected application/json"),
+    ]
+    async with running(settings, Provider(), Clock()) as client:
+        answers = []
+        for body, kind, _, _ in cases:
+            headers = dict(signed_json(body), **{"Content-Type": kind})
+            response = await client.post(GENERIC, content=body, headers=headers)
+            answers.append((response.status_code, response.text))
+        headers = {"X-Raidsim-Signature": generic_signature(SECRET, good)}  # no type: JSON
+        plain = await client.post(GENERIC, content=good, headers=headers)
+        typed = good.replace(b"g1", b"g8").replace(b"01", b"08")
+        charset = await client.post(GENERIC, content=typed, headers=dict(
+            signed_json(typed), **{"Content-Type": "application/json; charset=utf-8"}))
+    assert answers == [(status, text) for _, _, status, text in cases]
+    assert plain.status_code == 200 == charset.status_code
+    assert set(stored(settings.database_url)) == {"generic:g1", "generic:g8"}
+
+
 async def test_admin_budget_too_large_is_400(tmp_path: Path, store_url: str) -> None:
     """An amount no 64-bit column holds is refused with 400 and the caps stay as they were."""
     settings = settings_for(tmp_path, RAIDSIM_DATABASE_URL=store_url, RAIDSIM_BUDGET_EUR="5")
