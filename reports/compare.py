@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from reports.summary import _get, percent_text
+from reports.summary import _get, md_text, percent_text
 from reports.thresholds import (
     Threshold,
     ThresholdResult,
@@ -142,10 +142,11 @@ class Comparison:
                 f"{spend.show(spend.base)} → {spend.show(spend.new)}")
 
     def markdown(self) -> str:
-        lines = [f"## raidsim compare: {self.base_name} → {self.new_name}", "",
-                 f"**{self.headline()[0].upper()}{self.headline()[1:]}.**", ""]
+        headline = md_text(self.headline())
+        lines = [f"## raidsim compare: {md_text(self.base_name)} → {md_text(self.new_name)}",
+                 "", f"**{headline[0].upper()}{headline[1:]}.**", ""]
         for note in self.notes:  # one quote each: adjacent '>' lines join into one line
-            lines += [f"> ⚠️ {note}", ""]
+            lines += [f"> ⚠️ {md_text(note)}", ""]
         regressions = self.regressions
         if regressions:
             lines += ["**❌ NEW breaks thresholds that BASE met:**", ""]

@@ -3,6 +3,7 @@ with the HTML report."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -201,8 +202,17 @@ def threshold_rows(results: Mapping[str, Any]) -> list[tuple[bool, str, str]]:
     return sorted(rows, key=lambda row: row[0])
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
+
+
+def md_text(text: str) -> str:
+    """``text`` (a scenario name, a file name: anything a user wrote) as Markdown prose or
+    a table cell: on one line, ``|`` escaped, and no ``<`` that could open an HTML tag
+    (GitHub sanitises a step summary; other renderers may not). ``<=`` stays as it is."""
+    return _TAG_START.sub("&lt;", text.replace("|", "\\|").replace("\n", " "))
+
+
+_cell = md_text
 
 
 def markdown(results: Mapping[str, Any]) -> str:

@@ -632,3 +632,19 @@ def test_replaced_whole_keeps_the_old_file_on_error_and_its_permissions(
     with replaced_whole(os.devnull) as handle:
         handle.write("gone")
     assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+
+
+def test_markdown_summaries_do_not_pass_html_through_from_names() -> None:
+    """summary.md and the compare Markdown wrote a scenario named ``<script>…`` as is,
+    while the HTML report and JUnit escape it; a threshold's ``<=`` stays readable."""
+    from reports.compare import compare
+    from reports.summary import markdown
+
+    evil = "<script>alert(1)</script>"
+    base, new = _results("10"), _results("12")
+    base["scenario"] = new["scenario"] = evil
+    summary = markdown(base)
+    both = compare(base, new).markdown()
+    assert "<script" not in summary and "<script" not in both
+    assert "&lt;script>alert(1)&lt;/script>" in summary
+    assert "`spend_eur <= 2000`" in both
