@@ -20,7 +20,13 @@ from responder_support import (
     serve,
 )
 
-from raidsim.commands.load import build_results, parse_metrics, plan_records, refused_warning
+from raidsim.commands.load import (
+    build_results,
+    own_replies,
+    parse_metrics,
+    plan_records,
+    refused_warning,
+)
 from sim.trace import TraceRecord
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -127,22 +133,31 @@ def test_load_against_a_slow_throughput_limited_provider(tmp_path: Path) -> None
 
 
 def test_abort_on_fail_stops_the_run_early(tmp_path: Path) -> None:
-    """An abort_on_fail spend bound stops Locust as soon as the bill breaks it."""
+    """An abort_on_fail spend bound stops Locust as soon as the bill breaks it. The
+    webhooks in flight then reached the responder and were answered: with the answered
+    message named (RAIDSIM_PUBLIC_URL), those replies are this run's, not an earlier
+    run's (they were: spend_eur 1.12 on a bill of 3.04, and a warning)."""
     env = base_env(RAIDSIM_ADMIN_TOKEN=ADMIN_TOKEN)
     scenario = tmp_path / "abort.toml"
     scenario.write_text(SCENARIO.read_text().split("[thresholds]")[0] + (
-        "[thresholds]\nspend_eur = { op = \"<=\", limit = \"0.40\", abort_on_fail = true }\n"))
+        "[thresholds]\nspend_eur = { op = \"<=\", limit = \"1\", abort_on_fail = true }\n"))
+    port = free_port()
     with fake_provider(tmp_path, env) as provider:
         served_env = dict(env, RAIDSIM_TWILIO_API_BASE=provider,
+                          RAIDSIM_PUBLIC_URL=f"http://127.0.0.1:{port}",
                           RAIDSIM_DATABASE_URL=f"sqlite:///{tmp_path / 'abort.db'}")
-        with serve(served_env, tmp_path) as served:
+        with serve(served_env, tmp_path, port=port) as served:
             out = tmp_path / "results.json"
             done = subprocess.run(
-                [sys.executable, "-m", "raidsim", "load", str(scenario), "--from", "2d20h10m",
-                 "--speed", "20", "--max-messages", "2000", "--target", served.url,
+                [sys.executable, "-m", "raidsim", "load", str(scenario), "--speed", "400",
+                 "--max-messages", "300", "--settle", "5s", "--target", served.url,
                  "--provider", provider, "--auth-token", AUTH_TOKEN, "--json", str(out)],
                 cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+            bill = httpx.get(provider + "/_fake/bill").json()
+            billed = httpx.get(provider + "/_fake/messages").json()
     assert done.returncode == 1, done.stderr
+    assert all(m.get("reply_to") for m in billed)  # each reply names its message
+    assert "not in this run's plan" not in done.stderr
     assert "aborting" in done.stderr
     results = json.loads(out.read_text())
     assert results["live"]["aborted"] == ["spend_eur"]
@@ -152,8 +167,11 @@ def test_abort_on_fail_stops_the_run_early(tmp_path: Path) -> None:
     assert decided >= answered
     if decided > answered:  # some were in flight when Locust stopped: said, not hidden
         assert f"{decided - answered} were in flight" in done.stderr
-    assert results["messages"]["total"] < 2000
+    assert results["messages"]["total"] < 300
     assert results["passed"] is False
+    assert results["live"]["foreign_replies"]["count"] == 0
+    assert Decimal(str(results["spend_eur"])) == Decimal(bill["amount_eur"]) > 1
+    assert results["replies"]["total"] == bill["count"]
 
 
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
@@ -427,6 +445,36 @@ def test_replies_to_an_earlier_runs_messages_are_not_this_runs_spend() -> None:
     assert results["replies"]["total"] == 2 and results["replies"]["legit"] == 2
     assert results["legit_coverage"] == 1.0 and results["spend_vs_oracle"] == 1.0
     assert results["live"]["foreign_replies"] == {"count": 2, "spend_eur": Decimal("0.32")}
+
+
+def test_replies_to_webhooks_in_flight_at_an_abort_are_this_runs() -> None:
+    """After an abort_on_fail stop, webhooks in flight when Locust was stopped reached the
+    responder, which answered them, but Locust recorded none of them: their 12 replies
+    were called an earlier run's (a warning, spend_eur 1.12 on a bill of 3.04). A reply to
+    any message of the run's plan is its own; only one to a message outside it is
+    foreign, with ``reply_to`` or, without it, by recipient."""
+    sent = [{"id": "m1", "from": "+33600000001", "label": "legit", "status": 200,
+             "t": 0.0, "sent_at": 100.0}]
+    planned = [{"id": "m1", "from": "+33600000001", "label": "legit"},
+               {"id": "m2", "from": "+33600000002", "label": "legit"},  # in flight
+               {"id": "m3", "from": "+33700000003", "label": "raid"}]  # in flight
+    reply = {"segments": 1, "wall_at": 101.0, "price_micros": 160000}
+    billed = [{**reply, "to": "+33600000001", "reply_to": "m1"},
+              {**reply, "to": "+33600000002", "reply_to": "m2"},
+              {**reply, "to": "+33700000003", "reply_to": None},  # no callback: by number
+              {**reply, "to": "+33600000009", "reply_to": "old9"}]  # an earlier run's
+    bill = {"amount_eur": "0.64", "amount_micros": 640000}
+    results = build_results(name="x", seed=0, sent=sent, billed=billed, bill=bill,
+                            reply_cost_micros=160000, cap_eur=None, extra={"live": {}},
+                            planned=planned)
+    assert str(results["spend_eur"]) == "0.48"
+    assert results["live"]["foreign_replies"] == {"count": 1, "spend_eur": Decimal("0.16")}
+    assert results["replies"]["total"] == 3
+    assert results["replies"]["legit"] == 2 and results["replies"]["raid"] == 1
+    assert results["messages"]["total"] == 1  # the recorded webhooks only, as documented
+    assert results["legit_coverage"] == 1.0  # the in-flight sender is not a counted one
+    assert results["reply_latency_s"]["p50"] == 1.0  # the unrecorded reply is not timed
+    assert own_replies(sent, billed)[1] == billed[1:]  # without the plan: all foreign
 
 
 # A live window whose first webhook is at trace time 600 s (wall 1000 s), replayed at 60x:

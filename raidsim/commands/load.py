@@ -264,7 +264,8 @@ def build_results(*, name: str, seed: int, sent: list[dict[str, Any]],
                   responder_decisions: Mapping[str, int] | None = None,
                   responder: Mapping[str, Any] | None = None,
                   reply_text: str | None = None, eur_per_segment: Decimal | None = None,
-                  raid_periods: Sequence[Sequence[float | None]] | None = None
+                  raid_periods: Sequence[Sequence[float | None]] | None = None,
+                  planned: Sequence[Mapping[str, Any]] | None = None
                   ) -> dict[str, Any]:
     """The results JSON (docs/results.md) from what was sent and what the provider billed.
 
@@ -275,12 +276,14 @@ def build_results(*, name: str, seed: int, sent: list[dict[str, Any]],
     ``responder`` (all of that share) the replies' outcomes and the provider's errors.
     ``reply_text`` and ``eur_per_segment`` give ``reply``; ``raid_periods`` (the
     responder's, ``[start, end or None]`` in Unix seconds) give ``raid_mode`` in trace
-    time, with ``speed``."""
+    time, with ``speed``. ``planned`` (the run's plan: every message it meant to send,
+    ``{"id", "from", "label", ...}``) makes a reply to a planned message this run's even
+    when Locust recorded no answer for it (a webhook in flight when an abort stopped it)."""
     from responder.policy.engine import is_e164
     from responder.policy.money import from_micros
 
     delivered = [s for s in sent if s["status"] == 200]
-    billed, foreign = own_replies(sent, billed)
+    billed, foreign = own_replies(sent, billed, planned)
     # A sender's label as sim.metrics counts it: its first message's ("unlabelled" when
     # none), but legit as soon as one of its messages is (a number seen first in raid
     # traffic, then as a real person). A reply counts, and is timed, as the simulator
@@ -292,6 +295,13 @@ def build_results(*, name: str, seed: int, sent: list[dict[str, Any]],
     label_of: dict[str, str] = {}
     first_sent: dict[str, float] = {}
     by_id = {s["id"]: s for s in delivered if "id" in s}
+    # a planned message with no recorded answer (in flight when Locust was stopped): its
+    # reply counts under its label, untimed (its send time is unknown)
+    unrecorded = {p["id"]: p for p in planned or () if "id" in p and p["id"] not in by_id}
+    planned_label: dict[str, str] = {}  # likewise by number, without ?reply=
+    for p in planned or ():
+        if "from" in p:
+            planned_label.setdefault(p["from"], p.get("label") or "unlabelled")
     for s in delivered:
         kind = s.get("label") or "unlabelled"
         first_label.setdefault(s["from"], kind)
@@ -306,13 +316,16 @@ def build_results(*, name: str, seed: int, sent: list[dict[str, Any]],
     for m in billed:
         answered = by_id.get(m.get("reply_to") or "")
         latency: float | None = None
+        in_flight = unrecorded.get(m.get("reply_to") or "")
         if answered is not None:
             kind = answered.get("label") or "unlabelled"
             replies[kind] += 1
             if kind == "legit":
                 latency = max(0.0, m["wall_at"] - answered["sent_at"])
+        elif in_flight is not None:
+            replies[in_flight.get("label") or "unlabelled"] += 1
         else:
-            replies[first_label.get(m["to"], "unlabelled")] += 1
+            replies[first_label.get(m["to"]) or planned_label.get(m["to"], "unlabelled")] += 1
             if (label_of.get(m["to"]) == "legit" and m["to"] not in replied
                     and m["to"] in first_sent):
                 latency = max(0.0, m["wall_at"] - first_sent[m["to"]])
@@ -559,18 +572,23 @@ def _timeseries(delivered: list[dict[str, Any]], sent: list[dict[str, Any]],
     return result
 
 
-def own_replies(sent: list[dict[str, Any]], billed: list[dict[str, Any]]
+def own_replies(sent: list[dict[str, Any]], billed: list[dict[str, Any]],
+                planned: Iterable[Mapping[str, Any]] | None = None
                 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The billed replies that answer this run's messages, and the others.
 
     A responder still holding replies from an earlier run (a surge hold lasts 20 minutes
     or more of wall time) releases them during this one, and the provider bills them in
     this run's window. A reply is another run's when the message it answers (the fake
-    provider's ``reply_to``, from the responder's status callback) is not one this run
-    sent; without ``reply_to`` (no RAIDSIM_PUBLIC_URL), when its recipient sent nothing in
-    this run."""
-    ids = {s["id"] for s in sent if "id" in s}
-    numbers = {s["from"] for s in sent}
+    provider's ``reply_to``, from the responder's status callback) is not one of this
+    run's; without ``reply_to`` (no RAIDSIM_PUBLIC_URL), when its recipient is not one of
+    this run's senders. This run's messages are those of its plan (``planned``), sent or
+    not: after an abort, the webhooks in flight when Locust was stopped reached the
+    responder, and their replies are this run's although Locust recorded no answer;
+    without a plan, those Locust recorded (``sent``)."""
+    ours = [*sent, *(planned or ())]
+    ids = {s["id"] for s in ours if "id" in s}
+    numbers = {s["from"] for s in ours if "from" in s}
     own: list[dict[str, Any]] = []
     foreign: list[dict[str, Any]] = []
     for m in billed:
@@ -837,17 +855,19 @@ def _run(args: argparse.Namespace, work: Path) -> int:
     }
     cap = budget_cap(admin_budget, scenario)
     reply_text, per_segment = reply_of(scenario, admin_budget, bill)
+    planned = _planned(plan)
     results = build_results(name=name, seed=seed, sent=sent, billed=billed, bill=bill,
                             reply_cost_micros=reply_cost, cap_eur=cap, extra=extra,
                             speed=args.speed, responder_decisions=metrics.get("decisions"),
                             responder=metrics, reply_text=reply_text,
                             eur_per_segment=per_segment,
-                            raid_periods=(admin_budget or {}).get("raid_periods"))
+                            raid_periods=(admin_budget or {}).get("raid_periods"),
+                            planned=planned)
     foreign = results["live"]["foreign_replies"]["count"]  # counted by own_replies
     if foreign:
-        print(f"raidsim load: warning: {foreign} billed replies answer messages this "
-              "run did not send (the responder held them since an earlier run and released "
-              "them during this one): spend_eur and replies leave them out "
+        print(f"raidsim load: warning: {foreign} billed replies answer messages that are "
+              "not in this run's plan (the responder held them since an earlier run and "
+              "released them during this one): spend_eur and replies leave them out "
               "(live.foreign_replies); replay on a fresh responder, or wait until its "
               "GET /metrics shows raidsim_held_replies 0", file=sys.stderr)
     code = gate(results, thresholds, report_dir=args.report,
@@ -935,6 +955,13 @@ def _bill_delta(now: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
             "eur_per_segment": now.get("eur_per_segment"),
             # the latency and throughput the fake provider applied (null: an older fake)
             "shaping": now.get("shaping")}
+
+
+def _planned(plan: Path) -> list[dict[str, Any]]:
+    """Every message of the plan, sent or not: its id, sender and label."""
+    with plan.open(encoding="utf-8") as handle:
+        return [{"id": m["id"], "from": m["from"], "label": m.get("label")}
+                for m in map(json.loads, handle)]
 
 
 def _first_t(plan: Path) -> float:
