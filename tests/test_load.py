@@ -4,13 +4,17 @@ whose replies go to ``raidsim fake-provider``; results, report and gate come bac
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from responder_support import (
     ADMIN_TOKEN,
     AUTH_TOKEN,
@@ -18,6 +22,7 @@ from responder_support import (
     fake_provider,
     free_port,
     serve,
+    wait_until,
 )
 
 from raidsim.commands.load import (
@@ -172,6 +177,69 @@ def test_abort_on_fail_stops_the_run_early(tmp_path: Path) -> None:
     assert results["live"]["foreign_replies"]["count"] == 0
     assert Decimal(str(results["spend_eur"])) == Decimal(bill["amount_eur"]) > 1
     assert results["replies"]["total"] == bill["count"]
+
+
+def _inbound(url: str) -> int:
+    """Webhooks the responder has decided so far (its inbound decision counters)."""
+    metrics = parse_metrics(httpx.get(url + "/metrics", timeout=5.0).text)
+    return sum(n for key, n in metrics["decisions"].items() if key.startswith("inbound."))
+
+
+def _processes_with(text: str) -> list[int]:
+    """The pids of this user's processes whose environment holds ``text``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text.encode() in (entry / "environ").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:  # gone, or another user's
+                continue
+    return found
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_to_load_stops_its_locust_too(tmp_path: Path, signum: int, code: int) -> None:
+    """SIGTERM ended raidsim load alone: its Locust child, re-parented to PID 1, kept
+    posting signed webhooks for the rest of its run time (real money at a real
+    responder). Now load stops Locust's whole process group first, then exits 143 (130 on
+    Ctrl-C), and nothing reaches the responder afterwards."""
+    trace = tmp_path / "slow.jsonl"
+    with trace.open("w", encoding="utf-8") as handle:  # 10 webhooks a second for 60 s
+        for i in range(600):
+            handle.write(json.dumps({"id": f"SM{i:032x}", "t": i / 10,
+                                     "from": f"+336{i:08d}", "to": "+33644649021",
+                                     "body": "Bonjour", "label": "legit"}) + "\n")
+    work = tmp_path / "work"  # load's temporary folder, so its plan path is this test's
+    work.mkdir()
+    env = base_env()
+    with fake_provider(tmp_path, env) as provider:
+        served_env = dict(env, RAIDSIM_TWILIO_API_BASE=provider,
+                          RAIDSIM_DATABASE_URL=f"sqlite:///{tmp_path / 'signal.db'}")
+        with serve(served_env, tmp_path) as served:
+            load = subprocess.Popen(
+                [sys.executable, "-m", "raidsim", "load", "--trace", str(trace),
+                 "--speed", "1", "--users", "5", "--settle", "1s", "--target", served.url,
+                 "--provider", provider, "--auth-token", AUTH_TOKEN],
+                cwd=tmp_path, env=dict(env, TMPDIR=str(work)), stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, text=True)
+            marker = f"RAIDSIM_LOAD_PLAN={work}"
+            try:
+                assert wait_until(lambda: _inbound(served.url) >= 3, 60.0, 0.1)
+                assert load.poll() is None and _processes_with(marker)  # Locust is running
+                load.send_signal(signum)
+                _, stderr = load.communicate(timeout=40)
+                assert load.returncode == code, stderr
+                assert wait_until(lambda: not _processes_with(marker), 5.0), stderr
+                before = _inbound(served.url)
+                time.sleep(1.5)  # the window in which a stray Locust would post ~15
+                assert _inbound(served.url) == before
+            finally:
+                for pid in _processes_with(marker):  # the old code's stray Locust
+                    os.kill(pid, signal.SIGKILL)
+                if load.poll() is None:
+                    load.kill()
+                    load.communicate(timeout=10)
 
 
 def test_usage_errors_exit_2(tmp_path: Path) -> None:

@@ -9,13 +9,16 @@ are paid for, in the fake provider's bill, and the results JSON has the shape
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -28,6 +31,8 @@ from raidsim.cli import seed_value
 
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 POLL_S = 0.25
+EXIT_SIGTERM = 128 + signal.SIGTERM  # 143, as `raidsim serve` after a SIGTERM
+STOP_GRACE_S = 10.0  # how long Locust has to stop on SIGTERM before it is killed
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -50,7 +55,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "      --max-messages 2000 --target http://127.0.0.1:8000 \\\n"
             "      --provider http://127.0.0.1:8099 --threshold 'spend_eur<=100'\n\n"
             "exit codes: 0 pass, 1 a threshold failed (or the run was aborted), "
-            "2 usage or input error"
+            "2 usage or input error, 130 Ctrl-C, 143 SIGTERM (Locust is stopped first: "
+            "no webhook is sent after load exits)"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -613,10 +619,55 @@ def _read_lines(path: Path, offset: int) -> tuple[list[dict[str, Any]], int]:
 # -- the command ---------------------------------------------------------------------------
 
 
+class Terminated(BaseException):
+    """SIGTERM reached ``raidsim load``: raised in its main thread so that the run unwinds
+    (its ``finally`` stops Locust) and the command exits 143. A BaseException, so that no
+    ``except Exception`` on the way holds it."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Terminated
+
+
 def run(args: argparse.Namespace) -> int:
-    # The plan, Locust's output and its log live in a folder removed when the run ends.
-    with tempfile.TemporaryDirectory(prefix="raidsim-load-") as work:
-        return _run(args, Path(work))
+    # SIGTERM (a process supervisor, `timeout`, `kill`) must stop Locust too: by default
+    # it ended this process alone, and Locust, re-parented to PID 1, went on posting
+    # signed webhooks (spending money at a real responder) for the rest of its run time.
+    # A Ctrl-C (KeyboardInterrupt, exit 130) unwinds the same way.
+    handling = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if handling else None
+    try:
+        # The plan, Locust's output and its log live in a folder removed when the run ends.
+        with tempfile.TemporaryDirectory(prefix="raidsim-load-") as work:
+            return _run(args, Path(work))
+    except Terminated:
+        print("raidsim load: stopped by SIGTERM: Locust was stopped, nothing was scored",
+              file=sys.stderr)
+        return EXIT_SIGTERM
+    finally:
+        if handling:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
+    """Send ``signum`` to the process group ``process`` leads (start_new_session)."""
+    with contextlib.suppress(ProcessLookupError):  # the group is gone: nothing to stop
+        os.killpg(process.pid, signum)
+
+
+def stop_locust(process: subprocess.Popen[bytes], grace_s: float = STOP_GRACE_S) -> None:
+    """Stop Locust and whatever it started: it runs in a session (and process group) of
+    its own, so SIGTERM goes to the whole group; after ``grace_s`` (or at once when a
+    second signal interrupts the wait), SIGKILL to what is left of it. Bounded."""
+    try:
+        if process.poll() is None:
+            _signal_group(process, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=grace_s)
+    finally:
+        _signal_group(process, signal.SIGKILL)  # a child that outlived Locust, if any
+        with contextlib.suppress(subprocess.TimeoutExpired):  # SIGKILL is not refused
+            process.wait(timeout=10)
 
 
 def _run(args: argparse.Namespace, work: Path) -> int:
@@ -756,8 +807,10 @@ def _run(args: argparse.Namespace, work: Path) -> int:
         offset = 0
         aborted: list[Any] = []
         with log.open("wb") as log_handle:
+            # its own session: a Ctrl-C at the terminal reaches this process only, and
+            # stop_locust stops Locust's whole process group, whatever ended the run
             process = subprocess.Popen(command, env=env, stdout=log_handle,
-                                       stderr=subprocess.STDOUT)
+                                       stderr=subprocess.STDOUT, start_new_session=True)
             try:
                 limit = time.monotonic() + run_time + 30
                 while process.poll() is None and time.monotonic() < limit:
@@ -777,14 +830,8 @@ def _run(args: argparse.Namespace, work: Path) -> int:
                                 f"{a.threshold.name} {a.threshold.op} {a.threshold.limit} "
                                 f"broken ({a.value})" for a in aborted), file=sys.stderr)
                             break
-            finally:
-                if process.poll() is None:
-                    process.terminate()
-                    try:
-                        process.wait(timeout=20)
-                    except subprocess.TimeoutExpired:
-                        process.kill()
-                        process.wait(timeout=10)
+            finally:  # the end of the plan, an abort, an error, Ctrl-C or SIGTERM
+                stop_locust(process)
         lines, offset = _read_lines(out, offset)
         sent.extend(lines)
         if process.returncode not in (0, None) and not aborted and not sent:
