@@ -363,6 +363,103 @@ def test_a_wrong_auth_token_is_an_error_not_a_pass(tmp_path: Path) -> None:
     assert "refused all 5 webhooks with 403" in done.stderr
 
 
+def _trace(path: Path, count: int, prefix: str = "SM") -> Path:
+    """``count`` legit first contacts from distinct senders, one every 10 trace seconds."""
+    with path.open("w", encoding="utf-8") as handle:
+        for i in range(count):
+            handle.write(json.dumps({"id": f"{prefix}{i:032x}", "t": i * 10.0,
+                                     "from": f"+337{i:08d}", "to": "+33644649021",
+                                     "body": "Bonjour", "label": "legit"}) + "\n")
+    return path
+
+
+def test_a_replay_of_messages_the_responder_already_had_is_an_error_not_a_pass(
+        tmp_path: Path) -> None:
+    """A trace replayed against the database of an earlier run: every webhook was a
+    duplicate, nothing was decided or billed, and the run passed spend_eur<=1 with
+    EUR 0.00 (exit 0) after a warning. Like the all-403 case, it measured nothing: exit 2."""
+    trace = _trace(tmp_path / "trace.jsonl", 20)
+    env = base_env()
+    with fake_provider(tmp_path, env) as provider:
+        served_env = dict(env, RAIDSIM_TWILIO_API_BASE=provider,
+                          RAIDSIM_DATABASE_URL=f"sqlite:///{tmp_path / 'twice.db'}")
+        with serve(served_env, tmp_path) as served:
+            command = [sys.executable, "-m", "raidsim", "load", "--trace", str(trace),
+                       "--speed", "1000", "--users", "5", "--settle", "1s",
+                       "--target", served.url, "--provider", provider,
+                       "--auth-token", AUTH_TOKEN, "--threshold", "spend_eur<=10"]
+            first, again = (subprocess.run(command, cwd=tmp_path, env=env,
+                                           capture_output=True, text=True, timeout=120)
+                            for _ in range(2))
+    assert first.returncode == 0, first.stderr
+    assert again.returncode == 2, again.stderr
+    assert "already had all 20 webhooks it accepted" in again.stderr
+    assert "fresh database" in again.stderr and "PASS" not in again.stderr
+
+
+def test_nothing_measured_only_when_every_accepted_webhook_was_a_duplicate() -> None:
+    from raidsim.commands.load import nothing_measured
+
+    dup = {"status": 200, "decision": "duplicate"}
+    new = {"status": 200, "decision": "reply first_contact"}
+    refused = {"status": 403, "decision": None}
+    assert nothing_measured([dup, dup, refused], {}) is not None
+    assert nothing_measured([dup, new], {}) is None
+    assert nothing_measured([refused], {}) is None  # the 403 case has its own error
+    assert nothing_measured([], {}) is None
+    # a responder that names no decision: its duplicates counter says
+    bare = {"status": 200}
+    assert nothing_measured([bare, bare], {"raidsim_inbound_duplicates_total": 2.0})
+    assert nothing_measured([bare, bare], {"raidsim_inbound_duplicates_total": 1.0}) is None
+
+
+def test_replies_still_queued_after_settle_fail_the_run(tmp_path: Path) -> None:
+    """The provider answered 503 throughout: the replies waited in the responder's outbox
+    past --settle, the bill was EUR 0, and spend_eur<=1 passed (exit 0) with only a
+    warning while the responder had reserved their cost. Now the results say how many
+    (live.unsettled_replies) and an implicit threshold on it fails the run; the report
+    re-checks it; --allow-unsettled keeps the old verdict, with the count and a warning."""
+    env = base_env()
+    with fake_provider(tmp_path, env, "--outage", "0s+10m", "--outage-mode", "503") as provider:
+        served_env = dict(env, RAIDSIM_TWILIO_API_BASE=provider,
+                          RAIDSIM_DATABASE_URL=f"sqlite:///{tmp_path / 'outage.db'}")
+        with serve(served_env, tmp_path) as served:
+            def load(name: str, *extra: str) -> tuple[subprocess.CompletedProcess[str], Any]:
+                out = tmp_path / f"{name}.json"
+                done = subprocess.run(
+                    [sys.executable, "-m", "raidsim", "load",
+                     "--trace", str(_trace(tmp_path / f"{name}.jsonl", 10, prefix=name)),
+                     "--speed", "1000", "--users", "5", "--settle", "2s",
+                     "--target", served.url, "--provider", provider,
+                     "--auth-token", AUTH_TOKEN, "--threshold", "spend_eur<=1",
+                     "--json", str(out), "--report", str(tmp_path / name), *extra],
+                    cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+                return done, json.loads(out.read_text()) if out.exists() else None
+
+            strict, results = load("SMa")
+            lenient, allowed = load("SMb", "--allow-unsettled")
+    assert strict.returncode == 1, strict.stderr
+    queued = results["live"]["unsettled_replies"]
+    assert queued > 0 and results["replies"]["total"] == 0
+    assert results["passed"] is False
+    assert results["thresholds"][-1] == {
+        "name": "live.unsettled_replies", "op": "<=", "limit": 0, "value": queued,
+        "ok": False, "abort_on_fail": False,
+        "message": f"live.unsettled_replies <= 0: FAILED, value {queued}, limit <= 0 "
+                   f"(over by {queued})"}
+    assert [t["ok"] for t in results["thresholds"]] == [True, False]  # spend_eur <= 1 held
+    assert "still queued" in strict.stderr and "longer --settle" in strict.stderr
+    assert "live.unsettled_replies" in (tmp_path / "SMa" / "junit.xml").read_text()
+    report = subprocess.run([sys.executable, "-m", "raidsim", "report",
+                             str(tmp_path / "SMa.json")], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert report.returncode == 1, report.stdout + report.stderr  # the same verdict
+    assert lenient.returncode == 0, lenient.stderr
+    assert allowed["live"]["unsettled_replies"] > 0 and allowed["passed"] is True
+    assert [t["name"] for t in allowed["thresholds"]] == ["spend_eur"]
+    assert "still queued" in lenient.stderr
+
+
 def test_live_counters_are_this_runs_and_odd_runs_are_warned_about() -> None:
     from raidsim.commands.load import _live_warnings, _metrics_delta
 

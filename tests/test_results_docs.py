@@ -14,9 +14,15 @@ from typing import Any
 import pytest
 
 from raidsim.cli import main
-from raidsim.commands.load import _bill_delta, _metrics_delta, build_results, parse_metrics
+from raidsim.commands.load import (
+    _bill_delta,
+    _metrics_delta,
+    _unsettled_check,
+    build_results,
+    parse_metrics,
+)
 from reports.results import REQUIRED_KEYS, load
-from reports.thresholds import apply, lookup
+from reports.thresholds import apply, lookup, parse_threshold
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "results.md"
@@ -200,13 +206,20 @@ def test_every_load_key_is_documented() -> None:
             "http_status": {"200": 2, "400": 1},
             "webhook_latency_s": {"p50": 0.01, "p95": 0.02, "p99": 0.02},
             "bill": bill, "responder": metrics,
-            "admin_budget": {"spent_eur": "0.48", "total_eur": "100"}, "aborted": []}
+            "admin_budget": {"spent_eur": "0.48", "total_eur": "100"}, "aborted": [],
+            "unsettled_replies": 2}
     results = build_results(name="x", seed=0, sent=sent, billed=billed, bill=bill,
                             reply_cost_micros=160000, cap_eur=None, extra={"live": live},
                             speed=60.0, responder_decisions=metrics["decisions"],
                             responder=metrics, reply_text="Non, c'est non.",
                             eur_per_segment=Decimal("0.16"), raid_periods=[[100.2, None]])
-    apply(results, [])  # what reports.gate does before raidsim load writes the file
+    # what reports.gate does before raidsim load writes the file; with replies still
+    # queued after --settle, load adds its implicit check, an entry like any other
+    apply(results, [parse_threshold("spend_eur<=1"), _unsettled_check()])
+    assert [set(t) for t in results["thresholds"]] == [set(results["thresholds"][0])] * 2
+    assert results["thresholds"][1]["name"] == "live.unsettled_replies"
+    assert results["thresholds"][1]["value"] == 2 and results["thresholds"][1]["ok"] is False
+    assert results["passed"] is False
     assert undocumented(results) == []
     assert missing_required(results) == []
     assert results["budget"]["exhausted_at_s"] == 11.0
@@ -252,7 +265,8 @@ def test_the_documented_live_section_is_the_one_load_writes() -> None:
                 assert isinstance(live, ast.Dict)
                 keys = {k.value for k in live.keys if isinstance(k, ast.Constant)}
     assert keys == {"target", "provider", "speed", "users", "planned", "sent", "http_status",
-                    "webhook_latency_s", "bill", "responder", "admin_budget", "aborted"}
+                    "webhook_latency_s", "bill", "responder", "admin_budget", "aborted",
+                    "unsettled_replies"}
     known = documented()
     assert sorted(k for k in keys if not any(p.startswith(f"live.{k}") for p in known)) == []
 

@@ -54,9 +54,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "  raidsim load scenarios/anti-relous-2017.toml --from 5d20h --speed 60 \\\n"
             "      --max-messages 2000 --target http://127.0.0.1:8000 \\\n"
             "      --provider http://127.0.0.1:8099 --threshold 'spend_eur<=100'\n\n"
-            "exit codes: 0 pass, 1 a threshold failed (or the run was aborted), "
-            "2 usage or input error, 130 Ctrl-C, 143 SIGTERM (Locust is stopped first: "
-            "no webhook is sent after load exits)"
+            "exit codes:\n"
+            "  0    pass\n"
+            "  1    a threshold failed, the run was aborted, or replies were still queued\n"
+            "       in the responder's outbox after --settle (see --allow-unsettled)\n"
+            "  2    usage or input error; also a run that measured nothing: every webhook\n"
+            "       refused with 403, or every accepted one a message the responder had\n"
+            "  130  Ctrl-C; 143 SIGTERM (Locust is stopped first: no webhook is sent\n"
+            "       once load has exited)"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -87,6 +92,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--settle", default="10s", metavar="DURATION",
                         help="after the last webhook, wait up to this long for replies to "
                         "reach the provider (default 10s)")
+    parser.add_argument("--allow-unsettled", action="store_true",
+                        help="do not fail the run when replies are still queued in the "
+                        "responder's outbox after --settle (by default an implicit check, "
+                        "live.unsettled_replies <= 0, fails: spend_eur leaves them out); "
+                        "they are still warned about and counted in live.unsettled_replies")
     parser.add_argument("--seed", type=seed_value, default=None, metavar="N",
                         help="scenario traffic seed, 0 or more")
     parser.add_argument("--json", type=Path, dest="json_out", metavar="OUT",
@@ -670,6 +680,12 @@ def stop_locust(process: subprocess.Popen[bytes], grace_s: float = STOP_GRACE_S)
             process.wait(timeout=10)
 
 
+def _unsettled_check() -> Any:
+    from reports.thresholds import Threshold
+
+    return Threshold("live.unsettled_replies", "<=", Decimal(0), source="raidsim load")
+
+
 def _run(args: argparse.Namespace, work: Path) -> int:
     import httpx
 
@@ -849,7 +865,7 @@ def _run(args: argparse.Namespace, work: Path) -> int:
                 lambda: _bill_delta(_get_json(client, provider + "/_fake/bill"), bill_before),
                 lambda: _queued(client, target),
                 bill, settle_s)
-            if queued:
+            if queued and args.allow_unsettled:
                 print(f"raidsim load: warning: {queued} replies were still queued in the "
                       f"responder's outbox after --settle {args.settle}: they are not "
                       "counted (give a longer --settle)", file=sys.stderr)
@@ -868,6 +884,9 @@ def _run(args: argparse.Namespace, work: Path) -> int:
                          "signature): give --auth-token (or RAIDSIM_TWILIO_AUTH_TOKEN) the "
                          "responder's RAIDSIM_TWILIO_AUTH_TOKEN, and --target the URL it "
                          "signs (RAIDSIM_PUBLIC_URL, if set)")
+    why = nothing_measured(sent, metrics)
+    if why:
+        raise UsageError(why)
     decided = sum(count for key, count in metrics.get("decisions", {}).items()
                   if key.startswith("inbound."))
     answered = statuses.get("200", 0)
@@ -898,6 +917,9 @@ def _run(args: argparse.Namespace, work: Path) -> int:
             "responder": metrics,
             "admin_budget": admin_budget,
             "aborted": [a.threshold.name for a in aborted],
+            # replies the responder had still to send when the run was scored (null: its
+            # metrics do not say, or an abort, which does not settle)
+            "unsettled_replies": queued,
         },
     }
     cap = budget_cap(admin_budget, scenario)
@@ -917,8 +939,18 @@ def _run(args: argparse.Namespace, work: Path) -> int:
               "released them during this one): spend_eur and replies leave them out "
               "(live.foreign_replies); replay on a fresh responder, or wait until its "
               "GET /metrics shows raidsim_held_replies 0", file=sys.stderr)
+    if queued and not args.allow_unsettled:
+        # spend_eur and replies leave the queued replies out: a cost gate on them would
+        # pass on what this run did not measure. An implicit threshold fails the run, in
+        # the results (and their report and JUnit file) as any other does.
+        thresholds = merge(thresholds, [_unsettled_check()])
     code = gate(results, thresholds, report_dir=args.report,
                 stream=sys.stderr if str(args.json_out) == "-" else None)
+    if queued and not args.allow_unsettled:
+        print(f"raidsim load: error: {queued} replies were still queued in the responder's "
+              f"outbox after --settle {args.settle}: spend_eur and replies do not count "
+              "them, so the run cannot pass (live.unsettled_replies); give a longer "
+              "--settle, or --allow-unsettled to gate on what was billed", file=sys.stderr)
     if aborted:
         results["passed"] = False
         code = 1
@@ -954,6 +986,29 @@ def _metrics_delta(now: dict[str, Any], before: dict[str, Any]) -> dict[str, Any
     if "raidsim_held_replies" in now:
         out["raidsim_held_replies"] = now["raidsim_held_replies"]
     return out
+
+
+def nothing_measured(sent: Sequence[Mapping[str, Any]], metrics: Mapping[str, Any]
+                     ) -> str | None:
+    """Why a run measured nothing although the responder accepted its webhooks: each one
+    it accepted was a message it already had (its ``X-Raidsim-Decision: duplicate``; from
+    its duplicates counter when no webhook carries the header), so it decided and replied
+    to none, and a cost gate would pass on EUR 0.00. None when something was measured."""
+    accepted = [s for s in sent if s.get("status") == 200]
+    if not accepted:
+        return None
+    if any(s.get("decision") for s in accepted):
+        duplicates = sum(1 for s in accepted if s.get("decision") == "duplicate")
+    else:  # a responder that does not name its decisions
+        duplicates = int(metrics.get("raidsim_inbound_duplicates_total", 0))
+    if duplicates < len(accepted):
+        return None
+    return (f"the responder already had all {len(accepted)} webhooks it accepted (a replay "
+            "against the database of an earlier run: traces and scenario traffic reuse "
+            "message ids), so it decided none of them and this run measured nothing: "
+            "replay on a fresh database (start the responder with a new "
+            "RAIDSIM_DATABASE_URL), or with message ids it has not seen (another --from "
+            "window, or a trace with other ids)")
 
 
 def refused_warning(statuses: Mapping[str, int]) -> str | None:
