@@ -23,17 +23,13 @@ from responder.policy.units import parse_duration
 from sim.metrics import MAX_SPAN_S
 from sim.trace import E164
 from sim.traffic import KINDS
-from sim.traffic.base import SpecProblem, TrafficSpec, known_keys, parse_spec
+from sim.traffic.base import MAX_MESSAGES, SpecProblem, TrafficSpec, known_keys, parse_spec
 
 TOP_LEVEL_KEYS = (
     "name", "description", "seed", "duration", "start_at", "number", "pricing", "reply",
     "traffic", "policy", "provider", "faults", "thresholds",
 )
 DEFAULT_NUMBER = "+33644649021"
-# The most messages a scenario's traffic may add up to. A run's memory grows with its
-# senders (a 1,000,000-message raid peaks at about 540 MB), so a typo such as an extra
-# dozen zeros is refused at once instead of running until the machine runs out of memory.
-MAX_MESSAGES = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -326,4 +322,4 @@ def _traffic(
     return tuple(specs)
 
 
-__all__ = ["Scenario", "known_keys", "load_scenario", "scenario_from_mapping"]
+__all__ = ["MAX_MESSAGES", "Scenario", "known_keys", "load_scenario", "scenario_from_mapping"]

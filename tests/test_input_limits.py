@@ -287,3 +287,35 @@ def test_messages_at_the_end_of_the_span_get_a_hint_about_the_span(
     assert code == 0, err
     assert "1 replies were never sent" in err
     assert "within a day of the end of the 366 days" in err
+
+
+@pytest.mark.parametrize(("kind", "key", "line"), [
+    ("organic", "messages_per_sender", "[1, 1000000000]"),
+    ("press", "messages_per_sender", "[1, 10000001]"),
+    ("raid", "script_messages", "[100, 100000000000]"),
+    ("raid", "rotating_messages", "[5, 20000000]"),
+    ("raid", "per_number", "[1, 1000000000000]"),
+    ("flood", "per_number", "[1, 99999999999]"),
+])
+def test_a_runaway_range_is_refused_at_load_with_its_line_and_the_bound(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str, key: str,
+        line: str) -> None:
+    """`messages_per_sender = [1, 1000000000]` took 22 GB in 40 s (a list per option); the
+    high end of an integer range is a message count, bounded like the run's messages."""
+    scenario = write(tmp_path / "range.toml", BARE.replace(
+        'kind = "organic"\nmessages = 50', f'kind = "{kind}"\nmessages = 50\n{key} = {line}'))
+    for command in ("simulate", "trace"):
+        args = [command, scenario] + (["-o", str(tmp_path / "t.jsonl")]
+                                      if command == "trace" else [])
+        code, _, err = run(capsys, *args)
+        assert code == 2, err
+        assert f"{scenario}:8: [[traffic]] {kind}: {key}: high " in err, err
+        assert "more than the 10,000,000 messages a run takes" in err, err
+        assert "Traceback" not in err
+
+
+def test_a_range_at_the_bound_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scenario = write(tmp_path / "range.toml", BARE.replace(
+        "messages = 50", "messages = 50\nmessages_per_sender = [1, 10000000]"))
+    code, _, err = run(capsys, "simulate", scenario, "--quiet")
+    assert code == 0, err

@@ -18,7 +18,14 @@ import pytest
 
 from sim.scenario import load_scenario
 from sim.traffic import KINDS
-from sim.traffic.base import SpecProblem, TrafficSpec, known_keys, parse_spec, toml_key
+from sim.traffic.base import (
+    MAX_MESSAGES,
+    SpecProblem,
+    TrafficSpec,
+    known_keys,
+    parse_spec,
+    toml_key,
+)
 from sim.traffic.raid import Raid
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "scenarios.md"
@@ -219,3 +226,19 @@ virtual = 0.8
     raid = scenario.traffic[2]
     assert isinstance(raid, Raid)
     assert raid.waves_s == (0.0, 10800.0) and raid.script_interval_s == (1.0, 8.0)
+
+
+def test_every_integer_range_documents_the_message_bound_the_parser_checks() -> None:
+    """Each [low, high] range of integers says "high at most 10,000,000", and the parser
+    takes that high end and refuses one more (a runaway range once took 22 GB)."""
+    reference = _reference()
+    for kind, spec_class in KINDS.items():
+        for key, (kind_of, _, what) in reference[kind].items():
+            if kind_of != "[low, high] range of integers":
+                continue
+            assert f"high at most {MAX_MESSAGES:,}" in what, f"{kind}.{key}"
+            spec = parse_spec(spec_class, {key: [1, MAX_MESSAGES]})
+            assert getattr(spec, key)[1] == MAX_MESSAGES
+            with pytest.raises(SpecProblem) as problem:
+                parse_spec(spec_class, {key: [1, MAX_MESSAGES + 1]})
+            assert problem.value.key == key and f"{MAX_MESSAGES:,}" in problem.value.message

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import random
 import statistics
+import tracemalloc
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from functools import cache
@@ -16,7 +18,10 @@ from responder.policy.config import PolicyConfig
 from sim.scenario import Scenario, load_scenario
 from sim.trace import E164, TraceRecord, read_trace, write_trace
 from sim.traffic import KINDS, generate, iter_generate
-from sim.traffic.base import parse_spec
+from sim.traffic.base import MAX_MESSAGES, Context, counts_for, parse_spec
+from sim.traffic.numbers import MobileNumbers
+from sim.traffic.organic import sender_counts
+from sim.traffic.texts import build_pools
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 HOUR = 3600.0
@@ -191,3 +196,36 @@ def test_generation_is_fast(seed: int) -> None:
     elapsed = time.perf_counter() - begin
     assert count > 25000
     assert elapsed < 2.0 or math.isnan(elapsed)
+
+
+def _old_sender_counts(rng: random.Random, messages: int, low: int, high: int) -> list[int]:
+    """The counts before the range stayed a range: a list of options and of weights,
+    summed again on every draw. Kept to prove the draws did not change."""
+    options = list(range(low, high + 1))
+    weights = [1.0 / k ** 1.6 for k in options]
+    return counts_for(messages, lambda: rng.choices(options, weights)[0])
+
+
+@pytest.mark.parametrize(("messages", "low", "high"), [
+    (500, 1, 3), (500, 1, 2), (300, 2, 7), (1000, 1, 40), (50, 3, 3), (200, 1, 1000),
+])
+def test_sender_counts_draw_as_they_did_before_the_range_stayed_lazy(
+        messages: int, low: int, high: int) -> None:
+    """Same seed, same counts, for the ranges scenarios use (byte-identical results)."""
+    for seed in (1, 2, 2017):
+        ctx = Context(random.Random(seed), build_pools(1), MobileNumbers(1, 0), 0.0, DAY, 0.0)
+        assert sender_counts(ctx, messages, low, high) == _old_sender_counts(
+            random.Random(seed), messages, low, high)
+
+
+def test_a_wide_messages_per_sender_range_holds_no_list_per_option() -> None:
+    """[1, 10,000,000] (the bound) draws in one packed array: a few tens of MB, once."""
+    ctx = Context(random.Random(1), build_pools(1), MobileNumbers(1, 0), 0.0, DAY, 0.0)
+    tracemalloc.start()
+    try:
+        counts = sender_counts(ctx, 2000, 1, MAX_MESSAGES)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert sum(counts) == 2000
+    assert peak < 120 * 2**20, f"peak {peak / 2**20:.0f} MiB"

@@ -30,6 +30,12 @@ if typing.TYPE_CHECKING:
 Event = tuple[float, str, str]  # (t, sender, body)
 
 LABELS = ("legit", "raid")
+# The most messages a scenario's traffic may add up to. A run's memory grows with its
+# senders (a 1,000,000-message raid peaks at about 540 MB), so a typo such as an extra
+# dozen zeros is refused at once instead of running until the machine runs out of memory.
+# It also bounds the high end of every integer [low, high] range (messages per sender,
+# per script, per number): one participant never sends more than a run takes.
+MAX_MESSAGES = 10_000_000
 
 
 class SpecProblem(ValueError):
@@ -152,6 +158,11 @@ def _convert(key: str, name: str, hint: Any, raw: Any) -> Any:
             if low > high:
                 raise SpecProblem(key, f"{key}: low {low!r} is above high {high!r}",
                                   f"write {key} = [{high}, {low}]")
+            if args[0] is int and high > MAX_MESSAGES:
+                raise SpecProblem(key, f"{key}: high {high:,} is more than the "
+                                  f"{MAX_MESSAGES:,} messages a run takes",
+                                  f"write a high end of at most {MAX_MESSAGES:,}, such as "
+                                  f"{key} = [1, 3]")
             return (low, high)
         return tuple(_scalar(key, args[0], v, is_duration) for v in raw)
     return _scalar(key, hint, raw, is_duration)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import ClassVar
 
 from sim.traffic.base import (
@@ -35,10 +37,16 @@ def hourly_activity(hour: float) -> float:
 
 
 def sender_counts(ctx: Context, messages: int, low: int, high: int) -> list[int]:
-    """1 to 3 messages each, fewer more likely (weights 1/k^1.6)."""
-    options = list(range(low, high + 1))
-    weights = [1.0 / k ** 1.6 for k in options]
-    return counts_for(messages, lambda: ctx.rng.choices(options, weights)[0])
+    """``low`` to ``high`` messages each, fewer more likely (weights 1/k^1.6).
+
+    The options stay a ``range`` and the cumulative weights are summed once into a packed
+    array (8 bytes an option), in the very order ``random.choices(options, weights)``
+    sums them on each call: the same draws, without a list of Python objects per option
+    and per draw.
+    """
+    options = range(low, high + 1)
+    cumulative = array("d", accumulate(1.0 / k ** 1.6 for k in options))
+    return counts_for(messages, lambda: ctx.rng.choices(options, cum_weights=cumulative)[0])
 
 
 @dataclass(frozen=True)
