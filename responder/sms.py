@@ -146,3 +146,27 @@ def non_gsm7_characters(text: str) -> list[str]:
 def price_micros(text: str, micros_per_segment: int) -> int:
     """Exact price of sending ``text`` once, in integer micro-units."""
     return segment_info(text).segments * micros_per_segment
+
+
+# Twilio refuses a longer body (error 21617, "The concatenated message body exceeds the
+# 1600 character limit"): a reply this long could never be sent, only retried and counted.
+MAX_BODY_CHARS = 1600
+
+
+def reply_text_problem(text: str) -> tuple[str, str] | None:
+    """What makes ``text`` unfit as an automatic reply, as ``(problem, fix)``, or None.
+
+    Too long for the provider (over ``MAX_BODY_CHARS`` characters), or holding a control
+    character other than a line break: GSM-7 carries LF and CR, and nothing else of the kind
+    (a NUL or an escape in a config file is a typo, and a carrier drops or mangles it).
+    """
+    if len(text) > MAX_BODY_CHARS:
+        return (f"is {len(text):,} characters long; the provider refuses a body over "
+                f"{MAX_BODY_CHARS:,} (Twilio error 21617)",
+                f"shorten the reply to at most {MAX_BODY_CHARS:,} characters (a short one "
+                "costs less too: check it with `raidsim segments`)")
+    for index, ch in enumerate(text):
+        if ch not in "\n\r" and unicodedata.category(ch) == "Cc":
+            return (f"holds the control character U+{ord(ch):04X} at character {index + 1}",
+                    "an SMS carries text and line breaks (\\n, \\r) only; remove it")
+    return None

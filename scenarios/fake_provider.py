@@ -9,9 +9,10 @@ JSON (``sid``, ``status``, ``num_segments``, ``price``...). Segments and prices 
 micro-euros: ``GET /_fake/bill`` returns it exactly. Requests Twilio itself refuses are
 refused the same way, before any fault is drawn, and never billed: 401/20003 for bad
 credentials, 400/21602-21604 for a missing Body, From or To, 400/21211 for a To that is
-not an E.164 number. ``GET`` on the same path lists the billed messages as Twilio's
-Messages list does (newest first, filtered by ``To`` and ``From``, one page of
-``PageSize``): the responder looks its ``unknown`` replies up there.
+not an E.164 number, 400/21617 for a Body over 1,600 characters. ``GET`` on the same path
+lists the billed messages as Twilio's Messages list does (newest first, filtered by ``To``
+and ``From``, one page of ``PageSize``): the responder looks its ``unknown`` replies up
+there.
 
 Status callbacks: for every billed message whose request named a ``StatusCallback``
 URL, the fake then POSTs ``MessageStatus`` ``sent`` and then ``delivered`` to it, signed
@@ -60,6 +61,10 @@ outage     connection refused while a full outage (rate 1) lasts: the   no      
            listener is closed; 503 + ``Connection: close`` on
            connections opened before it, and for partial outages
            (rate < 1)
+(refused)  401/20003 bad credentials; 400/21602-21604 no Body, From or  no       none
+           To; 400/21211 a To that is not E.164; 400/21617 a Body over
+           1,600 characters; 413/21617 a form over 64 KiB: all before
+           any fault is drawn
 ========== ============================================================ ======== ==========
 """
 
@@ -93,7 +98,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from responder.policy.money import from_micros, to_micros
-from responder.sms import segment_info
+from responder.sms import MAX_BODY_CHARS, segment_info
 from scenarios.signing import sign_twilio
 from sim.metrics import percentile
 from sim.provider import Fault, ProviderModel
@@ -375,6 +380,9 @@ class FakeProvider:
             return twilio_error(400, 21602, "Message body is required.")
         if not E164.fullmatch(to):  # Twilio refuses anything else with 21211
             return twilio_error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
+        if len(text) > MAX_BODY_CHARS:  # Twilio's own limit, whatever the encoding
+            return twilio_error(400, 21617, "The concatenated message body exceeds the "
+                                f"{MAX_BODY_CHARS} character limit")
         now = self.scenario_time()
         outcome = self.draw(now)
         self.bill.count(outcome)

@@ -100,6 +100,28 @@ async def test_checks_basic_auth_and_required_fields() -> None:
     assert provider.bill.snapshot()["count"] == 0
 
 
+async def test_refuses_a_body_over_1600_characters_before_any_fault_and_unbilled() -> None:
+    """As Twilio does: 400/21617 for a body over 1,600 characters (a 5,000-character one was
+    answered 201 and billed 33 segments), before a fault is drawn; 1,600 is still sent."""
+    provider = FakeProvider(config())
+    async with serving(provider) as base, httpx.AsyncClient() as client:
+        for body in ("x" * 1601, "Bonjour. " * 556, "é" * 5000):
+            refused = await post(client, base, body)
+            assert (refused.status_code, refused.json()["code"]) == (400, 21617), len(body)
+            assert "1600 character limit" in refused.json()["message"]
+        assert provider.bill.snapshot()["count"] == 0
+        assert provider.bill.snapshot()["requests"] == {}  # no outcome was drawn for them
+        accepted = await post(client, base, "x" * 1600)
+        assert accepted.status_code == 201 and accepted.json()["num_segments"] == "11"
+    assert provider.bill.snapshot()["count"] == 1
+    errors = FakeProvider(config(model=ProviderModel(error_rate=1.0, rate_limit_rate=0.0,
+                                                     timeout_rate=0.0, reject_rate=0.0)))
+    async with serving(errors) as base, httpx.AsyncClient() as client:
+        refused = await post(client, base, "x" * 1601)
+        assert (refused.status_code, refused.json()["code"]) == (400, 21617)
+    assert errors.bill.snapshot()["requests"] == {}
+
+
 async def test_refuses_a_to_that_is_not_a_phone_number_and_a_bad_since() -> None:
     """As Twilio does: 400/21211 for a To that is not E.164, and nothing billed."""
     provider = FakeProvider(config())
