@@ -20,6 +20,7 @@ from typing import Any
 from responder.policy.config import PolicyConfig, money_field
 from responder.policy.errors import ConfigError, locate, parse_toml, read_utf8
 from responder.policy.units import parse_duration
+from responder.sms import reply_text_problem
 from sim.metrics import MAX_SPAN_S
 from sim.trace import E164
 from sim.traffic import KINDS
@@ -160,6 +161,9 @@ def scenario_from_mapping(
         if not isinstance(reply["text"], str) or not reply["text"].strip():
             raise fail("reply.text", "reply.text must be a non-empty string",
                        'write text = "Bonjour. ..." and check it with `raidsim segments`')
+        problem = reply_text_problem(reply["text"])
+        if problem is not None:
+            raise fail("reply.text", f"reply.text {problem[0]}", problem[1])
         base = replace(base, reply_text=reply["text"])
     policy = _policy(data.get("policy"), base, pricing, reply, path, text, fail)
 

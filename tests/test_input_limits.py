@@ -319,3 +319,30 @@ def test_a_range_at_the_bound_runs(tmp_path: Path, capsys: pytest.CaptureFixture
         "messages = 50", "messages = 50\nmessages_per_sender = [1, 10000000]"))
     code, _, err = run(capsys, "simulate", scenario, "--quiet")
     assert code == 0, err
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("x" * 5000, "reply.text is 5,000 characters long; the provider refuses a body over 1,600 "
+                 "(Twilio error 21617)"),
+    ("Bonjour\\u0000", "reply.text holds the control character U+0000 at character 8"),
+    ("Bonjour\\t!", "reply.text holds the control character U+0009 at character 8"),
+])
+def test_a_reply_text_the_provider_would_refuse_is_exit_2_with_its_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, message: str) -> None:
+    """A 5,000-character reply ran with only a cost warning (Twilio refuses it: 21617), and
+    a NUL in it exited 0 while `name` refuses control characters."""
+    scenario = write(tmp_path / "s.toml", SMALL.replace('"Bonjour."', f'"{text}"'))
+    code, _, err = run(capsys, "simulate", scenario)
+    assert code == 2, err
+    assert f"{scenario}:9: {message}" in err, err
+    policy = write(tmp_path / "p.toml", f'reply_text = "{text}"\n')
+    code, _, err = run(capsys, "simulate", write(tmp_path / "b.toml", BARE), "--policy", policy)
+    assert code == 2, err
+    assert f"{policy}:1: {message.replace('reply.text', 'reply_text')}" in err, err
+
+
+def test_a_reply_text_with_line_breaks_runs(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scenario = write(tmp_path / "s.toml", SMALL.replace('"Bonjour."', '"Bonjour.\\r\\nMerci."'))
+    code, _, err = run(capsys, "simulate", scenario, "--quiet")
+    assert code == 0, err

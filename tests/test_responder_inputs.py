@@ -498,6 +498,34 @@ def test_a_budget_cap_with_a_free_reply_is_refused(tmp_path: Path) -> None:
         load_settings(base_env(RAIDSIM_CONFIG=str(config)))
 
 
+@pytest.mark.parametrize(("toml_value", "match"), [
+    ('"' + "x" * 1601 + '"', r"reply_text is 1,601 characters long; the provider refuses a "
+                             r"body over 1,600 \(Twilio error 21617\)"),
+    ('"Bonjour\\u0000"', r"reply_text holds the control character U\+0000 at character 8"),
+    ('"Bonjour\\u001b[31m"', r"reply_text holds the control character U\+001B"),
+    ('"Bonjour\\u0085"', r"reply_text holds the control character U\+0085"),
+])
+def test_a_reply_text_the_provider_would_refuse_stops_the_service_at_start(
+        tmp_path: Path, toml_value: str, match: str) -> None:
+    """Over 1,600 characters every reply is refused (Twilio 21617); a NUL or an escape is a
+    typo. Both were accepted from the config file's [policy] and from a policy file."""
+    config = tmp_path / "raidsim.toml"
+    config.write_text(f"[policy]\nreply_text = {toml_value}\n")
+    with pytest.raises(ConfigError, match=r"raidsim\.toml:2: policy\." + match):
+        load_settings(base_env(RAIDSIM_CONFIG=str(config)))
+    policy = tmp_path / "policy.toml"
+    policy.write_text(f"reply_text = {toml_value}\n")
+    with pytest.raises(ConfigError, match=r"policy\.toml:1: " + match):
+        load_settings(base_env(RAIDSIM_POLICY_FILE=str(policy)))
+
+
+def test_a_reply_text_with_line_breaks_and_of_1600_characters_is_taken(tmp_path: Path) -> None:
+    config = tmp_path / "raidsim.toml"
+    text = "Bonjour.\r\nMerci.\n" + "x" * (1600 - 17)
+    config.write_text('[policy]\nreply_text = ' + json.dumps(text) + "\n")
+    assert load_settings(base_env(RAIDSIM_CONFIG=str(config))).policy.reply_text == text
+
+
 async def test_bad_utf8_in_a_number_is_400_not_a_stored_replacement(tmp_path: Path) -> None:
     """``From=%ED%A0%80`` decodes to U+FFFD characters; a number never holds one, so the
     webhook is malformed (400), as docs/responder.md says, not stored as '���'."""

@@ -17,7 +17,7 @@ from typing import Any
 from responder.policy.errors import ConfigError, locate, parse_toml, read_utf8
 from responder.policy.money import MoneyError, to_micros
 from responder.policy.units import parse_duration
-from responder.sms import price_micros
+from responder.sms import price_micros, reply_text_problem
 
 DEFAULT_REPLY_TEXT = (
     "Bonjour. Ce numero ne repond pas a votre place: la personne qui vous l'a donne "
@@ -223,6 +223,9 @@ def _build(
             if not changes["reply_text"].strip():
                 raise fail(dotted, f"{dotted} is empty: the provider refuses an empty SMS "
                            "(Twilio 21602)", 'write the reply, reply_text = "Bonjour. ..."')
+            problem = reply_text_problem(changes["reply_text"])
+            if problem is not None:
+                raise fail(dotted, f"{dotted} {problem[0]}", problem[1])
         elif key == "eur_per_segment":
             changes["eur_per_segment"] = money_field(value, dotted, fail)
         elif key == "dedup":
