@@ -174,6 +174,16 @@ def scenario_from_mapping(
     faults = data.get("faults", [])
     if not isinstance(faults, list) or not all(isinstance(f, Mapping) for f in faults):
         raise fail("faults", "faults must be tables", "write each one as [[faults]]")
+    for index, fault in enumerate(faults):
+        try:  # a start that does not read is sim.provider.parse_faults' to explain
+            fault_start_s = parse_duration(fault.get("start", 0))
+        except ValueError:
+            continue
+        if fault_start_s >= duration_s:  # as for [[traffic]]: it would never happen
+            raise fail(f"faults[{index}].start", f"[[faults]] {fault.get('kind', '')} starts "
+                       f"at {fault_start_s / 86400:g} days, at or after the scenario ends "
+                       f"({duration_s / 86400:g} days): it would never fire",
+                       "start it earlier or make the scenario's duration longer")
 
     return Scenario(
         name=name, seed=seed, duration_s=duration_s, number=to,

@@ -224,6 +224,41 @@ def test_bad_fault_times_name_their_own_line(tmp_path: Path, fault: str, line: i
     assert str(err).startswith(f"{path}:{line}: ") and "hint" in str(err)
 
 
+@pytest.mark.parametrize("start", ['"100d"', '"2d"', "172800", '"3d12h"'])
+def test_a_fault_starting_at_or_after_the_end_is_refused_as_traffic_is(
+        tmp_path: Path, start: str) -> None:
+    """An outage at 100 days in a 2-day scenario was accepted and never fired, while a
+    [[traffic]] table starting after the end is an error."""
+    err = error(tmp_path, MINIMAL + f'\n[[faults]]\nkind = "outage"\nstart = {start}\n')
+    assert err.line == 19, str(err)
+    assert "[[faults]] outage starts at" in err.message and "after the scenario ends" in str(err)
+    assert "start it earlier or make the scenario's duration longer" in str(err)
+
+
+def test_a_fault_inside_the_scenario_or_running_past_its_end_loads(tmp_path: Path) -> None:
+    loaded = load_text(tmp_path, MINIMAL + '\n[[faults]]\nkind = "outage"\nstart = "47h"\n'
+                       'duration = "5d"\n')
+    assert not isinstance(loaded, ConfigError), loaded
+
+
+def test_a_fault_after_the_end_is_exit_2_for_simulate_and_fake_provider(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from raidsim.cli import UsageError, build_parser, main
+    from raidsim.commands.fake_provider import config_from_args
+
+    path = tmp_path / "scenario.toml"
+    path.write_text(MINIMAL + '\n[[faults]]\nkind = "outage"\nstart = "100d"\n',
+                    encoding="utf-8")
+    assert main(["simulate", str(path), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:19: [[faults]] outage starts at 100 days" in err, err
+    # the fake's config, resolved without serving (a run that is not refused never ends)
+    args = build_parser().parse_args(["fake-provider", str(path)])
+    with pytest.raises(UsageError) as caught:
+        config_from_args(args, environ={})
+    assert f"{path}:19: [[faults]] outage starts at 100 days" in str(caught.value)
+
+
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
 def test_a_duration_must_be_finite(tmp_path: Path, value: str) -> None:
     err = error(tmp_path, MINIMAL.replace('duration = "2d"', f"duration = {value}"))
