@@ -80,6 +80,21 @@ class UsageError(Exception):
     """Bad input from the user: printed as ``raidsim: error: ...`` and exit code 2."""
 
 
+def duration_flag(flag: str, text: str, *, above_zero: str | None = None) -> float:
+    """Seconds in a duration flag's value, read as a scenario file reads a duration: with
+    units (``"90s"``, ``"1h30m"``) or a bare number of seconds (``90``). A ``UsageError``
+    names the flag and its value; ``above_zero``, when given, is why 0 will not do."""
+    from responder.policy.units import parse_duration_text
+
+    try:
+        value = parse_duration_text(text)
+    except ValueError as exc:
+        raise UsageError(f"{flag} {text!r}: {exc}") from exc
+    if above_zero is not None and value <= 0:
+        raise UsageError(f"{flag} must be above 0, got {text!r} (hint: {above_zero})")
+    return value
+
+
 def write_output(path: str | os.PathLike[str], text: str, what: str) -> None:
     """Write an output file (creating its folder); an OS error becomes a ``UsageError``."""
     from pathlib import Path

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -648,3 +650,64 @@ def test_markdown_summaries_do_not_pass_html_through_from_names() -> None:
     assert "<script" not in summary and "<script" not in both
     assert "&lt;script>alert(1)&lt;/script>" in summary
     assert "`spend_eur <= 2000`" in both
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("5", 5.0), ("0", 0.0), ("1.5", 1.5), (" 90 ", 90.0), ("1e3", 1000.0), ("90s", 90.0),
+    ("1h30m", 5400.0), ("250ms", 0.25),
+])
+def test_a_duration_flag_reads_what_a_scenario_file_reads(text: str, seconds: float) -> None:
+    """docs/scenarios.md: "a bare number is seconds (90)"; `--settle 5` and
+    `--timeout-delay 5` were "cannot read duration '5'"."""
+    from raidsim.cli import duration_flag
+
+    assert duration_flag("--settle", text) == seconds
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("-5", "--settle '-5': a duration cannot be negative"),
+    ("nan", "--settle 'nan': a duration must be finite"),
+    ("1e400", "--settle '1e400': a duration must be finite"),
+    ("5 parsecs", "--settle '5 parsecs': cannot read duration"),
+])
+def test_a_duration_flag_says_what_is_wrong_with_its_value(text: str, message: str) -> None:
+    from raidsim.cli import UsageError, duration_flag
+
+    with pytest.raises(UsageError, match="^" + re.escape(message)):
+        duration_flag("--settle", text)
+
+
+def test_fake_provider_takes_bare_seconds_and_a_timeout_delay_above_0(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from raidsim.cli import UsageError, build_parser
+    from raidsim.commands.fake_provider import config_from_args
+
+    def resolve(*flags: str) -> Any:
+        args = build_parser().parse_args(["fake-provider", "--auth-token", "t", *flags])
+        return config_from_args(args, environ={})
+
+    config = resolve("--timeout-delay", "5", "--offset", "90", "--retry-after", "2",
+                     "--outage", "100+20", "--latency-median", "0.25", "--latency-p95", "1")
+    assert (config.timeout_delay_s, config.offset_s, config.model.retry_after_s) == (5, 90, 2)
+    assert (config.faults[0].start_s, config.faults[0].end_s) == (100, 120)
+    assert (config.model.latency_median_s, config.model.latency_p95_s) == (0.25, 1)
+    for value in ("0", "0s"):
+        with pytest.raises(UsageError, match=r"^--timeout-delay must be above 0, got '0s?' "
+                           r"\(hint: a timeout answer is held past the responder's read"):
+            resolve("--timeout-delay", value)
+
+
+def test_load_takes_bare_seconds_for_its_duration_flags(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`raidsim load … --settle 5` stopped at "cannot read duration '5'"; it now reads its
+    durations and goes on to its next check (here a --report folder it cannot make)."""
+    from raidsim.cli import main
+
+    scenario = Path(__file__).resolve().parent.parent / "scenarios" / "press-surge.toml"
+    base = ["load", str(scenario), "--auth-token", "t", "--target", "http://127.0.0.1:9",
+            "--provider", "http://127.0.0.1:9", "--report", "/proc/raidsim-report"]
+    assert main([*base, "--settle", "5", "--from", "60", "--duration", "30"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot create the folder" in err and "cannot read duration" not in err, err
+    assert main([*base, "--duration", "0"]) == 2
+    assert "--duration must be above 0, got '0'" in capsys.readouterr().err

@@ -112,9 +112,9 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str] | None = 
     """Resolve flags, environment and scenario into a ``FakeProviderConfig``."""
     from dataclasses import replace
 
-    from raidsim.cli import UsageError
+    from raidsim.cli import UsageError, duration_flag
     from responder.policy.errors import ConfigError
-    from responder.policy.units import parse_duration
+    from responder.policy.units import parse_duration_text
     from scenarios.fake_provider import CLEAN, FakeProviderConfig
     from sim.provider import Fault, outcome_shares_problem, parse_faults, parse_provider
 
@@ -141,23 +141,26 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str] | None = 
             if not 0.0 <= value <= 1.0:
                 raise UsageError(f"--{flag.replace('_', '-')} is a share between 0 and 1")
             changes[flag] = value
-    try:
-        if args.retry_after is not None:
-            changes["retry_after_s"] = parse_duration(args.retry_after)
-        timeout_delay = parse_duration(args.timeout_delay)
-        offset = parse_duration(args.offset)
-        for window in args.outage:
-            start, plus, length = window.partition("+")
-            if not plus:
-                raise ValueError(f"--outage {window!r}: write START+DURATION, e.g. 5d21h+20m")
-            begin = parse_duration(start)
-            span = parse_duration(length)
-            if span <= 0:
-                raise ValueError(f"--outage {window!r}: the duration must be above 0, "
-                                 "e.g. 5d21h+20m")
-            faults.append(Fault("outage", begin, begin + span, 1.0))
-    except ValueError as exc:
-        raise UsageError(str(exc)) from exc
+    if args.retry_after is not None:
+        changes["retry_after_s"] = duration_flag("--retry-after", args.retry_after)
+    timeout_delay = duration_flag(
+        "--timeout-delay", args.timeout_delay,
+        above_zero="a timeout answer is held past the responder's read timeout "
+        "(RAIDSIM_SEND_READ_TIMEOUT_S, 10 s by default), e.g. --timeout-delay 30s")
+    offset = duration_flag("--offset", args.offset)
+    for window in args.outage:
+        start, plus, length = window.partition("+")
+        if not plus:
+            raise UsageError(f"--outage {window!r}: write START+DURATION, e.g. 5d21h+20m")
+        try:
+            begin = parse_duration_text(start)
+            span = parse_duration_text(length)
+        except ValueError as exc:
+            raise UsageError(f"--outage {window!r}: {exc}") from exc
+        if span <= 0:
+            raise UsageError(f"--outage {window!r}: the duration must be above 0, "
+                             "e.g. 5d21h+20m")
+        faults.append(Fault("outage", begin, begin + span, 1.0))
     latency_on, throughput_on = _shaping(args, changes, scenario=args.scenario is not None)
     shaped = replace(model, **changes)
     if latency_on and shaped.latency_p95_s < shaped.latency_median_s:
@@ -209,8 +212,7 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str] | None = 
 def _shaping(args: argparse.Namespace, changes: dict[str, Any], *,
              scenario: bool) -> tuple[bool, bool]:
     """Whether latency and throughput apply; their flags' values go into ``changes``."""
-    from raidsim.cli import UsageError
-    from responder.policy.units import parse_duration
+    from raidsim.cli import UsageError, duration_flag
 
     given_latency = []
     for flag in ("latency_median", "latency_p95"):
@@ -218,10 +220,7 @@ def _shaping(args: argparse.Namespace, changes: dict[str, Any], *,
         if text is None:
             continue
         name = f"--{flag.replace('_', '-')}"
-        try:
-            value = parse_duration(text)
-        except ValueError as exc:
-            raise UsageError(f"{name} {text!r}: {exc}") from exc
+        value = duration_flag(name, text)
         if not math.isfinite(value):
             raise UsageError(f"{name} {text!r} is not a finite duration (hint: e.g. 250ms)")
         changes[f"{flag}_s"] = value

@@ -689,11 +689,16 @@ def _unsettled_check() -> Any:
 def _run(args: argparse.Namespace, work: Path) -> int:
     import httpx
 
-    from raidsim.cli import EXIT_USAGE, UsageError, check_output_dir, check_output_file
+    from raidsim.cli import (
+        EXIT_USAGE,
+        UsageError,
+        check_output_dir,
+        check_output_file,
+        duration_flag,
+    )
     from reports import gate, parse_threshold, should_abort, thresholds_from_table
     from reports.thresholds import ThresholdSyntaxError, merge
     from responder.policy.errors import ConfigError
-    from responder.policy.units import parse_duration
 
     if args.scenario is None and args.trace is None:
         raise UsageError("give a SCENARIO.toml, --trace FILE.jsonl, or both")
@@ -712,18 +717,17 @@ def _run(args: argparse.Namespace, work: Path) -> int:
         raise UsageError(f"--users must be at least 1, got {args.users}")
     if args.max_messages is not None and args.max_messages < 1:
         raise UsageError("--max-messages must be at least 1")
+    start_s = duration_flag("--from", args.start)
+    duration_s = None if args.duration is None else duration_flag(
+        "--duration", args.duration, above_zero="a load of no time sends nothing")
+    settle_s = duration_flag("--settle", args.settle)
     try:
-        start_s = parse_duration(args.start)
-        duration_s = None if args.duration is None else parse_duration(args.duration)
-        settle_s = parse_duration(args.settle)
         thresholds = [parse_threshold(e, source="--threshold") for e in args.threshold]
     except (ValueError, ThresholdSyntaxError) as exc:
         raise UsageError(str(exc)) from exc
     check_output_file(args.json_out, "--json",
                       inputs=(args.scenario, args.trace))
     check_output_dir(args.report, "--report")
-    if duration_s is not None and duration_s <= 0:
-        raise UsageError("--duration must be above 0 (a load of no time sends nothing)")
     # Create the output folders now: a folder that cannot be made should stop the run
     # before it sends (and pays for) anything, not after.
     for folder, flag in ((args.report, "--report"),

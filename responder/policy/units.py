@@ -7,6 +7,10 @@ import re
 
 _UNIT_SECONDS = {"w": 604800.0, "d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|w|d|h|m|s)")
+# A bare number as text: what a command-line flag or an environment variable holds where a
+# TOML file would hold the number itself ("90", "1.5", "-5", "1e3", "inf").
+_BARE_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
+                          r"|[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
 
 
 def parse_duration(value: object) -> float:
@@ -36,3 +40,14 @@ def parse_duration(value: object) -> float:
             "e.g. \"30m\", \"5d20h\" or \"90s\""
         )
     return total
+
+
+def parse_duration_text(text: str) -> float:
+    """A duration typed as text (a command-line flag): what ``parse_duration`` takes from a
+    scenario file, where a bare number is seconds. In TOML that number has no quotes
+    (``start = 90``); on a command line everything is text, so ``--settle 90`` is 90 s. Its
+    bounds are ``parse_duration``'s: finite and not negative."""
+    stripped = text.strip()
+    if _BARE_NUMBER.fullmatch(stripped):
+        return parse_duration(float(stripped))
+    return parse_duration(text)
