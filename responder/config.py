@@ -221,12 +221,18 @@ def _coerce(where: str, value: Any, kind: Any) -> Any:
     return value.strip()
 
 
-def _validate(s: Settings) -> None:
-    if not _SID.match(s.twilio_account_sid):
+def check_account_sid(value: str, where: str = "RAIDSIM_TWILIO_ACCOUNT_SID") -> None:
+    """Raise ``ConfigError`` unless ``value`` is a Twilio Account SID ('AC' + 32 hex digits),
+    naming ``where`` it came from (``raidsim serve`` and ``raidsim fake-provider`` share it)."""
+    if not _SID.fullmatch(value):
         raise ConfigError(
-            "RAIDSIM_TWILIO_ACCOUNT_SID must be 'AC' followed by 32 hex digits",
+            f"{where} must be 'AC' followed by 32 hex digits",
             hint="copy the Account SID from the Twilio console",
         )
+
+
+def _validate(s: Settings) -> None:
+    check_account_sid(s.twilio_account_sid)
     for name in ("twilio_api_base", "public_url"):
         url = getattr(s, name)
         if url is None:

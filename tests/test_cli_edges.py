@@ -711,3 +711,30 @@ def test_load_takes_bare_seconds_for_its_duration_flags(
     assert "cannot create the folder" in err and "cannot read duration" not in err, err
     assert main([*base, "--duration", "0"]) == 2
     assert "--duration must be above 0, got '0'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("flags", "env", "where"), [
+    (["--account-sid", "foo"], {}, "--account-sid"),
+    (["--account-sid", "AC" + "0" * 31], {}, "--account-sid"),
+    (["--account-sid", "AC" + "0" * 32 + "\n"], {}, "--account-sid"),
+    ([], {"RAIDSIM_TWILIO_ACCOUNT_SID": "ACfoo"}, "RAIDSIM_TWILIO_ACCOUNT_SID"),
+])
+def test_fake_provider_checks_the_account_sid_as_serve_does(
+        flags: list[str], env: dict[str, str], where: str) -> None:
+    """`raidsim fake-provider --account-sid foo` started, and no responder could ever be
+    authorised by it: `raidsim serve` refuses such a SID at start."""
+    from raidsim.cli import UsageError, build_parser
+    from raidsim.commands.fake_provider import config_from_args
+    from responder.config import check_account_sid
+    from responder.policy.errors import ConfigError
+
+    args = build_parser().parse_args(["fake-provider", "--auth-token", "t", *flags])
+    with pytest.raises(UsageError) as caught:
+        config_from_args(args, environ=env)
+    with pytest.raises(ConfigError) as serve:  # the very check, and words, serve uses
+        check_account_sid((flags or ["", env.get(where, "")])[1], where)
+    assert str(caught.value) == str(serve.value)
+    assert str(caught.value).startswith(f"{where} must be 'AC' followed by 32 hex digits")
+    good = build_parser().parse_args(["fake-provider", "--auth-token", "t",
+                                      "--account-sid", "AC" + "0123456789abcdef" * 2])
+    assert config_from_args(good, environ={}).account_sid == "AC" + "0123456789abcdef" * 2

@@ -184,6 +184,15 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str] | None = 
     if not (math.isfinite(args.speed) and args.speed > 0):
         raise UsageError(f"--speed must be a number above 0, got {args.speed} (hint: "
                          "scenario seconds per wall second, e.g. --speed 60)")
+    account_sid = args.account_sid or env.get("RAIDSIM_TWILIO_ACCOUNT_SID") or None
+    if account_sid is not None:  # as `raidsim serve` checks it: a SID no responder could send
+        from responder.config import check_account_sid
+
+        try:
+            check_account_sid(account_sid, "--account-sid" if args.account_sid
+                              else "RAIDSIM_TWILIO_ACCOUNT_SID")
+        except ConfigError as exc:
+            raise UsageError(str(exc)) from exc
     token = args.auth_token or env.get("RAIDSIM_TWILIO_AUTH_TOKEN")
     if not token:
         raise UsageError("give --auth-token or set RAIDSIM_TWILIO_AUTH_TOKEN (the password "
@@ -191,7 +200,7 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str] | None = 
     try:
         return FakeProviderConfig(
             auth_token=token,
-            account_sid=args.account_sid or env.get("RAIDSIM_TWILIO_ACCOUNT_SID") or None,
+            account_sid=account_sid,
             eur_per_segment=price,
             model=replace(model, **changes),
             faults=tuple(faults),
