@@ -287,6 +287,9 @@ def _parse_line(
         raise fail(f"expected a JSON object, got {type(data).__name__}",
                    'write one object per line, e.g. {"t": 0.5, "from": ..., ...}')
     t = data.get("t")
+    if t is None:  # as for "from" and "to": absent or null, the time is missing
+        raise fail('missing "t"', _misspelt(data, "t") or _time_alias(data)
+                   or 'write "t": 12.5 (seconds since the trace start)')
     if isinstance(t, bool) or not isinstance(t, int | float):
         raise fail(f'"t" must be a number of seconds, got {t!r}',
                    'write "t": 12.5 (seconds since the trace start)')
@@ -386,6 +389,18 @@ def _misspelt(data: dict[str, Any], key: str) -> str | None:
         return None
     return (f'write "{key}", not {json.dumps(actual, ensure_ascii=False)}'
             + (": keys are lowercase" if actual.lower() == key else ""))
+
+
+_TIME_ALIASES = ("time", "timestamp", "ts", "at", "seconds", "offset")
+
+
+def _time_alias(data: dict[str, Any]) -> str | None:
+    """A hint naming the key of ``data`` that looks meant as ``t`` ("time", "ts"...)."""
+    for key in data:
+        if isinstance(key, str) and key.lower() in _TIME_ALIASES:
+            return (f'write "t", not {json.dumps(key, ensure_ascii=False)}: seconds since the '
+                    "trace start")
+    return None
 
 
 def _address(data: dict[str, Any], key: str, fail: Any) -> str:

@@ -236,3 +236,24 @@ def test_an_id_the_responder_refuses_is_refused(tmp_path: Path, message_id: str)
     assert error.hint and "leave it out" in error.hint
     ok = write(tmp_path, GOOD.replace("}", f', "id": "{"C" * 64}"}}'))
     assert [r.message_id for r in read_trace(ok)] == ["C" * 64]
+
+
+@pytest.mark.parametrize(("line", "hint"), [
+    ('{"from": "+33612345678", "to": "+33644649021", "body": ""}',
+     'write "t": 12.5 (seconds since the trace start)'),
+    ('{"t": null, "from": "+33612345678", "to": "+33644649021", "body": ""}',
+     'write "t": 12.5 (seconds since the trace start)'),
+    ('{"T": 1, "from": "+33612345678", "to": "+33644649021", "body": ""}',
+     'write "t", not "T": keys are lowercase'),
+    ('{"time": 1, "from": "+33612345678", "to": "+33644649021", "body": ""}',
+     'write "t", not "time"'),
+    ('{"timestamp": 1, "from": "+33612345678", "to": "+33644649021", "body": ""}',
+     'write "t", not "timestamp"'),
+])
+def test_a_line_without_t_says_t_is_missing_and_names_the_near_key(
+        tmp_path: Path, line: str, hint: str) -> None:
+    """It said '"t" must be a number of seconds, got None' where a line without "from" or
+    "body" says 'missing' and names the key that looks meant for it."""
+    err = error_for(write(tmp_path, GOOD, line))
+    assert str(err).startswith(f'{tmp_path / "trace.jsonl"}:2: missing "t" (hint: {hint}')
+    assert "None" not in str(err)
