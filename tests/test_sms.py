@@ -121,3 +121,16 @@ def test_segments_cli() -> None:
         capture_output=True, text=True, check=True,
     )
     assert json.loads(out.stdout) == {"encoding": "UCS-2", "segments": 1, "units": 15}
+
+
+def test_segments_warns_about_a_text_no_provider_would_send() -> None:
+    """A 1,601-character text printed 11 segments and nothing else: the count is right,
+    but Twilio refuses such a body (21617) and raidsim refuses it as a reply text."""
+    def segments(text: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "raidsim", "segments", text],
+                              capture_output=True, text=True, check=True)
+
+    long = segments("x" * 1601)
+    assert json.loads(long.stdout) == {"encoding": "GSM-7", "segments": 11, "units": 1601}
+    assert "1,601 characters: providers refuse a body over 1,600" in long.stderr
+    assert segments("x" * 1600).stderr == ""

@@ -17,7 +17,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "Reads the text from standard input when TEXT is '-', less the one line end "
             "that echo or a file's last line adds (a line end inside the text counts)."
         ),
-        epilog="exit codes: 0 printed, 2 usage error (or standard input not UTF-8)",
+        epilog="exit codes: 0 printed (with a warning on stderr for a text over 1,600 "
+        "characters, which providers refuse), 2 usage error (or standard input not UTF-8)",
     )
     parser.add_argument("text", metavar="TEXT", help="the message text, or - for stdin")
     parser.add_argument(
@@ -29,7 +30,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from raidsim.cli import UsageError
-    from responder.sms import non_gsm7_characters, segment_info
+    from responder.sms import MAX_BODY_CHARS, non_gsm7_characters, segment_info
 
     if args.text == "-":
         raw = sys.stdin.buffer.read()
@@ -55,4 +56,8 @@ def run(args: argparse.Namespace) -> int:
     if args.explain:
         out["ucs2_characters"] = non_gsm7_characters(text)
     print(json.dumps(out, ensure_ascii=False))
+    if len(text) > MAX_BODY_CHARS:
+        print(f"raidsim segments: warning: {len(text):,} characters: providers refuse a body "
+              f"over {MAX_BODY_CHARS:,} (Twilio error 21617), so such a reply is never sent; "
+              "raidsim refuses it as a reply text", file=sys.stderr)
     return 0
