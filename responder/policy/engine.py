@@ -270,6 +270,8 @@ class PolicyState:
         self.reply_cost_micros = self.config.reply_cost_micros
         self.opt_out = frozenset(self.config.senders.opt_out_keywords)
         self.opt_in = frozenset(self.config.senders.opt_in_keywords)
+        # Upper-casing never shortens a text, so one longer than every keyword is none
+        self.keyword_max = max(map(len, self.opt_out | self.opt_in), default=0)
         # No rule counts a sender's recent messages beyond this many, so no more are kept:
         # a raider who sends thousands costs as little memory as one who sends six.
         self.recent_cap = max(self.config.repeats.max_messages, _SCORE_REPEATS + 1, 2)
@@ -973,13 +975,15 @@ def decide(state: PolicyState, message: Message, *, now: float) -> Decision:
         state.seen_ids[message.message_id] = now
     sender = _observe(state, message, now)
 
-    keyword = message.body.strip().strip(".!").upper()
-    if keyword in state.opt_out:
-        sender.opted_out = True
-        return Decision.drop("opt_out")
-    if keyword in state.opt_in and sender.opted_out:
-        sender.opted_out = False
-        return Decision.drop("opt_in")
+    keyword = message.body.strip().strip(".!")
+    if len(keyword) <= state.keyword_max:  # else upper() could not make it one (it costs)
+        keyword = keyword.upper()
+        if keyword in state.opt_out:
+            sender.opted_out = True
+            return Decision.drop("opt_out")
+        if keyword in state.opt_in and sender.opted_out:
+            sender.opted_out = False
+            return Decision.drop("opt_in")
 
     hard = _sender_rules(state, message, sender, now)
     if hard is not None:
