@@ -163,6 +163,15 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         except ConfigError as exc:
             raise ConfigError(exc.message, path=config_path, line=locate(file_text, f.name),
                               hint=exc.hint) from exc
+    if values.get("policy_file"):
+        # A path written in the settings file is relative to that file's folder, not to
+        # the working directory (a service manager's is often /); one from the
+        # environment is the working directory's. Either is kept absolute, so an error
+        # names where it was looked for.
+        named = Path(values["policy_file"]).expanduser()
+        if not named.is_absolute() and "policy_file" in from_file and config_path:
+            named = Path(config_path).parent / named
+        values["policy_file"] = str(named.absolute())
     settings = Settings(**values)
     policy = PolicyConfig()
     if settings.policy_file:

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import random
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -739,3 +740,23 @@ async def test_a_configured_cap_that_admin_caps_override_is_logged(tmp_path: Pat
     assert len(ignored) == 1 and ignored[0].levelno == logging.WARNING
     fields = ignored[0].fields  # type: ignore[attr-defined]
     assert fields["configured_total_eur"] == "2.00" and fields["total_eur"] == "500.00"
+
+
+def test_a_policy_file_named_in_the_settings_file_is_relative_to_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`policy_file = "policy.toml"` in /etc/raidsim/config.toml was looked for in the
+    working directory (a service manager's is often /): "policy.toml: cannot read". It is
+    the settings file's neighbour; one from the environment stays the working directory's,
+    and an error names the absolute path it tried."""
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "policy.toml").write_text("[surge]\nfactor = 7.0\n")
+    (etc / "config.toml").write_text('policy_file = "policy.toml"\n')
+    elsewhere = tmp_path / "run"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    settings = load_settings(base_env(RAIDSIM_CONFIG=str(etc / "config.toml")))
+    assert settings.policy.surge.factor == 7.0
+    assert settings.policy_file == str(etc / "policy.toml")
+    with pytest.raises(ConfigError, match=re.escape(str(elsewhere / "policy.toml"))):
+        load_settings(base_env(RAIDSIM_POLICY_FILE="policy.toml"))

@@ -251,6 +251,20 @@ def test_serve_on_a_busy_port_exits_2(tmp_path: Path) -> None:
                                    "Address already in use")
 
 
+def test_serve_refuses_a_graceful_timeout_it_cannot_use(tmp_path: Path) -> None:
+    """`--graceful-timeout -5` started the service (uvicorn would then cut every request
+    off at shutdown); it reads durations as the other flags do (30, 30s, 2m)."""
+    env = base_env(RAIDSIM_DATABASE_URL=f"sqlite:///{tmp_path / 'g.db'}")
+    for value, why in (("-5", "a duration cannot be negative"),
+                       ("soon", "cannot read duration 'soon'")):
+        done = subprocess.run([sys.executable, "-m", "raidsim", "serve",
+                               f"--graceful-timeout={value}"], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2
+        assert done.stderr.startswith(f"raidsim serve: error: --graceful-timeout '{value}': ")
+        assert why in done.stderr
+
+
 def test_serve_warns_about_several_workers_on_one_sqlite_file(tmp_path: Path) -> None:
     """SQLite runs on the event loop: several workers would stall each other's loops."""
     with socket.socket() as busy:  # a busy port: serve stops right after its checks

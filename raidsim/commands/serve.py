@@ -49,8 +49,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="trust X-Forwarded-* from these proxy IPs (comma-separated, or *)",
     )
     parser.add_argument(
-        "--graceful-timeout", type=float, default=None,
-        help="seconds to wait for in-flight requests at shutdown (default: no limit)",
+        "--graceful-timeout", default=None, metavar="D",
+        help="how long to wait for in-flight requests at shutdown: 30, 30s, 2m "
+        "(default: no limit)",
     )
     parser.set_defaults(func=run)
 
@@ -64,6 +65,14 @@ def run(args: argparse.Namespace) -> int:
         print("raidsim serve: error: --workers must be >= 1 and --port in 1..65535",
               file=sys.stderr)
         return 2
+    if args.graceful_timeout is not None:
+        from raidsim.cli import UsageError, duration_flag
+
+        try:  # a negative one was accepted: uvicorn then cut every request off at once
+            args.graceful_timeout = duration_flag("--graceful-timeout", args.graceful_timeout)
+        except UsageError as exc:
+            print(f"raidsim serve: error: {exc}", file=sys.stderr)
+            return 2
     try:
         settings = load_settings(os.environ)
     except ConfigError as exc:
