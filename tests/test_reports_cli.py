@@ -177,3 +177,21 @@ def test_compare_notes_are_separate_quotes_so_they_do_not_run_together():
     assert len(notes) == 2
     assert lines[notes[0] + 1] == "" and lines[notes[1] + 1] == ""
     assert "differ in scenario" in lines[notes[0]] and "differ in seed" in lines[notes[1]]
+
+
+def test_compare_writes_its_files_before_printing_to_a_pipe_closed_early(tmp_path):
+    """`raidsim report compare BASE NEW -o DIR | head -8`: the print met a closed pipe
+    before the files were written, so DIR held no compare.md or compare.json."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "raidsim", "report", "compare",
+               str(FIXTURES / "results_default.json"), str(FIXTURES / "results_lenient.json"),
+               "-o", str(tmp_path / "cmp")]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as proc:
+        assert proc.stdout is not None
+        proc.stdout.close()  # the reader is gone before anything is printed
+        proc.wait(timeout=60)
+    assert (tmp_path / "cmp" / "compare.md").read_text(encoding="utf-8").startswith(
+        "## raidsim compare")
+    assert (tmp_path / "cmp" / "compare.json").exists()

@@ -109,7 +109,7 @@ def _compare(base: dict[str, Any], new: dict[str, Any], extra: list[Any],
 
     comparison = compare(base, new, extra_thresholds=extra)
     text = comparison.markdown()
-    print(text)
+    # the files first: a reader that closes the pipe early (| head) must not cost them
     if out is not None:
         try:
             out.mkdir(parents=True, exist_ok=True)
@@ -120,6 +120,7 @@ def _compare(base: dict[str, Any], new: dict[str, Any], extra: list[Any],
 
             raise UsageError(f"cannot write the comparison to {out}: {exc.strerror or exc} "
                              "(hint: give -o a folder you can write to)") from exc
+    print(text)
     for change in comparison.regressions:
         print(f"threshold regression: {change.threshold.expression}: BASE "
               f"{change.base.message.split(': ', 1)[-1]}; NEW "
