@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hmac
 import io
+import logging
 import math
 import re
 from collections.abc import Awaitable, Callable
@@ -20,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from responder.logs import event
+from responder.logs import event, pseudonymise
 from responder.policy import RAID_RULES, RULES, Caps
 from responder.policy.money import MoneyError, to_micros
 
@@ -64,6 +65,14 @@ def _authorise(request: Request, ctx: Context) -> None:
     scheme, _, given = header.partition(" ")
     ok = hmac.compare_digest(given.strip().encode("utf-8", "replace"), token.encode("utf-8"))
     if scheme.lower() != "bearer" or not ok:
+        # Guessing the token must show: counted, and logged with the endpoint (its first
+        # two segments: a number pattern is personal data) and the client pseudonymised.
+        ctx.metrics.admin_unauthorised.inc()
+        client = request.client.host if request.client is not None else ""
+        endpoint = "/".join(request.url.path.split("/")[:3])
+        event("admin_unauthorised", logging.WARNING, method=request.method,
+              endpoint=endpoint, client=pseudonymise(ctx.key, client),
+              reason="no bearer token" if not given.strip() else "wrong token")
         raise HTTPError(401, "unauthorised")
 
 

@@ -43,6 +43,10 @@ class Metrics:
             "they showed (found: sent; absent: queued again; unclear: looked up later).",
             ["lookup"], registry=r,
         )
+        self.admin_unauthorised = Counter(
+            "raidsim_admin_unauthorised", "Admin API requests refused for a missing or wrong "
+            "token.", registry=r,
+        )
         self.spend = Gauge("raidsim_spend_eur", "Money reserved or spent on replies.", registry=r)
         self.budget_left = Gauge(
             "raidsim_budget_left_eur", "Total budget left (+Inf without a cap).", registry=r,

@@ -381,6 +381,31 @@ async def test_admin_requires_token(tmp_path: Path) -> None:
         assert (await client.get("/admin/budget", headers=admin())).status_code == 404
 
 
+async def test_refused_admin_requests_are_counted_and_logged(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Guessing the admin token (the key to the evidence export's raw numbers) left no
+    trace. Each refusal now counts in raidsim_admin_unauthorised_total and logs a warning
+    naming the endpoint, never a number pattern from the path or the client's address."""
+    caplog.set_level("INFO", logger="raidsim.responder")
+    bad = {"Authorization": "Bearer " + "x" * len(ADMIN_TOKEN)}
+    async with running(settings_for(tmp_path), Provider(), Clock()) as client:
+        assert (await client.get("/admin/evidence")).status_code == 401
+        assert (await client.delete("/admin/numbers/block/+33612345678",
+                                    headers=bad)).status_code == 401
+        assert (await client.get("/admin/budget", headers=admin())).status_code == 200
+        metrics = (await client.get("/metrics")).text
+    assert "raidsim_admin_unauthorised_total 2.0" in metrics
+    refused = [getattr(r, "fields", {}) for r in caplog.records
+               if r.getMessage() == "admin_unauthorised"]
+    assert [(f["method"], f["endpoint"], f["reason"]) for f in refused] == [
+        ("GET", "/admin/evidence", "no bearer token"),
+        ("DELETE", "/admin/numbers", "wrong token")]
+    assert all(r.levelname == "WARNING" for r in caplog.records
+               if r.getMessage() == "admin_unauthorised")
+    logged = " ".join(json.dumps(getattr(r, "fields", {})) for r in caplog.records)
+    assert "+33612345678" not in logged and "127.0.0.1" not in logged
+
+
 async def test_kill_switch_stops_all_replies(tmp_path: Path) -> None:
     """With the kill switch on, nothing is sent, not even replies already queued."""
     settings = settings_for(tmp_path)
