@@ -52,6 +52,16 @@ T = TypeVar("T")
 REFUND_PAGE = 1000
 
 
+def _raises(before: Caps, after: Caps) -> bool:
+    """Whether ``after`` allows more spend than ``before`` in total or per hour (None: no
+    cap, the most)."""
+    def more(old: int | None, new: int | None) -> bool:
+        return old is not None and (new is None or new > old)
+
+    return (more(before.total_micros, after.total_micros)
+            or more(before.per_hour_micros, after.per_hour_micros))
+
+
 class DbThread:
     """Runs blocking store/policy calls one at a time, on a dedicated thread or inline.
 
@@ -168,15 +178,32 @@ class Responder:
 
             raise StoreError(problem)
         configured = self.settings.caps
-        if not self.store.apply_config_caps(configured):
+
+        def eur(micros: int | None) -> str | None:
+            return None if micros is None else format_eur(micros)
+
+        before, used = self.store.caps(), self.store.has_reservations()
+        if self.store.apply_config_caps(configured):
+            if before != configured and (used or before != Caps()):
+                # The caps are the database's, shared by every instance: this start put
+                # its configuration's in place of those another start installed (the last
+                # start wins). Say so: an old instance restarting with an old, higher cap
+                # would otherwise raise the cap of the whole fleet without a word.
+                event("config_caps_replaced", level=logging.WARNING,
+                      total_eur=eur(configured.total_micros),
+                      per_hour_eur=eur(configured.per_hour_micros),
+                      previous_total_eur=eur(before.total_micros),
+                      previous_per_hour_eur=eur(before.per_hour_micros),
+                      raised=_raises(before, configured),
+                      hint="every instance shares the caps, and each start installs its "
+                      "configuration's; give every instance the same RAIDSIM_BUDGET_EUR, or "
+                      "set the caps with PUT /admin/budget, which no restart undoes")
+        else:
             effective = self.store.caps()
             if effective != configured:
                 # RAIDSIM_BUDGET_EUR (or the policy's [budget]) changed and the service
                 # restarted, but caps an operator set through the admin API stick: say so,
                 # or the operator believes the new cap is in force.
-                def eur(micros: int | None) -> str | None:
-                    return None if micros is None else format_eur(micros)
-
                 event("config_caps_ignored", level=logging.WARNING,
                       configured_total_eur=eur(configured.total_micros),
                       configured_per_hour_eur=eur(configured.per_hour_micros),

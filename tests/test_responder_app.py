@@ -767,6 +767,38 @@ async def test_a_configured_cap_that_admin_caps_override_is_logged(tmp_path: Pat
     assert fields["configured_total_eur"] == "2.00" and fields["total_eur"] == "500.00"
 
 
+async def test_a_start_that_replaces_another_starts_caps_says_so(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Config caps are the database's, shared by every instance, and each start installs
+    its own: an instance started with RAIDSIM_BUDGET_EUR=50 silently lifted the fleet's
+    €1.00 cap (20 replies, €3.20). Still the last start wins (documented), but it now says
+    so, and whether it raised a cap; the first start on a fresh database says nothing."""
+    caplog.set_level("INFO", logger="raidsim.responder")
+
+    def replaced() -> list[dict[str, object]]:
+        return [getattr(r, "fields", {}) for r in caplog.records
+                if r.getMessage() == "config_caps_replaced"]
+
+    async with running(settings_for(tmp_path, RAIDSIM_BUDGET_EUR="1.00"), Provider(),
+                       Clock()) as client:
+        await post_sms(client, "SM1", "+33600000001")
+    assert replaced() == []  # a fresh database: nothing was replaced
+    async with running(settings_for(tmp_path, RAIDSIM_BUDGET_EUR="50"), Provider(),
+                       Clock()) as client:
+        budget = (await client.get("/admin/budget", headers=admin())).json()
+    assert budget["total_eur"] == "50" and budget["caps_source"] == "config"
+    (raised,) = replaced()
+    assert raised["previous_total_eur"] == "1.00" and raised["total_eur"] == "50.00"
+    assert raised["raised"] is True
+    async with running(settings_for(tmp_path, RAIDSIM_BUDGET_EUR="50"), Provider(),
+                       Clock()):
+        pass
+    assert len(replaced()) == 1  # the same caps again: nothing to say
+    async with running(settings_for(tmp_path, RAIDSIM_BUDGET_EUR="5"), Provider(), Clock()):
+        pass
+    assert replaced()[-1]["raised"] is False
+
+
 def test_a_policy_file_named_in_the_settings_file_is_relative_to_it(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`policy_file = "policy.toml"` in /etc/raidsim/config.toml was looked for in the

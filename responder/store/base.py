@@ -391,6 +391,10 @@ class SqlStore:
             )
             self._execute("UPDATE controls SET version = version + 1")
 
+    def has_reservations(self) -> bool:
+        """Whether any reply was ever reserved (cheap: one row at most)."""
+        return self._one("SELECT 1 FROM reservations LIMIT 1") is not None
+
     def reservation_count(self) -> int:
         """Reservations that stand: every reserved reply not refunded."""
         row = self._one("SELECT COUNT(*) FROM reservations WHERE refunded = 0")
