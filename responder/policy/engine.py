@@ -48,8 +48,9 @@ import heapq
 import math
 import re
 import unicodedata
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
+from itertools import chain
 
 from responder.policy.config import Fragments as FragmentsConfig
 from responder.policy.config import PolicyConfig
@@ -445,11 +446,8 @@ def _template_for(state: PolicyState, features: _Text) -> int:
     # LSH voting: a cluster worth comparing shares several of the text's minimum
     # 4-grams; one shared value is usually a common word, not a near-duplicate.
     # Candidates are compared in first-seen order (ties go to the later one).
-    votes: dict[int, int] = {}
-    vote = votes.get
-    for members in filter(None, map(index.get, keys)):
-        for cid in members:
-            votes[cid] = vote(cid, 0) + 1
+    # (a Counter counts in C, and keeps the first-seen order a dict would)
+    votes = Counter(chain.from_iterable(filter(None, map(index.get, keys))))
     need = min(_MIN_VOTES, len(keys))
     n = len(shingles)
     for cid, count in votes.items():
