@@ -325,7 +325,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--serve-fake", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--ports", metavar="FIRST", type=int,
+                        help="listen on FIRST..FIRST+3 on 127.0.0.1 (fake provider, bare "
+                        "Starlette, responder, latency run) instead of four free ports, "
+                        "where only some ports may be used")
     args = parser.parse_args(argv)
+    if args.ports is not None and not 1 <= args.ports <= 65532:
+        parser.error("--ports FIRST must be in 1..65532 (four ports from it)")
     if args.serve_bare:
         run_child("bare", args.serve_bare)
         return 0
@@ -347,7 +353,8 @@ def main(argv: list[str] | None = None) -> int:
           " (1/5/15 min; other processes skew every figure)")
     with tempfile.TemporaryDirectory(prefix="raidsim-bench-") as tmp:
         work = Path(tmp)
-        fake_port, bare_port, resp_port, lat_port = (free_port() for _ in range(4))
+        fake_port, bare_port, resp_port, lat_port = (
+            range(args.ports, args.ports + 4) if args.ports else (free_port() for _ in range(4)))
         hook = "/webhooks/twilio/sms"
         bare_url = f"http://127.0.0.1:{bare_port}{hook}"
         resp_url = f"http://127.0.0.1:{resp_port}{hook}"
