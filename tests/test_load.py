@@ -86,7 +86,8 @@ def test_load_replays_a_window_and_scores_it_from_the_bill(tmp_path: Path) -> No
     deferred = sum(v for k, v in counters.items() if k.startswith("inbound.defer:"))
     assert results["decisions"]["held"] == deferred
     assert sum(results["decisions"]["by_rule"].values()) == 300 - deferred + released
-    assert sum(sum(s) for s in timeseries["decisions"].values()) == 300 - deferred
+    # every final decision is in the series: the released ones at the read that saw them
+    assert sum(sum(s) for s in timeseries["decisions"].values()) == 300 - deferred + released
     # with the admin API, the keys that read the responder: its reply, its raid-mode
     # periods (none or some, within the run), its replies' outcomes (a clean provider)
     assert results["reply"]["text"] and results["reply"]["segments"] >= 1
@@ -851,3 +852,39 @@ def test_load_writes_reply_outcomes_provider_errors_raid_mode_and_duration(
     assert reply_of(None, {"reply_text": "x"}, {"eur_per_segment": "0.05"}) == (
         "x", Decimal("0.05"))
     assert reply_of(None, None, {}) == (None, None)
+
+
+def test_held_messages_decided_later_are_in_the_decision_series() -> None:
+    """A held message's later decision was in decisions.by_rule but in no bin of
+    timeseries.decisions ("no time live"), so the decisions plot of a live run lacked
+    every release. load now reads the responder's counters while it runs and places each
+    rise of a released.* counter at the read that showed it, in trace time."""
+    from raidsim.commands.load import MetricsPoll
+
+    texts = iter([
+        'raidsim_released_messages_total{decision="reply",rule="released"} 0\n',
+        'raidsim_released_messages_total{decision="reply",rule="released"} 1\n'
+        'raidsim_outbox_depth{status="pending"} 2\n',
+        'raidsim_released_messages_total{decision="reply",rule="released"} 1\n',
+    ])
+    walls = iter([1000.0, 1002.0, 1004.0, 1009.0])
+
+    class Client:
+        def get(self, url: str) -> Any:
+            return type("Answer", (), {"text": next(texts)})()
+
+    before = parse_metrics('raidsim_released_messages_total{decision="reply",'
+                           'rule="released"} 0\n')
+    poll = MetricsPoll(Client(), "http://127.0.0.1:1", before, wall=lambda: next(walls))
+    assert poll.read() is None and poll.read() == 2
+    poll.record(parse_metrics(next(texts)))
+    assert poll.releases() == [(1004.0, "released", 1)]  # once, when it rose
+    # the window's webhooks start at trace time 600 at wall 1000, 60 trace s per wall s:
+    # wall 1004 is trace 840, bin 4 (the window's counters hold the same release)
+    results = _window_results(releases=poll.releases())
+    series = results["timeseries"]["decisions"]
+    assert series["released"] == [0, 0, 0, 0, 1, 0]
+    assert sum(map(sum, series.values())) == sum(results["decisions"]["by_rule"].values())
+    # without the speed there is no clock: releases stay out of the series, as before
+    assert "released" not in _window_results(speed=None, releases=poll.releases())[
+        "timeseries"]["decisions"]

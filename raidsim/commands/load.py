@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.util
+import itertools
 import json
 import math
 import os
@@ -31,6 +32,7 @@ from raidsim.cli import seed_value
 
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 POLL_S = 0.25
+RELEASE_POLL_S = 1.0  # how often /metrics is read while Locust sends (releases' times)
 EXIT_SIGTERM = 128 + signal.SIGTERM  # 143, as `raidsim serve` after a SIGTERM
 STOP_GRACE_S = 10.0  # how long Locust has to stop on SIGTERM before it is killed
 
@@ -218,13 +220,49 @@ def outbox_queued(text: str) -> int | None:
     return queued
 
 
-def _queued(client: Any, target: str) -> int | None:
-    import httpx
+class MetricsPoll:
+    """The responder's ``/metrics`` read during a run: what its outbox still holds, and
+    when its ``released.*`` counters moved, that is when held messages were decided
+    (``timeseries.decisions`` places them at the read that saw them)."""
 
-    try:
-        return outbox_queued(client.get(target + "/metrics").text)
-    except httpx.HTTPError:
-        return None
+    def __init__(self, client: Any, target: str, before: Mapping[str, Any],
+                 wall: Callable[[], float] = time.time) -> None:
+        self.client, self.target, self.wall = client, target, wall
+        self.snapshots: list[tuple[float, dict[str, int]]] = [(wall(), _released(before))]
+
+    def read(self) -> int | None:
+        """Replies still to send (None when the metrics do not say or cannot be read)."""
+        import httpx
+
+        try:
+            text = self.client.get(self.target + "/metrics").text
+        except httpx.HTTPError:
+            return None
+        self.record(parse_metrics(text))
+        return outbox_queued(text)
+
+    def record(self, metrics: Mapping[str, Any]) -> None:
+        """``metrics`` (``parse_metrics``) as read now."""
+        self.snapshots.append((self.wall(), _released(metrics)))
+
+    def since(self, wall: float) -> float:
+        return wall - self.snapshots[-1][0]
+
+    def releases(self) -> list[tuple[float, str, int]]:
+        """(wall time of the read, rule, how many more) for each rise of a released.*
+        counter between two reads."""
+        out: list[tuple[float, str, int]] = []
+        for (_, before), (at, now) in itertools.pairwise(self.snapshots):
+            for key, count in sorted(now.items()):
+                more = count - before.get(key, 0)
+                if more > 0:
+                    out.append((at, key.partition(":")[2], more))
+        return out
+
+
+def _released(metrics: Mapping[str, Any]) -> dict[str, int]:
+    return {key: n for key, n in metrics.get("decisions", {}).items()
+            if key.startswith("released.")}
 
 
 def settle(read_bill: Any, read_queued: Any, bill: dict[str, Any], settle_s: float, *,
@@ -281,6 +319,7 @@ def build_results(*, name: str, seed: int, sent: list[dict[str, Any]],
                   responder: Mapping[str, Any] | None = None,
                   reply_text: str | None = None, eur_per_segment: Decimal | None = None,
                   raid_periods: Sequence[Sequence[float | None]] | None = None,
+                  releases: Sequence[tuple[float, str, int]] | None = None,
                   planned: Sequence[Mapping[str, Any]] | None = None
                   ) -> dict[str, Any]:
     """The results JSON (docs/results.md) from what was sent and what the provider billed.
@@ -292,9 +331,11 @@ def build_results(*, name: str, seed: int, sent: list[dict[str, Any]],
     ``responder`` (all of that share) the replies' outcomes and the provider's errors.
     ``reply_text`` and ``eur_per_segment`` give ``reply``; ``raid_periods`` (the
     responder's, ``[start, end or None]`` in Unix seconds) give ``raid_mode`` in trace
-    time, with ``speed``. ``planned`` (the run's plan: every message it meant to send,
-    ``{"id", "from", "label", ...}``) makes a reply to a planned message this run's even
-    when Locust recorded no answer for it (a webhook in flight when an abort stopped it)."""
+    time, with ``speed``; ``releases`` (``MetricsPoll.releases``) place the held
+    messages' later decisions in ``timeseries.decisions``, with ``speed``. ``planned``
+    (the run's plan: every message it meant to send, ``{"id", "from", "label", ...}``)
+    makes a reply to a planned message this run's even when Locust recorded no answer for
+    it (a webhook in flight when an abort stopped it)."""
     from responder.policy.engine import is_e164
     from responder.policy.money import from_micros
 
@@ -446,7 +487,8 @@ def build_results(*, name: str, seed: int, sent: list[dict[str, Any]],
             results["raid_mode"] = {"periods": periods,
                                     "total_s": round(sum(b - a for a, b in periods), 3)}
     timeseries = _timeseries(delivered, sent, billed, timed, clock=clock,
-                             reply_cost_micros=reply_cost_micros, cost=cost)
+                             reply_cost_micros=reply_cost_micros, cost=cost,
+                             releases=releases or ())
     if timeseries is not None:
         if "raid_mode" in results:
             timeseries["raid_mode"] = results["raid_mode"]["periods"]
@@ -519,14 +561,16 @@ def _raid_mode(periods: Sequence[Sequence[float | None]], clock: Callable[[float
 def _timeseries(delivered: list[dict[str, Any]], sent: list[dict[str, Any]],
                 billed: list[dict[str, Any]], timed: list[tuple[float, float]], *,
                 clock: Callable[[float], float] | None, reply_cost_micros: int | None,
-                cost: int) -> dict[str, Any] | None:
+                cost: int, releases: Sequence[tuple[float, str, int]] = ()
+                ) -> dict[str, Any] | None:
     """``timeseries`` as sim.metrics writes it, in trace time, from ``start_s`` (the start
     of the first webhook's 60-s bin) on; None when a webhook has no trace time.
 
     Inbound, naive, oracle and decisions are binned by each webhook's ``t``. A billed reply
     is placed at ``clock(wall)`` (_trace_clock); without a clock, spend and latency series
-    are left out. A held message's later decision has no time live: the decision series
-    leave it out. ``raid_mode`` is added by build_results when the responder gave it."""
+    are left out. A held message's later decision (``releases``) is placed, with a clock,
+    at the read of the responder's counters that first showed it; without one it is left
+    out. ``raid_mode`` is added by build_results when the responder gave it."""
     from responder.policy.money import from_micros
     from sim.metrics import BIN_S
 
@@ -541,7 +585,8 @@ def _timeseries(delivered: list[dict[str, Any]], sent: list[dict[str, Any]],
 
     n_bins = index(float(ordered[-1]["t"])) + 1
     if clock is not None:
-        n_bins = max([n_bins, *(index(clock(m["wall_at"])) + 1 for m in billed)])
+        n_bins = max([n_bins, *(index(clock(m["wall_at"])) + 1 for m in billed),
+                      *(index(clock(at)) + 1 for at, _, _ in releases)])
     inbound: dict[str, list[int]] = {}
     decisions: dict[str, list[int]] = {}
     naive, oracle = [0] * n_bins, [0] * n_bins
@@ -558,6 +603,9 @@ def _timeseries(delivered: list[dict[str, Any]], sent: list[dict[str, Any]],
         action, _, rule = (s.get("decision") or "").partition(" ")
         if action in ("reply", "drop") and rule:
             decisions.setdefault(rule, [0] * n_bins)[i] += 1
+    if clock is not None:  # held messages decided later, at the read that showed it
+        for at, rule, more in releases:
+            decisions.setdefault(rule, [0] * n_bins)[index(clock(at))] += more
 
     def cumulative(series: list[int]) -> list[Decimal]:
         out, running = [], 0
@@ -795,6 +843,7 @@ def _run(args: argparse.Namespace, work: Path) -> int:
                              "--provider at it)") from exc
         # the responder's counters cover its whole life: this run's share is the difference
         metrics_before = parse_metrics(client.get(target + "/metrics").text)
+        poll = MetricsPoll(client, target, metrics_before)
         admin_headers = {"Authorization": f"Bearer {admin}"} if admin else None
         if reply_cost is None and admin_headers:
             budget = _get_json(client, target + "/admin/budget", headers=admin_headers)
@@ -837,6 +886,8 @@ def _run(args: argparse.Namespace, work: Path) -> int:
                     time.sleep(POLL_S)  # pacing of the progress poll only
                     lines, offset = _read_lines(out, offset)
                     sent.extend(lines)
+                    if poll.since(time.time()) >= RELEASE_POLL_S:
+                        poll.read()  # when held messages are decided
                     if any(t.abort_on_fail for t in thresholds):
                         bill = _bill_delta(_get_json(client, provider + "/_fake/bill"),
                                            bill_before)
@@ -867,16 +918,16 @@ def _run(args: argparse.Namespace, work: Path) -> int:
         if not aborted:
             bill, queued = settle(
                 lambda: _bill_delta(_get_json(client, provider + "/_fake/bill"), bill_before),
-                lambda: _queued(client, target),
-                bill, settle_s)
+                poll.read, bill, settle_s)
             if queued and args.allow_unsettled:
                 print(f"raidsim load: warning: {queued} replies were still queued in the "
                       f"responder's outbox after --settle {args.settle}: they are not "
                       "counted (give a longer --settle)", file=sys.stderr)
         billed = _get_json(client, provider + "/_fake/messages",
                            params={"since": bill_before["count"]})
-        metrics = _metrics_delta(parse_metrics(client.get(target + "/metrics").text),
-                                 metrics_before)
+        final = parse_metrics(client.get(target + "/metrics").text)
+        poll.record(final)
+        metrics = _metrics_delta(final, metrics_before)
         admin_budget = (_get_json(client, target + "/admin/budget", headers=admin_headers)
                         if admin_headers else None)
     finally:
@@ -933,6 +984,7 @@ def _run(args: argparse.Namespace, work: Path) -> int:
                             reply_cost_micros=reply_cost, cap_eur=cap, extra=extra,
                             speed=args.speed, responder_decisions=metrics.get("decisions"),
                             responder=metrics, reply_text=reply_text,
+                            releases=poll.releases(),
                             eur_per_segment=per_segment,
                             raid_periods=(admin_budget or {}).get("raid_periods"),
                             planned=planned)
