@@ -86,7 +86,7 @@ def _env_name(name: str) -> str:
 # RAIDSIM_ variables that are not service settings: the settings file, and those read by
 # `raidsim load`'s Locust workers, the test suite and the HTML report's browser check, and
 # the file where `raidsim serve --workers N`'s workers report a failed start
-_OTHER_ENV = ("RAIDSIM_CONFIG", "RAIDSIM_SERVE_START_ERROR_FILE")
+_OTHER_ENV = ("RAIDSIM_CONFIG", "RAIDSIM_SERVE_START_ERROR_FILE", "RAIDSIM_SERVE_SUPERVISOR_PID")
 _OTHER_ENV_PREFIXES = ("RAIDSIM_LOAD_", "RAIDSIM_TEST_", "RAIDSIM_CHROMIUM",
                        "RAIDSIM_SCREENSHOT_DIR")
 

@@ -229,3 +229,47 @@ def twilio_headers(url: str, form: Mapping[str, str], token: str = AUTH_TOKEN) -
     signature = RequestValidator(token).compute_signature(url, dict(form))
     return {"X-Twilio-Signature": signature,
             "Content-Type": "application/x-www-form-urlencoded"}
+
+
+def children_of(pid: int, command: str = "") -> list[int]:
+    """The pids of ``pid``'s live child processes whose command line holds ``command``
+    (Linux: read from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # "pid (comm) state ppid ...": comm may hold spaces or parentheses
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) != pid or fields[0] == "Z":
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if command in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def process_gone(pid: int) -> bool:
+    """Whether ``pid`` has exited (a zombie nobody reaped yet counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
+
+
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether ``raidsim serve`` could listen on host:port (bound as uvicorn binds)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from pathlib import Path
 
@@ -14,9 +15,12 @@ from responder_support import (
     OUR_NUMBER,
     PLAIN_POLICY,
     base_env,
+    children_of,
     fake_provider,
     fake_twilio,
     free_port,
+    port_free,
+    process_gone,
     serve,
     twilio_form,
     twilio_headers,
@@ -85,6 +89,32 @@ def test_a_worker_that_cannot_start_fails_serve_with_exit_3(
     assert done.stderr.splitlines()[-1] == (
         "raidsim serve: error: the responder failed to start (exit 3): "
         "OperationalError: no such table: number_rules"), done.stderr
+
+
+def test_workers_stop_when_their_supervisor_is_killed(tmp_path: Path) -> None:
+    """``kill -9`` of serve's supervisor left its workers running, re-parented to init:
+    still answering and sending replies with the old settings, and holding the port, so
+    a restart failed "Address already in use" (exit 2) and a process supervisor looped
+    on it. Each worker now notices its parent is gone and shuts down gracefully."""
+    import signal
+
+    with serve(base_env(), tmp_path, args=("--workers", "2")) as served:
+        parent = served.process.pid
+        assert wait_until(lambda: len(children_of(parent, "spawn_main")) == 2), \
+            served.output()
+        workers = children_of(parent)  # multiprocessing's resource tracker too
+        served.process.send_signal(signal.SIGKILL)
+        served.process.wait(timeout=10)
+        port = int(served.url.rsplit(":", 1)[1])
+        try:
+            assert wait_until(lambda: all(process_gone(pid) for pid in workers), 15.0), \
+                served.output()
+            assert wait_until(lambda: port_free(port), 5.0)
+        finally:
+            for pid in workers:  # never leave them behind, whatever the outcome
+                if not process_gone(pid):
+                    os.kill(pid, signal.SIGKILL)
+    assert '"event": "supervisor_gone"' in served.output()
 
 
 def test_bad_config_stops_at_start(tmp_path: Path) -> None:

@@ -192,6 +192,10 @@ def _supervise(config: uvicorn.Config) -> Stopped:
         # uvicorn 0.30 to 0.3x: the supervisor is given each worker's entry point, as
         # uvicorn.run gives it (later versions build the server in the worker themselves)
         options["target"] = _Worker(config).run
+    from responder.asgi import SUPERVISOR_PID_ENV
+
+    # the workers inherit it: one whose parent is no longer this process stops itself
+    os.environ[SUPERVISOR_PID_ENV] = str(os.getpid())
     supervisor = Supervisor(config, sockets=[config.bind_socket()], **options)
     with _start_error_file() as path:
         supervisor.run()
