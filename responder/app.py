@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import httpx
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.datastructures import URL
 from starlette.requests import ClientDisconnect, Request
@@ -600,7 +600,9 @@ def budget_snapshot(ctx: Context) -> dict[str, Any]:
         "left_eur": eur(left),
         "caps_source": store.caps_source(),
         "reply_cost_eur": eur(ctx.core.state.reply_cost_micros),
-        "held": ctx.core.state.held_count,
+        # from the database, which holds every process's held replies (this process's
+        # own count was one worker's under `--workers N`)
+        "held": store.held_count(),
         "outbox": store.outbox_counts(),
         "raid_mode": ctx.core.state.is_raid_mode(),
         # this process's latest raid-mode periods, [start, end or null] in Unix seconds
@@ -619,7 +621,7 @@ async def metrics_endpoint(request: Request, ctx: Context) -> Response:
     for status, count in snap["outbox"].items():
         m.outbox.labels(status).set(count)
     m.held.set(snap["held"])
-    return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(m.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
 async def _policy_clock(ctx: Context, stopping: asyncio.Event) -> None:

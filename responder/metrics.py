@@ -1,10 +1,23 @@
-"""Prometheus metrics on a per-app registry (so tests can build many apps)."""
+"""Prometheus metrics on a per-app registry (so tests can build many apps).
+
+Under ``raidsim serve --workers N`` (``PROMETHEUS_MULTIPROC_DIR`` set by serve before it
+spawns the workers) every worker writes its values to files in that directory, and
+``/metrics`` adds up the whole process group's (prometheus_client's multiprocess mode):
+one scrape gives fleet totals, whichever worker answers it. Gauges say how their
+workers' values combine: ``mostrecent`` for those set from the shared database at
+scrape time (the scraping worker's fresh value wins), ``livemax`` for the circuit
+breaker (open in any live worker). Counters and the histogram add up, dead workers'
+included, so they never go backwards when a worker is replaced.
+"""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -47,17 +60,21 @@ class Metrics:
             "raidsim_admin_unauthorised", "Admin API requests refused for a missing or wrong "
             "token.", registry=r,
         )
-        self.spend = Gauge("raidsim_spend_eur", "Money reserved or spent on replies.", registry=r)
+        self.spend = Gauge("raidsim_spend_eur", "Money reserved or spent on replies.",
+                           registry=r, multiprocess_mode="mostrecent")
         self.budget_left = Gauge(
             "raidsim_budget_left_eur", "Total budget left (+Inf without a cap).", registry=r,
+            multiprocess_mode="mostrecent",
         )
         self.outbox = Gauge(
             "raidsim_outbox_depth", "Replies in the outbox, by status.", ["status"], registry=r,
+            multiprocess_mode="mostrecent",
         )
-        self.held = Gauge("raidsim_held_replies", "Replies held by the policy.", registry=r)
+        self.held = Gauge("raidsim_held_replies", "Replies held by the policy.", registry=r,
+                          multiprocess_mode="mostrecent")
         self.breaker = Gauge(
             "raidsim_provider_circuit_open", "1 while the provider circuit breaker is open.",
-            registry=r,
+            registry=r, multiprocess_mode="livemax",
         )
         self.webhook_latency = Histogram(
             "raidsim_webhook_latency_seconds", "Time to answer an inbound webhook.",
@@ -71,3 +88,14 @@ class Metrics:
         if child is None:
             child = self._inbound_children[decision, rule] = self.inbound.labels(decision, rule)
         child.inc()
+
+    def exposition(self) -> bytes:
+        """The text ``/metrics`` serves: this app's registry, or under ``--workers N``
+        every worker's values combined (read from ``PROMETHEUS_MULTIPROC_DIR``)."""
+        if not os.environ.get(MULTIPROC_DIR_ENV):
+            return bytes(generate_latest(self.registry))
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return bytes(generate_latest(registry))

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from responder_support import (
     ACCOUNT_SID,
+    ADMIN_TOKEN,
     AUTH_TOKEN,
     OUR_NUMBER,
     PLAIN_POLICY,
@@ -115,6 +116,35 @@ def test_workers_stop_when_their_supervisor_is_killed(tmp_path: Path) -> None:
                 if not process_gone(pid):
                     os.kill(pid, signal.SIGKILL)
     assert '"event": "supervisor_gone"' in served.output()
+
+
+def _inbound_total(metrics: str) -> float:
+    return sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+               if line.startswith("raidsim_inbound_messages_total{"))
+
+
+def test_metrics_under_workers_are_fleet_totals(tmp_path: Path) -> None:
+    """With ``--workers N`` each scrape showed the numbers of whichever worker answered
+    it: counters went back and forth (10, 17, 10...). Every scrape now adds up every
+    worker's, and the database-derived gauges agree whoever answers."""
+    count = 24
+    with fake_twilio() as fake, serve(_budget_env(tmp_path, fake.url,
+                                                  RAIDSIM_ADMIN_TOKEN=ADMIN_TOKEN),
+                                      tmp_path, args=("--workers", "2")) as s:
+        url = s.url + "/webhooks/twilio/sms"
+        for k in range(count):  # a connection each: the workers take turns accepting
+            form = twilio_form(f"SM{k:032d}", f"+3361{k:07d}")
+            assert httpx.post(url, data=form, headers=twilio_headers(url, form)).is_success
+        assert wait_until(lambda: fake.count() >= count, 30.0), s.output()
+        scrapes = [httpx.get(s.url + "/metrics").text for _ in range(12)]
+        budgets = [httpx.get(s.url + "/admin/budget", headers={
+            "Authorization": f"Bearer {ADMIN_TOKEN}"}).json() for _ in range(4)]
+    assert [_inbound_total(text) for text in scrapes] == [count] * len(scrapes)
+    for text in scrapes:
+        assert "raidsim_webhook_latency_seconds_count " + f"{count}.0" in text, text
+        assert "raidsim_held_replies 0.0" in text, text
+        assert "raidsim_provider_circuit_open 0.0" in text, text
+    assert all(budget["held"] == 0 for budget in budgets)
 
 
 def test_bad_config_stops_at_start(tmp_path: Path) -> None:

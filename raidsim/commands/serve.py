@@ -171,6 +171,23 @@ def _supervise(config: uvicorn.Config) -> Stopped:
     class Supervisor(Multiprocess):
         terminated = False
         failed = False
+        metrics_dir: str | None = None
+        known: frozenset[int] = frozenset()
+
+        def handle_signals(self) -> None:
+            super().handle_signals()  # SIGTTOU retires a worker, SIGHUP replaces them all
+            self.forget_dead_workers()
+
+        def forget_dead_workers(self) -> None:
+            """Drop the live gauges (circuit open) of workers no longer running from
+            ``/metrics``; their counters stay, or fleet totals would go backwards."""
+            current = frozenset(p.pid for p in self.processes if p.pid is not None)
+            if self.metrics_dir is not None:
+                from prometheus_client import multiprocess
+
+                for pid in self.known - current:
+                    multiprocess.mark_process_dead(pid, self.metrics_dir)  # type: ignore[no-untyped-call]
+            self.known = current
 
         def handle_term(self) -> None:
             self.terminated = True
@@ -186,6 +203,7 @@ def _supervise(config: uvicorn.Config) -> Stopped:
                     self.should_exit.set()
                     return
             super().keep_subprocess_alive()
+            self.forget_dead_workers()
 
     options: dict[str, Any] = {}
     if "target" in inspect.signature(Multiprocess.__init__).parameters:
@@ -197,7 +215,8 @@ def _supervise(config: uvicorn.Config) -> Stopped:
     # the workers inherit it: one whose parent is no longer this process stops itself
     os.environ[SUPERVISOR_PID_ENV] = str(os.getpid())
     supervisor = Supervisor(config, sockets=[config.bind_socket()], **options)
-    with _start_error_file() as path:
+    with _start_error_file() as path, _metrics_dir() as metrics_dir:
+        supervisor.metrics_dir = metrics_dir
         supervisor.run()
         if supervisor.terminated:
             return Stopped(terminated=True)
@@ -248,6 +267,28 @@ def _start_error_file() -> Iterator[str]:
         os.environ.pop(START_ERROR_FILE_ENV, None)
         with contextlib.suppress(OSError):
             os.remove(path)
+
+
+@contextlib.contextmanager
+def _metrics_dir() -> Iterator[str]:
+    """A fresh private directory where the workers (they inherit the environment) keep
+    their Prometheus values, so that ``/metrics`` adds up every worker's (prometheus_client's
+    multiprocess mode); removed afterwards, so a restart never counts a past run's."""
+    import shutil
+
+    from responder.metrics import MULTIPROC_DIR_ENV
+
+    path = tempfile.mkdtemp(prefix="raidsim-serve-metrics-")
+    previous = os.environ.get(MULTIPROC_DIR_ENV)
+    os.environ[MULTIPROC_DIR_ENV] = path
+    try:
+        yield path
+    finally:
+        if previous is None:
+            os.environ.pop(MULTIPROC_DIR_ENV, None)
+        else:
+            os.environ[MULTIPROC_DIR_ENV] = previous
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _read_start_error(path: str) -> str | None:

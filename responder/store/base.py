@@ -507,6 +507,11 @@ class SqlStore:
         row = self._one("SELECT COUNT(*) FROM inbound")
         return int(row[0]) if row else 0
 
+    def held_count(self) -> int:
+        """How many messages are held, by every process (their replies not yet decided)."""
+        row = self._one("SELECT COUNT(*) FROM inbound WHERE held = 1")
+        return int(row[0]) if row else 0
+
     def held(self) -> list[HeldRow]:
         rows = self._all(
             "SELECT message_sid, sender, recipient, body, received_at, hold_until, hold_priority,"
