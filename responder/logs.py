@@ -34,21 +34,32 @@ def redact_numbers(key: bytes, text: str | None) -> str | None:
     return _DIGIT_RUN.sub(lambda match: pseudonymise(key, match.group()), text)
 
 
+_TRACEBACK = "Traceback (most recent call last):"
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: ts, level, logger, event, then the event's fields."""
 
     def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        traceback = None
+        if not record.exc_info and message.startswith(_TRACEBACK):
+            # a traceback logged as the message (uvicorn's lifespan does): the exception
+            # line is the event, the traceback its "exc" field, as with exc_info
+            traceback, message = message.rstrip("\n"), message.rstrip().splitlines()[-1]
         out: dict[str, Any] = {
             "ts": round(record.created, 3),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "event": record.getMessage(),
+            "event": message,
         }
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             out.update(fields)
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
+        elif traceback is not None:
+            out["exc"] = traceback
         return json.dumps(out, ensure_ascii=False, default=str)
 
 
@@ -73,3 +84,25 @@ def configure(level: str = "INFO") -> None:
         log.addHandler(handler)
         log.propagate = False
     log.setLevel(level.upper())
+
+
+def server_log_config() -> dict[str, Any]:
+    """A ``logging.config.dictConfig`` for uvicorn (its ``log_config``): its own lines
+    (``Started server process``, ``Child process [...] died``, ``Invalid HTTP request
+    received.``, its tracebacks) and anything another library logs at WARNING or above
+    come out as the responder's do, one JSON object per line on stderr, a traceback in
+    the ``exc`` field. uvicorn applies it in each process it runs, workers included."""
+    handler = {"class": "logging.StreamHandler", "formatter": "json",
+               "stream": "ext://sys.stderr"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": f"{__name__}.JsonFormatter"}},
+        "handlers": {"json": handler},
+        "loggers": {
+            "uvicorn": {"handlers": ["json"], "level": "INFO", "propagate": False},
+            "uvicorn.error": {"level": "INFO"},
+            "uvicorn.access": {"handlers": ["json"], "level": "INFO", "propagate": False},
+        },
+        "root": {"handlers": ["json"], "level": "WARNING"},
+    }

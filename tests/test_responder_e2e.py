@@ -90,6 +90,12 @@ def test_a_worker_that_cannot_start_fails_serve_with_exit_3(
     assert done.stderr.splitlines()[-1] == (
         "raidsim serve: error: the responder failed to start (exit 3): "
         "OperationalError: no such table: number_rules"), done.stderr
+    # uvicorn's lines and the traceback above it are JSON (the traceback in "exc")
+    import json
+
+    logged = [json.loads(line) for line in done.stderr.splitlines()
+              if not line.startswith("raidsim serve: ")]
+    assert any("no such table" in record.get("exc", "") for record in logged), done.stderr
 
 
 def test_workers_stop_when_their_supervisor_is_killed(tmp_path: Path) -> None:
@@ -145,6 +151,34 @@ def test_metrics_under_workers_are_fleet_totals(tmp_path: Path) -> None:
         assert "raidsim_held_replies 0.0" in text, text
         assert "raidsim_provider_circuit_open 0.0" in text, text
     assert all(budget["held"] == 0 for budget in budgets)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_every_log_line_is_json(tmp_path: Path, workers: str) -> None:
+    """uvicorn's own lines (``INFO:     Started server process``, ``WARNING:  Invalid
+    HTTP request received.``, tracebacks) came out as plain text among the responder's
+    JSON lines. All are JSON now; only serve's own lines, which begin with ``raidsim
+    serve:`` (the SQLite warning with --workers, a start failure's last line), are not."""
+    import json
+    import signal
+    import socket
+
+    with serve(base_env(), tmp_path, args=("--workers", workers)) as served:
+        port = int(served.url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"GARBAGE \x01 nonsense\r\n\r\n")
+            sock.recv(1024)
+        assert wait_until(lambda: "Invalid HTTP request" in served.output(), 10.0), \
+            served.output()
+        served.process.send_signal(signal.SIGTERM)
+        served.process.wait(timeout=30)
+    lines = served.output().splitlines()
+    assert any("Started server process" in line for line in lines)
+    for line in lines:
+        if line.startswith("raidsim serve: "):
+            continue
+        record = json.loads(line)  # fails on a plain-text line
+        assert {"ts", "level", "logger", "event"} <= record.keys(), line
 
 
 def test_bad_config_stops_at_start(tmp_path: Path) -> None:

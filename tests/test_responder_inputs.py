@@ -839,3 +839,25 @@ def test_a_cap_raised_through_another_instance_wakes_the_replies_held_here(
     finally:
         a_store.close()
         b_store.close()
+
+
+def test_a_traceback_logged_as_a_message_becomes_the_exc_field() -> None:
+    """uvicorn's lifespan logs a failed start-up's traceback as the message itself: the
+    JSON line then carries it as ``exc``, as for ``exc_info``, and the exception's line
+    as the event."""
+    import json
+    import logging
+
+    from responder.logs import JsonFormatter, server_log_config
+
+    text = ('Traceback (most recent call last):\n  File "x.py", line 1, in <module>\n'
+            "sqlite3.OperationalError: no such table: number_rules\n")
+    record = logging.LogRecord("uvicorn.error", logging.ERROR, __file__, 1, text, None, None)
+    line = JsonFormatter().format(record)
+    assert "\n" not in line
+    out = json.loads(line)
+    assert out["event"] == "sqlite3.OperationalError: no such table: number_rules"
+    assert out["exc"] == text.rstrip("\n")
+    assert out["logger"] == "uvicorn.error" and out["level"] == "error"
+    config = server_log_config()
+    assert set(config["loggers"]) == {"uvicorn", "uvicorn.error", "uvicorn.access"}

@@ -108,6 +108,8 @@ def run(args: argparse.Namespace) -> int:
 
     import uvicorn
 
+    from responder.logs import server_log_config
+
     options: dict[str, object] = {}
     if args.forwarded_allow_ips:
         options.update(proxy_headers=True, forwarded_allow_ips=args.forwarded_allow_ips)
@@ -118,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         lifespan="on",
         log_level=settings.log_level.lower(),
+        log_config=server_log_config(),  # JSON lines, as the responder's own
         access_log=False,
         timeout_graceful_shutdown=args.graceful_timeout,
         **options,
