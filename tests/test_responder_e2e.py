@@ -122,6 +122,14 @@ def test_workers_stop_when_their_supervisor_is_killed(tmp_path: Path) -> None:
                 if not process_gone(pid):
                     os.kill(pid, signal.SIGKILL)
     assert '"event": "supervisor_gone"' in served.output()
+    # the metrics directory the killed serve could not remove goes at the next start
+    import glob
+    import tempfile
+
+    left = glob.glob(f"{tempfile.gettempdir()}/raidsim-serve-metrics-{parent}-*")
+    assert len(left) == 1
+    with serve(base_env(), tmp_path, args=("--workers", "2")):
+        assert not any(os.path.exists(path) for path in left)
 
 
 def _inbound_total(metrics: str) -> float:

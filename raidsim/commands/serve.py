@@ -272,6 +272,27 @@ def _start_error_file() -> Iterator[str]:
             os.remove(path)
 
 
+METRICS_DIR_PREFIX = "raidsim-serve-metrics-"
+
+
+def _remove_orphaned_metrics_dirs() -> None:
+    """Remove the metrics directories of serve processes that are gone without removing
+    theirs (killed with SIGKILL): each is named after its serve's pid."""
+    import glob
+    import shutil
+
+    for path in glob.glob(os.path.join(tempfile.gettempdir(), f"{METRICS_DIR_PREFIX}*-*")):
+        pid = os.path.basename(path)[len(METRICS_DIR_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            pass  # alive, another user's
+
+
 @contextlib.contextmanager
 def _metrics_dir() -> Iterator[str]:
     """A fresh private directory where the workers (they inherit the environment) keep
@@ -281,7 +302,8 @@ def _metrics_dir() -> Iterator[str]:
 
     from responder.metrics import MULTIPROC_DIR_ENV
 
-    path = tempfile.mkdtemp(prefix="raidsim-serve-metrics-")
+    _remove_orphaned_metrics_dirs()
+    path = tempfile.mkdtemp(prefix=f"{METRICS_DIR_PREFIX}{os.getpid()}-")
     previous = os.environ.get(MULTIPROC_DIR_ENV)
     os.environ[MULTIPROC_DIR_ENV] = path
     try:
