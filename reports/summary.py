@@ -212,32 +212,32 @@ def md_text(text: str) -> str:
     return _TAG_START.sub("&lt;", text.replace("|", "\\|").replace("\n", " "))
 
 
-_cell = md_text
 
 
 def markdown(results: Mapping[str, Any]) -> str:
     """The whole summary as GitHub-flavoured Markdown, ending with a newline."""
     passed, verdict_text = verdict(results)
     icon = "✅" if passed else "❌"
-    lines = [f"## {icon} raidsim: {_cell(title(results))}: {verdict_text}", ""]
+    lines = [f"## {icon} raidsim: {md_text(title(results))}: {verdict_text}", ""]
     failures = [row for row in threshold_rows(results) if not row[0]]
     if failures:
         lines.append("**Failed thresholds:**")
         lines.append("")
-        lines.extend(f"- ❌ `{expr}`: {_cell(outcome)}" for _, expr, outcome in failures)
+        lines.extend(f"- ❌ `{expr}`: {md_text(outcome)}" for _, expr, outcome in failures)
         lines.append("")
     lines += ["| | |", "|---|---|"]
-    lines.extend(f"| {_cell(label)} | {_cell(value)} |" for label, value in fact_rows(results))
+    lines.extend(f"| {md_text(label)} | {md_text(value)} |" for label, value in fact_rows(results))
     lines.append("")
     thresholds = threshold_rows(results)
     if thresholds:
         lines += ["### Thresholds", "", "| | threshold | outcome |", "|---|---|---|"]
-        lines.extend(f"| {'✅' if ok else '❌'} | `{expr}` | {_cell(outcome)} |"
+        lines.extend(f"| {'✅' if ok else '❌'} | `{expr}` | {md_text(outcome)} |"
                      for ok, expr, outcome in thresholds)
         lines.append("")
     decisions = decision_rows(results)
     if decisions:
         lines += ["### Decisions by rule", "", "| rule | decisions | share |", "|---|---:|---:|"]
-        lines.extend(f"| `{_cell(rule)}` | {count} | {share} |" for rule, count, share in decisions)
+        lines.extend(f"| `{md_text(rule)}` | {count} | {share} |"
+                     for rule, count, share in decisions)
         lines.append("")
     return "\n".join(lines)
