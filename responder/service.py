@@ -372,6 +372,7 @@ class Responder:
         # sender_limit here (for the limit's window, 30 days) until a restart. Each refund
         # is read once, by its number (not its time: the refunding process's clock); this
         # process's own, already applied here, are read too and change nothing more.
+        self.store.number_refunds()  # those an older process wrote (a rolling upgrade)
         while True:
             page = self.store.refunds_after(self.refunds_seen, limit=REFUND_PAGE)
             for seq, message_id, sender in page:

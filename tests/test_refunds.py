@@ -280,6 +280,34 @@ def test_a_refund_stamped_by_a_clock_far_ahead_hides_no_later_refund(
             store.close()
 
 
+def test_a_refund_an_older_process_wrote_reaches_the_upgraded_ones(
+    tmp_path: Path, store_url: str,
+) -> None:
+    """During a rolling upgrade to migration 0007, a process still running the older code
+    refunds a reply without a number; the upgraded processes read refunds by number, so
+    they kept dropping that sender as sender_limit until they restarted. Their policy tick
+    now numbers such a refund (under the budget lock), and every process reads it."""
+    (admitter, other), stores = _instances(tmp_path, store_url, 2)
+    try:
+        assert _answer(admitter, "SM1", ALICE, NOW + 1.0)[0] is Action.REPLY
+        assert _answer(admitter, "SM2", BOB, NOW + 1.5)[0] is Action.REPLY
+        old = stores[1]  # what settle did before 0007: refunded, no number
+        with old.transaction():
+            old._execute("UPDATE reservations SET cost_micros = 0, refunded = 1,"
+                         " refunded_at = ? WHERE message_id = ?", (NOW + 3.0, "SM1"))
+        before = old.last_refund_seq()
+        admitter.refresh(now=NOW + 4.0)  # numbers it, then reads it
+        assert _answer(admitter, "SM3", ALICE, NOW + 5.0) == (Action.REPLY, "first_contact")
+        assert old.last_refund_seq() == before + 1
+        assert old.refunds_after(before) == [(before + 1, "SM1", ALICE)]
+        other.refresh(now=NOW + 6.0)  # numbered once: the other process reads the same
+        assert other.store.number_refunds() == 0
+        assert _answer(other, "SM4", BOB, NOW + 7.0) == (Action.DROP, "sender_limit")
+    finally:
+        for store in stores:
+            store.close()
+
+
 def test_the_policy_tick_reads_each_refund_once(
     tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -413,6 +413,26 @@ class SqlStore:
         )
         return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
 
+    def number_refunds(self, *, limit: int = 1000) -> int:
+        """Number the refunds written without a number, by a process still running code
+        older than migration 0007 (a rolling upgrade), so that ``refunds_after`` lists
+        them for every process; how many. Numbers are taken under the budget lock, as
+        ``settle`` takes them. Finding none reads a partial index that holds only them."""
+        if self._one("SELECT 1 FROM reservations WHERE refunded = 1 AND refund_seq IS NULL"
+                     " LIMIT 1") is None:
+            return 0
+        with self.transaction():
+            self._lock_budget()
+            rows = self._all(
+                "SELECT message_id FROM reservations WHERE refunded = 1 AND refund_seq IS NULL"
+                f" ORDER BY COALESCE(refunded_at, reserved_at), message_id LIMIT {int(limit)}")
+            for (message_id,) in rows:
+                self._execute("UPDATE spend SET refund_seq = refund_seq + 1")
+                self._execute(
+                    "UPDATE reservations SET refund_seq = (SELECT refund_seq FROM spend)"
+                    " WHERE message_id = ? AND refund_seq IS NULL", (message_id,))
+            return len(rows)
+
     def last_refund_seq(self) -> int:
         """The number of the latest refund committed; 0 if there is none."""
         row = self._one("SELECT refund_seq FROM spend")
