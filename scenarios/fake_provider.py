@@ -24,7 +24,8 @@ callback is tried once, with a 5 s timeout; the bill counts them under ``callbac
 Faults are drawn per request from a seeded ``random.Random``, as the simulator's provider
 model draws them (``sim.provider``): the ``[provider]`` rates of a scenario (or flags),
 raised during its ``[[faults]]`` windows. The windows are in scenario time:
-``offset_s + elapsed wall seconds * speed``.
+``offset_s + elapsed wall seconds * speed``, taken when the provider takes the request,
+after its throughput queue (the simulator draws after its token wait too).
 
 Latency and throughput (``latency``, ``throughput``; off unless asked for: the CLI asks
 for both when started from a scenario) follow ``sim.model``'s worker, in scenario time,
@@ -317,6 +318,10 @@ class FakeProvider:
             return "reject"
         return "accepted"
 
+    def queue_ahead(self, now: float) -> float:
+        """Scenario seconds a request arriving at ``now`` would wait, its slot not taken."""
+        return max(0.0, self._token_free_at - now) if self.config.throughput else 0.0
+
     def queue_wait(self, segments: int, now: float) -> float:
         """Scenario seconds a request for ``segments`` arriving at ``now`` waits for the
         provider's throughput, and its slot taken: ``sim.model``'s segment token. Read and
@@ -384,14 +389,18 @@ class FakeProvider:
             return twilio_error(400, 21617, "The concatenated message body exceeds the "
                                 f"{MAX_BODY_CHARS} character limit")
         now = self.scenario_time()
-        outcome = self.draw(now)
+        # The outcome is the provider's when it takes the request, after its queue, as
+        # sim.model draws it after the token wait: a fault window that opens while a
+        # request waits applies to it. Drawn on arrival all the same (before any await,
+        # so in arrival order, and the queue is first come first served).
+        outcome = self.draw(now + self.queue_ahead(now))
         self.bill.count(outcome)
         config = self.config
         if outcome == "outage":  # the provider never saw it: no queue, no latency
             return twilio_error(503, 20503, "Service Unavailable", {"Connection": "close"})
-        # Shaping, decided on arrival (before any await, so in arrival order): every other
-        # outcome waits for its segments' turn, as every attempt takes the simulator's
-        # token; then each but a timeout (held timeout_delay_s instead) takes its latency.
+        # Shaping, decided on arrival: every other outcome waits for its segments' turn,
+        # as every attempt takes the simulator's token; then each but a timeout (held
+        # timeout_delay_s instead) takes its latency.
         wait = self.queue_wait(segment_info(text).segments, now)
         latency = 0.0 if outcome == "timeouts" else self.draw_latency()
         self.bill.record_shaping(

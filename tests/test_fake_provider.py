@@ -639,3 +639,18 @@ def test_an_error_after_it_listens_is_not_called_a_bind_problem(monkeypatch: Any
     monkeypatch.setattr(fake, "serving", busy)
     with pytest.raises(UsageError, match=r"cannot listen on 127\.0\.0\.1:0: Address already"):
         args.func(args)
+
+
+async def test_a_fault_window_applies_when_the_provider_takes_the_request() -> None:
+    """The simulator draws a call's outcome after its token wait; the fake drew it on
+    arrival, so a 5xx window opening while requests queued missed them (fault-window
+    edges differed by the queue wait). Requests 2-4 reach the provider (the scenario
+    clock standing still at 0) at 0.1, 0.2 and 0.3 s, inside a window opening at 0.15 s."""
+    clock = Clock()
+    windows = (Fault("errors", 0.15, 100.0, 1.0),)
+    provider = FakeProvider(shaped(segments_per_second=10.0, latency=False, faults=windows),
+                            clock=clock)
+    async with serving(provider) as base, httpx.AsyncClient(timeout=30) as client:
+        answers = [await post(client, base, "Salut") for _ in range(4)]
+    assert [a.status_code for a in answers] == [201, 201, 503, 503]
+    assert sorted(m.at_s for m in provider.bill.messages) == pytest.approx([0.0, 0.1])
