@@ -680,7 +680,7 @@ WINDOW_COUNTERS = {"inbound.reply:first_contact": 2, "inbound.drop:raid_template
 
 
 def _window_results(**kwargs: object) -> dict[str, object]:
-    options: dict[str, object] = {"speed": 60.0, "responder_decisions": WINDOW_COUNTERS,
+    options: dict[str, object] = {"speed": 60.0, "responder": {"decisions": WINDOW_COUNTERS},
                                   "reply_cost_micros": 160000, **kwargs}
     return build_results(name="window", seed=0, sent=WINDOW_SENT, billed=WINDOW_BILLED,
                          bill={"amount_eur": "0.48", "amount_micros": 480000},
@@ -704,7 +704,7 @@ def test_load_writes_senders_per_sender_spend_and_final_decisions() -> None:
                     "released": 1, "sender_limit": 1, "short_code": 1},
         "held": 1}
     # still held at the end (no released.* counter): the held message is in no rule
-    unreleased = _window_results(responder_decisions={"inbound.defer:surge_hold": 1})
+    unreleased = _window_results(responder={"decisions": {"inbound.defer:surge_hold": 1}})
     assert "released" not in unreleased["decisions"]["by_rule"]
     assert sum(unreleased["decisions"]["by_rule"].values()) == 7
     unpriced = build_results(name="x", seed=0, sent=WINDOW_SENT, billed=[],
@@ -816,7 +816,8 @@ def test_load_writes_reply_outcomes_provider_errors_raid_mode_and_duration(
     errors, nor compared with a simulated one on raid mode. The webhooks run from trace
     time 600 (wall 1000) at 60 trace seconds per wall second; the last billed reply lands
     at trace time 900, after the last webhook (760)."""
-    responder = {"replies": {"sent": 3, "unknown": 2, "failed": 1, "retry": 4},
+    responder = {"decisions": WINDOW_COUNTERS,
+                 "replies": {"sent": 3, "unknown": 2, "failed": 1, "retry": 4},
                  "provider_errors": {"http_429": 3, "http_503": 1, "http_5xx": 1,
                                      "http_400": 1, "connect": 2, "timeout": 2, "auth": 1}}
     periods = [[900.0, 950.0],  # over before the run: left out
@@ -835,8 +836,8 @@ def test_load_writes_reply_outcomes_provider_errors_raid_mode_and_duration(
                                     "total_s": 240.0}
     assert results["timeseries"]["raid_mode"] == results["raid_mode"]["periods"]
     assert results["reply_latency_s"]["max"] is not None
-    # without the responder's counters, its admin API or the speed: those keys are left
-    # out rather than written as zeros that a gate would read as "no error"
+    # without the responder's reply and error counters, its admin API or the speed: those
+    # keys are left out rather than written as zeros that a gate would read as "no error"
     bare = _window_results(speed=None)
     assert "provider" not in bare and "unknown_outcome" not in bare["replies"]
     assert "raid_mode" not in bare and "reply" not in bare

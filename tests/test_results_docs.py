@@ -210,8 +210,7 @@ def test_every_load_key_is_documented() -> None:
             "unsettled_replies": 2}
     results = build_results(name="x", seed=0, sent=sent, billed=billed, bill=bill,
                             reply_cost_micros=160000, cap_eur=None, extra={"live": live},
-                            speed=60.0, responder_decisions=metrics["decisions"],
-                            responder=metrics, reply_text="Non, c'est non.",
+                            speed=60.0, responder=metrics, reply_text="Non, c'est non.",
                             eur_per_segment=Decimal("0.16"), raid_periods=[[100.2, None]])
     # what reports.gate does before raidsim load writes the file; with replies still
     # queued after --settle, load adds its implicit check, an entry like any other

@@ -315,7 +315,6 @@ def build_results(*, name: str, seed: int, sent: list[dict[str, Any]],
                   billed: list[dict[str, Any]], bill: dict[str, Any],
                   reply_cost_micros: int | None, cap_eur: Any,
                   extra: dict[str, Any], speed: float | None = None,
-                  responder_decisions: Mapping[str, int] | None = None,
                   responder: Mapping[str, Any] | None = None,
                   reply_text: str | None = None, eur_per_segment: Decimal | None = None,
                   raid_periods: Sequence[Sequence[float | None]] | None = None,
@@ -326,9 +325,10 @@ def build_results(*, name: str, seed: int, sent: list[dict[str, Any]],
 
     ``speed`` (trace seconds per wall second) places the billed replies in trace time for
     ``timeseries.spend_eur`` and ``timeseries.reply_latency_s`` (left out without it);
-    ``responder_decisions`` (this run's share of the responder's counters,
-    ``live.responder.decisions``) gives the final decisions of the held messages, and
-    ``responder`` (all of that share) the replies' outcomes and the provider's errors.
+    ``responder`` (this run's share of the responder's counters, ``live.responder``)
+    gives the final decisions of the held messages (its ``decisions``), the replies'
+    outcomes (``replies``) and the provider's errors (``provider_errors``), each where
+    it has that key.
     ``reply_text`` and ``eur_per_segment`` give ``reply``; ``raid_periods`` (the
     responder's, ``[start, end or None]`` in Unix seconds) give ``raid_mode`` in trace
     time, with ``speed``; ``releases`` (``MetricsPoll.releases``) place the held
@@ -421,7 +421,7 @@ def build_results(*, name: str, seed: int, sent: list[dict[str, Any]],
             held += 1
         elif action in ("reply", "drop") and rule:
             by_rule[rule] += 1
-    for key, n in (responder_decisions or {}).items():
+    for key, n in (responder or {}).get("decisions", {}).items():
         kind, _, decided = key.partition(".")
         if kind == "released" and n > 0:
             by_rule[decided.partition(":")[2]] += n
@@ -460,12 +460,13 @@ def build_results(*, name: str, seed: int, sent: list[dict[str, Any]],
         **extra,
     }
     results["reply_latency_s"]["max"] = (round(max(latencies), 6) if latencies else None)
-    if responder is not None:
-        outcomes = responder.get("replies", {})
+    if responder is not None and "replies" in responder:
+        outcomes = responder["replies"]
         results["replies"]["unknown_outcome"] = int(outcomes.get("unknown", 0))
         results["replies"]["rejected"] = int(outcomes.get("failed", 0))
+    if responder is not None and "provider_errors" in responder:
         errors: Counter[str] = Counter()
-        for kind, n in responder.get("provider_errors", {}).items():
+        for kind, n in responder["provider_errors"].items():
             errors[provider_error_kind(kind)] += int(n)
         results["provider"] = {"errors": dict(sorted(errors.items()))}
     if reply_text is not None:
@@ -982,8 +983,7 @@ def _run(args: argparse.Namespace, work: Path) -> int:
     planned = _planned(plan)
     results = build_results(name=name, seed=seed, sent=sent, billed=billed, bill=bill,
                             reply_cost_micros=reply_cost, cap_eur=cap, extra=extra,
-                            speed=args.speed, responder_decisions=metrics.get("decisions"),
-                            responder=metrics, reply_text=reply_text,
+                            speed=args.speed, responder=metrics, reply_text=reply_text,
                             releases=poll.releases(),
                             eur_per_segment=per_segment,
                             raid_periods=(admin_budget or {}).get("raid_periods"),
