@@ -332,13 +332,10 @@ class SqlStore:
             cost, bucket = int(row[0]), int(row[1])
             # Keep the id reserved (never reply twice) but give the money back, and stop
             # counting it for the sender limit (``refunded``): the reply never reached them.
-            # Its number is the next refund's: taken under the budget lock, held until this
-            # commits, so refunds commit in the order of their numbers (``refunds_after``).
-            self._execute("UPDATE spend SET refund_seq = refund_seq + 1")
             self._execute(
                 "UPDATE reservations SET cost_micros = 0, refunded = 1, refunded_at = ?,"
-                " refund_seq = (SELECT refund_seq FROM spend) WHERE message_id = ?",
-                (now, message_id),
+                " refund_seq = ? WHERE message_id = ?",
+                (now, self._next_refund_seq(), message_id),
             )
             if cost:
                 self._add_spend(bucket, -cost)
@@ -427,11 +424,18 @@ class SqlStore:
                 "SELECT message_id FROM reservations WHERE refunded = 1 AND refund_seq IS NULL"
                 f" ORDER BY COALESCE(refunded_at, reserved_at), message_id LIMIT {int(limit)}")
             for (message_id,) in rows:
-                self._execute("UPDATE spend SET refund_seq = refund_seq + 1")
-                self._execute(
-                    "UPDATE reservations SET refund_seq = (SELECT refund_seq FROM spend)"
-                    " WHERE message_id = ? AND refund_seq IS NULL", (message_id,))
+                self._execute("UPDATE reservations SET refund_seq = ? WHERE message_id = ?"
+                              " AND refund_seq IS NULL", (self._next_refund_seq(), message_id))
             return len(rows)
+
+    def _next_refund_seq(self) -> int:
+        """The next refund's number (``refunds_after``), taken in the caller's transaction,
+        which holds the budget lock: kept until it commits, so refunds commit in the
+        order of their numbers."""
+        self._execute("UPDATE spend SET refund_seq = refund_seq + 1")
+        row = self._one("SELECT refund_seq FROM spend")
+        assert row is not None  # the one spend row, created by the first migration
+        return int(row[0])
 
     def last_refund_seq(self) -> int:
         """The number of the latest refund committed; 0 if there is none."""
