@@ -328,8 +328,13 @@ def _parse_line(
     message_id = data.get("id")
     if message_id is None:
         message_id = default_message_id(index)
+    elif isinstance(message_id, int) and not isinstance(message_id, bool):
+        # A capture's sequence number ("id": 17): the shared trace format ignores keys it
+        # does not define, so a trace valid there must read here. It names the message as
+        # its decimal string does (17 and "17" are the same id).
+        message_id = str(message_id)  # (json refuses more than 4,300 digits)
     elif not isinstance(message_id, str) or not message_id:
-        raise fail(f'"id" must be a non-empty string, got {message_id!r}',
+        raise fail(f'"id" must be a non-empty string or an integer, got {message_id!r}',
                    "leave it out to number messages by position")
     if "\\u" in text:
         _whole_unicode(message_id, "id", fail)

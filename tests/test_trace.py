@@ -61,7 +61,12 @@ def test_reads_valid_lines_and_ignores_unknown_keys(tmp_path: Path) -> None:
         ('{"t": 1, "from": "+33612345678", "to": "+33644649021", "body": 5}', '"body"'),
         ('{"t": 1, "from": "+33612345678", "to": "+33644649021", "body": "", "label": "spam"}',
          '"label"'),
-        ('{"t": 1, "from": "+33612345678", "to": "+33644649021", "body": "", "id": 7}', '"id"'),
+        ('{"t": 1, "from": "+33612345678", "to": "+33644649021", "body": "", "id": 7.5}',
+         '"id" must be a non-empty string or an integer'),
+        ('{"t": 1, "from": "+33612345678", "to": "+33644649021", "body": "", "id": true}',
+         '"id"'),
+        ('{"t": 1, "from": "+33612345678", "to": "+33644649021", "body": "", "id": ""}',
+         '"id"'),
         # past the 366-day horizon: 1e308 overflowed the time series, 3e10 ran out of memory
         ('{"t": 1e308, "from": "+33612345678", "to": "+33644649021", "body": ""}', "366 days"),
         ('{"t": 3e10, "from": "+33612345678", "to": "+33644649021", "body": ""}', "366 days"),
@@ -257,3 +262,19 @@ def test_a_line_without_t_says_t_is_missing_and_names_the_near_key(
     err = error_for(write(tmp_path, GOOD, line))
     assert str(err).startswith(f'{tmp_path / "trace.jsonl"}:2: missing "t" (hint: {hint}')
     assert "None" not in str(err)
+
+
+def test_an_integer_id_is_a_capture_sequence_number_read_as_its_decimal_string(
+        tmp_path: Path) -> None:
+    """The shared trace format defines no "id" and ignores keys it does not define, so a
+    capture numbering its lines ("id": 17) is a valid trace: it used to stop the run (exit
+    2). An integer id names the message as its decimal string; reuse rules still apply."""
+    base = '{"t": 1, "from": "+33612345678", "to": "+33644649021", "body": "Salut"'
+    records = list(read_trace(write(tmp_path, GOOD, base + ', "id": 17}',
+                                    base + ', "id": -3}')))
+    assert [r.message_id for r in records] == [default_message_id(0), "17", "-3"]
+    other = base.replace("+33612345678", "+33612345679")
+    err = error_for(write(tmp_path, GOOD, base + ', "id": 17}', other + ', "id": "17"}'))
+    assert err.line == 3 and '"id" "17" is already used by line 2' in str(err)
+    err = error_for(write(tmp_path, GOOD, base + ', "id": 1' + "0" * 70 + "}"))
+    assert err.line == 2 and '"id" must be at most 64 characters' in str(err)
