@@ -248,6 +248,13 @@ def main(argv: list[str] | None = None) -> int:
           f"{w['sweep_point_s']} s (text sketches and traffic shared)")
     print(f"memory: {m['messages']:,}-message raid peaks at {m['peak_rss_mib']:,} MiB RSS "
           f"(target < {m['target_mib']} MiB), {m['wall_s']} s")
+    # the verdicts, last, in the shape bench_responder.py prints them (figures, not asserts)
+    verdict = "PASS" if t["ratio"] >= t["target_ratio"] else "MISS"
+    print(f"RATIO   {t['ratio']:.3f}  (simulator / raw SimPy, median of {rounds} rounds; "
+          f"target >= {t['target_ratio']})  {verdict}")
+    print(f"MEMORY  {m['peak_rss_mib']:,} MiB peak for {m['messages']:,} messages "
+          f"(target < {m['target_mib']} MiB)  "
+          f"{'PASS' if m['peak_rss_mib'] < m['target_mib'] else 'MISS'}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return 0
