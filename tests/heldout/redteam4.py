@@ -797,11 +797,11 @@ RESENDS = ("??", "?", "Allô ?", "allo", "ça marche pas ?", "y a quelqu'un ?", 
            "Il répond pas", "Je comprends pas ça marche ?", "???", "re", "ça bug ?")
 
 
-def impatient_resend(seed: int = 1) -> World:
+def impatient_resend(seed: int = 1, same: float = 0.1, name: str = "impatient_resend") -> World:
     """No raid: a TV show gives the number at 20:50; the network is slow and replies are
     late, so one viewer in five writes again a minute or two later ('??', 'Allô ?'), and
     one in ten sends their own text again once or twice, as a phone's 'retry' does."""
-    b = Builder("impatient_resend", seed)
+    b = Builder(name, seed)
     b.end = 3 * DAY
     organic(b, 0, b.end, 500)
     rng = b.rng
@@ -815,7 +815,7 @@ def impatient_resend(seed: int = 1) -> World:
         r = rng.random()
         if r < 0.2:
             bodies += [rng.choice(RESENDS) for _ in range(rng.randrange(1, 4))]
-        elif r < 0.3:
+        elif r < 0.2 + same:
             bodies += [first] * rng.randrange(1, 3)
         b.conversation(t, number, bodies, LEGIT, gap_median=75.0, gap_sigma=0.6)
     return b.build()
@@ -850,6 +850,8 @@ WORLDS: dict[str, Callable[[], World]] = {
     "tv_poll_oui": tv_poll_oui,
     "split_texters": split_texters,
     "impatient_resend": impatient_resend,
+    "impatient_resend_5pct": partial(impatient_resend, same=0.05, name="impatient_resend_5pct"),
+    "impatient_nudge_only": partial(impatient_resend, same=0.0, name="impatient_nudge_only"),
     "be_ch_tv_surge": be_ch_tv_surge,
     "chatty_conversations": chatty_conversations,
     "organic_month": organic_month,
