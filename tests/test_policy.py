@@ -236,9 +236,10 @@ def test_a_few_raiders_cannot_poison_a_phrase_thousands_use() -> None:
         for i in range(200):
             t += 1.0
             admit(state, ledger, msg(i, number(rng), phrase, t), now=t)
-        for r in range(raiders):
-            sender = number(rng)
-            for k in range(pastes):
+        crowd = [number(rng) for _ in range(raiders)]
+        for k in range(pastes):  # each raider pastes it, then again 10 minutes later...
+            t += 600.0
+            for r, sender in enumerate(crowd):
                 t += 1.0
                 admit(state, ledger, msg(1000 + r * 100 + k, sender, phrase, t), now=t)
         return {admit(state, ledger, msg(9000 + i, number(rng), phrase, t + 1 + i),
@@ -268,6 +269,34 @@ def test_a_hot_template_cools_when_genuine_senders_dilute_it() -> None:
     assert rules[0] == "raid_template" and rules[-1] == "first_contact"
 
 
+@pytest.mark.parametrize(("resend_share", "delay_s", "expected"), [
+    (0.2, 40.0, "first_contact"),  # viewers pressing send again: the same message
+    (0.2, 600.0, "raid_template"),  # pasting it again ten minutes later: a repeat
+    (1.0, 3.0, "raid_template"),  # a script sending every text twice from every number
+])
+def test_a_text_sent_again_at_once_is_a_retry_not_a_paste(resend_share: float,
+                                                         delay_s: float, expected: str) -> None:
+    """A fourth red team's TV surge, with no raid, lost 41 % of its genuine senders: one
+    viewer in ten sent its own text again within a minute or two while replies were held,
+    and those resends made the texts every viewer wrote raid templates. A first text sent
+    again, byte for byte, within 5 minutes (as a 2nd or 3rd message) is now the same
+    message; a template goes hot on such resends only when half its senders do it."""
+    state, ledger = PolicyState(PolicyConfig(surge=Surge(enabled=False))), MemoryLedger()
+    rng = random.Random(12)
+    sends = []
+    for i in range(200):
+        sender = number(rng)
+        sends.append((20.0 * i, sender))
+        if rng.random() < resend_share:
+            sends.append((20.0 * i + delay_s, sender))
+    sends.sort()
+    for i, (t, sender) in enumerate(sends):
+        admit(state, ledger, msg(i, sender, PHRASE, t), now=t)
+    later = {decide(state, msg(9000 + k, number(rng), PHRASE, t + 1 + k), now=t + 1 + k).rule
+             for k in range(5)}
+    assert later == {expected}
+
+
 QUOTE = "Bonjour, c'est vrai que vous répondez à tous les messages ?"
 
 
@@ -290,9 +319,10 @@ def test_a_text_the_public_sent_first_stays_public(spread_s: float, config: Poli
     for i in range(60):  # readers, none of whom writes it twice
         t += spread_s / 60
         assert admit(state, ledger, msg(i, number(rng), QUOTE, t), now=t).is_reply
-    for r in range(40):  # raiders: the quote, then the quote again
-        sender = number(rng)
-        for k in range(2):
+    raiders = [number(rng) for _ in range(40)]
+    for k in range(2):  # raiders: the quote, then the quote again 10 minutes later
+        t += 600.0 * k
+        for r, sender in enumerate(raiders):
             t += 5.0
             admit(state, ledger, msg(1000 + 10 * r + k, sender, QUOTE, t), now=t)
     t += 60.0
@@ -303,8 +333,8 @@ def test_a_text_the_public_sent_first_stays_public(spread_s: float, config: Poli
 
 def test_a_held_sender_who_writes_again_in_new_words_is_answered() -> None:
     """During a surge, a person whose reply is held writes again ("allô ?", "tu réponds
-    pas ?"): not a flood. One who pastes its text again, or writes far more than people
-    do, is."""
+    pas ?"), or presses send again on its first text at once: not a flood. One who pastes
+    its text again later, or writes far more than people do, is."""
     state, ledger = PolicyState(), MemoryLedger()
     rng = random.Random(9)
     t = 0.0
@@ -313,16 +343,19 @@ def test_a_held_sender_who_writes_again_in_new_words_is_answered() -> None:
         admit(state, ledger, msg(i, number(rng), f"Bonjour, c'est qui ? {i}", t), now=t)
     assert state.raid_mode
     impatient, paster, chatterbox = number(rng), number(rng), number(rng)
+    retrier = number(rng)
     first = "Bonsoir, on s'est vus au concert samedi, tu te souviens de moi ?"
     follow_ups = ["allô ?", "tu réponds pas ?", "bon...", "sérieux ?", "ok j'ai compris"]
-    for sender in (impatient, paster, chatterbox):
+    for sender in (impatient, paster, chatterbox, retrier):
         t += 1.0
         assert admit(state, ledger, msg(1000 + len(sender) + int(t), sender, first, t),
                      now=t).rule == "surge_hold"
     for k, text in enumerate(follow_ups):
         t += 30.0
         admit(state, ledger, msg(2000 + k, impatient, text, t), now=t)
-        admit(state, ledger, msg(3000 + k, paster, first if k < 2 else text, t), now=t)
+        admit(state, ledger, msg(3000 + k, paster, first if k >= 3 else text, t), now=t)
+        if k < 2:  # the same text sent again at once, twice: a retry, not a paste
+            admit(state, ledger, msg(5000 + k, retrier, first, t), now=t)
     for k in range(12):
         t += 20.0
         admit(state, ledger, msg(4000 + k, chatterbox, f"{follow_ups[k % 5]} {k}", t), now=t)
@@ -331,7 +364,7 @@ def test_a_held_sender_who_writes_again_in_new_words_is_answered() -> None:
         t = max(t, deadline)
         for item in release(state, ledger, now=t):
             outcome[item.message.sender] = item.decision.rule
-    assert outcome[impatient] == "released"
+    assert outcome[impatient] == outcome[retrier] == "released"
     assert outcome[paster] == outcome[chatterbox] == "repeat_flood"
 
 

@@ -48,6 +48,7 @@ import heapq
 import math
 import re
 import unicodedata
+import zlib
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from itertools import chain
@@ -98,6 +99,7 @@ class _Sender:
     __slots__ = (
         "count",
         "e164",
+        "first_key",
         "first_seen",
         "flag",
         "frags",
@@ -113,6 +115,7 @@ class _Sender:
 
     def __init__(self, now: float, number: str = "") -> None:
         self.e164 = is_e164(number)
+        self.first_key = 0  # _text_key of its first message's text
         self.first_seen = now
         self.last_seen = now
         self.count = 0
@@ -132,13 +135,14 @@ class _Template:
     """A cluster of near-identical texts: its first text's shingles and who sent it."""
 
     __slots__ = ("born", "clean", "disguised", "first", "hot_at", "last", "public", "repeats",
-                 "shingles")
+                 "retries", "shingles")
 
     def __init__(self, shingles: frozenset[str]) -> None:
         self.shingles = shingles
         self.disguised = False  # some member hid itself with zero-width or look-alike letters
         self.first = 0.0  # decayed count of distinct senders
         self.repeats = 0.0  # decayed count of those senders who sent it again
+        self.retries = 0.0  # ...and of those who sent it again at once (see _RETRY_S)
         self.last = 0.0
         self.hot_at: float | None = None
         self.born: float | None = None  # when its first sender was counted
@@ -357,6 +361,12 @@ _INDEX_FANOUT = 6
 _CACHE_MAX = 200_000
 _FLOOD_FACTOR = 3  # a sender who never pastes its own text again floods at 3x max_messages
 _SCORE_REPEATS = 5  # a held reply's priority counts at most this many repeats
+# A sender's first text sent again within _RETRY_S of it, as its 2nd or 3rd message
+# (_RETRY_MESSAGES), is that message again (a phone's retry, or a person with no answer
+# yet), not a paste: it makes a template hot only when _RETRY_SHARE of its senders do it.
+_RETRY_MESSAGES = 3
+_RETRY_S = 300.0
+_RETRY_SHARE = 0.5
 NO_TEMPLATE = -1
 
 # Every rule a decision can name. The raid-evidence rules (``_suspicion``) also flag the
@@ -505,6 +515,7 @@ def _observe(state: PolicyState, msg: Message, now: float) -> _Sender:
     is_new = sender is None
     if sender is None:
         sender = _new_sender(state, msg.sender, now)
+        sender.first_key = _text_key(msg.body)
     elif now < state.sender_floor:  # a driver whose clock went back
         state.sender_floor = now
     sender.count += 1
@@ -548,21 +559,41 @@ def _observe(state: PolicyState, msg: Message, now: float) -> _Sender:
     return sender
 
 
+def _text_key(body: str) -> int:
+    """A short, deterministic key of a text, to tell a text sent again from another."""
+    return zlib.crc32(body.encode("utf-8", "surrogatepass"))
+
+
 def _observe_text(state: PolicyState, msg: Message, sender: _Sender, now: float) -> _Text:
     """Classify and count the text. Skipped for flagged senders: their texts change no
     decision, and in a raid most messages come from them."""
     cfg = state.config
     features = text_features(state, msg.body)
+    # A sender's first minutes: what it sends again is the same message sent again (a
+    # phone's retry, or a person with no answer yet pasting it once more), not a paste.
+    repeats = not (sender.count <= _RETRY_MESSAGES and now - sender.first_seen <= _RETRY_S
+                   and _text_key(msg.body) == sender.first_key)
     if cfg.fragments.enabled:
-        _count_fragments(state, features, sender, now)
+        _count_fragments(state, features, sender, now, repeats)
     if cfg.templates.enabled:
         template = _template_for(state, features)
         if template != NO_TEMPLATE:
-            _count_template(state, template, sender, now)
+            _count_template(state, template, sender, now, repeats)
     return features
 
 
-def _count_fragments(state: PolicyState, features: _Text, sender: _Sender, now: float) -> None:
+def _count_retry(state: PolicyState, msg: Message, sender: _Sender, now: float) -> None:
+    """Count a flagged sender's first text sent again at once in its template's retries
+    (its other texts change nothing): a template hot because half its senders send every
+    text twice must not cool as the raid's own senders, dropped, stop being counted."""
+    if now - sender.first_seen <= _RETRY_S and _text_key(msg.body) == sender.first_key:
+        features = state.text_cache.get(msg.body)
+        if features is not None and features.template in state.templates:
+            _count_template(state, features.template, sender, now, False)
+
+
+def _count_fragments(state: PolicyState, features: _Text, sender: _Sender, now: float,
+                     repeats: bool) -> None:
     cfg = state.config.fragments
     frags = features.phrases
     if not frags:
@@ -587,7 +618,7 @@ def _count_fragments(state: PolicyState, features: _Text, sender: _Sender, now: 
             frag.first += 1.0
             if frag.clean >= 0:
                 frag.clean += 1
-        elif h in own:
+        elif repeats and h in own:
             # A sender counts once per phrase, however often it pastes it (the mark in its
             # set of phrases says it was counted): a few raiders flooding a phrase that
             # thousands of genuine people use cannot make it look like a raid's.
@@ -632,7 +663,8 @@ _COOL_SHARE = 0.5  # a hot template cools when its repeaters fall under half the
 _REPEATED_MARK = "\x00"  # prefix, in a sender's set of phrases, of those counted as repeated
 
 
-def _count_template(state: PolicyState, template: int, sender: _Sender, now: float) -> None:
+def _count_template(state: PolicyState, template: int, sender: _Sender, now: float,
+                    repeats: bool) -> None:
     """Count a sender's message in its template: as one more distinct sender the first time
     this sender sends it, as one more *repeater* the first time it sends it again.
 
@@ -651,6 +683,7 @@ def _count_template(state: PolicyState, template: int, sender: _Sender, now: flo
         factor = math.exp(-(now - tpl.last) * math.log(2) / cfg.halflife_s)
         tpl.first *= factor
         tpl.repeats *= factor
+        tpl.retries *= factor
         tpl.last = now
     sent = sender.templates
     if template not in sent:
@@ -659,6 +692,9 @@ def _count_template(state: PolicyState, template: int, sender: _Sender, now: flo
             tpl.clean += 1
         if len(sent) < _SENDER_TEMPLATES:
             sender.templates = (*sent, template)
+    elif not repeats:
+        if sender.count == 2:
+            tpl.retries += 1.0
     elif template not in sender.repeated:
         tpl.repeats += 1.0
         sender.repeated = (*sender.repeated, template)
@@ -669,10 +705,12 @@ def _count_template(state: PolicyState, template: int, sender: _Sender, now: flo
     # disguise it with characters nobody types.
     if tpl.first >= cfg.hot_senders and (
         tpl.repeats >= cfg.min_repeat_share * tpl.first or tpl.disguised
+        or tpl.repeats + tpl.retries >= _RETRY_SHARE * tpl.first
     ):
         tpl.hot_at = now
     elif (tpl.hot_at is not None and not tpl.disguised
-          and tpl.repeats < _COOL_SHARE * cfg.min_repeat_share * tpl.first):
+          and tpl.repeats < _COOL_SHARE * cfg.min_repeat_share * tpl.first
+          and tpl.repeats + tpl.retries < _COOL_SHARE * _RETRY_SHARE * tpl.first):
         tpl.hot_at = None  # diluted by senders who never repeat it: a genuine phrase
 
 
@@ -990,6 +1028,8 @@ def decide(state: PolicyState, message: Message, *, now: float) -> Decision:
             _observe_text(state, message, sender, now)
         return hard
     if sender.flag is not None:
+        if sender.count == 2 and cfg.templates.enabled:
+            _count_retry(state, message, sender, now)
         return Decision.drop("flagged_sender")
     features = _observe_text(state, message, sender, now)
     template = features.template if cfg.templates.enabled else NO_TEMPLATE

@@ -30,12 +30,14 @@ FIXED = {
     "quote_poison_small": "250 raiders repeat a quoted text 1,000 readers sent first",
     "quote_poison_big": "900 raiders repeat it",
     "quote_poison_3days": "the quote is sent for three days, the raid lasts three hours",
+    # genuine senders who send their first text again within minutes were counted as
+    # pasting it: with the raiders' own repeats the frames went hot (coverage 0.9358)
+    "mimic_fixed": "raiders write like genuine senders (fixed frames)",
 }
 KNOWN_LOSSES = {
     # raiders who write the very sentences this number's genuine senders write ("Salut c'est
     # Kevin, on s'est vus au bar hier soir"), several times each: the phrases go hot
     "mimic_repeat": "raiders write like genuine senders and reuse their phrases",
-    "mimic_fixed": "raiders write like genuine senders (fixed frames)",
     "mimic_long_tail": "raiders write like genuine senders (one evening, then quiet)",
     "mimic_disjoint": "raiders write like genuine senders (other names, same frames)",
     # one reply per raider, never a second: nothing in 2-3 different short insults from a

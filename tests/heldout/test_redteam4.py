@@ -27,16 +27,18 @@ pytestmark = pytest.mark.heldout
 Run = tuple[World, dict[str, Any]]
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
-KNOWN_LOSSES = {
+# Found lost by this team, won since (docs/policy.md, "sent again at once").
+FIXED = {
     # The biggest finding. No raid at all: a TV show gives the number, replies come late,
     # and as real viewers do, 20% write again ('??', 'Allô ?') and 10% send their own text
     # again once or twice (a phone's retry). Measured: coverage 0.5908 (2186 of 3700
-    # genuine senders answered), spend €349.76 of €592.00. Seeds 2, 3: 0.59, 0.66. With
-    # 5% identical resends it passes (0.99), with 10% it falls to ~0.45.
-    "impatient_resend": "genuine surge, 10% resend their own text: coverage 0.5908 < 0.97",
-    # The same surge with 5% identical resends: coverage 0.8503 (seeds 2, 3: 0.875, 0.972);
-    # 2-3%: 0.96-0.99; none ('??' and 'Allô ?' only, impatient_nudge_only): 0.999.
-    "impatient_resend_5pct": "genuine surge, 5% resend their own text: coverage 0.8503 < 0.97",
+    # genuine senders answered): their resends made the shared texts raid templates.
+    # A text sent again within minutes of itself is now a retry, not a paste: 0.9995.
+    "impatient_resend": "genuine surge, 10% resend their own text (was coverage 0.5908)",
+    # The same surge with 5% identical resends: coverage 0.8503, now 0.9989.
+    "impatient_resend_5pct": "genuine surge, 5% resend their own text (was coverage 0.8503)",
+}
+KNOWN_LOSSES = {
     # A quiet number (10 texts a day), then 28 people send 300 insults in two hours: every
     # raider is answered once. Seed 1: spend €16.48 = per-sender €16.48, 28/28 raid replies
     # (seed 3, below, passes with 26/28).
@@ -120,7 +122,7 @@ def test_fourth_red_team_results_account_for_the_trace(name: str,
 def test_fourth_red_team_worlds_the_defaults_win(name: str,
                                                   replay: Callable[[str], Run]) -> None:
     world, results = replay(name)
-    assert _problems(world, results) == [], name
+    assert _problems(world, results) == [], FIXED.get(name, name)
 
 
 @pytest.mark.parametrize("name", [
