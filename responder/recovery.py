@@ -14,11 +14,16 @@ that refund at that same point (``record_refund``), so the sender is not dropped
 
 The store stays the authority on which replies are held: after the replay the
 held queue is reconciled with the ``held`` rows.
+
+Retention erases old bodies, but an opt-out (or opt-in) must be remembered for good:
+such a message whose text is gone replays with the policy's keyword for the decision
+it got (``opt_out``/``opt_in``, stored beside it), so the sender stays opted out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 from responder.policy import (
     Caps,
@@ -99,7 +104,12 @@ def rebuild_state(
             _, mid, sender = refunds.pop()
             record_refund(state, mid, 0, sender=sender)  # money: seed_spend, below
 
-    for message, _rule in rows:
+    keywords = {"opt_out": config.senders.opt_out_keywords,
+                "opt_in": config.senders.opt_in_keywords}
+    for message, rule in rows:
+        if not message.body and keywords.get(rule or ""):
+            # its text erased by retention: replay the decision it got, not an empty text
+            message = replace(message, body=keywords[rule or ""][0])
         at = message.received_at
         for _ in range(len(rows) + 1):  # bounded: each call pops every due item
             deadline = next_deadline(state)

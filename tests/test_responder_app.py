@@ -365,6 +365,33 @@ async def test_sender_replied_once_even_across_restart(tmp_path: Path) -> None:
     assert len(provider.requests) == 1
 
 
+def bodies(settings: Settings) -> list[str | None]:
+    store = open_store(settings.database_url)
+    try:
+        return [row[0] for row in store._all("SELECT body FROM inbound ORDER BY id")]
+    finally:
+        store.close()
+
+
+async def test_an_opt_out_outlives_the_retention_of_its_body(tmp_path: Path) -> None:
+    """A sender who wrote STOP got replies again once retention had erased that body and
+    the responder restarted: the replay read an empty text, not an opt-out. The stored
+    decision (opt_out) now replays as the opt-out it was, without keeping the text."""
+    settings = settings_for(tmp_path, RAIDSIM_RETENTION_DAYS="1")
+    clock = Clock()
+    provider = Provider()
+    async with running(settings, provider, clock) as client:
+        stop = await post_sms(client, "SM1", "+33600000001", "STOP")
+        assert stop.headers["X-Raidsim-Decision"] == "drop opt_out"
+        clock.now += 2 * 86400  # past the retention: the running service's purge erases it
+        assert await until(lambda: bodies(settings) == [None])
+    async with running(settings, provider, clock) as client:
+        again = await post_sms(client, "SM2", "+33600000001", "Salut")
+        assert again.headers["X-Raidsim-Decision"] == "drop opted_out"
+        await asyncio.sleep(0.3)
+    assert provider.requests == []
+
+
 # -- operator surface ------------------------------------------------------------------------
 
 
