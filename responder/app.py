@@ -59,10 +59,14 @@ BODY_READ_TIMEOUT_S = 30.0  # the longest a request's body may take to arrive
 
 
 class HTTPError(Exception):
-    def __init__(self, status: int, reason: str) -> None:
+    """An answer with ``status`` and ``reason``; ``label`` is the reason a rejected webhook
+    is counted under, when ``reason`` quotes the request (a metric label must not)."""
+
+    def __init__(self, status: int, reason: str, *, label: str | None = None) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.label = reason if label is None else label
 
 
 @dataclass
@@ -212,10 +216,11 @@ def _guard(
         try:
             return await handler(request, ctx)
         except HTTPError as exc:
-            # Webhook reasons are a fixed set; admin errors quote the operator's input
-            # (which may hold a phone number) and are not webhook rejections.
+            # Webhook rejections are counted under a fixed set of labels (a reason that
+            # quotes the request, which may hold a phone number, has a label without it);
+            # admin errors quote the operator's input and are not webhook rejections.
             if request.url.path.startswith("/webhooks/"):
-                ctx.metrics.rejected.labels(exc.reason).inc()
+                ctx.metrics.rejected.labels(exc.label).inc()
             return PlainTextResponse(exc.reason, status_code=exc.status)
         except ClientDisconnect:
             # The client hung up before its body arrived: nothing was stored, nothing is
@@ -336,7 +341,8 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     data: dict[str, Any] = {}
     for key, value in pairs:
         if key in data:
-            raise HTTPError(400, f"malformed JSON: the key {key!r} is given twice")
+            raise HTTPError(400, f"malformed JSON: the key {key!r} is given twice",
+                            label="malformed JSON: a key is given twice")
         data[key] = value
     return data
 

@@ -149,6 +149,21 @@ async def test_ambiguous_or_mistyped_generic_webhooks_are_400_or_415(tmp_path: P
     assert set(stored(settings.database_url)) == {"generic:g1", "generic:g8"}
 
 
+async def test_rejection_metrics_never_quote_the_request(tmp_path: Path) -> None:
+    """A generic webhook giving a key twice was counted under a reason quoting that key:
+    a phone number (or any text) a provider sent as a key became a label of
+    raidsim_webhook_rejected_total in /metrics, one new series per key. The answer may
+    name the key (it is the caller's own input); the metric's reason is fixed."""
+    body = b'{"id": "g1", "+33612345678": "a", "+33612345678": "b", "from": "+33600000001"}'
+    async with running(settings_for(tmp_path), Provider(), Clock()) as client:
+        response = await client.post(GENERIC, content=body, headers=signed_json(body))
+        metrics = (await client.get("/metrics")).text
+    assert response.status_code == 400
+    assert "12345678" not in metrics
+    assert ('raidsim_webhook_rejected_total{reason="malformed JSON: a key is given twice"} 1.0'
+            in metrics)
+
+
 async def test_admin_budget_too_large_is_400(tmp_path: Path, store_url: str) -> None:
     """An amount no 64-bit column holds is refused with 400 and the caps stay as they were."""
     settings = settings_for(tmp_path, RAIDSIM_DATABASE_URL=store_url, RAIDSIM_BUDGET_EUR="5")
