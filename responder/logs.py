@@ -24,7 +24,10 @@ def pseudonymise(key: bytes, number: str) -> str:
 # text ("The 'To' number +33612345678 is not a valid phone number.", Twilio 21211).
 # Digits of any script (\d on str patterns: Arabic-Indic, full-width...) and a full-width
 # plus: a sender may write its number in them, and the provider's error repeats it.
-_DIGIT_RUN = re.compile(r"[+\uff0b]?\d{7,}")
+# The digits may be broken by spaces, dots, dashes, slashes or brackets ("+33 6 12 34 56
+# 78", "(0)6.12..."): a sender written so (answered with senders.reply_to_alphanumeric)
+# is quoted as written, and its pseudonym is then the one its log lines' ``to`` shows.
+_DIGIT_RUN = re.compile(r"[+\uff0b]?\d(?:[ \t\u00a0\u202f.()/-]*\d){6,}")
 
 
 def redact_numbers(key: bytes, text: str | None) -> str | None:

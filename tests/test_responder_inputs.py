@@ -496,6 +496,40 @@ async def test_a_number_in_other_digits_gets_no_reply_and_never_reaches_the_logs
     assert number[1:] not in (redact_numbers(b"k", error) or "")
 
 
+@pytest.mark.parametrize("number", ["+33 6 12 34 56 78", "+33 (0)6.12.34.56.78",
+                                    "06-12-34-56-78"])
+async def test_a_number_written_with_separators_never_reaches_the_logs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, number: str
+) -> None:
+    """With ``senders.reply_to_alphanumeric`` on, a sender written "+33 6 12 34 56 78" is
+    answered, and the provider's 21211 error names it as written: the redaction matched
+    runs of 7+ digits only, so the number reached the logs raw. A run of digits broken by
+    spaces, dots, dashes or brackets is a number too, and it gets the pseudonym the
+    ``to`` field of the same line has."""
+
+    def invalid(request: httpx.Request) -> httpx.Response:
+        to = dict(httpx.QueryParams(request.content.decode()))["To"]
+        return httpx.Response(400, json={
+            "code": 21211, "message": f"The 'To' number {to} is not a valid phone number."})
+
+    caplog.set_level("INFO", logger="raidsim.responder")
+    policy = tmp_path / "alphanumeric.toml"
+    policy.write_text("[surge]\nenabled = false\n[senders]\nreply_to_alphanumeric = true\n")
+    provider = Provider([invalid])
+    settings = settings_for(tmp_path, RAIDSIM_POLICY_FILE=str(policy))
+    async with running(settings, provider, Clock()) as client:
+        form = twilio_form("SM1", number)
+        await client.post(HOOK, data=form, headers=twilio_headers(HOOK, form))
+        assert await until(lambda: statuses(settings) == ["failed"])
+    [failed] = [getattr(r, "fields", {}) for r in caplog.records
+                if r.getMessage() == "reply_failed"]
+    logged = " ".join(json.dumps(getattr(r, "fields", {}), ensure_ascii=False)
+                      for r in caplog.records)
+    assert number[-8:] not in logged  # not even its last digits
+    assert failed["error"] == (f"HTTP 400 code 21211: The 'To' number {failed['to']} is not "
+                               "a valid phone number.")
+
+
 @pytest.mark.parametrize(("env", "match"), [
     ({"RAIDSIM_PUBLIC_URL": "http://[::1"}, r"RAIDSIM_PUBLIC_URL is not a valid URL"),
     ({"RAIDSIM_TWILIO_API_BASE": "http://127.0.0.1:99999"},
