@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 from ledger_contract import NOW, StoreFactory
 
@@ -239,6 +242,38 @@ def test_retention_erases_held_bodies_too(store: SqlStore) -> None:
     assert [h.message.body for h in store.held()] == ["held text"]
     assert store.purge_bodies(NOW - 50) == 1
     assert [h.message.body for h in store.held()] == [""]
+
+
+def test_retention_leaves_no_erased_body_in_the_sqlite_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An erased body stayed readable in the SQLite file: SQLite's default frees a cell's
+    space without overwriting it (Debian's build overwrites it, most others do not;
+    emulated here), so ``strings raidsim.db`` showed bodies past their retention. The
+    store now asks for ``secure_delete`` itself."""
+    import sqlite3
+
+    from responder.store import sqlite as sqlite_store
+
+    connect = sqlite3.connect
+
+    def connect_without_secure_delete(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        conn = connect(*args, **kwargs)
+        conn.execute("PRAGMA secure_delete = OFF")
+        return conn
+
+    monkeypatch.setattr(sqlite_store.sqlite3, "connect", connect_without_secure_delete)
+    path = tmp_path / "retention.db"
+    store = open_store(f"sqlite:///{path}")
+    store.migrate(now=NOW)
+    for k in range(40):
+        store.insert_inbound(Inbound(f"SM{k}", f"+336000000{k:02d}", "+33644649021",
+                                     f"erase-me-{k:02d} " * 4, NOW - 100 + k))
+    store.checkpoint()
+    assert store.purge_bodies(NOW - 80) == 20  # the 20 oldest, on pages with kept ones
+    store.close()
+    data = path.read_bytes()
+    assert [k for k in range(40) if f"erase-me-{k:02d}".encode() in data] == list(range(20, 40))
 
 
 def test_bad_urls() -> None:

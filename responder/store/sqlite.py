@@ -36,6 +36,9 @@ class SqliteStore(SqlStore):
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute("PRAGMA synchronous = NORMAL")
             self._conn.execute("PRAGMA foreign_keys = ON")
+            # Retention erases bodies: overwrite the space they held, or the file keeps
+            # them (SQLite's default; Debian's build, not most others, turns this on).
+            self._conn.execute("PRAGMA secure_delete = ON")
             # Checkpoints (which fsync) run off the write path: see ``checkpoint``. This
             # high automatic threshold is only a safety net when nobody calls it.
             self._conn.execute("PRAGMA wal_autocheckpoint = 20000")
