@@ -260,6 +260,11 @@ def _validate(s: Settings) -> None:
         raise ConfigError("RAIDSIM_ADMIN_TOKEN must be at least 16 characters")
     if s.webhook_secret is not None and len(s.webhook_secret) < 16:
         raise ConfigError("RAIDSIM_WEBHOOK_SECRET must be at least 16 characters")
+    if s.pseudonym_key is not None and len(s.pseudonym_key) < 16:
+        # whoever guesses the key turns the logs' pseudonyms back into numbers
+        raise ConfigError("RAIDSIM_PSEUDONYM_KEY must be at least 16 characters",
+                          hint="a random one: python -c 'import secrets; "
+                          "print(secrets.token_hex(16))'")
     if not 1 <= s.send_concurrency <= _MAX_CONCURRENCY:
         raise ConfigError(f"RAIDSIM_SEND_CONCURRENCY must be from 1 to {_MAX_CONCURRENCY}")
     for name in ("send_connect_timeout_s", "send_read_timeout_s"):

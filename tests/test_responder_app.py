@@ -152,6 +152,16 @@ async def test_config_errors_are_clear(tmp_path: Path) -> None:
         load_settings(base_env(RAIDSIM_CONFIG=str(config)))
 
 
+def test_a_guessable_pseudonym_key_is_refused(tmp_path: Path) -> None:
+    """RAIDSIM_PSEUDONYM_KEY="k" was accepted: a key guessed along with the number turns
+    every pseudonym in the logs back into its phone number. It is a secret like the admin
+    token and the webhook secret, with their minimum length."""
+    with pytest.raises(ConfigError, match="RAIDSIM_PSEUDONYM_KEY must be at least 16"):
+        settings_for(tmp_path, RAIDSIM_PSEUDONYM_KEY="k")
+    key = "pseudonym-key-0123456789"
+    assert settings_for(tmp_path, RAIDSIM_PSEUDONYM_KEY=key).pseudonym_secret == key.encode()
+
+
 # -- outbox semantics ------------------------------------------------------------------------
 
 
