@@ -225,17 +225,27 @@ def _guard(
         except ClientDisconnect:
             # The client hung up before its body arrived: nothing was stored, nothing is
             # wrong here; not the database-down signal ("unavailable") an alert watches.
-            event("client_disconnected", path=request.url.path)
+            event("client_disconnected", path=_route_path(request))
             ctx.metrics.rejected.labels("client disconnected").inc()
             return PlainTextResponse("client disconnected", status_code=400)
         except Exception as exc:
-            event("request_failed", level=40, path=request.url.path,
+            event("request_failed", level=40, path=_route_path(request),
                   error=redact_numbers(ctx.key, f"{type(exc).__name__}: {exc}"))
             ctx.metrics.rejected.labels("unavailable").inc()
             return PlainTextResponse("temporarily unavailable", status_code=503,
                                      headers={"Retry-After": "1"})
 
     return endpoint
+
+
+def _route_path(request: Request) -> str:
+    """The request's path for a log line: its route's (``/admin/numbers/{kind}/{pattern}``),
+    since a path may hold a number pattern, which is personal data."""
+    route = request.scope.get("route")
+    template = getattr(route, "path", None)
+    if isinstance(template, str):
+        return template
+    return "/".join(request.url.path.split("/")[:3])  # a Starlette that names no route
 
 
 # -- request parsing ---------------------------------------------------------------

@@ -443,6 +443,30 @@ async def test_refused_admin_requests_are_counted_and_logged(
     assert "+33612345678" not in logged and "127.0.0.1" not in logged
 
 
+async def test_a_failed_request_is_logged_without_the_number_in_its_path(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """``DELETE /admin/numbers/block/+33612345678`` failing on the database (503) logged
+    ``request_failed`` with the whole path, number included. The path is now the route's
+    (``/admin/numbers/{kind}/{pattern}``), as refused admin requests log theirs."""
+    import sqlite3
+
+    caplog.set_level("INFO", logger="raidsim.responder")
+    settings = settings_for(tmp_path)
+    async with running(settings, Provider(), Clock()) as client:
+        added = await client.post("/admin/numbers/block", json={"pattern": "+33612345678"},
+                                  headers=admin())
+        assert added.status_code == 201
+        with sqlite3.connect(tmp_path / "app.db") as db:  # the database failing
+            db.execute("ALTER TABLE number_rules RENAME TO number_rules_moved")
+        removed = await client.delete("/admin/numbers/block/+33612345678", headers=admin())
+    assert removed.status_code == 503
+    [failed] = [getattr(r, "fields", {}) for r in caplog.records
+                if r.getMessage() == "request_failed"]
+    assert failed["path"] == "/admin/numbers/{kind}/{pattern}"
+    logged = " ".join(json.dumps(getattr(r, "fields", {})) for r in caplog.records)
+    assert "12345678" not in logged
+
+
 async def test_kill_switch_stops_all_replies(tmp_path: Path) -> None:
     """With the kill switch on, nothing is sent, not even replies already queued."""
     settings = settings_for(tmp_path)
