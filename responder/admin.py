@@ -2,7 +2,8 @@
 
 Every route needs ``Authorization: Bearer $RAIDSIM_ADMIN_TOKEN`` (compared in
 constant time). Without RAIDSIM_ADMIN_TOKEN the admin API does not exist (404).
-The evidence export is the only place raw phone numbers leave the service.
+The evidence export is the only place senders' raw phone numbers leave the service (the
+block and allow lists show the patterns operators wrote).
 """
 
 from __future__ import annotations
