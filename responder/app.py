@@ -653,16 +653,21 @@ async def _policy_clock(ctx: Context, stopping: asyncio.Event) -> None:
                 deadline = await db.call(core.next_deadline)
             await db.call(core.refresh, now=now)
             await asyncio.to_thread(core.store.checkpoint)
-            days = ctx.settings.retention_days
-            if days > 0 and now >= next_purge:
-                purged = await db.call(core.store.purge_bodies, now - days * 86400.0)
-                if purged:
-                    event("retention_purge", bodies=purged, days=days)
-                next_purge = now + PURGE_EVERY_S
         except Exception as exc:  # keep the clock alive through a database hiccup
             event("policy_clock_error", level=40,
                   error=redact_numbers(ctx.key, f"{type(exc).__name__}: {exc}"))
             deadline = None
+        days = ctx.settings.retention_days
+        if days > 0 and now >= next_purge:
+            # on its own: retention must not wait for the steps above to stop failing
+            try:
+                purged = await db.call(core.store.purge_bodies, now - days * 86400.0)
+                if purged:
+                    event("retention_purge", bodies=purged, days=days)
+                next_purge = now + PURGE_EVERY_S
+            except Exception as exc:  # tried again at the next tick
+                event("retention_error", level=40,
+                      error=redact_numbers(ctx.key, f"{type(exc).__name__}: {exc}"))
         timeout = POLICY_TICK_S
         if deadline is not None:
             timeout = min(POLICY_TICK_S, max(0.0, deadline - now))

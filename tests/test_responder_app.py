@@ -402,6 +402,25 @@ async def test_an_opt_out_outlives_the_retention_of_its_body(tmp_path: Path) -> 
     assert provider.requests == []
 
 
+async def test_retention_runs_while_the_rest_of_the_policy_tick_fails(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hourly purge ran at the end of the policy tick, after releasing held replies and
+    reading other processes' changes: while one of those failed on every tick, bodies were
+    kept past the retention, for as long as it lasted. The purge now runs on its own."""
+    from responder.service import Responder
+
+    def refresh(self: Responder, *, now: float, force: bool = False) -> bool:
+        raise RuntimeError("a failure that does not go away")
+
+    settings = settings_for(tmp_path, RAIDSIM_RETENTION_DAYS="1")
+    clock = Clock()
+    async with running(settings, Provider(), clock) as client:
+        await post_sms(client, "SM1", "+33600000001", "Salut")
+        monkeypatch.setattr(Responder, "refresh", refresh)
+        clock.now += 2 * 86400
+        assert await until(lambda: bodies(settings) == [None], timeout=5)
+
+
 # -- operator surface ------------------------------------------------------------------------
 
 
