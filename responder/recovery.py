@@ -107,9 +107,9 @@ def rebuild_state(
     keywords = {"opt_out": config.senders.opt_out_keywords,
                 "opt_in": config.senders.opt_in_keywords}
     for message, rule in rows:
-        if not message.body and keywords.get(rule or ""):
-            # its text erased by retention: replay the decision it got, not an empty text
-            message = replace(message, body=keywords[rule or ""][0])
+        erased_as = keywords.get(rule or "") if not message.body else None
+        if erased_as:  # its text erased by retention: replay the decision it got
+            message = replace(message, body=erased_as[0])
         at = message.received_at
         for _ in range(len(rows) + 1):  # bounded: each call pops every due item
             deadline = next_deadline(state)
