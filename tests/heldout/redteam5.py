@@ -7,7 +7,8 @@ number as a brush-off, some writing back) plus one surge in which real people, t
 or their carriers do something ordinary that a raid detector may take for a raid:
 
 - text pasted from a social post, carrying invisible characters, smart quotes, NBSP and
-  "bold" mathematical letters, in a few platform-specific variants;
+  "bold" mathematical letters, in a few platform-specific variants; one stray zero-width
+  character in a few of the copies; a hashtag copied from a caption with its U+200B;
 - long texts split by the carrier into 2-4 separate SMS delivered seconds apart (sometimes
   out of order), and a long suggested text pasted and split the same way by thousands;
 - the carrier delivering the same SMS twice, seconds or hours later;
@@ -21,6 +22,8 @@ or their carriers do something ordinary that a raid detector may take for a raid
 - a 3 am rerun; a surge of 20,000 people in two hours.
 
 Each world is a pure function of its seed (``random.Random`` only, no clock, no Faker).
+``WORLDS`` holds the fifteen behaviours, ``VARIANTS`` a plain control and sweep points (the
+same behaviour with fewer people doing it).
 ``python -m tests.heldout.redteam5 OUTDIR`` writes every world as ``OUTDIR/NAME.jsonl``.
 """
 
@@ -683,6 +686,40 @@ def mega_surge(seed: int = 1, viewers: int = 20_000) -> World:
     return book.world("mega_surge", f"{viewers} people in two hours")
 
 
+def one_zero_width(seed: int = 1, copies: int = 1) -> World:
+    """The plain Facebook paste (no artefact at all), except for ``copies`` pasted lines
+    that carry one U+200B somewhere, as a caption copied with its spacing character does."""
+    world = paste_invisible(seed=seed, again=0.0, platforms=("facebook",), stray=0.0)
+    rng = random.Random(f"redteam5:one_zero_width:{seed}")
+    pasted = {platform_variant(rng, slogan, "facebook") for slogan in SLOGANS}
+    where = [i for i, line in enumerate(world.lines) if line[2] in pasted]
+    for i in sorted(rng.sample(where, copies)):
+        t, number, body, label = world.lines[i]
+        j = rng.randrange(1, len(body))
+        world.lines[i] = (t, number, body[:j] + "\u200b" + body[j:], label)
+    world.description = f"a pasted slogan, {copies} copies with one U+200B"
+    return world
+
+
+HASHTAGS = ["#NumeroAntiRelous", "#numéroantirelous", "#NonCestNon", "#antirelous",
+            "#harcèlementderue"]
+
+
+def caption_hashtag(seed: int = 1, viewers: int = 3500, share: float = 0.1) -> World:
+    """An Instagram reel: captions use U+200B to keep their blank lines, so a share of
+    viewers who copy the caption's hashtag into their own text carry it along."""
+    book = base(seed)
+    rng = book.rng
+    for _ in range(viewers):
+        t = surge_time(rng, PRIME, 10 * MINUTE, 60 * MINUTE)
+        body = curious(rng)
+        if rng.random() < share:
+            body = body + " \u200b" + rng.choice(HASHTAGS)
+        viewer(book, t, body=body)
+    return book.world("caption_hashtag",
+                      f"{share:.0%} of own texts end with a hashtag copied with a U+200B")
+
+
 SIGNATURES = ["Envoyé de mon iPhone", "Envoyé depuis mon smartphone Samsung Galaxy",
               "Envoyé depuis Yahoo Mail pour Android", "-- Envoyé via SMS Orange",
               "Sent from my iPhone", "Envoyé depuis mon mobile Huawei"]
@@ -735,13 +772,14 @@ def _named(name: str, make: Callable[..., World], **settings: object) -> Callabl
 
 
 ZW_STRAY = ("\u200b", "\ufeff", "\u2060")
+# Fifteen behaviours, each at the share measured in the report.
 WORLDS: dict[str, Callable[[], World]] = {
-    "press_control": _named("press_control", press_control),
     "paste_invisible": _named("paste_invisible", paste_invisible),
     # the same post copied from Facebook, clean; 1% of copies carry one stray U+200B,
     # U+FEFF or U+2060 somewhere (a cursor slip on a caption, a keyboard's suggestion)
     "stray_zero_width": _named("stray_zero_width", paste_invisible, again=0.0,
                                platforms=("facebook",), stray=0.01, chars=ZW_STRAY),
+    "caption_hashtag": _named("caption_hashtag", caption_hashtag),
     "group_chats": _named("group_chats", group_chats),
     "carrier_split": _named("carrier_split", carrier_split),
     "split_suggested": _named("split_suggested", split_suggested),
@@ -755,16 +793,21 @@ WORLDS: dict[str, Callable[[], World]] = {
     "mega_surge": _named("mega_surge", mega_surge),
     "stop_start": _named("stop_start", stop_start),
 }
-# Sweep points: the losing behaviours with fewer people doing them.
-SWEEPS: dict[str, Callable[[], World]] = {
+# The control, and sweep points: the losing behaviours with fewer people doing them.
+VARIANTS: dict[str, Callable[[], World]] = {
+    "press_control": _named("press_control", press_control),
+    "one_zero_width": _named("one_zero_width", one_zero_width),
     "stray_zero_width_0p2": _named("stray_zero_width_0p2", paste_invisible, again=0.0,
                                    platforms=("facebook",), stray=0.002, chars=ZW_STRAY),
     "stray_zero_width_0p5": _named("stray_zero_width_0p5", paste_invisible, again=0.0,
                                    platforms=("facebook",), stray=0.005, chars=ZW_STRAY),
     "insta_paste_5pct": _named("insta_paste_5pct", paste_invisible, again=0.0,
                                platforms=("insta",), stray=0.0, share=0.05),
+    "caption_hashtag_2pct": _named("caption_hashtag_2pct", caption_hashtag, share=0.02),
+    "caption_hashtag_5pct": _named("caption_hashtag_5pct", caption_hashtag, share=0.05),
     "group_chats_80": _named("group_chats_80", group_chats, groups=80),
     "group_chats_160": _named("group_chats_160", group_chats, groups=160),
+    "group_chats_no_zero_width": _named("group_chats_no_zero_width", group_chats, stray=0.0),
 }
 
 
@@ -773,7 +816,7 @@ def main(argv: list[str]) -> int:
         print("usage: python -m tests.heldout.redteam5 OUTDIR", file=sys.stderr)
         return 2
     out = Path(argv[0])
-    for name, make in {**WORLDS, **SWEEPS}.items():
+    for name, make in {**WORLDS, **VARIANTS}.items():
         world = make()
         world.write(out / f"{name}.jsonl")
         print(f"{name}: {len(world.lines)} lines, {len(world.senders(LEGIT))} senders")

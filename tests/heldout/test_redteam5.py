@@ -19,14 +19,14 @@ import pytest
 
 from responder.policy.config import PolicyConfig
 
-from .redteam5 import LEGIT, OPT_OUT, SWEEPS, WORLDS, World
+from .redteam5 import LEGIT, OPT_OUT, VARIANTS, WORLDS, World
 from .test_heldout import MIN_COVERAGE, eur, reply_price, simulate
 
 pytestmark = pytest.mark.heldout
 
 Run = tuple[World, dict[str, Any]]
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
-ALL = {**WORLDS, **SWEEPS}
+ALL = {**WORLDS, **VARIANTS}
 
 # Measured with the defaults at the base of this branch (seed 1).
 KNOWN_LOSSES = {
@@ -44,6 +44,14 @@ KNOWN_LOSSES = {
     # flagged_sender 174, disguised_text 39.
     "group_chats": "group chats sending a forwarded text, a few with zero-width chars: "
                    "coverage 0.8408",
+    # An Instagram reel: 10% of viewers end their own, distinct text with a hashtag copied
+    # from the caption along with a U+200B. disguised_text 341, flagged_sender 74,
+    # raid_template 109 (seeds 2, 3: 0.8998, 0.8911).
+    "caption_hashtag": "own texts with a hashtag copied with a U+200B (10%): coverage 0.8886",
+    "caption_hashtag_5pct": "the same with 5%: coverage 0.9468",
+    # Exactly one pasted copy (of ~1,380) carries a U+200B (seeds 2, 4: 0.9559, 0.9520;
+    # seed 3 passes with 0.9756). raid_template 176, flagged_sender 18.
+    "one_zero_width": "one pasted copy of 1,380 carries a U+200B: coverage 0.9612",
     # Sweep points: 4 copies with a zero-width char among ~1,400 pasters.
     "stray_zero_width_0p2": "0.2% of pasted copies (4 lines) carry one: coverage 0.9132",
     "stray_zero_width_0p5": "0.5% of pasted copies (8 lines) carry one: coverage 0.8095",
