@@ -25,7 +25,7 @@ from responder.policy import (
     tick,
 )
 from responder.policy.config import Budget, Fragments, Surge, Templates
-from responder.policy.engine import restore_held, wake_held
+from responder.policy.engine import disguised, restore_held, wake_held
 from responder.policy.errors import ConfigError
 
 TO = "+33644649021"
@@ -292,6 +292,50 @@ def test_a_text_sent_again_at_once_is_a_retry_not_a_paste(resend_share: float,
     sends.sort()
     for i, (t, sender) in enumerate(sends):
         admit(state, ledger, msg(i, sender, PHRASE, t), now=t)
+    later = {decide(state, msg(9000 + k, number(rng), PHRASE, t + 1 + k), now=t + 1 + k).rule
+             for k in range(5)}
+    assert later == {expected}
+
+
+@pytest.mark.parametrize(("text", "hidden"), [
+    ("sa\u200blope de numéro", True),  # a word split for a filter
+    ("ab\u200b\u200ccd", True),
+    ("Merci pour ce numéro\u200b #respect", False),  # a caption's spacing character
+    ("\ufeffBonjour, c'est qui ?", False),  # a byte-order mark at the start
+    ("Je dis non\u2060 aux relous", False),  # a word joiner beside a space
+    ("Bonjour à tous\u200b", False),
+    ("Bonjоur", True),  # a Cyrillic "о" inside a Latin word
+    ("Bonjour 😘‍🔥", False),  # U+200D inside an emoji sequence
+])
+def test_an_invisible_character_disguises_a_text_only_inside_a_word(text: str,
+                                                                     hidden: bool) -> None:
+    """Filter-dodging scripts split words; copies from social networks carry invisible
+    characters at their edges, which a fifth red team's genuine surges lost senders to."""
+    assert disguised(text) is hidden
+
+
+@pytest.mark.parametrize(("stray", "look_alike", "expected"), [
+    (1, False, "first_contact"),  # one copy in a hundred with a U+200B inside a word
+    (40, False, "raid_template"),  # a fifth of the copies: a script's habit
+    (0, True, "raid_template"),  # one copy with a look-alike letter
+])
+def test_a_stray_invisible_character_does_not_make_a_genuine_text_a_raid_template(
+        stray: int, look_alike: bool, expected: str) -> None:
+    """A fifth red team's TV surge lost a quarter of its genuine senders when one pasted
+    copy in a hundred of a slogan carried a U+200B inside a word: the whole slogan became
+    a raid template. Such copies now count only once a tenth of its senders sent one."""
+    state, ledger = PolicyState(PolicyConfig(surge=Surge(enabled=False))), MemoryLedger()
+    rng = random.Random(13)
+    t = 0.0
+    hidden = set(range(3, 200, 200 // stray)) if stray else set()
+    for i in range(200):
+        t += 20.0
+        body = PHRASE
+        if i in hidden:
+            body = PHRASE.replace("savoir", "sa\u200bvoir")
+        if look_alike and i == 7:
+            body = PHRASE.replace("savoir", "sаvoir")  # Cyrillic "а"
+        admit(state, ledger, msg(i, number(rng), body, t), now=t)
     later = {decide(state, msg(9000 + k, number(rng), PHRASE, t + 1 + k), now=t + 1 + k).rule
              for k in range(5)}
     assert later == {expected}

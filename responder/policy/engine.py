@@ -134,12 +134,15 @@ class _Sender:
 class _Template:
     """A cluster of near-identical texts: its first text's shingles and who sent it."""
 
-    __slots__ = ("born", "clean", "disguised", "first", "hot_at", "last", "public", "repeats",
-                 "retries", "shingles")
+    __slots__ = ("born", "clean", "disguised", "first", "hot_at", "last", "look_alike",
+                 "public", "repeats", "retries", "shingles")
 
     def __init__(self, shingles: frozenset[str]) -> None:
         self.shingles = shingles
-        self.disguised = False  # some member hid itself with zero-width or look-alike letters
+        # decayed count of its senders whose copy hid itself (zero-width characters inside
+        # words, look-alike letters): raid evidence once they are a share (_disguised)
+        self.disguised = 0.0
+        self.look_alike = False  # some member hid itself with look-alike letters: a raid's
         self.first = 0.0  # decayed count of distinct senders
         self.repeats = 0.0  # decayed count of those senders who sent it again
         self.retries = 0.0  # ...and of those who sent it again at once (see _RETRY_S)
@@ -157,10 +160,10 @@ class _Sketch:
     __slots__ = ("disguised", "grams", "keys", "phrases")
 
     def __init__(self, grams: frozenset[str] | None, phrases: frozenset[str],
-                 disguised: bool, keys: list[str] | None = None) -> None:
+                 disguised: int, keys: list[str] | None = None) -> None:
         self.grams = grams  # character 4-grams, or None for texts too short to compare
         self.phrases = phrases  # word trigrams
-        self.disguised = disguised
+        self.disguised = disguised  # how it hides itself (see _normalise): 0, 1 or 2
         self.keys = keys  # the grams the template index files it under (see _template_for)
 
 
@@ -342,8 +345,9 @@ _CONFUSABLES = str.maketrans(
     "аеорсухіјѕԁӏαονρτικυεАЕОРСХІЈЅΑΒΕΗΙΚΜΝΟΡΤΧ",
     "aeopcyxijsdlaovptikueaeopcxijsabehikmnoptx",
 )
-# Zero-width and invisible formatting characters (not the ZWJ inside emoji sequences).
-_INVISIBLE = re.compile("[\u200b\u200c\u2060\ufeff\u180e\u2061-\u2064]")
+# Zero-width and invisible formatting characters (not the ZWJ inside emoji sequences)
+# inside a word: at a word's edge they are what copies from social networks carry.
+_INVISIBLE = re.compile("(?<=\\w)[\u200b\u200c\u2060\ufeff\u180e\u2061-\u2064]+(?=\\w)")
 _MIXED_SCRIPT = re.compile(
     "[A-Za-z][\u0370-\u03ff\u0400-\u04ff]|[\u0370-\u03ff\u0400-\u04ff][A-Za-z]"
 )
@@ -365,6 +369,9 @@ _SCORE_REPEATS = 5  # a held reply's priority counts at most this many repeats
 # (_RETRY_MESSAGES), is that message again (a phone's retry, or a person with no answer
 # yet), not a paste: it makes a template hot only when _RETRY_SHARE of its senders do it.
 _RETRY_MESSAGES = 3
+_LOOK_ALIKE = 2  # _normalise: look-alike letters inside Latin words
+_DISGUISED_MIN = 2.0  # a template's disguised senders make it a raid's from 2...
+_DISGUISED_SHARE = 0.1  # ...and a tenth of its senders
 _RETRY_S = 300.0
 _RETRY_SHARE = 0.5
 NO_TEMPLATE = -1
@@ -387,16 +394,18 @@ def normalise(text: str) -> list[str]:
     return _normalise(text)[0]
 
 
-def _normalise(text: str) -> tuple[list[str], bool]:
-    """``normalise`` and ``disguised`` in one pass over the text."""
+def _normalise(text: str) -> tuple[list[str], int]:
+    """``normalise`` and how the text hides itself in one pass over the text: 0 not at
+    all, 1 by invisible characters inside a word (a copy from a social network may carry
+    them by accident), _LOOK_ALIKE by look-alike letters inside Latin words (never typed)."""
     if text.isascii():
         data = text.encode("ascii")
-        hidden = False
+        hidden = 0
     else:
         mixed = _ANY_GREEK_CYRILLIC.search(text) is not None and (
             _MIXED_SCRIPT.search(text) is not None
         )
-        hidden = mixed or _INVISIBLE.search(text) is not None
+        hidden = _LOOK_ALIKE if mixed else int(_INVISIBLE.search(text) is not None)
         if mixed:
             text = text.translate(_CONFUSABLES)
         data = unicodedata.normalize("NFKD", text).encode("ascii", "ignore")
@@ -409,8 +418,9 @@ def _normalise(text: str) -> tuple[list[str], bool]:
 
 
 def disguised(text: str) -> bool:
-    """True when a text hides itself from filters: zero-width characters, or Cyrillic or
-    Greek look-alikes inside Latin words. People do not type these; evasion scripts do."""
+    """True when a text hides itself from filters: zero-width characters or Cyrillic or
+    Greek look-alikes inside Latin words. People do not type these; evasion scripts do.
+    (An invisible character at a word's edge is what copies from social networks carry.)"""
     if text.isascii():
         return False
     return bool(_INVISIBLE.search(text) or _MIXED_SCRIPT.search(text))
@@ -485,8 +495,8 @@ def _template_for(state: PolicyState, features: _Text) -> int:
                 bucket.append(best)
                 if len(bucket) > _INDEX_FANOUT:
                     del bucket[0]
-    if features.disguised:
-        templates[best].disguised = True
+    if features.disguised == _LOOK_ALIKE:
+        templates[best].look_alike = True
     features.template = best
     return best
 
@@ -578,7 +588,7 @@ def _observe_text(state: PolicyState, msg: Message, sender: _Sender, now: float)
     if cfg.templates.enabled:
         template = _template_for(state, features)
         if template != NO_TEMPLATE:
-            _count_template(state, template, sender, now, repeats)
+            _count_template(state, template, sender, now, repeats, features.disguised)
     return features
 
 
@@ -589,7 +599,7 @@ def _count_retry(state: PolicyState, msg: Message, sender: _Sender, now: float) 
     if now - sender.first_seen <= _RETRY_S and _text_key(msg.body) == sender.first_key:
         features = state.text_cache.get(msg.body)
         if features is not None and features.template in state.templates:
-            _count_template(state, features.template, sender, now, False)
+            _count_template(state, features.template, sender, now, False, False)
 
 
 def _count_fragments(state: PolicyState, features: _Text, sender: _Sender, now: float,
@@ -664,7 +674,7 @@ _REPEATED_MARK = "\x00"  # prefix, in a sender's set of phrases, of those counte
 
 
 def _count_template(state: PolicyState, template: int, sender: _Sender, now: float,
-                    repeats: bool) -> None:
+                    repeats: bool, disguised: int) -> None:
     """Count a sender's message in its template: as one more distinct sender the first time
     this sender sends it, as one more *repeater* the first time it sends it again.
 
@@ -684,10 +694,13 @@ def _count_template(state: PolicyState, template: int, sender: _Sender, now: flo
         tpl.first *= factor
         tpl.repeats *= factor
         tpl.retries *= factor
+        tpl.disguised *= factor
         tpl.last = now
     sent = sender.templates
     if template not in sent:
         tpl.first += 1.0
+        if disguised:
+            tpl.disguised += 1.0
         if tpl.clean >= 0:
             tpl.clean += 1
         if len(sent) < _SENDER_TEMPLATES:
@@ -699,19 +712,33 @@ def _count_template(state: PolicyState, template: int, sender: _Sender, now: flo
         tpl.repeats += 1.0
         sender.repeated = (*sender.repeated, template)
         _first_reuse(tpl, now - born, cfg)
-    if tpl.public and not tpl.disguised:
+    hidden = _disguised(tpl)
+    if tpl.public and not hidden:
         return  # raiders who paste a public phrase are judged by what else they do
     # Raid behaviour: many distinct senders, and some of them paste it again or
     # disguise it with characters nobody types.
     if tpl.first >= cfg.hot_senders and (
-        tpl.repeats >= cfg.min_repeat_share * tpl.first or tpl.disguised
+        tpl.repeats >= cfg.min_repeat_share * tpl.first or hidden
         or tpl.repeats + tpl.retries >= _RETRY_SHARE * tpl.first
     ):
         tpl.hot_at = now
-    elif (tpl.hot_at is not None and not tpl.disguised
+    elif (tpl.hot_at is not None and not hidden
           and tpl.repeats < _COOL_SHARE * cfg.min_repeat_share * tpl.first
           and tpl.repeats + tpl.retries < _COOL_SHARE * _RETRY_SHARE * tpl.first):
         tpl.hot_at = None  # diluted by senders who never repeat it: a genuine phrase
+
+
+def _disguised(tpl: _Template) -> bool:
+    """Whether enough of a template's senders hid their copies for it to be a raid's.
+
+    One copy with look-alike letters is enough: nobody types a Cyrillic "а" inside a French
+    word. One with zero-width characters is not: a text copied from a social network may
+    carry them, and a fifth red team's TV surge lost a quarter of its genuine senders when
+    one stray copy in a hundred of a pasted slogan made the whole text a raid template.
+    Scripts that hide copies that way do it as a rule, not once in a hundred.
+    """
+    return tpl.look_alike or (tpl.disguised >= _DISGUISED_MIN
+                              and tpl.disguised >= _DISGUISED_SHARE * tpl.first)
 
 
 def _first_reuse(item: _Template | _Fragment, age_s: float,

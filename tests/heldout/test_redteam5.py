@@ -29,35 +29,37 @@ E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 ALL = {**WORLDS, **VARIANTS}
 
 # Measured with the defaults at the base of this branch (seed 1).
+# Found lost by this team, won since (docs/policy.md, "Disguise"): zero-width characters
+# count as a disguise only inside a word, and make a template a raid's only when a tenth of
+# its senders (and at least two) sent such copies; look-alike letters still do at once.
+FIXED = {
+    # The same pasting from Facebook, clean, but 1% of the copies (18 lines) carry one
+    # U+200B / U+FEFF / U+2060: every sender of the slogan was dropped afterwards
+    # (raid_template 1137, flagged_sender 113).
+    "stray_zero_width": "1% of pasted copies carry one zero-width char (was coverage 0.7496)",
+    # 320 group chats, 4-15 friends send the forwarded text within minutes; 15% retype it
+    # in lower case, half of those with a stray zero-width char (raid_template 921).
+    "group_chats": "group chats sending a forwarded text, a few with zero-width chars "
+                   "(was coverage 0.8408)",
+    # An Instagram reel: 10% of viewers end their own, distinct text with a hashtag copied
+    # from the caption along with a U+200B (disguised_text 341).
+    "caption_hashtag": "own texts with a hashtag copied with a U+200B, 10% (was 0.8886)",
+    "caption_hashtag_5pct": "the same with 5% (was coverage 0.9468)",
+    # Exactly one pasted copy (of ~1,380) carries a U+200B (raid_template 176).
+    "one_zero_width": "one pasted copy of 1,380 carries a U+200B (was coverage 0.9612)",
+    "stray_zero_width_0p2": "0.2% of pasted copies (4 lines) carry one (was 0.9132)",
+    "stray_zero_width_0p5": "0.5% of pasted copies (8 lines) carry one (was 0.8095)",
+    "insta_paste_5pct": "5% paste an Instagram caption, bold + U+200B (was 0.9626)",
+    "group_chats_160": "160 group chats (was coverage 0.9303)",
+}
 KNOWN_LOSSES = {
     # A support text goes round Instagram/TikTok/Twitter/Facebook/WhatsApp; 35% of 4,000
     # people paste one of four slogans as copied from their app (Instagram: bold letters
-    # and U+200B; TikTok: U+FEFF and U+2060; ...), half with a stray invisible character.
-    # raid_template 1367, flagged_sender 231, disguised_text 10.
-    "paste_invisible": "pasted support text carrying zero-width characters: coverage 0.6967",
-    # The same pasting from Facebook, clean, but 1% of the copies (18 lines) carry one
-    # U+200B / U+FEFF / U+2060: every sender of the slogan is dropped afterwards.
-    # raid_template 1137, flagged_sender 113.
-    "stray_zero_width": "1% of pasted copies carry one zero-width char: coverage 0.7496",
-    # 320 group chats, 4-15 friends send the forwarded text within minutes; 15% retype it
-    # in lower case, half of those with a stray zero-width char. raid_template 921,
-    # flagged_sender 174, disguised_text 39.
-    "group_chats": "group chats sending a forwarded text, a few with zero-width chars: "
-                   "coverage 0.8408",
-    # An Instagram reel: 10% of viewers end their own, distinct text with a hashtag copied
-    # from the caption along with a U+200B. disguised_text 341, flagged_sender 74,
-    # raid_template 109 (seeds 2, 3: 0.8998, 0.8911).
-    "caption_hashtag": "own texts with a hashtag copied with a U+200B (10%): coverage 0.8886",
-    "caption_hashtag_5pct": "the same with 5%: coverage 0.9468",
-    # Exactly one pasted copy (of ~1,380) carries a U+200B (seeds 2, 4: 0.9559, 0.9520;
-    # seed 3 passes with 0.9756). raid_template 176, flagged_sender 18.
-    "one_zero_width": "one pasted copy of 1,380 carries a U+200B: coverage 0.9612",
-    # Sweep points: 4 copies with a zero-width char among ~1,400 pasters.
-    "stray_zero_width_0p2": "0.2% of pasted copies (4 lines) carry one: coverage 0.9132",
-    "stray_zero_width_0p5": "0.5% of pasted copies (8 lines) carry one: coverage 0.8095",
-    # Only 5% of viewers paste the Instagram copy (bold letters + U+200B), no stray chars.
-    "insta_paste_5pct": "5% paste an Instagram caption (bold + U+200B): coverage 0.9626",
-    "group_chats_160": "160 group chats: coverage 0.9303",
+    # and U+200B; TikTok: U+FEFF and U+2060; ...), and HALF of them add a stray invisible
+    # character of their own, anywhere, most often inside a word: about a fifth of the
+    # slogans' senders then hide a character inside a word, as a filter-dodging script
+    # does. Was 0.6967 (raid_template 1367); 0.7115 since (raid_template 1302).
+    "paste_invisible": "half the pasters add a zero-width char inside a word: coverage 0.71",
 }
 WINS = sorted(set(ALL) - set(KNOWN_LOSSES))
 
@@ -102,7 +104,8 @@ def test_fifth_red_team_results_account_for_the_trace(name: str,
 def test_fifth_red_team_worlds_the_defaults_win(name: str, replay: dict[str, Run]) -> None:
     world, results = replay[name]
     coverage = _coverage(world, results)
-    assert coverage >= MIN_COVERAGE, (name, coverage, results["decisions"]["by_rule"])
+    assert coverage >= MIN_COVERAGE, (FIXED.get(name, name), coverage,
+                                      results["decisions"]["by_rule"])
 
 
 @pytest.mark.parametrize("name", [
