@@ -377,8 +377,9 @@ def test_a_text_the_public_sent_first_stays_public(spread_s: float, config: Poli
 
 def test_a_held_sender_who_writes_again_in_new_words_is_answered() -> None:
     """During a surge, a person whose reply is held writes again ("allô ?", "tu réponds
-    pas ?"), or presses send again on its first text at once: not a flood. One who pastes
-    its text again later, or writes far more than people do, is."""
+    pas ?"), or sends its first text again (at once, or still waiting a quarter of an hour
+    later): not a flood. One who pastes its text again after more messages, or writes far
+    more than people do, is."""
     state, ledger = PolicyState(), MemoryLedger()
     rng = random.Random(9)
     t = 0.0
@@ -387,10 +388,10 @@ def test_a_held_sender_who_writes_again_in_new_words_is_answered() -> None:
         admit(state, ledger, msg(i, number(rng), f"Bonjour, c'est qui ? {i}", t), now=t)
     assert state.raid_mode
     impatient, paster, chatterbox = number(rng), number(rng), number(rng)
-    retrier = number(rng)
+    retrier, late_retrier = number(rng), number(rng)
     first = "Bonsoir, on s'est vus au concert samedi, tu te souviens de moi ?"
     follow_ups = ["allô ?", "tu réponds pas ?", "bon...", "sérieux ?", "ok j'ai compris"]
-    for sender in (impatient, paster, chatterbox, retrier):
+    for sender in (impatient, paster, chatterbox, retrier, late_retrier):
         t += 1.0
         assert admit(state, ledger, msg(1000 + len(sender) + int(t), sender, first, t),
                      now=t).rule == "surge_hold"
@@ -403,12 +404,14 @@ def test_a_held_sender_who_writes_again_in_new_words_is_answered() -> None:
     for k in range(12):
         t += 20.0
         admit(state, ledger, msg(4000 + k, chatterbox, f"{follow_ups[k % 5]} {k}", t), now=t)
+    t += 600.0  # still no answer after a quarter of an hour: the same text again, held
+    admit(state, ledger, msg(6000, late_retrier, first, t), now=t)
     outcome = {}
     while (deadline := next_deadline(state)) is not None and t < 3 * 86400:
         t = max(t, deadline)
         for item in release(state, ledger, now=t):
             outcome[item.message.sender] = item.decision.rule
-    assert outcome[impatient] == outcome[retrier] == "released"
+    assert outcome[impatient] == outcome[retrier] == outcome[late_retrier] == "released"
     assert outcome[paster] == outcome[chatterbox] == "repeat_flood"
 
 

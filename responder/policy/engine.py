@@ -365,9 +365,10 @@ _INDEX_FANOUT = 6
 _CACHE_MAX = 200_000
 _FLOOD_FACTOR = 3  # a sender who never pastes its own text again floods at 3x max_messages
 _SCORE_REPEATS = 5  # a held reply's priority counts at most this many repeats
-# A sender's first text sent again within _RETRY_S of it, as its 2nd or 3rd message
-# (_RETRY_MESSAGES), is that message again (a phone's retry, or a person with no answer
-# yet), not a paste: it makes a template hot only when _RETRY_SHARE of its senders do it.
+# A sender's first text sent again as its 2nd or 3rd message (_RETRY_MESSAGES), within
+# _RETRY_S of it or while its reply is held, is that message again (a phone's retry, a
+# person with no answer yet), not a paste: it makes a template hot only when
+# _RETRY_SHARE of its senders do it.
 _RETRY_MESSAGES = 3
 _LOOK_ALIKE = 2  # _normalise: look-alike letters inside Latin words
 _DISGUISED_MIN = 2.0  # a template's disguised senders make it a raid's from 2...
@@ -579,9 +580,10 @@ def _observe_text(state: PolicyState, msg: Message, sender: _Sender, now: float)
     decision, and in a raid most messages come from them."""
     cfg = state.config
     features = text_features(state, msg.body)
-    # A sender's first minutes: what it sends again is the same message sent again (a
-    # phone's retry, or a person with no answer yet pasting it once more), not a paste.
-    repeats = not (sender.count <= _RETRY_MESSAGES and now - sender.first_seen <= _RETRY_S
+    # A first text sent again at once, or while its reply is held, is the same message
+    # sent again (a phone's retry, a person with no answer yet), not a paste.
+    repeats = not (sender.count <= _RETRY_MESSAGES
+                   and (sender.held or now - sender.first_seen <= _RETRY_S)
                    and _text_key(msg.body) == sender.first_key)
     if cfg.fragments.enabled:
         _count_fragments(state, features, sender, now, repeats)

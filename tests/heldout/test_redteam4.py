@@ -37,6 +37,9 @@ FIXED = {
     "impatient_resend": "genuine surge, 10% resend their own text (was coverage 0.5908)",
     # The same surge with 5% identical resends: coverage 0.8503, now 0.9989.
     "impatient_resend_5pct": "genuine surge, 5% resend their own text (was coverage 0.8503)",
+    # The same, people waiting ten minutes (median) before sending again: 0.7468 with the
+    # 5-minute retry window alone; a resend while the reply is held is a retry too: 0.9995.
+    "impatient_resend_late": "genuine surge, 10% resend their text ~10 min later (was 0.7468)",
 }
 KNOWN_LOSSES = {
     # A quiet number (10 texts a day), then 28 people send 300 insults in two hours: every
@@ -58,6 +61,7 @@ WINS = sorted(set(WORLDS) - set(KNOWN_LOSSES))
 RAID_FREE = frozenset({
     "press_morning_show", "radio_spot_hourly", "celebrity_tweet_2am", "school_worksheet_week",
     "metro_poster", "tv_poll_oui", "split_texters", "impatient_resend", "impatient_resend_5pct",
+    "impatient_resend_late",
     "impatient_nudge_only", "be_ch_tv_surge",
     "chatty_conversations", "organic_month",
 })
