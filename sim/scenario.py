@@ -301,8 +301,9 @@ def _traffic(
             raise ConfigError(f"[[traffic]] number {index + 1} has no kind", path=path,
                               line=_header_line(text, "[[traffic]]", index),
                               hint=f"add kind = one of {kinds}")
-        if kind not in KINDS:
-            raise fail(f"{where}.kind", f"unknown traffic kind {kind!r}", f"known kinds: {kinds}")
+        if not isinstance(kind, str) or kind not in KINDS:  # a list or table: unhashable
+            raise fail(f"{where}.kind", f"unknown traffic kind {kind!r}",
+                       f'write kind = "raid", one of {kinds}')
         spec_class = KINDS[kind]
         try:
             spec = parse_spec(spec_class, table)

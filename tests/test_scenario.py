@@ -173,6 +173,14 @@ def test_a_bad_shape_value_names_its_own_key(tmp_path: Path, extra: str, kind: s
     assert key in (err.hint or "")
 
 
+@pytest.mark.parametrize("kind", ['["raid"]', '{ name = "raid" }', "1", "true"])
+def test_a_kind_that_is_no_string_names_its_line(tmp_path: Path, kind: str) -> None:
+    """kind = ["raid"] (a list or a table: unhashable) is exit 2 with its line, not a crash."""
+    err = error(tmp_path, MINIMAL.replace('kind = "raid"', f"kind = {kind}"))
+    assert err.line == 13 and "unknown traffic kind" in str(err)
+    assert 'kind = "raid"' in str(err)
+
+
 def test_missing_kind_points_at_the_table(tmp_path: Path) -> None:
     """A [[traffic]] without kind names its header line."""
     err = error(tmp_path, MINIMAL.replace('kind = "raid"\n', ""))
