@@ -738,3 +738,16 @@ def test_fake_provider_checks_the_account_sid_as_serve_does(
     good = build_parser().parse_args(["fake-provider", "--auth-token", "t",
                                       "--account-sid", "AC" + "0123456789abcdef" * 2])
     assert config_from_args(good, environ={}).account_sid == "AC" + "0123456789abcdef" * 2
+
+
+def test_a_zero_observe_is_an_input_error_not_a_hang(tmp_path: Path) -> None:
+    """[policy.surge] observe = 0 re-held a flood's replies at the same instant forever
+    (simulate never ended); it is exit 2 naming its line, at once."""
+    scenario = tmp_path / "observe.toml"
+    scenario.write_text('duration = "1d"\n\n[[traffic]]\nkind = "flood"\nduration = "2m"\n\n'
+                        "[policy.surge]\nobserve = 0\n", encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "raidsim", "simulate", str(scenario),
+                           "--quiet"], capture_output=True, cwd=ROOT, timeout=60, text=True)
+    assert done.returncode == 2, done.stderr
+    assert f"{scenario}:8: policy.surge.observe must be at least 1 s" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -565,11 +565,14 @@ def test_rules_lists_every_rule_a_decision_can_name() -> None:
     ("sender_limit", "replies", "0", "at least 1"),
     ("templates", "similarity", "2", "between 0 and 1"),
     ("surge", "genuine_below", "5", "between 0 and 1"),
+    ("surge", "observe", '"0s"', "at least 1 s"),
+    ("surge", "observe", "1e-12", "at least 1 s"),
 ])
 def test_policy_values_out_of_range_name_the_line(tmp_path: Path, section: str, key: str,
                                                   value: str, problem: str) -> None:
     """A zero window or half-life used to crash every decision (ZeroDivisionError, exit 3);
-    strip_digits = 0 put every sender in one block; a share above 1 disabled a rule."""
+    strip_digits = 0 put every sender in one block; a share above 1 disabled a rule; an
+    observe of 0 (or below a float's step) re-held replies at the same instant forever."""
     bad = tmp_path / "policy.toml"
     bad.write_text(f"[{section}]\n{key} = {value}\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=problem) as err:

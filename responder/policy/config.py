@@ -329,6 +329,12 @@ _SHARES: frozenset[tuple[str, str]] = frozenset({
     ("Fragments", "hot_share"),
 })
 _MAX_STRIP_DIGITS = 8  # a block of 10**8 numbers is a whole mobile range, not a block
+# A held reply is looked at again ``observe`` after now, rounded up to the surge window
+# grid: at 0 that is now itself on the grid, so the driver released the same replies at
+# the same instant forever (the simulator hung, the responder's policy clock spun). A
+# sub-second hold is no watching either, and one below a float's step at the run's time
+# (1e-12 s a year in) hung the same way.
+_AT_LEAST_A_SECOND: frozenset[tuple[str, str]] = frozenset({("Surge", "observe_s")})
 
 
 def _check_bounds(section: type, name: str, value: Any, where: str, fail: Any) -> None:
@@ -336,6 +342,10 @@ def _check_bounds(section: type, name: str, value: Any, where: str, fail: Any) -
     if key in _POSITIVE and value is not None and value <= 0:
         raise fail(where, f"{where} must be more than 0, got {value!r}",
                    f'write a duration such as "10m"; to turn the rule off, set '
+                   f'{where.rsplit(".", 1)[0]}.enabled = false')
+    if key in _AT_LEAST_A_SECOND and value < 1:
+        raise fail(where, f"{where} must be at least 1 s, got {value!r} s",
+                   f'write a duration such as "20m"; to turn the rule off, set '
                    f'{where.rsplit(".", 1)[0]}.enabled = false')
     if key in _AT_LEAST_ONE and value < 1:
         raise fail(where, f"{where} must be at least 1, got {value!r}",
