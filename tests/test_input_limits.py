@@ -80,11 +80,22 @@ def test_a_deeply_nested_scenario_or_policy_is_exit_2(
     scenario = write(tmp_path / "d.toml", deep + SMALL)
     code, _, err = run(capsys, "simulate", scenario)
     assert code == 2, err
-    assert f"{scenario}: " in err and "nested too deeply" in err
-    policy = write(tmp_path / "p.toml", deep)
+    assert f"{scenario}:1: " in err and "nested too deeply" in err
+    policy = write(tmp_path / "p.toml", "[budget]\nenabled = true\n" + deep)
     code, _, err = run(capsys, "simulate", write(tmp_path / "s.toml", SMALL), "--policy", policy)
     assert code == 2, err
-    assert f"{policy}: " in err and "nested too deeply" in err
+    assert f"{policy}:3: " in err and "nested too deeply" in err
+
+
+def test_a_cut_off_scenario_names_its_last_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """tomllib says "at end of document" with no line; the error names the last one."""
+    for cut in ('[thresholds]\nspend_eur = "<= 1', "[thresholds]\nspend_eur =", "[thresh"):
+        scenario = write(tmp_path / "cut.toml", SMALL + cut)
+        code, _, err = run(capsys, "simulate", scenario)
+        assert code == 2, err
+        last = len((SMALL + cut).splitlines())
+        assert f"{scenario}:{last}: not valid TOML" in err and "end of document" in err
 
 
 def test_deeply_nested_results_are_exit_2(tmp_path: Path,

@@ -81,11 +81,24 @@ def parse_toml(text: str, path: Path, *, hint: str = _TOML_HINT) -> dict[str, An
         elif text.lstrip().startswith("{"):
             hint = ("this looks like a JSON trace, not TOML: give a trace with "
                     "--trace FILE.jsonl")
-        raise ConfigError(f"not valid TOML: {message}", path=path, line=toml_line(exc),
+        line = toml_line(exc)
+        if line is None and "(at end of document)" in str(exc):  # a cut-off file: its end
+            line = len(text.splitlines()) or 1
+        raise ConfigError(f"not valid TOML: {message}", path=path, line=line,
                           hint=hint) from exc
     except RecursionError as exc:  # tomllib recurses into nested arrays and tables
         raise ConfigError("cannot read this TOML: arrays or tables nested too deeply",
-                          path=path, hint="nest a few levels at most") from exc
+                          path=path, line=_deepest_line(text),
+                          hint="nest a few levels at most") from exc
+
+
+def _deepest_line(text: str) -> int | None:
+    """The line that opens the most arrays and inline tables: where nesting ran too deep
+    (tomllib's RecursionError names no line)."""
+    lines = text.splitlines()
+    if not lines:
+        return None
+    return 1 + max(range(len(lines)), key=lambda i: lines[i].count("[") + lines[i].count("{"))
 
 
 def toml_line(exc: tomllib.TOMLDecodeError) -> int | None:
