@@ -578,3 +578,24 @@ def test_policy_values_out_of_range_name_the_line(tmp_path: Path, section: str, 
     with pytest.raises(ConfigError, match=problem) as err:
         PolicyConfig.load(bad)
     assert f"{bad}:2:" in str(err.value)
+
+
+@pytest.mark.parametrize(("line", "problem", "fix"), [
+    ('min_words = "5"', "must be a whole number, got '5'", "write min_words = 3"),
+    ("similarity = true", "must be a number, got True", "write similarity = 0.5"),
+    ('enabled = "yes"', "must be true or false, got 'yes'", "write enabled = true"),
+    ("min_words = -1", "cannot be negative, got -1", "write 0 or more"),
+    ("similarity = nan", "must be a finite number, got nan", "write similarity = 0.5"),
+    ('halflife = "  "', "empty duration", 'write halflife = "20m"'),
+])
+def test_a_policy_value_of_the_wrong_type_says_how_to_write_it(
+        tmp_path: Path, line: str, problem: str, fix: str) -> None:
+    """Every policy value error carries a hint with the fix, in words, not Python's type
+    names ("must be int")."""
+    bad = tmp_path / "policy.toml"
+    bad.write_text(f"[templates]\n{line}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        PolicyConfig.load(bad)
+    assert f"{bad}:2: policy" not in str(err.value)  # no prefix for a standalone file
+    assert f"{bad}:2: templates." in str(err.value)
+    assert problem in str(err.value) and f"(hint: {fix}" in str(err.value)

@@ -240,13 +240,21 @@ def _build(
     return replace(base, **changes)
 
 
+# What each type is called in an error, and a value to show in its hint.
+_TYPE_WORDS: dict[type, tuple[str, str]] = {
+    int: ("a whole number", "3"), float: ("a number", "0.5"),
+    bool: ("true or false", "true"), str: ("a string", '"..."'),
+}
+
+
 def _expect(value: Any, kind: type, dotted: str, fail: Any) -> Any:
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if kind is int and isinstance(value, bool):
-        raise fail(dotted, f"{dotted} must be a whole number, got {value!r}")
-    if not isinstance(value, kind):
-        raise fail(dotted, f"{dotted} must be {kind.__name__}, got {value!r}")
+    words, example = _TYPE_WORDS.get(kind, (kind.__name__, "..."))
+    if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
+        raise fail(dotted, f"{dotted} must be {words}, got {value!r}",
+                   f"write {dotted.rsplit('.', 1)[-1]} = {example} (no quotes around numbers "
+                   "and booleans)")
     return value
 
 
@@ -265,7 +273,7 @@ def money_field(value: Any, dotted: str, fail: Any) -> Decimal:
     except MoneyError as exc:
         raise fail(dotted, f"{dotted}: {exc}", 'write an amount such as "0.16"') from exc
     if micros < 0:
-        raise fail(dotted, f"{dotted} cannot be negative")
+        raise fail(dotted, f"{dotted} cannot be negative", f'write {key} = "0.16"')
     return Decimal(str(value).strip())
 
 
@@ -289,7 +297,8 @@ def _section(current: Any, table: Mapping[str, Any], dotted: str, fail: Any) -> 
             try:
                 changes[name] = parse_duration(value)
             except ValueError as exc:
-                raise fail(where, f"{where}: {exc}") from exc
+                raise fail(where, f"{where}: {exc}",
+                           f'write {key} = "20m" (units w, d, h, m, s, ms)') from exc
         elif name.endswith("_micros"):
             if value is None or value is False or value == "none":
                 changes[name] = None
@@ -297,15 +306,18 @@ def _section(current: Any, table: Mapping[str, Any], dotted: str, fail: Any) -> 
                 changes[name] = to_micros(money_field(value, where, fail))
         elif name.endswith("_keywords"):
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise fail(where, f"{where} must be a list of strings")
+                raise fail(where, f"{where} must be a list of strings",
+                           f'write {key} = ["STOP", "ARRET"]')
             changes[name] = tuple(v.upper() for v in value)
         else:
             kind = type(getattr(current, name))
             changes[name] = _expect(value, kind, where, fail)
             if kind is float and not math.isfinite(changes[name]):  # nan, inf, 1e400
-                raise fail(where, f"{where} must be a finite number, got {value!r}")
+                raise fail(where, f"{where} must be a finite number, got {value!r}",
+                           f"write {key} = 0.5")
             if kind in (int, float) and changes[name] < 0:
-                raise fail(where, f"{where} cannot be negative")
+                raise fail(where, f"{where} cannot be negative, got {value!r}",
+                           "write 0 or more")
         _check_bounds(type(current), name, changes[name], where, fail)
     return replace(current, **changes)
 
