@@ -221,7 +221,10 @@ def _guard(
             # admin errors quote the operator's input and are not webhook rejections.
             if request.url.path.startswith("/webhooks/"):
                 ctx.metrics.rejected.labels(exc.label).inc()
-            return PlainTextResponse(exc.reason, status_code=exc.status)
+            # A reason may quote the request (an admin body's unknown key): a lone
+            # surrogate escape there ("\ud800") cannot be UTF-8, and encoding it was a 500.
+            reason = exc.reason.encode("utf-8", "backslashreplace")
+            return PlainTextResponse(reason, status_code=exc.status)
         except ClientDisconnect:
             # The client hung up before its body arrived: nothing was stored, nothing is
             # wrong here; not the database-down signal ("unavailable") an alert watches.

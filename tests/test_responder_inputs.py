@@ -113,6 +113,18 @@ async def test_deeply_nested_json_is_400(tmp_path: Path) -> None:
         (400, "malformed JSON")] * 3
 
 
+async def test_an_error_quoting_a_lone_surrogate_is_400_not_500(tmp_path: Path) -> None:
+    """An unknown admin field named "\\ud800" (a JSON escape, not UTF-8) is quoted in the
+    400's reason; encoding that reason raised UnicodeEncodeError, a 500."""
+    async with running(settings_for(tmp_path), Provider(), Clock()) as client:
+        response = await client.put("/admin/budget", content=b'{"\\ud800x": 1}',
+                                    headers=admin())
+        budget = (await client.get("/admin/budget", headers=admin())).json()
+    assert response.status_code == 400
+    assert response.text.startswith("unknown field(s) \\ud800x: give total_eur")
+    assert budget["total_eur"] is None
+
+
 async def test_ambiguous_or_mistyped_generic_webhooks_are_400_or_415(tmp_path: Path) -> None:
     """A generic webhook was accepted with an id given twice (the last one won: the
     trace reader refuses the same), NaN, a text/plain body; ``"id": 7`` answered "missing
