@@ -150,7 +150,9 @@ def _replication_rows(reps: Any, seed: Any) -> list[tuple[str, str]]:
     the means and 95 % intervals over all N."""
     if not isinstance(reps, Mapping) or not reps.get("n"):
         return []
-    seeds = reps.get("seeds") or []
+    seeds = reps.get("seeds")
+    if not isinstance(seeds, list):  # a damaged file: a number here crashed the report
+        seeds = []
     first = f"the figures above are seed {seed}'s" if seed is not None else "the first run's"
     rows = [(f"Replications ({reps['n']} seeds)",
              f"{first}; below, the mean [95 % interval] over "

@@ -167,3 +167,19 @@ def test_a_whole_number_field_given_otherwise_is_exit_2(
     code, _, err = run(capsys, "simulate", scenario)
     assert code == 2, err
     assert f"{scenario}:6:" in err and hint in err
+
+
+@pytest.mark.parametrize("seeds", [5, {"0": 1}, None, []])
+def test_replication_seeds_that_are_no_list_still_report(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], results_text: str,
+        seeds: object) -> None:
+    """A damaged ``replications.seeds`` (a number) crashed the summary (exit 3); the report
+    is written, naming no seed range."""
+    results = json.loads(results_text)
+    results["replications"] = {"n": 2, "seeds": seeds}
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(results), encoding="utf-8")
+    code, _, err = run(capsys, "report", path, "-o", tmp_path / "out")
+    assert code == 0, err
+    summary = (tmp_path / "out" / "summary.md").read_text(encoding="utf-8")
+    assert "Replications (2 seeds)" in summary and "over every run" in summary
