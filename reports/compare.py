@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from reports.summary import _get, md_text, percent_text
+from reports.summary import _get, md_text, percent_of, percent_text
 from reports.thresholds import (
     Threshold,
     ThresholdResult,
@@ -48,9 +48,9 @@ class Delta:
     def percent(self) -> Decimal | None:
         """Relative change in %, to one decimal; None when BASE is zero or missing."""
         delta = self.delta
-        if delta is None or self.base is None or self.base == 0:
+        if delta is None or self.base is None:
             return None
-        return (delta / abs(self.base) * 100).quantize(Decimal("0.1"))
+        return percent_of(delta, abs(self.base))
 
     def show(self, value: Decimal | None) -> str:
         if value is None:

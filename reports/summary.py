@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from reports.console import describe, threshold_entries
@@ -88,10 +88,22 @@ def savings_text(results: Mapping[str, Any]) -> str:
     if spend is None or naive is None:
         return ""
     saved = naive - spend
-    if naive > 0:
-        share = (saved / naive * 100).quantize(Decimal("0.1"))
+    share = percent_of(saved, naive) if naive > 0 else None
+    if share is not None:
         return f"this policy saves {format_eur(saved)} ({share}%)"
     return f"this policy saves {format_eur(saved)}"
+
+
+def percent_of(part: Decimal, whole: Decimal) -> Decimal | None:
+    """``part`` as a percentage of ``whole``, to one decimal; None when ``whole`` is 0 or so
+    near it (a damaged file's 1e-300) that the percentage has more digits than a Decimal
+    holds: quantizing it raised InvalidOperation."""
+    if whole == 0:
+        return None
+    try:
+        return (part / whole * 100).quantize(Decimal("0.1"))
+    except InvalidOperation:
+        return None
 
 
 def _by_class(counts: Mapping[str, Any]) -> str:

@@ -183,3 +183,23 @@ def test_replication_seeds_that_are_no_list_still_report(
     assert code == 0, err
     summary = (tmp_path / "out" / "summary.md").read_text(encoding="utf-8")
     assert "Replications (2 seeds)" in summary and "over every run" in summary
+
+
+def test_a_base_value_near_zero_is_reported_without_a_percentage(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], results_text: str) -> None:
+    """A naive spend or a base count of 1e-300 (a damaged file: results bound numbers to
+    1e15, not away from 0) made a percentage of 300 digits, and quantizing it raised
+    InvalidOperation (exit 3) in the summary and in `report compare`."""
+    results = json.loads(results_text)
+    results["naive_spend_eur"] = 1e-300
+    results["decisions"]["by_rule"]["first_contact"] = 1e-300
+    tiny = tmp_path / "tiny.json"
+    tiny.write_text(json.dumps(results), encoding="utf-8")
+    base = tmp_path / "base.json"
+    base.write_text(results_text, encoding="utf-8")
+    code, _, err = run(capsys, "report", tiny, "-o", tmp_path / "out")
+    assert code == 0, err
+    assert "this policy saves" in (tmp_path / "out" / "summary.md").read_text(encoding="utf-8")
+    code, out, err = run(capsys, "report", "compare", tiny, base)
+    assert code == 0, err
+    assert "| `first_contact` | 1E-300 |" in out
