@@ -197,8 +197,14 @@ async def add_number(request: Request, ctx: Context) -> Response:
 
 
 async def remove_number(request: Request, ctx: Context) -> Response:
+    from responder.app import HTTPError, _storable
+
     kind = _kind(request)
     pattern = str(request.path_params["pattern"])
+    # Not refused by _PATTERN: a rule stored before that check must stay removable. A NUL
+    # (``%00``) is no stored rule, and PostgreSQL refused the query: a 503, not a 400.
+    if not _storable(pattern):
+        raise HTTPError(400, "pattern holds a NUL or invalid character")
 
     def apply() -> bool:
         removed = ctx.core.store.remove_number_rule(kind, pattern)

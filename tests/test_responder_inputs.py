@@ -113,6 +113,21 @@ async def test_deeply_nested_json_is_400(tmp_path: Path) -> None:
         (400, "malformed JSON")] * 3
 
 
+async def test_removing_a_pattern_with_a_nul_is_400_on_both_databases(
+        tmp_path: Path, store_url: str) -> None:
+    """DELETE /admin/numbers/block/a%00b: PostgreSQL refused the NUL and the operator got
+    503 "temporarily unavailable" for a typo; both databases answer 400."""
+    settings = settings_for(tmp_path, RAIDSIM_DATABASE_URL=store_url)
+    async with running(settings, Provider(), Clock()) as client:
+        added = await client.post("/admin/numbers/block", json={"pattern": "+336"},
+                                  headers=admin())
+        bad = await client.delete("/admin/numbers/block/%2B336%00", headers=admin())
+        numbers = (await client.get("/admin/numbers", headers=admin())).json()
+    assert added.status_code == 201
+    assert (bad.status_code, bad.text) == (400, "pattern holds a NUL or invalid character")
+    assert numbers == {"block": ["+336"], "allow": []}
+
+
 async def test_an_error_quoting_a_lone_surrogate_is_400_not_500(tmp_path: Path) -> None:
     """An unknown admin field named "\\ud800" (a JSON escape, not UTF-8) is quoted in the
     400's reason; encoding that reason raised UnicodeEncodeError, a 500."""
