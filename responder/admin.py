@@ -254,6 +254,9 @@ async def evidence(request: Request, ctx: Context) -> Response:
         raise HTTPError(400, "since must be seconds since the epoch, a finite number")
     rules_text = request.query_params.get("rules")
     rules = tuple(r for r in rules_text.split(",") if r) if rules_text else RAID_RULES
+    if not rules:  # "rules=,": PostgreSQL refused the empty IN () (a 503), SQLite found none
+        raise HTTPError(400, "rules names no rule; leave it out for every raid-evidence "
+                        "rule, or name some: rules=raid_template,repeat_flood")
     unknown = [r for r in rules if r not in RULES]
     if unknown:  # a misspelt rule would export nothing, and look like "no evidence"
         raise HTTPError(400, f"unknown rule {unknown[0][:64]!r} in rules; rules: "

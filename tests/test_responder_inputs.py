@@ -128,6 +128,18 @@ async def test_removing_a_pattern_with_a_nul_is_400_on_both_databases(
     assert numbers == {"block": ["+336"], "allow": []}
 
 
+async def test_an_evidence_filter_that_names_no_rule_is_400_on_both_databases(
+        tmp_path: Path, store_url: str) -> None:
+    """GET /admin/evidence?rules=, made an empty SQL IN (): PostgreSQL refused it (503),
+    SQLite exported nothing, which looks like "no evidence"; both answer 400."""
+    settings = settings_for(tmp_path, RAIDSIM_DATABASE_URL=store_url)
+    async with running(settings, Provider(), Clock()) as client:
+        empty = await client.get("/admin/evidence?rules=,", headers=admin())
+        default = await client.get("/admin/evidence?rules=", headers=admin())
+    assert empty.status_code == 400 and empty.text.startswith("rules names no rule")
+    assert default.status_code == 200 and default.json()["messages"] == []
+
+
 async def test_an_error_quoting_a_lone_surrogate_is_400_not_500(tmp_path: Path) -> None:
     """An unknown admin field named "\\ud800" (a JSON escape, not UTF-8) is quoted in the
     400's reason; encoding that reason raised UnicodeEncodeError, a 500."""
