@@ -40,6 +40,10 @@ from responder.policy.errors import ConfigError, locate
 from responder.policy.units import parse_duration
 
 FAULT_KINDS = ("outage", "rate_limit", "errors", "timeouts")
+# The live responder's bound on RAIDSIM_SEND_CONCURRENCY, which ``workers`` models: each
+# worker is a simulated process, and 10,000,001 of them ran for minutes before the first
+# message (a typo, not a provider).
+MAX_WORKERS = 1000
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,9 @@ def parse_provider(table: Mapping[str, Any] | None, *, path: str | Path | None =
             elif name in ("max_attempts", "workers", "breaker_threshold"):
                 if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                     raise ValueError(f"must be a whole number of at least 1, got {value!r}")
+                if name == "workers" and value > MAX_WORKERS:
+                    raise ValueError(f"must be at most {MAX_WORKERS:,} (the responder's bound "
+                                     f"on RAIDSIM_SEND_CONCURRENCY), got {value:,}")
                 changes[name] = value
             else:
                 if (not isinstance(value, int | float) or isinstance(value, bool)

@@ -751,3 +751,15 @@ def test_a_zero_observe_is_an_input_error_not_a_hang(tmp_path: Path) -> None:
     assert done.returncode == 2, done.stderr
     assert f"{scenario}:8: policy.surge.observe must be at least 1 s" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_runaway_worker_count_is_refused_with_its_line(tmp_path: Path) -> None:
+    """provider.workers = 10000001 started ten million simulated workers (minutes before
+    the first message); it is bounded as the responder's RAIDSIM_SEND_CONCURRENCY is."""
+    scenario = tmp_path / "workers.toml"
+    scenario.write_text(TINY + "\n[provider]\nworkers = 10000001\n", encoding="utf-8")
+    done = raidsim("simulate", str(scenario))
+    assert done.returncode == 2, done.stderr
+    assert f"{scenario}:10: provider.workers must be at most 1,000" in done.stderr
+    scenario.write_text(TINY + "\n[provider]\nworkers = 1000\n", encoding="utf-8")
+    assert raidsim("simulate", str(scenario), "--quiet").returncode == 0
