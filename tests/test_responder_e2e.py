@@ -63,6 +63,32 @@ def test_sigterm_ends_serve_as_sigterm_with_any_number_of_workers(
     assert code == -signal.SIGTERM, served.output()  # a shell shows 143
 
 
+def test_a_websocket_upgrade_is_answered_and_sigterm_still_ends_serve_as_sigterm(
+    tmp_path: Path,
+) -> None:
+    """The responder serves no websocket. With the websockets package installed, uvicorn
+    held an "Upgrade: websocket" request's connection open, and a SIGTERM meanwhile
+    crashed its shutdown (AssertionError in websockets): exit 3, an internal error."""
+    import signal
+    import socket
+
+    with serve(base_env(), tmp_path) as served:
+        port = int(served.url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+            client.sendall(b"HEAD /metrics HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\n"
+                           b"Upgrade: websocket\r\nContent-Length: 3\r\n\r\na=b")
+            client.settimeout(3)
+            try:
+                answer = client.recv(200)
+            except TimeoutError:  # the connection was held, unanswered
+                answer = b""
+            served.process.send_signal(signal.SIGTERM)
+            code = served.process.wait(timeout=30)
+    assert code == -signal.SIGTERM, served.output()
+    assert "AssertionError" not in served.output()
+    assert answer.startswith(b"HTTP/1.1 200 ")
+
+
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_a_worker_that_cannot_start_fails_serve_with_exit_3(
     tmp_path: Path, workers: str,

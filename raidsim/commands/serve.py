@@ -119,6 +119,10 @@ def run(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         lifespan="on",
+        # No websockets here: with the websockets package installed, an "Upgrade: websocket"
+        # request held its connection open, and a shutdown meanwhile crashed in it
+        # (AssertionError, exit 3). Without a protocol, uvicorn answers it as plain HTTP.
+        ws="none",
         log_level=settings.log_level.lower(),
         log_config=server_log_config(),  # JSON lines, as the responder's own
         access_log=False,
