@@ -567,6 +567,7 @@ def test_rules_lists_every_rule_a_decision_can_name() -> None:
     ("surge", "genuine_below", "5", "between 0 and 1"),
     ("surge", "observe", '"0s"', "at least 1 s"),
     ("surge", "observe", "1e-12", "at least 1 s"),
+    ("surge", "window", "1e-300", "at least 1 s"),
 ])
 def test_policy_values_out_of_range_name_the_line(tmp_path: Path, section: str, key: str,
                                                   value: str, problem: str) -> None:

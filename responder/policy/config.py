@@ -346,7 +346,10 @@ _MAX_STRIP_DIGITS = 8  # a block of 10**8 numbers is a whole mobile range, not a
 # the same instant forever (the simulator hung, the responder's policy clock spun). A
 # sub-second hold is no watching either, and one below a float's step at the run's time
 # (1e-12 s a year in) hung the same way.
-_AT_LEAST_A_SECOND: frozenset[tuple[str, str]] = frozenset({("Surge", "observe_s")})
+# The surge window is that grid: at 1e-300 s rounding a time up to it overflowed (every
+# decision failed in the responder).
+_AT_LEAST_A_SECOND: frozenset[tuple[str, str]] = frozenset({("Surge", "observe_s"),
+                                                            ("Surge", "window_s")})
 
 
 def _check_bounds(section: type, name: str, value: Any, where: str, fail: Any) -> None:
