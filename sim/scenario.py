@@ -10,6 +10,7 @@ reference for the format.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -302,8 +303,9 @@ def _traffic(
                               line=_header_line(text, "[[traffic]]", index),
                               hint=f"add kind = one of {kinds}")
         if not isinstance(kind, str) or kind not in KINDS:  # a list or table: unhashable
+            near = difflib.get_close_matches(str(kind).lower(), list(KINDS), n=1, cutoff=0.6)
             raise fail(f"{where}.kind", f"unknown traffic kind {kind!r}",
-                       f'write kind = "raid", one of {kinds}')
+                       f'write kind = "{near[0] if near else "raid"}" (known kinds: {kinds})')
         spec_class = KINDS[kind]
         try:
             spec = parse_spec(spec_class, table)

@@ -370,11 +370,11 @@ _SCORE_REPEATS = 5  # a held reply's priority counts at most this many repeats
 # person with no answer yet), not a paste: it makes a template hot only when
 # _RETRY_SHARE of its senders do it.
 _RETRY_MESSAGES = 3
+_RETRY_S = 300.0
+_RETRY_SHARE = 0.5
 _LOOK_ALIKE = 2  # _normalise: look-alike letters inside Latin words
 _DISGUISED_MIN = 2.0  # a template's disguised senders make it a raid's from 2...
 _DISGUISED_SHARE = 0.1  # ...and a tenth of its senders
-_RETRY_S = 300.0
-_RETRY_SHARE = 0.5
 NO_TEMPLATE = -1
 
 # Every rule a decision can name. The raid-evidence rules (``_suspicion``) also flag the
