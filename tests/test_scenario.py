@@ -125,6 +125,9 @@ def test_bad_values_in_traffic(tmp_path: Path) -> None:
     assert err.line == 16 and "at least 1 message" in str(err)
     err = error(tmp_path, MINIMAL.replace('start = "1d"', 'start = "3d"'))
     assert err.line == 14 and "after the scenario ends" in str(err)
+    # every value error says how to write it, a sign or quotes too many included
+    err = error(tmp_path, MINIMAL.replace("messages = 500", "messages = -500"))
+    assert err.line == 15 and "(hint: write messages = 500, or 0)" in str(err)
 
 
 def test_traffic_that_sends_nothing_or_waves_after_the_end_are_refused(tmp_path: Path

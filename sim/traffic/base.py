@@ -180,7 +180,8 @@ def _scalar(key: str, kind: Any, raw: Any, is_duration: bool) -> Any:
             raise SpecProblem(key, f"{key}: {exc}", f'write {key} = "90m" or "1d12h"') from exc
     if kind is bool:
         if not isinstance(raw, bool):
-            raise SpecProblem(key, f"{key} must be true or false, got {raw!r}")
+            raise SpecProblem(key, f"{key} must be true or false, got {raw!r}",
+                              f"write {key} = true or {key} = false, without quotes")
         return raw
     if kind is int:
         if isinstance(raw, bool) or not isinstance(raw, int):
@@ -191,13 +192,15 @@ def _scalar(key: str, kind: Any, raw: Any, is_duration: bool) -> Any:
             raise SpecProblem(key, f"{key} must be a whole number, got {raw!r}",
                               f"write {key} = {example}")
         if raw < 0:
-            raise SpecProblem(key, f"{key} cannot be negative, got {raw!r}")
+            raise SpecProblem(key, f"{key} cannot be negative, got {raw!r}",
+                              f"write {key} = {-raw}, or 0")
         return raw
     if kind is float:
         if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
             raise SpecProblem(key, f"{key} must be a number, got {raw!r}", f"write {key} = 0.5")
         if raw < 0:
-            raise SpecProblem(key, f"{key} cannot be negative, got {raw!r}")
+            raise SpecProblem(key, f"{key} cannot be negative, got {raw!r}",
+                              f"write {key} = {-raw!r}, or 0")
         return float(raw)
     if kind is str:
         if not isinstance(raw, str):
