@@ -415,6 +415,37 @@ def test_a_held_sender_who_writes_again_in_new_words_is_answered() -> None:
     assert outcome[paster] == outcome[chatterbox] == "repeat_flood"
 
 
+def test_viewers_pressing_send_again_and_again_while_held_do_not_make_their_text_a_raids(
+        ) -> None:
+    """In a press surge (raid mode, first contacts held), one viewer in seven sends its
+    text five times, waiting for an answer. Each of them floods (its own drop), but the
+    text they share with everyone else is no raid template: the others are answered. Such
+    sends counted as pastes made it one, and every viewer who wrote it went unanswered."""
+    state, ledger = PolicyState(), MemoryLedger()
+    rng = random.Random(14)
+    t = 0.0
+    for i in range(300):  # the surge: raid mode, first contacts held
+        t += 2.0
+        admit(state, ledger, msg(i, number(rng), f"Bonjour, c'est qui ? {i}", t), now=t)
+    assert state.raid_mode
+    viewers = [number(rng) for _ in range(105)]
+    impatient = set(viewers[::7])
+    sends = []
+    for k, sender in enumerate(viewers):
+        start = t + 5.0 * k
+        sends += [(start + 30.0 * j, sender) for j in range(5 if sender in impatient else 1)]
+    for i, (at, sender) in enumerate(sorted(sends)):
+        admit(state, ledger, msg(1000 + i, sender, PHRASE, at), now=at)
+    t = max(at for at, _ in sends)
+    outcome: dict[str, str] = {}
+    while (deadline := next_deadline(state)) is not None and t < 3 * 86400:
+        t = max(t, deadline)
+        for item in release(state, ledger, now=t):
+            outcome[item.message.sender] = item.decision.rule
+    assert {outcome[s] for s in viewers if s not in impatient} == {"released"}
+    assert {outcome[s] for s in impatient} == {"repeat_flood"}
+
+
 def test_number_block_needs_corroboration() -> None:
     """Consecutive numbers alone are not enough; with echoed texts they are."""
     state = PolicyState(PolicyConfig(surge=Surge(enabled=False)))

@@ -372,6 +372,7 @@ _SCORE_REPEATS = 5  # a held reply's priority counts at most this many repeats
 _RETRY_MESSAGES = 3
 _RETRY_S = 300.0
 _RETRY_SHARE = 0.5
+_RETRY, _FLOOD_ONLY, _PASTE = 0, 1, 2  # what a text sent again is (see _observe_text)
 _LOOK_ALIKE = 2  # _normalise: look-alike letters inside Latin words
 _DISGUISED_MIN = 2.0  # a template's disguised senders make it a raid's from 2...
 _DISGUISED_SHARE = 0.1  # ...and a tenth of its senders
@@ -581,12 +582,16 @@ def _observe_text(state: PolicyState, msg: Message, sender: _Sender, now: float)
     cfg = state.config
     features = text_features(state, msg.body)
     # A first text sent again at once, or while its reply is held, is the same message
-    # sent again (a phone's retry, a person with no answer yet), not a paste.
-    repeats = not (sender.count <= _RETRY_MESSAGES
-                   and (sender.held or now - sender.first_seen <= _RETRY_S)
-                   and _text_key(msg.body) == sender.first_key)
+    # sent again (a phone's retry, a person with no answer yet), not a paste (_RETRY). Sent
+    # yet more while held, it is that sender's own flood, still not the text's heat
+    # (_FLOOD_ONLY): people left waiting press send again and again.
+    repeats = _PASTE
+    if ((sender.held or now - sender.first_seen <= _RETRY_S)
+            and _text_key(msg.body) == sender.first_key):
+        repeats = (_RETRY if sender.count <= _RETRY_MESSAGES
+                   else _FLOOD_ONLY if sender.held else _PASTE)
     if cfg.fragments.enabled:
-        _count_fragments(state, features, sender, now, repeats)
+        _count_fragments(state, features, sender, now, repeats == _PASTE)
     if cfg.templates.enabled:
         template = _template_for(state, features)
         if template != NO_TEMPLATE:
@@ -601,7 +606,7 @@ def _count_retry(state: PolicyState, msg: Message, sender: _Sender, now: float) 
     if now - sender.first_seen <= _RETRY_S and _text_key(msg.body) == sender.first_key:
         features = state.text_cache.get(msg.body)
         if features is not None and features.template in state.templates:
-            _count_template(state, features.template, sender, now, False, False)
+            _count_template(state, features.template, sender, now, _RETRY, False)
 
 
 def _count_fragments(state: PolicyState, features: _Text, sender: _Sender, now: float,
@@ -676,7 +681,7 @@ _REPEATED_MARK = "\x00"  # prefix, in a sender's set of phrases, of those counte
 
 
 def _count_template(state: PolicyState, template: int, sender: _Sender, now: float,
-                    repeats: bool, disguised: int) -> None:
+                    repeats: int, disguised: int) -> None:
     """Count a sender's message in its template: as one more distinct sender the first time
     this sender sends it, as one more *repeater* the first time it sends it again.
 
@@ -707,13 +712,14 @@ def _count_template(state: PolicyState, template: int, sender: _Sender, now: flo
             tpl.clean += 1
         if len(sent) < _SENDER_TEMPLATES:
             sender.templates = (*sent, template)
-    elif not repeats:
+    elif repeats == _RETRY:
         if sender.count == 2:
             tpl.retries += 1.0
     elif template not in sender.repeated:
-        tpl.repeats += 1.0
         sender.repeated = (*sender.repeated, template)
-        _first_reuse(tpl, now - born, cfg)
+        if repeats == _PASTE:
+            tpl.repeats += 1.0
+            _first_reuse(tpl, now - born, cfg)
     hidden = _disguised(tpl)
     if tpl.public and not hidden:
         return  # raiders who paste a public phrase are judged by what else they do

@@ -798,12 +798,13 @@ RESENDS = ("??", "?", "Allô ?", "allo", "ça marche pas ?", "y a quelqu'un ?", 
 
 
 def impatient_resend(seed: int = 1, same: float = 0.1, name: str = "impatient_resend",
-                     gap: float = 75.0) -> World:
+                     gap: float = 75.0, copies: tuple[int, int] = (1, 3)) -> World:
     """No raid: a TV show gives the number at 20:50; the network is slow and replies are
     late, so one viewer in five writes again a minute or two later ('??', 'Allô ?'), and
     one in ten sends their own text again once or twice, as a phone's 'retry' does.
     ``gap``: the median seconds between a viewer's messages (added after the fourth
-    team's report: people who wait ten minutes for an answer before sending again)."""
+    team's report: people who wait ten minutes for an answer before sending again);
+    ``copies``: how many more times a resender sends its text, a range as randrange's."""
     b = Builder(name, seed)
     b.end = 3 * DAY
     organic(b, 0, b.end, 500)
@@ -819,7 +820,7 @@ def impatient_resend(seed: int = 1, same: float = 0.1, name: str = "impatient_re
         if r < 0.2:
             bodies += [rng.choice(RESENDS) for _ in range(rng.randrange(1, 4))]
         elif r < 0.2 + same:
-            bodies += [first] * rng.randrange(1, 3)
+            bodies += [first] * rng.randrange(*copies)
         b.conversation(t, number, bodies, LEGIT, gap_median=gap, gap_sigma=0.6)
     return b.build()
 
@@ -855,6 +856,8 @@ WORLDS: dict[str, Callable[[], World]] = {
     "impatient_resend": impatient_resend,
     "impatient_resend_5pct": partial(impatient_resend, same=0.05, name="impatient_resend_5pct"),
     "impatient_resend_late": partial(impatient_resend, gap=600.0, name="impatient_resend_late"),
+    "impatient_resend_many": partial(impatient_resend, copies=(2, 5),
+                                     name="impatient_resend_many"),
     "impatient_nudge_only": partial(impatient_resend, same=0.0, name="impatient_nudge_only"),
     "be_ch_tv_surge": be_ch_tv_surge,
     "chatty_conversations": chatty_conversations,

@@ -42,6 +42,12 @@ FIXED = {
     "impatient_resend_late": "genuine surge, 10% resend their text ~10 min later (was 0.7468)",
 }
 KNOWN_LOSSES = {
+    # The same surge, the resenders sending their text 3 to 5 times in all, minutes apart
+    # (added after the report). Those sends made the text a raid's (coverage 0.7765); they
+    # no longer do, but the resenders with 4 or 5 sends, still waiting, are dropped as
+    # floods themselves (repeat_flood): 0.9511.
+    "impatient_resend_many": "genuine surge, 10% send their text 3-5 times: coverage 0.9511 "
+                             "(the resenders flood)",
     # A quiet number (10 texts a day), then 28 people send 300 insults in two hours: every
     # raider is answered once. Seed 1: spend €16.48 = per-sender €16.48, 28/28 raid replies
     # (seed 3, below, passes with 26/28).
@@ -61,7 +67,7 @@ WINS = sorted(set(WORLDS) - set(KNOWN_LOSSES))
 RAID_FREE = frozenset({
     "press_morning_show", "radio_spot_hourly", "celebrity_tweet_2am", "school_worksheet_week",
     "metro_poster", "tv_poll_oui", "split_texters", "impatient_resend", "impatient_resend_5pct",
-    "impatient_resend_late",
+    "impatient_resend_late", "impatient_resend_many",
     "impatient_nudge_only", "be_ch_tv_surge",
     "chatty_conversations", "organic_month",
 })
