@@ -25,7 +25,7 @@ def test_the_documented_thresholds_table_parses():
     table = tomllib.loads(toml_text)["thresholds"]
     got = [(t.expression, t.abort_on_fail) for t in thresholds_from_table(table, text=toml_text)]
     assert got == [("spend_eur <= 1180", True), ("legit_coverage >= 0.99", False),
-                   ("reply_latency_s.p95 < 14400", False), ("replies.raid <= 800", False),
+                   ("reply_latency_s.p95 < 14400", False), ("replies.raid <= 900", False),
                    ("replies.raid >= 0", False)]
     assert thresholds_from_table(table)[0].limit == Decimal("1180")
 
