@@ -1,0 +1,130 @@
+"""The default defences on the sixth red team's worlds (``redteam6.py``), through the CLI.
+
+Every world is genuine traffic, no raid at all, over three to six days of organic
+background. Each world is replayed once per module with
+``python -m raidsim simulate --trace FILE --json OUT`` (two at a time) and judged on
+``legit_coverage >= 0.97``; the results must account for every line. Worlds the defaults
+lose are strict xfails with the measured coverage and the rules that dropped people.
+"""
+
+from __future__ import annotations
+
+import re
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from responder.policy.config import PolicyConfig
+
+from .redteam6 import LEGIT, OPT_OUT, VARIANTS, WORLDS, World
+from .test_heldout import MIN_COVERAGE, eur, reply_price, simulate
+
+pytestmark = pytest.mark.heldout
+
+Run = tuple[World, dict[str, Any]]
+E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+ALL = {**WORLDS, **VARIANTS}
+
+# Measured with the defaults at the base of this branch (seed 1).
+KNOWN_LOSSES = {
+    # 500 employees of one company, numbers from one fleet block (+3367012xxxx, 500 of
+    # 1,000 in use), each sends their own text within 40 minutes of an HR mail.
+    "corporate_day": "500 employees on consecutive fleet numbers: coverage 0.8071 "
+                     "(number_block 189)",
+    "corporate_day_200": "200 employees: coverage 0.8985 (number_block 69)",
+    "corporate_day_100": "100 employees: coverage 0.9586 (number_block 24)",
+    # 30% of a TV surge's 2,500 viewers text from one VoIP app's numbers, handed out
+    # nearly in order in +3375612xxxx; each writes their own text.
+    "voip_block": "30% of viewers on one VoIP block: coverage 0.8913 (number_block 324)",
+    "voip_block_10pct": "10% on one VoIP block: coverage 0.9584 (number_block 103)",
+    # A viral share at a steady high plateau (2,500 new people a day, clock-shaped, for
+    # three days), each sending 1-3 of their own texts: those who send three texts made
+    # of common support phrases are dropped. The same people in a one-hour spike win
+    # (0.99); with at most two texts each the plateau wins too (plateau_two_texts).
+    "plateau_days": "3-day plateau, 1-3 own texts each: coverage 0.9585 "
+                    "(raid_phrases 338, flagged_sender 142)",
+    "plateau_one_day": "2,400 senders spread over one day: coverage 0.9309 "
+                       "(raid_phrases 182)",
+}
+WINS = sorted(set(ALL) - set(KNOWN_LOSSES))
+
+
+@pytest.fixture(scope="module")
+def replay(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
+    """Every world generated and replayed once, two simulations at a time."""
+    root = tmp_path_factory.mktemp("redteam6")
+
+    def run(name: str) -> Run:
+        world = ALL[name]()
+        trace = world.write(root / f"{name}.jsonl")
+        return world, simulate(trace, root / f"{name}.results.json")
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(zip(ALL, pool.map(run, ALL), strict=True))
+
+
+def _coverage(world: World, results: dict[str, Any]) -> Decimal:
+    coverage = eur(results["legit_coverage"])
+    replied = results["legit_senders_replied"]
+    assert abs(coverage - Decimal(replied) / len(world.senders(LEGIT))) < Decimal("0.0001")
+    return coverage
+
+
+@pytest.mark.parametrize("name", sorted(ALL))
+def test_sixth_red_team_results_account_for_the_trace(name: str,
+                                                     replay: dict[str, Run]) -> None:
+    """Message and sender counts, oracle and naive spends match the trace."""
+    world, results = replay[name]
+    price = reply_price(PolicyConfig())
+    assert results["messages"]["total"] == len(world.lines)
+    assert results["messages"]["legit"] == len(world.lines)
+    assert results["messages"]["raid"] == 0
+    assert results["legit_senders"] == len(world.senders(LEGIT))
+    assert eur(results["oracle_spend_eur"]) == len(world.senders(LEGIT)) * price
+    assert eur(results["naive_spend_eur"]) == len(world.lines) * price
+    assert eur(results["spend_eur"]) <= len(world.senders()) * price
+
+
+@pytest.mark.parametrize("name", WINS)
+def test_sixth_red_team_worlds_the_defaults_win(name: str, replay: dict[str, Run]) -> None:
+    world, results = replay[name]
+    coverage = _coverage(world, results)
+    assert coverage >= MIN_COVERAGE, (name, coverage, results["decisions"]["by_rule"])
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=reason))
+    for name, reason in sorted(KNOWN_LOSSES.items())
+])
+def test_sixth_red_team_worlds_the_defaults_lose(name: str, replay: dict[str, Run]) -> None:
+    world, results = replay[name]
+    coverage = _coverage(world, results)
+    assert coverage >= MIN_COVERAGE, (name, coverage, results["decisions"]["by_rule"])
+
+
+def test_sixth_red_team_worlds_are_deterministic(tmp_path: Path) -> None:
+    """A world is a pure function of its seed: written twice, the same bytes."""
+    for name in ("corporate_day", "voip_block", "typo_readout", "plateau_one_day"):
+        first = ALL[name]().write(tmp_path / f"{name}.a.jsonl")
+        second = ALL[name]().write(tmp_path / f"{name}.b.jsonl")
+        assert first.read_bytes() == second.read_bytes(), name
+    assert WORLDS["voip_block"](seed=2).lines != WORLDS["voip_block"]().lines
+
+
+@pytest.mark.parametrize("name", sorted(ALL))
+def test_sixth_red_team_traces_are_well_formed(name: str) -> None:
+    """Sorted times, E.164 numbers, all genuine, no opt-out as a first text."""
+    world = ALL[name]()
+    assert world.lines, name
+    assert not world.has_raid
+    times = [t for t, *_ in world.lines]
+    assert times == sorted(times) and times[0] >= 0
+    firsts: dict[str, str] = {}
+    for _, number, body, label in world.lines:
+        assert E164.match(number), number
+        assert label == LEGIT
+        firsts.setdefault(number, body)
+    assert not [b for b in firsts.values() if b.strip().lower() in OPT_OUT]
