@@ -10,6 +10,8 @@ traffic (people handed the number as a brush-off, day/night cycle) plus one genu
   within a minute ("Salut" / "c'est qui ?" / "?");
 - ``testimonies``: a magazine feature; readers send long multi-sentence testimonies built
   from the same common phrases ("je voulais juste dire", "merci pour ce que vous faites");
+  ``testimony_incidents``: 30% of them go on to tell one or two more incidents in further
+  SMS; ``testimony_series``: 20% send two or three whole testimonies in a row;
 - ``voip_block``: 30% of a surge's viewers text from a VoIP app's numbers, allocated
   close together in one +3375x block;
 - ``corporate_day``: an awareness morning at a company: 500 employees on the company's
@@ -17,7 +19,8 @@ traffic (people handed the number as a brush-off, day/night cycle) plus one genu
 - ``formal_readers``: a regional newspaper prints the number; older readers write formally,
   many with the same courteous letter ("Bonjour Madame, Monsieur, ...");
 - ``challenge_days``: a viral challenge, participants text "Jour 1", "Jour 2", ... one a day;
-- ``plateau_days``: a viral share that stays at a high plateau for three days;
+- ``plateau_days``: a viral share that stays at a high plateau for three days, people
+  sending one to three texts of their own;
 - ``two_surges``: two TV programmes an hour apart, some viewers of the first write again;
 - ``quiet_4am``: a push notification at 4:10 am wakes a surge while the number is silent;
 - ``overseas_surge``: Réunion's evening news (+262 69x numbers, 3 hours ahead of Paris).
@@ -373,34 +376,91 @@ TESTIMONY = [
 ]
 
 
-def testimony(rng: random.Random) -> str:
+def testimony_sentences(rng: random.Random) -> tuple[str, list[str], str]:
+    """A reader's testimony: greeting, sentences built from common phrases, signature."""
     first = rng.choice(("Bonjour,", "Bonsoir,", "Bonjour à vous,", "Hello,", ""))
     core = [rng.choice(TESTIMONY[:3]), *rng.sample(TESTIMONY[3:], rng.randint(2, 6))]
     if rng.random() < 0.7:
         core.append(rng.choice(("Merci pour ce que vous faites.", "Merci d'exister.",
                                 "Je voulais juste dire merci.", "Bon courage à vous.")))
-    text = " ".join(s.format(age=rng.randint(11, 45), place=rng.choice(PLACES),
-                             when=rng.choice(WHEN)) for s in core)
+    sentences = [s.format(age=rng.randint(11, 45), place=rng.choice(PLACES),
+                          when=rng.choice(WHEN)) for s in core]
     signature = rng.choice(("", "", f" {rng.choice(WOMEN)}", f" {rng.choice(WOMEN)}, "
                                                              f"{rng.randint(17, 70)} ans"))
-    return f"{first} {text}{signature}".strip()
+    return first, sentences, signature
 
 
-def testimonies(seed: int = 1, share: float = 0.6) -> World:
-    """A magazine feature; ``share`` of readers send a long testimony of common phrases."""
-    b = Builder(seed, f"testimonies:{share}", days=4)
+def testimony(rng: random.Random) -> str:
+    first, sentences, signature = testimony_sentences(rng)
+    return f"{first} {' '.join(sentences)}{signature}".strip()
+
+
+def testimony_parts(rng: random.Random) -> list[str]:
+    """The same testimony typed as 2-3 SMS in a row, the story cut between sentences."""
+    first, sentences, signature = testimony_sentences(rng)
+    while len(sentences) < 3:
+        sentences.append(rng.choice(TESTIMONY[3:]).format(
+            age=rng.randint(11, 45), place=rng.choice(PLACES), when=rng.choice(WHEN)))
+    parts = min(len(sentences), rng.choice((2, 2, 3)))
+    cuts = sorted(rng.sample(range(1, len(sentences)), parts - 1))
+    chunks = [sentences[a:b] for a, b in zip([0, *cuts], [*cuts, len(sentences)], strict=True)]
+    texts = [" ".join(chunk) for chunk in chunks]
+    texts[0] = f"{first} {texts[0]}".strip()
+    texts[-1] += signature
+    return texts
+
+
+THANKS = ["Merci pour ce que vous faites", "Merci pour ce que vous faites 🙏",
+          "Je voulais juste dire merci", "Merci pour votre réponse, merci pour ce que vous faites",
+          "Merci d'exister", "merci pour ce que vous faites vraiment", "Merci ❤️",
+          "Je voulais juste dire merci pour ce que vous faites.", "Merci beaucoup 🙏"]
+
+
+INCIDENT_OPEN = ["Une autre fois,", "Et aussi,", "Autre chose :", "Il y a eu aussi",
+                 "Je me souviens aussi :", "Une autre histoire :", "Et encore,", "Pareil,"]
+
+
+def incidents_texts(rng: random.Random) -> list[str]:
+    """A testimony, then one or two more SMS, each telling another incident."""
+    texts = [testimony(rng)]
+    for _ in range(rng.choice((1, 1, 2))):
+        story = rng.sample(TESTIMONY[3:13] + TESTIMONY[17:], rng.randint(2, 3))
+        texts.append(f"{rng.choice(INCIDENT_OPEN)} " + " ".join(
+            s.format(age=rng.randint(11, 45), place=rng.choice(PLACES), when=rng.choice(WHEN))
+            for s in story))
+    return texts
+
+
+def testimonies(seed: int = 1, share: float = 0.6, parts: float = 0.0,
+                thanks: float = 0.0, incidents: float = 0.0, series: float = 0.0) -> World:
+    """A magazine feature; ``share`` of readers send a long testimony of common phrases,
+    ``parts`` of those type it as 2-3 SMS in a row, ``thanks`` of them write a short
+    thank-you after the auto-reply, ``incidents`` tell one or two more incidents after it,
+    ``series`` send two or three whole testimonies in a row, one per incident."""
+    b = Builder(seed, f"testimonies:{share}:{parts}:{thanks}:{incidents}:{series}", days=4)
     b.background()
     rng = b.rng
 
     def make(r: random.Random) -> list[str]:
-        return [testimony(r)] if r.random() < share else own_texts(r)
+        if r.random() < share:
+            roll = r.random()
+            if roll > 1 - series:
+                return [testimony(r) for _ in range(r.choice((2, 2, 3)))]
+            if roll < incidents:
+                return incidents_texts(r)
+            texts = testimony_parts(r) if roll < incidents + parts else [testimony(r)]
+            if r.random() < thanks:
+                texts.append(r.choice(THANKS))
+            return texts
+        return own_texts(r)
 
     # The article is online at 7:00 on day 1 and read all day, then less on day 2.
     for day, count in ((1, 1300), (2, 500)):
         for _ in range(count):
             t = clock_time(rng, day * DAY + 7 * HOUR, (day + 1) * DAY)
-            b.sender(b.numbers.fr_mobile(), t, make(rng), 300.0)
-    return b.world("testimonies", f"{share:.0%} send long testimonies of shared phrases")
+            b.sender(b.numbers.fr_mobile(), t, make(rng), 100.0)
+    return b.world("testimonies", f"{share:.0%} send long testimonies of shared phrases, "
+                                  f"{parts:.0%} of them in 2-3 SMS")
 
 
 def voip_block(seed: int = 1, share: float = 0.3) -> World:
@@ -560,24 +620,13 @@ def overseas_surge(seed: int = 1, count: int = 2200) -> World:
     return b.world("overseas_surge", f"{count} Réunion viewers, +262 numbers")
 
 
-WORLDS: dict[str, Callable[..., World]] = {
-    "typo_readout": typo_readout,
-    "short_bursts": short_bursts,
-    "testimonies": testimonies,
-    "voip_block": voip_block,
-    "corporate_day": corporate_day,
-    "formal_readers": formal_readers,
-    "challenge_days": challenge_days,
-    "plateau_days": plateau_days,
-    "two_surges": two_surges,
-    "quiet_4am": quiet_4am,
-    "overseas_surge": overseas_surge,
-}
 
 
-def _variant(name: str, make: Callable[..., World], **kwargs: float) -> Callable[..., World]:
+def _variant(name: str, make: Callable[..., World], shift: int = 0,
+             **kwargs: float) -> Callable[..., World]:
+    """``make`` with other settings (``shift``: another seed) under its own name."""
     def world(seed: int = 1) -> World:
-        made = make(seed, **kwargs)
+        made = make(seed + shift, **kwargs)
         made.name = name
         return made
     return world
@@ -590,6 +639,22 @@ def control(seed: int = 1) -> World:
     return b.world("control", "three days of organic traffic only")
 
 
+WORLDS: dict[str, Callable[..., World]] = {
+    "typo_readout": typo_readout,
+    "short_bursts": short_bursts,
+    "testimonies": testimonies,
+    "voip_block": voip_block,
+    "corporate_day": corporate_day,
+    "formal_readers": formal_readers,
+    "challenge_days": challenge_days,
+    "plateau_days": plateau_days,
+    "two_surges": two_surges,
+    "quiet_4am": quiet_4am,
+    "overseas_surge": overseas_surge,
+    "testimony_incidents": _variant("testimony_incidents", testimonies, incidents=0.3),
+    "testimony_series": _variant("testimony_series", testimonies, series=0.2),
+}
+
 # Sweep points and other seeds of the lost worlds (measured coverage in test_redteam6.py).
 VARIANTS: dict[str, Callable[..., World]] = {
     "control": control,
@@ -599,6 +664,13 @@ VARIANTS: dict[str, Callable[..., World]] = {
     "corporate_day_100": _variant("corporate_day_100", corporate_day, employees=100),
     "voip_block_10pct": _variant("voip_block_10pct", voip_block, share=0.1),
     "voip_block_5pct": _variant("voip_block_5pct", voip_block, share=0.05),
+    "testimony_incidents_20pct": _variant("testimony_incidents_20pct", testimonies,
+                                          incidents=0.2),
+    "testimony_series_10pct": _variant("testimony_series_10pct", testimonies, series=0.1),
+    "testimony_series_10pct_s2": _variant("testimony_series_10pct_s2", testimonies, shift=1,
+                                          series=0.1),
+    "testimony_parts_40pct": _variant("testimony_parts_40pct", testimonies, parts=0.4),
+    "testimony_thanks_30pct": _variant("testimony_thanks_30pct", testimonies, thanks=0.3),
 }
 
 

@@ -30,9 +30,9 @@ ALL = {**WORLDS, **VARIANTS}
 
 # Measured with the defaults at the base of this branch (seed 1).
 KNOWN_LOSSES = {
-    # 500 employees of one company, numbers from one fleet block (+3367012xxxx, 500 of
+    # 500 employees of one company, numbers from one fleet block (+3367012xxx, 500 of
     # 1,000 in use), each sends their own text within 40 minutes of an HR mail.
-    "corporate_day": "500 employees on consecutive fleet numbers: coverage 0.8071 "
+    "corporate_day": "500 employees on consecutive fleet numbers, own texts: coverage 0.8071 "
                      "(number_block 189)",
     "corporate_day_200": "200 employees: coverage 0.8985 (number_block 69)",
     "corporate_day_100": "100 employees: coverage 0.9586 (number_block 24)",
@@ -40,14 +40,24 @@ KNOWN_LOSSES = {
     # nearly in order in +3375612xxxx; each writes their own text.
     "voip_block": "30% of viewers on one VoIP block: coverage 0.8913 (number_block 324)",
     "voip_block_10pct": "10% on one VoIP block: coverage 0.9584 (number_block 103)",
-    # A viral share at a steady high plateau (2,500 new people a day, clock-shaped, for
-    # three days), each sending 1-3 of their own texts: those who send three texts made
-    # of common support phrases are dropped. The same people in a one-hour spike win
-    # (0.99); with at most two texts each the plateau wins too (plateau_two_texts).
-    "plateau_days": "3-day plateau, 1-3 own texts each: coverage 0.9585 "
-                    "(raid_phrases 338, flagged_sender 142)",
-    "plateau_one_day": "2,400 senders spread over one day: coverage 0.9309 "
-                       "(raid_phrases 182)",
+    # A viral share at a steady plateau (2,500 new people a day, clock-shaped, for three
+    # days), each sending 1-3 texts of their own made of common support phrases: those who
+    # send three are dropped, and with them people who used the same phrases. The same
+    # people in a one-hour spike win (0.99); with at most two texts each the plateau wins.
+    "plateau_days": "3-day plateau, 1-3 own texts each: coverage 0.8993 "
+                    "(raid_phrases 815, flagged_sender 408)",
+    "plateau_one_day": "2,400 senders spread over one day: coverage 0.9265 "
+                       "(raid_phrases 200, flagged_sender 93)",
+    # A magazine feature read all day: 60% of readers send a long testimony made of the
+    # usual sentences ("Je voulais juste dire ...", "Merci pour ce que vous faites");
+    # 30% of those then tell one or two more incidents in further SMS.
+    "testimony_incidents": "30% of testimonies followed by more incidents: coverage 0.9221 "
+                           "(raid_phrases 190, flagged_sender 73)",
+    "testimony_incidents_20pct": "20%: coverage 0.9041 (raid_phrases 234)",
+    # 20% of the testimony writers send two or three whole testimonies in a row.
+    "testimony_series": "20% send 2-3 whole testimonies: coverage 0.8266 "
+                        "(raid_phrases 423, flagged_sender 103)",
+    "testimony_series_10pct_s2": "10%, seed 2: coverage 0.9357 (raid_phrases 157)",
 }
 WINS = sorted(set(ALL) - set(KNOWN_LOSSES))
 
