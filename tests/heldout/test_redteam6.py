@@ -9,23 +9,17 @@ lose are strict xfails with the measured coverage and the rules that dropped peo
 
 from __future__ import annotations
 
-import re
-from concurrent.futures import ThreadPoolExecutor
-from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from responder.policy.config import PolicyConfig
-
-from .redteam6 import LEGIT, OPT_OUT, VARIANTS, WORLDS, World
-from .test_heldout import MIN_COVERAGE, eur, reply_price, simulate
+from . import genuine
+from .redteam6 import LEGIT, OPT_OUT, VARIANTS, WORLDS
+from .test_heldout import MIN_COVERAGE
 
 pytestmark = pytest.mark.heldout
 
-Run = tuple[World, dict[str, Any]]
-E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+Run = genuine.Run
 ALL = {**WORLDS, **VARIANTS}
 
 # Measured with the defaults at the base of this branch (seed 1).
@@ -64,44 +58,20 @@ WINS = sorted(set(ALL) - set(KNOWN_LOSSES))
 
 @pytest.fixture(scope="module")
 def replay(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
-    """Every world generated and replayed once, two simulations at a time."""
-    root = tmp_path_factory.mktemp("redteam6")
-
-    def run(name: str) -> Run:
-        world = ALL[name]()
-        trace = world.write(root / f"{name}.jsonl")
-        return world, simulate(trace, root / f"{name}.results.json")
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(zip(ALL, pool.map(run, ALL), strict=True))
-
-
-def _coverage(world: World, results: dict[str, Any]) -> Decimal:
-    coverage = eur(results["legit_coverage"])
-    replied = results["legit_senders_replied"]
-    assert abs(coverage - Decimal(replied) / len(world.senders(LEGIT))) < Decimal("0.0001")
-    return coverage
+    return genuine.replay_all(ALL, tmp_path_factory.mktemp("redteam6"))
 
 
 @pytest.mark.parametrize("name", sorted(ALL))
 def test_sixth_red_team_results_account_for_the_trace(name: str,
-                                                     replay: dict[str, Run]) -> None:
+                                                  replay: dict[str, Run]) -> None:
     """Message and sender counts, oracle and naive spends match the trace."""
-    world, results = replay[name]
-    price = reply_price(PolicyConfig())
-    assert results["messages"]["total"] == len(world.lines)
-    assert results["messages"]["legit"] == len(world.lines)
-    assert results["messages"]["raid"] == 0
-    assert results["legit_senders"] == len(world.senders(LEGIT))
-    assert eur(results["oracle_spend_eur"]) == len(world.senders(LEGIT)) * price
-    assert eur(results["naive_spend_eur"]) == len(world.lines) * price
-    assert eur(results["spend_eur"]) <= len(world.senders()) * price
+    genuine.check_accounts(*replay[name], LEGIT)
 
 
 @pytest.mark.parametrize("name", WINS)
 def test_sixth_red_team_worlds_the_defaults_win(name: str, replay: dict[str, Run]) -> None:
     world, results = replay[name]
-    coverage = _coverage(world, results)
+    coverage = genuine.coverage(world, results, LEGIT)
     assert coverage >= MIN_COVERAGE, (name, coverage, results["decisions"]["by_rule"])
 
 
@@ -111,30 +81,17 @@ def test_sixth_red_team_worlds_the_defaults_win(name: str, replay: dict[str, Run
 ])
 def test_sixth_red_team_worlds_the_defaults_lose(name: str, replay: dict[str, Run]) -> None:
     world, results = replay[name]
-    coverage = _coverage(world, results)
+    coverage = genuine.coverage(world, results, LEGIT)
     assert coverage >= MIN_COVERAGE, (name, coverage, results["decisions"]["by_rule"])
 
 
 def test_sixth_red_team_worlds_are_deterministic(tmp_path: Path) -> None:
     """A world is a pure function of its seed: written twice, the same bytes."""
-    for name in ("corporate_day", "voip_block", "typo_readout", "plateau_one_day"):
-        first = ALL[name]().write(tmp_path / f"{name}.a.jsonl")
-        second = ALL[name]().write(tmp_path / f"{name}.b.jsonl")
-        assert first.read_bytes() == second.read_bytes(), name
-    assert WORLDS["voip_block"](seed=2).lines != WORLDS["voip_block"]().lines
+    genuine.check_deterministic(
+        ALL, ["voip_block", "corporate_day", "typo_readout", "plateau_one_day"], tmp_path)
 
 
 @pytest.mark.parametrize("name", sorted(ALL))
 def test_sixth_red_team_traces_are_well_formed(name: str) -> None:
     """Sorted times, E.164 numbers, all genuine, no opt-out as a first text."""
-    world = ALL[name]()
-    assert world.lines, name
-    assert not world.has_raid
-    times = [t for t, *_ in world.lines]
-    assert times == sorted(times) and times[0] >= 0
-    firsts: dict[str, str] = {}
-    for _, number, body, label in world.lines:
-        assert E164.match(number), number
-        assert label == LEGIT
-        firsts.setdefault(number, body)
-    assert not [b for b in firsts.values() if b.strip().lower() in OPT_OUT]
+    genuine.check_well_formed(ALL[name](), LEGIT, OPT_OUT)
