@@ -279,3 +279,11 @@ def test_a_duration_must_be_finite(tmp_path: Path, value: str) -> None:
 def test_a_bare_number_is_seconds(tmp_path: Path) -> None:
     loaded = load_text(tmp_path, MINIMAL.replace('duration = "2d"', "duration = 172800"))
     assert getattr(loaded, "duration_s", None) == 172800.0
+
+
+def test_a_quoted_table_header_names_its_line(tmp_path: Path) -> None:
+    """An empty quoted header (['']) was reported as an unknown key with no line: a quoted
+    part of a header names the same table as a bare one."""
+    err = error(tmp_path, MINIMAL + "\n['']\nx = 1\n")
+    assert err.line == MINIMAL.count("\n") + 2
+    assert "unknown scenario key ''" in str(err)

@@ -138,7 +138,8 @@ def locate(text: str | None, dotted: str) -> int | None:
     for number, raw in enumerate(text.splitlines(), start=1):
         table = _TABLE.match(raw)
         if table:
-            current = table.group(1).strip()
+            # a quoted part names the same table as a bare one: ["policy"] is [policy]
+            current = ".".join(p.strip().strip("\"'") for p in table.group(1).split("."))
             seen_for_table[current] = seen_for_table.get(current, -1) + 1
             if not parts[-1:] or dotted == current:
                 return number
