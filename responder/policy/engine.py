@@ -586,8 +586,7 @@ def _observe_text(state: PolicyState, msg: Message, sender: _Sender, now: float)
     # yet more while held, it is that sender's own flood, still not the text's heat
     # (_FLOOD_ONLY): people left waiting press send again and again.
     repeats = _PASTE
-    if ((sender.held or now - sender.first_seen <= _RETRY_S)
-            and _text_key(msg.body) == sender.first_key):
+    if sender.count > 1 and _first_text_again(sender, msg.body, now):
         repeats = (_RETRY if sender.count <= _RETRY_MESSAGES
                    else _FLOOD_ONLY if sender.held else _PASTE)
     if cfg.fragments.enabled:
@@ -599,11 +598,18 @@ def _observe_text(state: PolicyState, msg: Message, sender: _Sender, now: float)
     return features
 
 
+def _first_text_again(sender: _Sender, body: str, now: float) -> bool:
+    """Whether ``body`` is the sender's first text sent again while it waits for an answer:
+    within _RETRY_S of it, or while its reply is held."""
+    return ((sender.held or now - sender.first_seen <= _RETRY_S)
+            and _text_key(body) == sender.first_key)
+
+
 def _count_retry(state: PolicyState, msg: Message, sender: _Sender, now: float) -> None:
     """Count a flagged sender's first text sent again at once in its template's retries
     (its other texts change nothing): a template hot because half its senders send every
     text twice must not cool as the raid's own senders, dropped, stop being counted."""
-    if now - sender.first_seen <= _RETRY_S and _text_key(msg.body) == sender.first_key:
+    if _first_text_again(sender, msg.body, now):  # (a flagged sender is never held)
         features = state.text_cache.get(msg.body)
         if features is not None and features.template in state.templates:
             _count_template(state, features.template, sender, now, _RETRY, False)
