@@ -10,7 +10,6 @@ reference for the format.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -23,7 +22,7 @@ from responder.policy.errors import ConfigError, locate, parse_toml, read_utf8
 from responder.policy.units import parse_duration
 from responder.sms import reply_text_problem
 from sim.metrics import MAX_SPAN_S
-from sim.trace import E164
+from sim.trace import E164, closest
 from sim.traffic import KINDS
 from sim.traffic.base import MAX_MESSAGES, SpecProblem, TrafficSpec, known_keys, parse_spec
 
@@ -303,9 +302,9 @@ def _traffic(
                               line=_header_line(text, "[[traffic]]", index),
                               hint=f"add kind = one of {kinds}")
         if not isinstance(kind, str) or kind not in KINDS:  # a list or table: unhashable
-            near = difflib.get_close_matches(str(kind).lower(), list(KINDS), n=1, cutoff=0.6)
+            near = closest(str(kind), KINDS) or "raid"
             raise fail(f"{where}.kind", f"unknown traffic kind {kind!r}",
-                       f'write kind = "{near[0] if near else "raid"}" (known kinds: {kinds})')
+                       f'write kind = "{near}" (known kinds: {kinds})')
         spec_class = KINDS[kind]
         try:
             spec = parse_spec(spec_class, table)

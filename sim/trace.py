@@ -159,7 +159,7 @@ def key_warnings(path: str | Path) -> list[str]:
                         continue
                     # a missing t, from, to or body stops the read (naming the near key);
                     # a missing label or id does not, so only those are looked for here
-                    near = _closest(key, _OPTIONAL)
+                    near = closest(key, _OPTIONAL)
                     if near is not None and near not in data:
                         found[key] = (number, near)
     except OSError:
@@ -374,7 +374,7 @@ def _whole_unicode(value: str, key: str, fail: Any) -> None:
                    "\\ud83d\\ude00 for 😀, or write them as UTF-8") from exc
 
 
-def _closest(word: str, candidates: Iterable[str]) -> str | None:
+def closest(word: str, candidates: Iterable[str]) -> str | None:
     """The candidate ``word`` looks like a misspelling of (or that looks like a misspelt
     ``word``): the same but for case, else the closest at 0.75 similarity, in lowercase."""
     lowered: dict[str, str] = {}
@@ -389,7 +389,7 @@ def _closest(word: str, candidates: Iterable[str]) -> str | None:
 def _misspelt(data: dict[str, Any], key: str) -> str | None:
     """A hint naming the key of ``data`` that looks like a misspelt ``key``, if any."""
     # the key itself is no misspelling of it ("from": null is a missing sender)
-    actual = _closest(key, [k for k in data if isinstance(k, str) and k != key])
+    actual = closest(key, [k for k in data if isinstance(k, str) and k != key])
     if actual is None:
         return None
     return (f'write "{key}", not {json.dumps(actual, ensure_ascii=False)}'
