@@ -226,8 +226,6 @@ def md_text(text: str) -> str:
     return _TAG_START.sub("&lt;", text.replace("|", "\\|").replace("\n", " "))
 
 
-
-
 def markdown(results: Mapping[str, Any]) -> str:
     """The whole summary as GitHub-flavoured Markdown, ending with a newline."""
     passed, verdict_text = verdict(results)
