@@ -24,8 +24,10 @@ callback is tried once, with a 5 s timeout; the bill counts them under ``callbac
 Faults are drawn per request from a seeded ``random.Random``, as the simulator's provider
 model draws them (``sim.provider``): the ``[provider]`` rates of a scenario (or flags),
 raised during its ``[[faults]]`` windows. The windows are in scenario time:
-``offset_s + elapsed wall seconds * speed``, taken when the provider takes the request,
-after its throughput queue (the simulator draws after its token wait too).
+``offset_s + elapsed wall seconds * speed``. An outage is drawn on arrival: a refused
+connection never reaches the provider, so it takes no place in its queue. Every other
+outcome is the provider's when it takes the request, after its throughput queue. The
+simulator draws both at the same points (before and after its token wait).
 
 Latency and throughput (``latency``, ``throughput``; off unless asked for: the CLI asks
 for both when started from a scenario) follow ``sim.model``'s worker, in scenario time,
@@ -298,11 +300,15 @@ class FakeProvider:
     def full_outage(self, now: float) -> bool:
         return self.fault_rate("outage", now) >= 1.0
 
+    def draw_outage(self, now: float) -> bool:
+        """Whether this request's connection fails (drawn on arrival, as ``sim.model``
+        draws it before the token wait: a refused request never reaches the queue)."""
+        return self.rng.random() < self.fault_rate("outage", now)
+
     def draw(self, now: float) -> str:
-        """This request's outcome, as ``sim.model`` draws it."""
+        """This request's outcome once the provider takes it, as ``sim.model`` draws it
+        after its token wait (``draw_outage`` came first)."""
         rng = self.rng
-        if rng.random() < self.fault_rate("outage", now):
-            return "outage"
         model = self.config.model
         timeout = max(model.timeout_rate, self.fault_rate("timeouts", now))
         limit = max(model.rate_limit_rate, self.fault_rate("rate_limit", now))
@@ -389,6 +395,9 @@ class FakeProvider:
             return twilio_error(400, 21617, "The concatenated message body exceeds the "
                                 f"{MAX_BODY_CHARS} character limit")
         now = self.scenario_time()
+        if self.draw_outage(now):  # the provider never saw it: no queue, no latency
+            self.bill.count("outage")
+            return twilio_error(503, 20503, "Service Unavailable", {"Connection": "close"})
         # The outcome is the provider's when it takes the request, after its queue, as
         # sim.model draws it after the token wait: a fault window that opens while a
         # request waits applies to it. Drawn on arrival all the same (before any await,
@@ -396,8 +405,6 @@ class FakeProvider:
         outcome = self.draw(now + self.queue_ahead(now))
         self.bill.count(outcome)
         config = self.config
-        if outcome == "outage":  # the provider never saw it: no queue, no latency
-            return twilio_error(503, 20503, "Service Unavailable", {"Connection": "close"})
         # Shaping, decided on arrival: every other outcome waits for its segments' turn,
         # as every attempt takes the simulator's token; then each but a timeout (held
         # timeout_delay_s instead) takes its latency.

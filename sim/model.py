@@ -292,16 +292,19 @@ class RaidModel:
                         self._probing = probe = True
                     break
                 attempts += 1
-                # throughput: the provider accepts segments at a fixed rate
-                start = max(env.now, self._token_free_at)
-                self._token_free_at = start + self.segments / model.segments_per_second
-                if start > env.now:
-                    yield env.timeout(start - env.now)
                 now = env.now
                 if rng.random() < self._fault_rate("outage", now):
+                    # the connection fails: the provider never sees the request, so it
+                    # takes none of its throughput (as scenarios.fake_provider refuses it)
                     outcome = "connect_error"
                     latency = 0.05
                 else:
+                    # throughput: the provider accepts segments at a fixed rate
+                    start = max(now, self._token_free_at)
+                    self._token_free_at = start + self.segments / model.segments_per_second
+                    if start > now:
+                        yield env.timeout(start - now)
+                        now = env.now
                     latency = model.latency_median_s * (rng.lognormvariate(0.0, sigma)
                                                         if sigma else 1.0)
                     draw = rng.random()

@@ -156,6 +156,20 @@ def test_an_outage_fails_the_calls_inside_its_window_only(at: float, failed: boo
         assert m.legit_latencies == [0.0]
 
 
+def test_a_refused_connection_takes_none_of_the_providers_throughput() -> None:
+    """A call an outage refuses never reaches the provider, so it takes no segment token
+    (as the fake provider answers it at once, outside its queue). The provider takes one
+    segment per 100 s: had the reply tried in the outage taken a token per attempt, the
+    reply after it would wait for them."""
+    sim = run([record(600.0, 1), record(1200.0, 2)],
+              model=provider(segments_per_second=0.01, latency_median_s=0.5,
+                             latency_p95_s=0.5),
+              faults=(Fault("outage", 100.0, 1100.0, 1.0),))
+    m = sim.metrics
+    assert m.provider_errors["connect_error"] == 8 and m.rejected == 1
+    assert m.legit_latencies == [0.0]  # the second reply leaves the moment it arrives
+
+
 def test_nearest_rank_percentiles_on_a_hand_made_list() -> None:
     values = [float(v) for v in range(1, 11)]
     assert percentile(values, 50) == 5.0
