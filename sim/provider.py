@@ -115,11 +115,14 @@ def parse_provider(table: Mapping[str, Any] | None, *, path: str | Path | None =
                     raise ValueError(f"is a probability between 0 and 1, got {value!r}")
                 changes[name] = float(value)
         except ValueError as exc:
-            raise ConfigError(f"{where} {exc}", path=path, line=locate(text, where)) from exc
+            sep = ":" if name.endswith("_s") else ""  # "provider.retry_after: cannot read..."
+            raise ConfigError(f"{where}{sep} {exc}", path=path, line=locate(text, where),
+                              hint=_value_hint(key, name)) from exc
     model = replace(model, **changes)
     if model.segments_per_second <= 0:
         raise ConfigError("provider.segments_per_second must be above 0", path=path,
-                          line=locate(text, "provider.segments_per_second"))
+                          line=locate(text, "provider.segments_per_second"),
+                          hint=_value_hint("segments_per_second", "segments_per_second"))
     if model.latency_p95_s < model.latency_median_s:  # the lognormal would quietly go flat
         key = "latency_p95" if "latency_p95" in table else "latency_median"
         raise ConfigError(
@@ -136,6 +139,17 @@ def parse_provider(table: Mapping[str, Any] | None, *, path: str | Path | None =
                           hint="each request has one outcome: the rates are shares of "
                           "the requests and add up to 1 at most")
     return model
+
+
+def _value_hint(key: str, name: str) -> str:
+    """How to write a ``[provider]`` value, for the error that refused one."""
+    if name.endswith("_s"):
+        return f'a duration of 0 or more, such as {key} = "250ms"'
+    if name in ("max_attempts", "workers", "breaker_threshold"):
+        return f"a whole number, such as {key} = {getattr(ProviderModel(), name)}"
+    if name.endswith("_rate"):
+        return f"a share of the requests between 0 and 1, such as {key} = 0.01"
+    return f"segments a second the provider accepts, above 0, such as {key} = 10"
 
 
 def outcome_shares_problem(model: ProviderModel) -> str | None:
@@ -178,6 +192,8 @@ def parse_faults(tables: Sequence[Mapping[str, Any]] | None, *, path: str | Path
                        "a duration such as \"30m\"") from exc
         rate = table.get("rate", 1.0)
         if not isinstance(rate, int | float) or isinstance(rate, bool) or not 0 <= rate <= 1:
-            raise fail("rate", f"faults.rate must be between 0 and 1, got {rate!r}")
+            raise fail("rate", f"faults.rate must be between 0 and 1, got {rate!r}",
+                       "the share of requests the fault hits while it lasts, such as "
+                       "rate = 0.5 (1: all of them)")
         faults.append(Fault(str(kind), start, start + duration, float(rate)))
     return tuple(faults)

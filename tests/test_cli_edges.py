@@ -11,6 +11,7 @@ import json
 import re
 import subprocess
 import sys
+import tomllib
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -763,3 +764,34 @@ def test_a_runaway_worker_count_is_refused_with_its_line(tmp_path: Path) -> None
     assert f"{scenario}:10: provider.workers must be at most 1,000" in done.stderr
     scenario.write_text(TINY + "\n[provider]\nworkers = 1000\n", encoding="utf-8")
     assert raidsim("simulate", str(scenario), "--quiet").returncode == 0
+
+
+@pytest.mark.parametrize("line", [
+    "workers = 0", "workers = 1001", "max_attempts = 2.5", "breaker_threshold = true",
+    'latency_median = "fast"', "retry_after = -1", "breaker_cooldown = []",
+    "error_rate = 2", "timeout_rate = -0.1", "segments_per_second = 0",
+    'segments_per_second = "x"', "reject_rate = nan",
+])
+def test_every_provider_value_error_names_its_line_and_says_how_to_write_it(line: str) -> None:
+    """A wrong ``[provider]`` value names the file and line, and the hint shows the key
+    written right (some errors had no hint)."""
+    from responder.policy.errors import ConfigError
+    from sim.provider import parse_provider
+
+    text = f'name = "x"\n\n[provider]\n{line}\n'
+    key = line.split(" = ")[0]
+    with pytest.raises(ConfigError) as caught:
+        parse_provider(tomllib.loads(text)["provider"], path="p.toml", text=text)
+    err = caught.value
+    assert err.path == "p.toml" and err.line == 4, str(err)
+    assert err.hint is not None and f"{key} = " in err.hint, str(err)
+
+
+def test_a_fault_rate_error_says_what_the_rate_is() -> None:
+    from responder.policy.errors import ConfigError
+    from sim.provider import parse_faults
+
+    text = '[[faults]]\nkind = "errors"\nrate = 1.5\n'
+    with pytest.raises(ConfigError) as caught:
+        parse_faults(tomllib.loads(text)["faults"], path="f.toml", text=text)
+    assert caught.value.line == 3 and caught.value.hint and "rate = 0.5" in caught.value.hint
