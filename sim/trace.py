@@ -229,7 +229,7 @@ def _reused_id(file: Path, line: int, record: TraceRecord, first_sender: str) ->
     where = f"line {first_line}" if first_line is not None else "an earlier line"
     return TraceError(
         f'"id" {json.dumps(record.message_id, ensure_ascii=False)} is already used by '
-        f'{where} from {first_sender}; this line is from {record.sender}',
+        f'{where} from {masked(first_sender)}; this line is from {masked(record.sender)}',
         path=file, line=line,
         hint="give each message its own id; an id may repeat only from the same sender "
         "(a provider retry), and a line without an id is numbered by its position",
@@ -413,8 +413,29 @@ def _address(data: dict[str, Any], key: str, fail: Any) -> str:
     if value is None:
         raise fail(f'missing "{key}"', _misspelt(data, key) or _ADDRESS_HINT)
     if not isinstance(value, str) or not is_address(value):
-        raise fail(f'"{key}" is not a phone number: {value!r}', _ADDRESS_HINT)
+        raise fail(f'"{key}" is not a phone number: {masked(repr(value))}', _ADDRESS_HINT)
     return value
+
+
+_DIGITS = re.compile(r"\d")
+
+
+def masked(text: str) -> str:
+    """``text`` with the digits of any phone number in it hidden but the first two and
+    the last two, for error messages: stderr ends up in CI logs, and numbers are personal
+    data. The shape (spaces, dots, a missing +) still shows what to fix; the line number
+    says where. Texts with fewer than 7 digits (short codes, typos) are shown whole."""
+    count = len(_DIGITS.findall(text))
+    if count < 7:
+        return text
+    seen = 0
+
+    def hide(match: re.Match[str]) -> str:
+        nonlocal seen
+        seen += 1
+        return match.group() if seen <= 2 or seen > count - 2 else "•"
+
+    return _DIGITS.sub(hide, text)
 
 
 def dumps_record(record: TraceRecord) -> str:

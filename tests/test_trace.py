@@ -205,8 +205,24 @@ def test_an_id_reused_by_another_sender_names_both_lines(tmp_path: Path) -> None
     err = error_for(path)
     assert err.line == 4
     assert str(err).startswith(f'{path}:4: "id" "SMa" is already used by line 1 from '
-                               "+33612345678; this line is from +33712345678")
+                               "+33•••••••78; this line is from +33•••••••78")
     assert "(hint: " in str(err)
+
+
+@pytest.mark.parametrize("value, shown", [
+    ('"+33 6 12 34 56 78"', "'+33 • •• •• •• 78'"),
+    ("33612345678", "33•••••••78"),
+    ('"06.12.34.56.78"', "'06.••.••.••.78'"),
+    ('"+3361234567812345678"', "'+33•••••••••••••••78'"),
+    ('"12-34"', "'12-34'"),  # no number to hide: a typo shown whole
+])
+def test_a_bad_from_is_quoted_with_its_digits_hidden(tmp_path: Path, value: str,
+                                                     shown: str) -> None:
+    """stderr lands in CI logs: the error shows the number's shape, not the number."""
+    path = write(tmp_path, '{"t": 0, "from": ' + value + ', "to": "+33644649021", '
+                 '"body": "x"}')
+    err = error_for(path)
+    assert err.line == 1 and f'"from" is not a phone number: {shown}' in str(err), str(err)
 
 
 def test_an_id_reused_by_the_same_sender_is_a_retry(tmp_path: Path) -> None:
