@@ -213,7 +213,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             extra = "load"  # the live replay's extra brings the simulator's too
         print(
             f"raidsim {args.command}: error: this command needs {exc.name}, which the lean "
-            f"responder install leaves out; install it with: pip install 'raidsim[{extra}]'",
+            f"responder install leaves out; install it from the raidsim checkout with: "
+            f"pip install '.[{extra}]'",
             file=sys.stderr,
         )
         return EXIT_USAGE

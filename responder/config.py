@@ -131,9 +131,13 @@ def load_settings(env: Mapping[str, str]) -> Settings:
                 raw[key] = value
                 from_file.add(key)
             else:
+                import difflib
+
+                close = difflib.get_close_matches(str(key), list(_SETTABLE), n=1, cutoff=0.8)
                 raise ConfigError(
                     f"unknown setting {key!r}", path=path, line=locate(file_text, key),
-                    hint="known: " + ", ".join(sorted(_SETTABLE)) + ", [policy]",
+                    hint=(f"did you mean {close[0]}? " if close else "")
+                    + "known: " + ", ".join(sorted(_SETTABLE)) + ", [policy]",
                 )
     unknown = unknown_env(env)
     if unknown:  # RAIDSIM_BUDGT_EUR=500 would otherwise start the service with no cap

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -65,10 +66,15 @@ def configure(base: PolicyConfig, settings: Mapping[str, Any]) -> PolicyConfig:
         else:
             table.setdefault(section, {})[key] = value
     try:
-        return PolicyConfig.from_mapping(table, base=base, prefix="policy")
+        return PolicyConfig.from_mapping(table, base=base, prefix="")
     except ConfigError as exc:
-        raise ValueError(f"--param: {exc.message}" + (f" ({exc.hint})" if exc.hint else "")
-                         ) from exc
+        hint = exc.hint
+        toml = re.fullmatch(r"write (\S+) = (.+?) \(no quotes around numbers and booleans\)",
+                            hint or "")
+        if toml:  # a policy file's advice; on the command line the value has no quotes
+            dotted = next((k for k in settings if k.rsplit(".", 1)[-1] == toml[1]), toml[1])
+            hint = f"e.g. --param {dotted}={toml[2]}"
+        raise ValueError(f"--param: {exc.message}" + (f" ({hint})" if hint else "")) from exc
 
 
 @dataclass(frozen=True)

@@ -414,7 +414,8 @@ def test_a_bad_setting_in_the_config_file_names_the_file_line_and_key(tmp_path: 
     config = tmp_path / "raidsim.toml"
     config.write_text('log_level = "INFO"\nbudgte_hour_eur = "5"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match=r"raidsim\.toml:2: unknown setting 'budgte_hour_eur' "
-                                          r"\(hint: known: .*budget_hour_eur"):
+                                          r"\(hint: did you mean budget_hour_eur\? "
+                                          r"known: .*budget_hour_eur"):
         load_settings({**env, "RAIDSIM_CONFIG": str(config)})
     config.write_text('log_level = "INFO"\n\nbudget_eur = "abc"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match=r"raidsim\.toml:3: budget_eur: cannot read 'abc'"):
@@ -795,3 +796,29 @@ def test_a_fault_rate_error_says_what_the_rate_is() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_faults(tomllib.loads(text)["faults"], path="f.toml", text=text)
     assert caught.value.line == 3 and caught.value.hint and "rate = 0.5" in caught.value.hint
+
+
+def test_a_misspelt_traffic_key_is_matched_to_the_closest_key() -> None:
+    """`buzz_flor` was matched to `buzz` (a substring test), not to `buzz_floor`."""
+    from responder.policy.errors import ConfigError
+    from sim.scenario import scenario_from_mapping
+
+    for typo, meant in (("buzz_flor", "buzz_floor"), ("mesages", "messages"),
+                        ("messages_per_sendr", "messages_per_sender")):
+        data = {"duration": "1h", "traffic": [{"kind": "organic", "messages": 5, typo: 1}]}
+        with pytest.raises(ConfigError, match=f"did you mean '{meant}'"):
+            scenario_from_mapping(data)
+
+
+def test_a_bad_sweep_value_is_explained_in_command_line_terms() -> None:
+    """`--param surge.factor=3,x` was answered with a policy file's advice (quotes, `=`
+    with spaces) about a key named `policy.surge.factor`, which the user never wrote."""
+    from responder.policy import PolicyConfig
+    from sim.sweep import configure
+
+    with pytest.raises(ValueError) as caught:
+        configure(PolicyConfig(), {"surge.factor": "x"})
+    assert str(caught.value) == ("--param: surge.factor must be a number, got 'x' "
+                                 "(e.g. --param surge.factor=0.5)")
+    with pytest.raises(ValueError, match=r"unknown key 'surge\.factr'"):
+        configure(PolicyConfig(), {"surge.factr": 3})

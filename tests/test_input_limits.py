@@ -288,7 +288,7 @@ def test_load_without_locust_says_which_extra_to_install(
     code, _, err = run(capsys, "load", write(tmp_path / "s.toml", SMALL),
                        "--auth-token", "x")
     assert code == 2, err
-    assert "pip install 'raidsim[load]'" in err
+    assert "from the raidsim checkout with: pip install '.[load]'" in err
 
 
 def test_messages_at_the_end_of_the_span_get_a_hint_about_the_span(

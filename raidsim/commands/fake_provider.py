@@ -32,6 +32,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         ),
         epilog=(
             "examples:\n"
+            "  export RAIDSIM_TWILIO_AUTH_TOKEN=test-auth-token-0123456789  # or --auth-token\n"
             "  raidsim fake-provider --port 8099\n"
             "  raidsim fake-provider scenarios/anti-relous-2017.toml --speed 60 "
             "--offset 5d20h\n"
@@ -57,7 +58,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         help="accepted account SID (default $RAIDSIM_TWILIO_ACCOUNT_SID, "
                         "else any AC... SID)")
     parser.add_argument("--auth-token", default=None,
-                        help="Basic-auth password (default $RAIDSIM_TWILIO_AUTH_TOKEN)")
+                        help="Basic-auth password the responder sends; required, here or "
+                        "as $RAIDSIM_TWILIO_AUTH_TOKEN")
     parser.add_argument("--eur-per-segment", default=None, metavar="EUR",
                         help="price of one segment (default: the scenario's, else 0.16)")
     parser.add_argument("--seed", type=seed_value, default=None, metavar="N",

@@ -50,7 +50,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "compressed replay looks like a faster raid to it."
         ),
         epilog=(
-            "example:\n"
+            "example (docs/live-load.md):\n"
+            "  export RAIDSIM_TWILIO_ACCOUNT_SID=AC0123456789abcdef0123456789abcdef\n"
+            "  export RAIDSIM_TWILIO_AUTH_TOKEN=test-auth-token-0123456789\n"
             "  raidsim fake-provider --port 8099 &\n"
             "  RAIDSIM_TWILIO_API_BASE=http://127.0.0.1:8099 raidsim serve --port 8000 &\n"
             "  raidsim load scenarios/anti-relous-2017.toml --from 5d20h --speed 60 \\\n"
@@ -752,8 +754,8 @@ def _run(args: argparse.Namespace, work: Path) -> int:
     if args.scenario is None and args.trace is None:
         raise UsageError("give a SCENARIO.toml, --trace FILE.jsonl, or both")
     if importlib.util.find_spec("locust") is None:  # it runs in a subprocess: check here
-        raise UsageError("raidsim load runs Locust, which is not installed (hint: pip "
-                         "install 'raidsim[load]')")
+        raise UsageError("raidsim load runs Locust, which is not installed (hint: install "
+                         "it from the raidsim checkout with: pip install '.[load]')")
     target = _loopback(args.target, "--target")
     provider = _loopback(args.provider, "--provider")
     token = args.auth_token or os.environ.get("RAIDSIM_TWILIO_AUTH_TOKEN")

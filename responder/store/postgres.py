@@ -31,7 +31,7 @@ class PostgresStore(SqlStore):
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise StoreError(
                 "the database URL is a PostgreSQL URL but psycopg is not installed; "
-                "install the extra: pip install 'raidsim[postgres]'"
+                "install the extra from the raidsim checkout: pip install '.[postgres]'"
             ) from exc
         self._psycopg = psycopg
         self.url = url

@@ -22,6 +22,7 @@ from itertools import accumulate, chain
 from typing import Any, ClassVar
 
 from responder.policy.units import parse_duration
+from sim.trace import closest
 
 if typing.TYPE_CHECKING:
     from sim.traffic.numbers import MobileNumbers
@@ -129,8 +130,9 @@ def parse_spec(spec_class: type[TrafficSpec], table: Mapping[str, Any]) -> Traff
             continue
         name = by_key.get(key)
         if name is None:
-            close = [k for k in by_key if k in key or key in k]
-            hint = f"did you mean {close[0]!r}? " if close else ""
+            close = closest(key, by_key) or next(
+                (k for k in by_key if k in key or key in k), None)  # "buzz_flor": buzz_floor
+            hint = f"did you mean {close!r}? " if close else ""
             raise SpecProblem(key, f"unknown key {key!r} for kind {spec_class.kind!r}",
                               hint + "known keys: " + ", ".join(known_keys(spec_class)))
         values[name] = _convert(key, name, hints[name], raw)

@@ -1187,6 +1187,9 @@ WORLDS = {
 
 
 def main(argv):
+    if any(arg.startswith("-") for arg in argv[1:]):  # --help, not a directory
+        print("usage: python -m tests.heldout.redteam [OUTDIR [WORLD...]]", file=sys.stderr)
+        raise SystemExit(0 if argv[1:] in (["-h"], ["--help"]) else 2)
     out = argv[1] if len(argv) > 1 else "/tmp/redteam/traces"
     names = argv[2:] or list(WORLDS)
     os.makedirs(out, exist_ok=True)

@@ -259,6 +259,9 @@ WORLDS = {
 
 
 def main(argv):
+    if len(argv) < 2 or any(arg.startswith("-") for arg in argv[1:]):  # --help: no directory
+        print("usage: python -m tests.heldout.redteam2 OUTDIR [WORLD...]", file=sys.stderr)
+        raise SystemExit(0 if argv[1:] in (["-h"], ["--help"]) else 2)
     out = argv[1]
     os.makedirs(out, exist_ok=True)
     names = argv[2:] or list(WORLDS)

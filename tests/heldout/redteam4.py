@@ -879,9 +879,9 @@ WORLDS: dict[str, Callable[[], World]] = {
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
+    if len(args) != 1 or args[0].startswith("-"):  # --help is no directory
         print("usage: python -m tests.heldout.redteam4 OUTDIR", file=sys.stderr)
-        return 2
+        return 0 if args in (["-h"], ["--help"]) else 2
     out = Path(args[0])
     out.mkdir(parents=True, exist_ok=True)
     for name, make in WORLDS.items():

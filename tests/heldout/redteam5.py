@@ -812,9 +812,9 @@ VARIANTS: dict[str, Callable[[], World]] = {
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
+    if len(argv) != 1 or argv[0].startswith("-"):  # --help is no directory
         print("usage: python -m tests.heldout.redteam5 OUTDIR", file=sys.stderr)
-        return 2
+        return 0 if argv in (["-h"], ["--help"]) else 2
     out = Path(argv[0])
     for name, make in {**WORLDS, **VARIANTS}.items():
         world = make()
