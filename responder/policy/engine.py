@@ -589,12 +589,13 @@ def _observe_text(state: PolicyState, msg: Message, sender: _Sender, now: float)
     if sender.count > 1 and _first_text_again(sender, msg.body, now):
         repeats = (_RETRY if sender.count <= _RETRY_MESSAGES
                    else _FLOOD_ONLY if sender.held else _PASTE)
+    template = _template_for(state, features) if cfg.templates.enabled else NO_TEMPLATE
     if cfg.fragments.enabled:
-        _count_fragments(state, features, sender, now, repeats == _PASTE)
-    if cfg.templates.enabled:
-        template = _template_for(state, features)
-        if template != NO_TEMPLATE:
-            _count_template(state, template, sender, now, repeats, features.disguised)
+        # (before _count_template adds it: whether the sender sent this text before)
+        again = template != NO_TEMPLATE and template in sender.templates
+        _count_fragments(state, features, sender, now, repeats == _PASTE, again)
+    if template != NO_TEMPLATE:
+        _count_template(state, template, sender, now, repeats, features.disguised)
     return features
 
 
@@ -616,13 +617,18 @@ def _count_retry(state: PolicyState, msg: Message, sender: _Sender, now: float) 
 
 
 def _count_fragments(state: PolicyState, features: _Text, sender: _Sender, now: float,
-                     repeats: bool) -> None:
+                     repeats: bool, again: bool) -> None:
+    """Count a text's phrases: as used by one more first contact, or as reused by this
+    sender (``repeats``: not its first text sent again at once; ``again``: a text of a
+    template this sender sent before)."""
     cfg = state.config.fragments
     frags = features.phrases
     if not frags:
         return
     first = sender.count == 1
     own = sender.frags
+    if repeats and not first and _writing_on(sender, frags, own, again):
+        repeats = False
     table = state.fragments
     decay_rate = math.log(2) / cfg.halflife_s
     counted: list[str] = []  # phrases this sender now repeats for the first time
@@ -663,6 +669,24 @@ def _count_fragments(state: PolicyState, features: _Text, sender: _Sender, now: 
         sender.frags = own | frags if not counted else own | frags | frozenset(counted)
 
 
+def _writing_on(sender: _Sender, frags: frozenset[str], own: frozenset[str],
+                again: bool) -> bool:
+    """Whether a sender's later text is a person writing on after its answer, not reuse of
+    its phrases: its 2nd or 3rd message (_BURST_MESSAGES), within the repeats window (an
+    hour) of its previous one, from a sender already answered, and a new text (not one of
+    a template it sent before, nor made only of its own earlier phrases).
+
+    People who, once answered, write two or three texts in a row (a testimony, then
+    another incident; a story in parts) build them from the same stock phrases ("Je
+    voulais juste dire..."): counted as reuse, those phrases went hot on a steady plateau
+    of such people, and the newcomers who wrote them were dropped. A raid's members reuse
+    their pieces while their replies are held, as they keep sending (a 4th message and
+    more), when they come back to them later, or when they paste a text again.
+    """
+    return (sender.count <= _BURST_MESSAGES and len(sender.recent) >= 2
+            and bool(sender.replies) and not again and not frags <= own)
+
+
 def _fragments_hot(state: PolicyState, features: _Text, now: float) -> bool:
     """Most of the text is made of hot raid phrases (one shared phrase is not enough: a
     raid may borrow the words genuine senders use)."""
@@ -683,6 +707,7 @@ def _fragments_hot(state: PolicyState, features: _Text, now: float) -> bool:
 
 _SENDER_TEMPLATES = 16  # templates remembered per sender
 _COOL_SHARE = 0.5  # a hot template cools when its repeaters fall under half the bar
+_BURST_MESSAGES = 3  # a sender's first messages that may be one person writing on
 _REPEATED_MARK = "\x00"  # prefix, in a sender's set of phrases, of those counted as repeated
 
 
