@@ -34,24 +34,20 @@ KNOWN_LOSSES = {
     # nearly in order in +3375612xxxx; each writes their own text.
     "voip_block": "30% of viewers on one VoIP block: coverage 0.8913 (number_block 324)",
     "voip_block_10pct": "10% on one VoIP block: coverage 0.9584 (number_block 103)",
-    # A viral share at a steady plateau (2,500 new people a day, clock-shaped, for three
-    # days), each sending 1-3 texts of their own made of common support phrases: those who
-    # send three are dropped, and with them people who used the same phrases. The same
-    # people in a one-hour spike win (0.99); with at most two texts each the plateau wins.
-    "plateau_days": "3-day plateau, 1-3 own texts each: coverage 0.8993 "
-                    "(raid_phrases 815, flagged_sender 408)",
-    "plateau_one_day": "2,400 senders spread over one day: coverage 0.9265 "
-                       "(raid_phrases 200, flagged_sender 93)",
-    # A magazine feature read all day: 60% of readers send a long testimony made of the
-    # usual sentences ("Je voulais juste dire ...", "Merci pour ce que vous faites");
-    # 30% of those then tell one or two more incidents in further SMS.
-    "testimony_incidents": "30% of testimonies followed by more incidents: coverage 0.9221 "
-                           "(raid_phrases 190, flagged_sender 73)",
-    "testimony_incidents_20pct": "20%: coverage 0.9041 (raid_phrases 234)",
-    # 20% of the testimony writers send two or three whole testimonies in a row.
-    "testimony_series": "20% send 2-3 whole testimonies: coverage 0.8266 "
-                        "(raid_phrases 423, flagged_sender 103)",
-    "testimony_series_10pct_s2": "10%, seed 2: coverage 0.9357 (raid_phrases 157)",
+}
+# Won since a sender's 2nd and 3rd texts within the hour, new texts of its own sent once
+# answered, no longer count as reusing their phrases (docs/policy.md). Lost before, by
+# raid_phrases then flagged_sender: a viral share at a steady plateau (2,500 new people a
+# day, 1-3 own texts each of common support phrases) and a magazine testimony read all day
+# whose writers go on to tell more incidents or send 2-3 whole testimonies.
+FIXED = {
+    "plateau_days": "3-day plateau, 1-3 own texts each: 0.8993 before, now 0.9991",
+    "plateau_one_day": "2,400 senders spread over one day: 0.9265 before, now 1.0",
+    "testimony_incidents": "30% of testimonies followed by more incidents: 0.9221 before, "
+                           "now 1.0",
+    "testimony_incidents_20pct": "20%: 0.9041 before, now 1.0",
+    "testimony_series": "20% send 2-3 whole testimonies: 0.8266 before, now 1.0",
+    "testimony_series_10pct_s2": "10%, seed 2: 0.9357 before, now 1.0",
 }
 WINS = sorted(set(ALL) - set(KNOWN_LOSSES))
 
@@ -72,7 +68,8 @@ def test_sixth_red_team_results_account_for_the_trace(name: str,
 def test_sixth_red_team_worlds_the_defaults_win(name: str, replay: dict[str, Run]) -> None:
     world, results = replay[name]
     coverage = genuine.coverage(world, results, LEGIT)
-    assert coverage >= MIN_COVERAGE, (name, coverage, results["decisions"]["by_rule"])
+    assert coverage >= MIN_COVERAGE, (FIXED.get(name, name), coverage,
+                                      results["decisions"]["by_rule"])
 
 
 @pytest.mark.parametrize("name", [
