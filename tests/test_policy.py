@@ -430,6 +430,53 @@ def test_people_writing_on_in_stock_phrases_do_not_make_them_a_raids(
     assert newcomers == {expected}
 
 
+CANNED = ["Salut c'est qui ?", "Bonsoir tu es qui ?", "Coucou on se connait ?", "Allô qui est là ?"]
+
+
+@pytest.mark.parametrize(("sends", "held", "expected"), [
+    (2, False, "first_contact"),  # answered, the same text once more: half
+    (3, False, "raid_phrases"),  # twice more: the rest, as a raid's members do
+    (2, True, "raid_phrases"),  # while their replies are held, a variant of it: in full
+])
+def test_an_answered_sender_sending_a_canned_text_again_counts_half_for_its_phrases(
+        sends: int, held: bool, expected: str) -> None:
+    """A generator drawing each genuine text from a short list (1-3 per person, with
+    replacement) makes some people send the same text twice by chance. One in six doing
+    so, 20 minutes apart, once answered, made the list's phrases hot in full (the
+    newcomers who wrote them were dropped: 76 to 95 % coverage on tests/heldout/naive.py's
+    canned worlds). Sent a third time, or while held (a variant: the very same text is a
+    retry then), the text counts in full."""
+    state, ledger = PolicyState(PolicyConfig(surge=Surge(enabled=False))), MemoryLedger()
+    rng = random.Random(5)
+    t = 0.0
+    if held:  # a surge first: raid mode holds first contacts
+        state = PolicyState()
+        for i in range(300):
+            t += 2.0
+            admit(state, ledger, msg(90000 + i, number(rng), f"Message numéro {i} du jour", t),
+                  now=t)
+        assert state.raid_mode
+    resenders = []
+    for i in range(120):  # one person a minute (and in a surge, 30 others)
+        for j in range(30 if held else 0):
+            admit(state, ledger, msg(20000 + 30 * i + j, number(rng), f"Message {j} du jour",
+                                     t + 2.0 * j), now=t + 2.0 * j)
+        t += 60.0
+        sender, text = number(rng), CANNED[i % len(CANNED)]
+        first = admit(state, ledger, msg(i, sender, text, t), now=t)
+        assert first.rule == ("surge_hold" if held else "first_contact")
+        if i % 24 < 4:  # one in six people sends its text again: 4 in each 24, one per text
+            resenders.append((t, sender, text))
+    later = sorted((start + (400.0 if held else 1200.0) * k, sender, text)
+                   for start, sender, text in resenders for k in range(1, sends))
+    for n, (at, sender, text) in enumerate(later):
+        t = max(t, at)
+        admit(state, ledger, msg(1000 + n, sender, text + " ?" * held, t), now=t)
+    newcomers = {decide(state, msg(9000 + i, number(rng), CANNED[0], t + 1 + i),
+                        now=t + 1 + i).rule for i in range(4)}
+    assert newcomers == {expected}
+
+
 def test_a_held_sender_who_writes_again_in_new_words_is_answered() -> None:
     """During a surge, a person whose reply is held writes again ("allô ?", "tu réponds
     pas ?"), or sends its first text again (at once, or still waiting a quarter of an hour

@@ -629,6 +629,11 @@ def _count_fragments(state: PolicyState, features: _Text, sender: _Sender, now: 
     own = sender.frags
     if repeats and not first and _writing_on(sender, frags, own, again):
         repeats = False
+    # An answered sender sending one of its texts again counts half for its phrases, and
+    # the rest if it does so once more: people who pick their words from the same few
+    # texts (or a generator drawing them from a short list) do that now and then by
+    # chance; a raid's members paste theirs over and over, or while held.
+    half = repeats and not first and bool(sender.replies) and (again or frags <= own)
     table = state.fragments
     decay_rate = math.log(2) / cfg.halflife_s
     counted: list[str] = []  # phrases this sender now repeats for the first time
@@ -648,15 +653,19 @@ def _count_fragments(state: PolicyState, features: _Text, sender: _Sender, now: 
             if frag.clean >= 0:
                 frag.clean += 1
         elif repeats and h in own:
-            # A sender counts once per phrase, however often it pastes it (the mark in its
-            # set of phrases says it was counted): a few raiders flooding a phrase that
-            # thousands of genuine people use cannot make it look like a raid's.
-            mark = _REPEATED_MARK + h
-            if mark in own:
+            # A sender counts once per phrase, however often it pastes it (the marks in its
+            # set of phrases say it was counted, in full or half): a few raiders flooding a
+            # phrase that thousands of genuine people use cannot make it look like a raid's.
+            half_mark = _REPEATED_MARK + h
+            whole_mark = _REPEATED_MARK + half_mark
+            if whole_mark in own:
                 continue
-            counted.append(mark)
-            frag.self_repeats += 1.0
-            _first_reuse(frag, now - frag.born, cfg)
+            counted.append(whole_mark if not half or half_mark in own else half_mark)
+            if half_mark in own:  # counted half before: the rest now
+                frag.self_repeats += 1.0 - _HALF
+            else:
+                _first_reuse(frag, now - frag.born, cfg)
+                frag.self_repeats += _HALF if half else 1.0
             if (
                 not frag.public
                 and frag.first >= cfg.hot_senders
@@ -708,6 +717,7 @@ def _fragments_hot(state: PolicyState, features: _Text, now: float) -> bool:
 _SENDER_TEMPLATES = 16  # templates remembered per sender
 _COOL_SHARE = 0.5  # a hot template cools when its repeaters fall under half the bar
 _BURST_MESSAGES = 3  # a sender's first messages that may be one person writing on
+_HALF = 0.5  # what an answered sender's text sent again first counts for its phrases
 _REPEATED_MARK = "\x00"  # prefix, in a sender's set of phrases, of those counted as repeated
 
 

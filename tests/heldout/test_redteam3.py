@@ -43,6 +43,11 @@ KNOWN_LOSSES = {
     # one reply per raider, never a second: nothing in 2-3 different short insults from a
     # fresh number tells it from a person (the default seeds pass by a few raiders)
     "insult_pair_slow_s1": "two different insults per fresh number, an hour apart",
+    # the default seed passed by 4 raiders of 2,000 until an answered sender's resend came
+    # to count half for its phrases (docs/policy.md): the second insult is often the first
+    # again (a small stock), so each raider is now answered once, as on seed 1
+    "insult_pair_slow": "two insults per fresh number from a small stock: raid replies "
+                        "2,000 of 2,000 (1,996 before)",
     "insult_trio_s1": "three different insults per fresh number, minutes apart",
     "tv_plus_spike_s1": "2-3 different insults per fresh number inside a TV surge",
     # 20 SIMs in rotation for five days, in quiet traffic: each gets its first reply
