@@ -1,0 +1,131 @@
+"""The default defences on the seventh red team's worlds (``redteam7.py``), through the CLI.
+
+Written against the documented rules (``docs/policy.md``), aimed at the two newest:
+"Writing on after the answer is not reusing" and "An answered sender sending one of its
+texts again counts half for its phrases". Every world is replayed once per module with
+``python -m raidsim simulate --trace FILE --json OUT`` (two at a time) and judged on the
+product's criteria, recomputed from the trace (``_problems`` of ``test_redteam4``). Worlds
+the defaults lose are strict xfails with the measured numbers.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .genuine import replay_all
+from .redteam7 import LEGIT, OPT_OUT, RAID, RAID_FREE, WORLDS
+from .test_redteam4 import _account, _problems
+
+pytestmark = pytest.mark.heldout
+
+E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+
+KNOWN_LOSSES = {
+    # Genuine only. 15% of the support writers, answered, go on for 4 to 6 texts within the
+    # hour, each opened and signed the way their first was: from the 4th text on that is
+    # reuse, and the stock phrases turn hot (raid_phrases, flagged_sender).
+    "fourth_text_habit": "15% write 4-6 texts in their own opener/closer: coverage 0.5606 "
+                         "(1962/3500)",
+    "fourth_text_habit_5pct": "5% write 4-6 texts in their own opener/closer: coverage 0.9074 "
+                              "(3176/3500)",
+    # Genuine only. 15% of the writers, answered, send their whole text again 1-2 times,
+    # 1 to 20 hours later: the resends make the stock phrases a raid's.
+    "thanks_again": "15% resend their text 1-2 times hours later: coverage 0.5709 (1998/3500)",
+    # The same with one resend each: half a count each, and still lost.
+    "thanks_again_once": "15% resend their text once hours later: coverage 0.6660 (2331/3500)",
+    "thanks_again_once_10pct": "10% resend their text once hours later: coverage 0.9511 "
+                               "(3329/3500)",
+    # Genuine only, brush-off numbers: men who send their opener again once, 1-30 h later;
+    # the openers are templates, and templates count every resend in full.
+    "brushoff_resend": "10% resend their opener once: coverage 0.8983 (3144/3500; "
+                       "raid_template 194, raid_phrases 162)",
+    "brushoff_resend_5pct": "5% resend their opener once: coverage 0.9629 (3370/3500; "
+                            "raid_template 130)",
+    # Raid under the surge floor: each raider answered, then 1-2 new insults from the
+    # thread's pieces within the hour (writing on), and stop.
+    "writing_on_raid": "answered raiders writing on: spend 288.00 = per-sender 288.00, "
+                       "raid replies 900/900",
+    # The same, 15% coming back 2-20 h later with one more insult: below a tenth of repeaters.
+    "writing_on_raid_return": "15% of raiders come back hours later: spend 288.00 = per-sender "
+                              "288.00, raid replies 900/900",
+    # Raiders post testimonies in three of the genuine stock sentences and paste their own
+    # twice more, hours apart, from the sixth hour: the sentences turn hot before they are
+    # public, and the genuine newcomers who write them are dropped.
+    "testimony_poison_resend": "200 raiders poison 3 stock sentences (5% genuine resends): "
+                               "coverage 0.8545 (2649/3100), raid replies 52/200",
+    "testimony_poison_noresend": "200 raiders poison 3 stock sentences: coverage 0.8874 "
+                                 "(2751/3100), raid replies 64/200",
+    # The same raid from day 1.5: the sentences are public by then, genuine coverage 1.0,
+    # but every raider is answered once.
+    "testimony_poison_late": "poisoning public sentences: spend 528.00 = per-sender 528.00, "
+                             "raid replies 200/200",
+}
+WINS = sorted(set(WORLDS) - set(KNOWN_LOSSES))
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return replay_all(WORLDS, tmp_path_factory.mktemp("redteam7"))
+
+
+@pytest.mark.parametrize("name", sorted(WORLDS))
+def test_seventh_red_team_results_account_for_the_trace(name: str, runs: dict[str, Any]) -> None:
+    """Message and sender counts, per-sender, oracle and naive spends match the trace."""
+    _account(*runs[name])
+
+
+@pytest.mark.parametrize("name", WINS)
+def test_seventh_red_team_worlds_the_defaults_win(name: str, runs: dict[str, Any]) -> None:
+    assert _problems(*runs[name]) == [], name
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=reason))
+    for name, reason in sorted(KNOWN_LOSSES.items())
+])
+def test_seventh_red_team_worlds_the_defaults_still_lose(name: str,
+                                                         runs: dict[str, Any]) -> None:
+    assert _problems(*runs[name]) == []
+
+
+def test_seventh_red_team_worlds_are_deterministic(tmp_path: Path) -> None:
+    """A world is a pure function of its seed: written twice, the same bytes; another seed,
+    other lines."""
+    for name in ("thanks_again_once", "testimony_poison_resend"):
+        first = WORLDS[name]().write(tmp_path / f"{name}.a.jsonl")
+        second = WORLDS[name]().write(tmp_path / f"{name}.b.jsonl")
+        assert first.read_bytes() == second.read_bytes(), name
+        assert WORLDS[name](seed=2).lines != WORLDS[name]().lines, name
+
+
+@pytest.mark.parametrize("name", sorted(WORLDS))
+def test_seventh_red_team_traces_are_well_formed(name: str) -> None:
+    """Sorted times, E.164 numbers, one label per number, no opt-out as a first text, under
+    15,000 lines."""
+    world = WORLDS[name]()
+    assert 0 < len(world.lines) < 15_000, name
+    times = [t for t, *_ in world.lines]
+    assert times == sorted(times) and times[0] >= 0
+    labels: dict[str, str] = {}
+    firsts: dict[str, str] = {}
+    for _, number, body, label in world.lines:
+        assert E164.match(number), number
+        assert label in (LEGIT, RAID)
+        assert labels.setdefault(number, label) == label, number
+        firsts.setdefault(number, body)
+    assert not [b for b in firsts.values() if b.strip().lower() in OPT_OUT]
+    assert world.has_raid == (name not in RAID_FREE), name
+
+
+def test_seventh_red_team_main_writes_every_world(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from .redteam7 import main
+
+    assert main(["--help"]) == 0
+    assert "usage" in capsys.readouterr().out
+    assert main([str(tmp_path), "writing_on_raid"]) == 0
+    assert (tmp_path / "writing_on_raid.jsonl").exists()
