@@ -54,6 +54,15 @@ TEMPLATES = [
     "Raid du forum, vous allez fermer bientôt", "Ton numéro va exploser ce soir",
     "Spam spam spam jusqu'à la fermeture",
 ]
+# a text put together from three short lists: opener, sentence, sign-off (512 texts)
+OPENERS = ["Bonjour", "Salut", "Bonsoir", "Coucou", "Hello", "Bonjour à vous", "Salut à tous",
+           "Hey"]
+MIDDLES = ["on m'a donné ce numéro hier soir", "je ne sais pas qui est à l'appareil",
+           "c'est bien le numéro de Julie", "je viens de voir votre reportage à la télé",
+           "une amie m'a parlé de votre initiative", "je voulais savoir comment ça marche",
+           "on s'est croisés au bar samedi", "je trouve votre action super importante"]
+CLOSINGS = ["", "Merci", "Bonne soirée", "À bientôt", "Merci beaucoup", "Bonne journée", "😊",
+            "Bises"]
 SUFFIXES = ["!!", "😂", "lol", "mdr", "...", "🤡"]
 WORDS = ["bonjour", "salut", "merci", "pour", "le", "la", "les", "un", "une", "de", "du",
          "des", "on", "nous", "vous", "tu", "je", "il", "elle", "voir", "vu", "hier",
@@ -109,9 +118,10 @@ class _Maker:
         self.world.lines.append((t, number, body, label))
 
     def people(self, count: int, texts: list[str] | None, *, most: int = 3,
-               gap_s: float = 300.0, day_night: bool = False) -> None:
+               gap_s: float = 300.0, day_night: bool = False, combined: bool = False) -> None:
         """``count`` people over the days, each sending 1 to ``most`` texts drawn from
-        ``texts`` with replacement (or made of random words), minutes apart."""
+        ``texts`` with replacement (or put together from three lists, or made of random
+        words), minutes apart."""
         rng = self.rng
         for _ in range(count):
             number = self.number()
@@ -122,9 +132,14 @@ class _Maker:
                     break
                 t = rng.uniform(0, DAYS * DAY)
             for _ in range(rng.randint(1, most)):
-                body = rng.choice(texts) if texts else self.sentence()
+                body = (rng.choice(texts) if texts else self.combined() if combined
+                        else self.sentence())
                 self.add(t, number, body, LEGIT)
                 t += rng.expovariate(1 / gap_s)
+
+    def combined(self) -> str:
+        rng = self.rng
+        return f"{rng.choice(OPENERS)}, {rng.choice(MIDDLES)}. {rng.choice(CLOSINGS)}".strip()
 
     def sentence(self) -> str:
         words = self.rng.choices(WORDS, k=self.rng.randint(3, 12))
@@ -160,6 +175,25 @@ def organic_words(seed: int = 1) -> World:
     maker = _Maker("organic_words", seed)
     maker.people(3000, None)
     return maker.world
+
+
+def organic_combined(seed: int = 1, *, most: int = 3, gap_s: float = 300.0,
+                     name: str = "organic_combined") -> World:
+    """3,000 people over three days, 1-3 texts each, every text put together from an
+    opener, a sentence and a sign-off drawn from lists of 8 (512 texts in all). No raid."""
+    maker = _Maker(name, seed)
+    maker.people(3000, None, most=most, gap_s=gap_s, combined=True)
+    return maker.world
+
+
+def organic_combined_slow(seed: int = 1) -> World:
+    """The same, half an hour between a person's texts."""
+    return organic_combined(seed, gap_s=1800.0, name="organic_combined_slow")
+
+
+def organic_combined_chatty(seed: int = 1) -> World:
+    """The same, 1 to 5 texts each."""
+    return organic_combined(seed, most=5, name="organic_combined_chatty")
 
 
 def surge_canned(seed: int = 1) -> World:
@@ -247,14 +281,17 @@ def drip_on_canned(seed: int = 1) -> World:
 
 _MAKERS: dict[str, Callable[..., World]] = {
     f.__name__: f for f in (organic_canned, organic_canned_day_night, organic_words,
+                            organic_combined, organic_combined_slow, organic_combined_chatty,
                             surge_canned, same_text_everyone, raid_on_canned,
                             two_shot_raid_on_canned, small_raid_on_canned, drip_on_canned)
 }
-# every world with seeds 1 and 2, the canned-text worlds with three more
+# every world with seeds 1 and 2, the canned-text worlds with three more, the combined
+# ones with one more
 WORLDS: dict[str, Callable[[], World]] = {
     f"{name}_s{seed}": partial(make, seed)
     for name, make in _MAKERS.items()
-    for seed in ((1, 2, 3, 4, 5) if "canned" in name else (1, 2))
+    for seed in ((1, 2, 3, 4, 5) if "canned" in name else (1, 2, 3) if "combined" in name
+                 else (1, 2))
 }
 
 

@@ -32,6 +32,21 @@ KNOWN_LOSSES = {
     "small_raid_on_canned_s5": "coverage 0.9593 (raid_template: canned texts resent by chance)",
     "two_shot_raid_on_canned_s2": "coverage 0.9685 (raid_template: canned texts resent by "
                                   "chance)",
+    # Texts put together from three lists of 8 (opener, sentence, sign-off): a person's
+    # second or third text shares its sentence with the first one time in eight, and
+    # every such text is a near-duplicate (template) of an eighth of all texts. Counted as
+    # pastes, those chance resends make the sentences raid templates and phrases; 1 to 3
+    # texts minutes apart are won narrowly or lost (0.92-0.97), half an hour apart lost
+    # (0.87-0.98), 1 to 5 texts lost massively (0.09-0.16). Measured fixes (answered
+    # senders' 2nd and 3rd texts of a template counted as retries, hot phrases cooling
+    # like templates) won most of them but lost five blind red-team raids and weakened
+    # several more; not taken (docs/policy.md, what the defaults do not catch).
+    "organic_combined_s2": "coverage 0.9213 (raid_template 160, raid_phrases 76)",
+    "organic_combined_slow_s1": "coverage 0.8697 (raid_phrases 258, raid_template 133)",
+    "organic_combined_slow_s2": "coverage 0.942 (raid_template 174)",
+    "organic_combined_chatty_s1": "coverage 0.134 (raid_phrases 2443, raid_template 155)",
+    "organic_combined_chatty_s2": "coverage 0.1593 (raid_phrases 2310, raid_template 212)",
+    "organic_combined_chatty_s3": "coverage 0.0917 (raid_phrases 2622, raid_template 103)",
 }
 WINS = sorted(set(WORLDS) - set(KNOWN_LOSSES))
 
