@@ -375,6 +375,17 @@ def test_a_text_the_public_sent_first_stays_public(spread_s: float, config: Poli
     assert later == {expected}
 
 
+def _surge(state: PolicyState, ledger: MemoryLedger, rng: random.Random, *, first_id: int = 0,
+           text: str = "Bonjour, c'est qui ? {i}", t: float = 0.0) -> float:
+    """300 new senders, one every 2 s from ``t``: raid mode, first contacts held. Returns
+    the time of the last one."""
+    for i in range(300):
+        t += 2.0
+        admit(state, ledger, msg(first_id + i, number(rng), text.format(i=i), t), now=t)
+    assert state.raid_mode
+    return t
+
+
 STOCK = ["Je voulais juste dire merci", "merci pour ce que vous faites",
          "vous faites un travail formidable", "bon courage à toute l'équipe",
          "continuez comme ça surtout", "je vous soutiens à fond"]
@@ -407,11 +418,7 @@ def test_people_writing_on_in_stock_phrases_do_not_make_them_a_raids(
     t = 0.0
     if held:  # a surge first: raid mode holds first contacts
         state = PolicyState()
-        for i in range(300):
-            t += 2.0
-            admit(state, ledger, msg(90000 + i, number(rng), f"Bonjour, c'est qui ? {i}", t),
-                  now=t)
-        assert state.raid_mode
+        t = _surge(state, ledger, rng, first_id=90000)
     writers = []
     for i in range(60):  # one person every 30 s; every third writes on
         t += 30.0
@@ -451,11 +458,7 @@ def test_an_answered_sender_sending_a_canned_text_again_counts_half_for_its_phra
     t = 0.0
     if held:  # a surge first: raid mode holds first contacts
         state = PolicyState()
-        for i in range(300):
-            t += 2.0
-            admit(state, ledger, msg(90000 + i, number(rng), f"Message numéro {i} du jour", t),
-                  now=t)
-        assert state.raid_mode
+        t = _surge(state, ledger, rng, first_id=90000, text="Message numéro {i} du jour")
     resenders = []
     for i in range(120):  # one person a minute (and in a surge, 30 others)
         for j in range(30 if held else 0):
@@ -484,11 +487,7 @@ def test_a_held_sender_who_writes_again_in_new_words_is_answered() -> None:
     more than people do, is."""
     state, ledger = PolicyState(), MemoryLedger()
     rng = random.Random(9)
-    t = 0.0
-    for i in range(300):  # a press surge: raid mode, first contacts held
-        t += 2.0
-        admit(state, ledger, msg(i, number(rng), f"Bonjour, c'est qui ? {i}", t), now=t)
-    assert state.raid_mode
+    t = _surge(state, ledger, rng)  # a press surge: raid mode, first contacts held
     impatient, paster, chatterbox = number(rng), number(rng), number(rng)
     retrier, late_retrier = number(rng), number(rng)
     first = "Bonsoir, on s'est vus au concert samedi, tu te souviens de moi ?"
@@ -525,11 +524,7 @@ def test_viewers_pressing_send_again_and_again_while_held_do_not_make_their_text
     sends counted as pastes made it one, and every viewer who wrote it went unanswered."""
     state, ledger = PolicyState(), MemoryLedger()
     rng = random.Random(14)
-    t = 0.0
-    for i in range(300):  # the surge: raid mode, first contacts held
-        t += 2.0
-        admit(state, ledger, msg(i, number(rng), f"Bonjour, c'est qui ? {i}", t), now=t)
-    assert state.raid_mode
+    t = _surge(state, ledger, rng)
     viewers = [number(rng) for _ in range(105)]
     impatient = set(viewers[::7])
     sends = []

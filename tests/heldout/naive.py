@@ -16,16 +16,14 @@ Pure standard library and seeded: a world is a pure function of its seed.
 
 from __future__ import annotations
 
-import json
 import random
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-LEGIT, RAID = "legit", "raid"
-TO = "+33644649021"
+from .redteam4 import LEGIT, RAID, World  # the same trace lines; World.write keeps order
+
 DAY = 86_400.0
 DAYS = 3
 
@@ -72,32 +70,6 @@ WORDS = ["bonjour", "salut", "merci", "pour", "le", "la", "les", "un", "une", "d
          "ici", "là-bas", "ce", "cette", "cela", "avec", "sans", "chez"]
 
 
-@dataclass
-class World:
-    name: str
-    lines: list[tuple[float, str, str, str]] = field(default_factory=list)
-
-    def senders(self, label: str | None = None) -> set[str]:
-        return {n for _, n, _, lab in self.lines if label is None or lab == label}
-
-    @property
-    def has_raid(self) -> bool:
-        return any(lab == RAID for *_, lab in self.lines)
-
-    def count(self, label: str) -> int:
-        return sum(lab == label for *_, lab in self.lines)
-
-    def write(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("w", encoding="utf-8") as out:
-            for i, (t, number, body, label) in enumerate(sorted(self.lines)):
-                out.write(json.dumps({"t": round(t, 3), "from": number, "to": TO,
-                                      "body": body, "label": label, "id": f"SMnaive{i}"},
-                                     ensure_ascii=False) + "\n")
-        return path
-
-
 class _Maker:
     """One world under construction: its random source, numbers and lines."""
 
@@ -116,6 +88,11 @@ class _Maker:
 
     def add(self, t: float, number: str, body: str, label: str) -> None:
         self.world.lines.append((t, number, body, label))
+
+    def done(self) -> World:
+        """The world, its lines in time order."""
+        self.world.lines.sort()
+        return self.world
 
     def people(self, count: int, texts: list[str] | None, *, most: int = 3,
                gap_s: float = 300.0, day_night: bool = False, combined: bool = False) -> None:
@@ -160,21 +137,21 @@ def organic_canned(seed: int = 1) -> World:
     """3,000 people over three days, 1-3 texts each from 15 canned messages. No raid."""
     maker = _Maker("organic_canned", seed)
     maker.people(3000, CANNED)
-    return maker.world
+    return maker.done()
 
 
 def organic_canned_day_night(seed: int = 1) -> World:
     """The same from 30 canned messages, evenings busiest, 10 minutes between texts."""
     maker = _Maker("organic_canned_day_night", seed)
     maker.people(3000, MORE_CANNED, gap_s=600.0, day_night=True)
-    return maker.world
+    return maker.done()
 
 
 def organic_words(seed: int = 1) -> World:
     """3,000 people writing random sentences from a small vocabulary. No raid."""
     maker = _Maker("organic_words", seed)
     maker.people(3000, None)
-    return maker.world
+    return maker.done()
 
 
 def organic_combined(seed: int = 1, *, most: int = 3, gap_s: float = 300.0,
@@ -183,7 +160,7 @@ def organic_combined(seed: int = 1, *, most: int = 3, gap_s: float = 300.0,
     opener, a sentence and a sign-off drawn from lists of 8 (512 texts in all). No raid."""
     maker = _Maker(name, seed)
     maker.people(3000, None, most=most, gap_s=gap_s, combined=True)
-    return maker.world
+    return maker.done()
 
 
 def organic_combined_slow(seed: int = 1) -> World:
@@ -207,14 +184,14 @@ def surge_canned(seed: int = 1) -> World:
         for _ in range(1 if rng.random() < 0.7 else rng.randint(2, 3)):
             maker.add(t, number, rng.choice(VIEWERS), LEGIT)
             t += rng.expovariate(1 / 120)
-    return maker.world
+    return maker.done()
 
 
 def same_text_everyone(seed: int = 1) -> World:
     """2,500 people all writing "Bonjour", once or twice. No raid."""
     maker = _Maker("same_text_everyone", seed)
     maker.people(2500, ["Bonjour"], most=2, gap_s=200.0)
-    return maker.world
+    return maker.done()
 
 
 def raid_on_canned(seed: int = 1) -> World:
@@ -238,7 +215,7 @@ def raid_on_canned(seed: int = 1) -> World:
         for _ in range(300):
             maker.add(t, number, rng.choice(TEMPLATES), RAID)
             t += 5.0
-    return maker.world
+    return maker.done()
 
 
 def two_shot_raid_on_canned(seed: int = 1) -> World:
@@ -251,7 +228,7 @@ def two_shot_raid_on_canned(seed: int = 1) -> World:
         template = rng.choice(TEMPLATES)
         maker.add(t, number, maker.mutate(template), RAID)
         maker.add(t + rng.uniform(3600, 6 * 3600), number, maker.mutate(template), RAID)
-    return maker.world
+    return maker.done()
 
 
 def small_raid_on_canned(seed: int = 1) -> World:
@@ -265,7 +242,7 @@ def small_raid_on_canned(seed: int = 1) -> World:
         for _ in range(rng.randint(2, 12)):
             maker.add(t, number, maker.mutate(template), RAID)
             t += rng.expovariate(1 / 120)
-    return maker.world
+    return maker.done()
 
 
 def drip_on_canned(seed: int = 1) -> World:
@@ -276,7 +253,7 @@ def drip_on_canned(seed: int = 1) -> World:
     for _ in range(1500):
         maker.add(maker.rng.uniform(0, DAYS * DAY), maker.number(),
                   maker.mutate(maker.rng.choice(TEMPLATES)), RAID)
-    return maker.world
+    return maker.done()
 
 
 _MAKERS: dict[str, Callable[..., World]] = {
@@ -299,9 +276,11 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1 or argv[0].startswith("-"):
         print("usage: python -m tests.heldout.naive OUTDIR", file=sys.stderr)
         return 0 if argv in (["-h"], ["--help"]) else 2
+    out = Path(argv[0])
+    out.mkdir(parents=True, exist_ok=True)
     for name, make in WORLDS.items():
         world = make()
-        world.write(Path(argv[0]) / f"{name}.jsonl")
+        world.write(out / f"{name}.jsonl")
         print(f"{name}: {len(world.lines)} lines ({world.count(LEGIT)} legit, "
               f"{world.count(RAID)} raid)")
     return 0
