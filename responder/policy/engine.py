@@ -627,13 +627,17 @@ def _count_fragments(state: PolicyState, features: _Text, sender: _Sender, now: 
         return
     first = sender.count == 1
     own = sender.frags
-    if repeats and not first and _writing_on(sender, frags, own, again):
-        repeats = False
-    # An answered sender sending one of its texts again counts half for its phrases, and
-    # the rest if it does so once more: people who pick their words from the same few
-    # texts (or a generator drawing them from a short list) do that now and then by
-    # chance; a raid's members paste theirs over and over, or while held.
-    half = repeats and not first and bool(sender.replies) and (again or frags <= own)
+    half = False
+    if repeats and not first and sender.replies:  # an answered sender writes again
+        if again or frags <= own:
+            # One of its texts again (a text of one of its templates, or made only of its
+            # earlier phrases) counts half for its phrases, and the rest if it does so
+            # once more: people who pick their words from the same few texts (or a
+            # generator drawing them from a short list) do that now and then by chance; a
+            # raid's members paste theirs over and over, or while held.
+            half = True
+        elif _writing_on(sender):
+            repeats = False
     table = state.fragments
     decay_rate = math.log(2) / cfg.halflife_s
     counted: list[str] = []  # phrases this sender now repeats for the first time
@@ -678,12 +682,11 @@ def _count_fragments(state: PolicyState, features: _Text, sender: _Sender, now: 
         sender.frags = own | frags if not counted else own | frags | frozenset(counted)
 
 
-def _writing_on(sender: _Sender, frags: frozenset[str], own: frozenset[str],
-                again: bool) -> bool:
-    """Whether a sender's later text is a person writing on after its answer, not reuse of
-    its phrases: its 2nd or 3rd message (_BURST_MESSAGES), within the repeats window (an
-    hour) of its previous one, from a sender already answered, and a new text (not one of
-    a template it sent before, nor made only of its own earlier phrases).
+def _writing_on(sender: _Sender) -> bool:
+    """Whether an answered sender's new text (not one of a template it sent before, nor
+    made only of its own earlier phrases) is a person writing on after its answer, not
+    reuse of its phrases: its 2nd or 3rd message (_BURST_MESSAGES), within the repeats
+    window (an hour) of its previous one.
 
     People who, once answered, write two or three texts in a row (a testimony, then
     another incident; a story in parts) build them from the same stock phrases ("Je
@@ -692,8 +695,7 @@ def _writing_on(sender: _Sender, frags: frozenset[str], own: frozenset[str],
     their pieces while their replies are held, as they keep sending (a 4th message and
     more), when they come back to them later, or when they paste a text again.
     """
-    return (sender.count <= _BURST_MESSAGES and len(sender.recent) >= 2
-            and bool(sender.replies) and not again and not frags <= own)
+    return sender.count <= _BURST_MESSAGES and len(sender.recent) >= 2
 
 
 def _fragments_hot(state: PolicyState, features: _Text, now: float) -> bool:
