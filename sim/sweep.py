@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -68,12 +67,9 @@ def configure(base: PolicyConfig, settings: Mapping[str, Any]) -> PolicyConfig:
     try:
         return PolicyConfig.from_mapping(table, base=base, prefix="")
     except ConfigError as exc:
-        hint = exc.hint
-        toml = re.fullmatch(r"write (\S+) = (.+?) \(no quotes around numbers and booleans\)",
-                            hint or "")
-        if toml:  # a policy file's advice; on the command line the value has no quotes
-            dotted = next((k for k in settings if k.rsplit(".", 1)[-1] == toml[1]), toml[1])
-            hint = f"e.g. --param {dotted}={toml[2]}"
+        hint = exc.hint  # a policy file's advice, unless the value has an example to show
+        if exc.example is not None:  # on the command line: KEY=VALUE, no quotes
+            hint = "e.g. --param {}={}".format(*exc.example)
         raise ValueError(f"--param: {exc.message}" + (f" ({hint})" if hint else "")) from exc
 
 

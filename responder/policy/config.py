@@ -208,8 +208,10 @@ def _build(
     def key_path(*parts: str) -> str:
         return ".".join(p for p in (prefix, *parts) if p)
 
-    def fail(dotted: str, message: str, hint: str | None = None) -> ConfigError:
-        return ConfigError(message, path=path, line=locate(text, dotted), hint=hint)
+    def fail(dotted: str, message: str, hint: str | None = None,
+             example: str | None = None) -> ConfigError:
+        return ConfigError(message, path=path, line=locate(text, dotted), hint=hint,
+                           example=None if example is None else (dotted, example))
 
     if not isinstance(data, Mapping):
         raise fail(prefix, f"[{prefix}] must be a table")
@@ -254,7 +256,7 @@ def _expect(value: Any, kind: type, dotted: str, fail: Any) -> Any:
     if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
         raise fail(dotted, f"{dotted} must be {words}, got {value!r}",
                    f"write {dotted.rsplit('.', 1)[-1]} = {example} (no quotes around numbers "
-                   "and booleans)")
+                   "and booleans)", example=example)
     return value
 
 

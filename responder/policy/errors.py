@@ -11,7 +11,9 @@ from typing import Any
 class ConfigError(ValueError):
     """A configuration or scenario problem a user must fix.
 
-    ``str(err)`` reads ``FILE:LINE: what is wrong (hint: how to fix)``.
+    ``str(err)`` reads ``FILE:LINE: what is wrong (hint: how to fix)``. ``example``, for a
+    value of the wrong type: the dotted key and a value written right, for a caller that
+    shows them in its own syntax (``raidsim sweep --param``) rather than the file's.
     """
 
     def __init__(
@@ -21,11 +23,13 @@ class ConfigError(ValueError):
         path: str | Path | None = None,
         line: int | None = None,
         hint: str | None = None,
+        example: tuple[str, str] | None = None,
     ) -> None:
         self.message = message
         self.path = str(path) if path is not None else None
         self.line = line
         self.hint = hint
+        self.example = example
         super().__init__(self.__str__())
 
     def __str__(self) -> str:
