@@ -77,6 +77,7 @@ def replay_horizon_s(config: PolicyConfig) -> float:
     return max(
         config.surge.max_hold_s,
         3 * config.surge.baseline_halflife_s,
+        3 * config.habit.halflife_s,
         config.number_blocks.window_s,
         4 * config.templates.halflife_s,
         config.repeats.window_s,

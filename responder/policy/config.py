@@ -94,6 +94,16 @@ class Fragments:
 
 
 @dataclass(frozen=True)
+class Habit:
+    """This number's own senders' habit of sending their words again, learnt while calm:
+    the reuse bars of [templates] and [fragments] rise above it."""
+
+    enabled: bool = True
+    learn_s: float = 86400.0         # learnt from everything this long after the first message
+    halflife_s: float = 12 * 3600.0
+
+
+@dataclass(frozen=True)
 class Evasion:
     """Characters people do not type but filter-dodging scripts do: zero-width spaces,
     and look-alike letters from another script inside a Latin word."""
@@ -142,6 +152,7 @@ class PolicyConfig:
     templates: Templates = field(default_factory=Templates)
     number_blocks: NumberBlocks = field(default_factory=NumberBlocks)
     fragments: Fragments = field(default_factory=Fragments)
+    habit: Habit = field(default_factory=Habit)
     evasion: Evasion = field(default_factory=Evasion)
     repeats: Repeats = field(default_factory=Repeats)
     senders: Senders = field(default_factory=Senders)
@@ -191,6 +202,7 @@ _SECTIONS: dict[str, type] = {
     "templates": Templates,
     "number_blocks": NumberBlocks,
     "fragments": Fragments,
+    "habit": Habit,
     "evasion": Evasion,
     "repeats": Repeats,
     "senders": Senders,
@@ -284,6 +296,7 @@ def _section(current: Any, table: Mapping[str, Any], dotted: str, fail: Any) -> 
     aliases = {"window": "window_s", "calm": "calm_s", "observe": "observe_s",
                "max_hold": "max_hold_s", "baseline_halflife": "baseline_halflife_s",
                "halflife": "halflife_s", "hot_ttl": "hot_ttl_s", "public_after": "public_after_s",
+               "learn": "learn_s",
                "total_eur": "total_micros",
                "per_hour_eur": "per_hour_micros"}
     changes: dict[str, Any] = {}
@@ -328,7 +341,7 @@ def _section(current: Any, table: Mapping[str, Any], dotted: str, fail: Any) -> 
 # decision (ZeroDivisionError), in the simulator and in the responder alike.
 _POSITIVE: frozenset[tuple[str, str]] = frozenset({
     ("Surge", "window_s"), ("Surge", "baseline_halflife_s"),
-    ("Templates", "halflife_s"), ("Fragments", "halflife_s"),
+    ("Templates", "halflife_s"), ("Fragments", "halflife_s"), ("Habit", "halflife_s"),
 })
 # Counts that mean nothing below one: ``sender[:-0]`` is "", which put every sender in
 # one number block; a limit of 0 replies still answered once.

@@ -15,7 +15,9 @@ pipeline of small named rules, first match wins:
    * ``raid_template``: the text is a near-duplicate (Jaccard of character
      4-grams, candidates from a MinHash-style index) of a text that many
      *distinct* senders sent recently, and that template also shows raid
-     behaviour: a tenth of its senders paste it again, each counted once. Short
+     behaviour: a tenth of its senders paste it again, each counted once (and
+     clearly more than this number's own senders' habit of sending their words
+     again, when they have one: ``_habit_share``). Short
      texts ("Salut", "c'est qui ?") never form templates: people share those by
      chance.
    * ``number_block``: many new senders from one block of consecutive numbers
@@ -103,6 +105,7 @@ class _Sender:
         "first_seen",
         "flag",
         "frags",
+        "habit",
         "held",
         "last_seen",
         "opted_out",
@@ -129,6 +132,7 @@ class _Sender:
         self.frags: frozenset[str] = frozenset()  # phrases this sender has used
         self.templates: tuple[int, ...] = ()  # templates this sender has sent (at most 16)
         self.repeated: tuple[int, ...] = ()  # ...and those it has sent again (counted once)
+        self.habit = 0  # counted in the habit: as a first contact, then as a reuser
 
 
 class _Template:
@@ -300,6 +304,15 @@ class PolicyState:
         self.recent_new = 0.0
         self.recent_flagged = 0.0
         self.evidence_at = 0.0
+        # the population's habit of reusing its own words (_habit_share), learnt while
+        # calm: decayed counts of first contacts and of those who later reused theirs
+        self.habit_first = 0.0
+        self.habit_seen = 0  # first contacts ever learnt from
+        self.habit_reusers = 0.0
+        self.habit_window: float | None = None  # start of the current window
+        self.habit_since = 0.0  # start of the first window
+        self.window_first = 0
+        self.window_reusers = 0
         # near-duplicate templates
         self.templates: dict[int, _Template] = {}
         self.template_index: dict[str, list[int]] = {}
@@ -656,6 +669,13 @@ def _count_fragments(state: PolicyState, features: _Text, sender: _Sender, now: 
             frag.first += 1.0
             if frag.clean >= 0:
                 frag.clean += 1
+            if (frag.hot_at is not None
+                    and _habit_share(state, cfg.self_repeat_share) is not None
+                    and frag.self_repeats < _reuse_need(state, cfg.self_repeat_share,
+                                                        frag.first)):
+                # hot before this number's habit was known, and within it
+                frag.hot_at = None
+                state.hot_fragments.pop(h, None)
         elif repeats and h in own:
             # A sender counts once per phrase, however often it pastes it (the marks in its
             # set of phrases say it was counted, in full or half): a few raiders flooding a
@@ -674,12 +694,104 @@ def _count_fragments(state: PolicyState, features: _Text, sender: _Sender, now: 
                 not frag.public
                 and frag.first >= cfg.hot_senders
                 and frag.self_repeats >= cfg.min_self_repeats
-                and frag.self_repeats >= cfg.self_repeat_share * frag.first
+                and frag.self_repeats >= _reuse_need(state, cfg.self_repeat_share, frag.first)
             ):
                 frag.hot_at = now
                 state.hot_fragments[h] = frag
+    if counted:
+        _count_reuser(state, sender, now)
     if len(own) < 64:
         sender.frags = own | frags if not counted else own | frags | frozenset(counted)
+
+
+# The habit (see _habit_share): counted in windows of an hour; a window is added to what
+# has been learnt unless its reusers jump well above what the habit so far predicts. The
+# prior (first contacts who reuse nothing) keeps a few early reusers from making a habit.
+_HABIT_WINDOW_S = 3600.0
+_HABIT_PRIOR = 100.0
+_HABIT_LEARNT = 150.0  # first contacts counted before a window's jump can be refused
+_HABIT_JUMP = 2.0
+_HABIT_Z = 2.5  # a template's or phrase's reuse must exceed the habit by this many sigmas
+_HABIT_RAIDED = 0.5  # nothing is learnt while raid rules flag this share of new senders
+_NO_HABIT = 0.5  # a habit below half a rule's bar is no habit: the bar stays as it is
+
+
+def _roll_habit(state: PolicyState, now: float) -> None:
+    """Close the habit's current window when ``now`` is past it, and learn from it."""
+    start = state.habit_window
+    if start is None:
+        state.habit_window = state.habit_since = now - now % _HABIT_WINDOW_S
+        return
+    if now - start < _HABIT_WINDOW_S:
+        return  # (also when a driver's clock went back)
+    cfg = state.config.habit
+    new_start = now - now % _HABIT_WINDOW_S
+    factor = math.exp(-(new_start - start) * math.log(2) / cfg.halflife_s)
+    state.habit_first *= factor
+    state.habit_reusers *= factor
+    first, reusers = state.window_first, state.window_reusers
+    expected = first * _habit_ratio(state)
+    if _raid_evidence(state, now) < _HABIT_RAIDED and (
+            now - state.habit_since < cfg.learn_s or state.habit_first < _HABIT_LEARNT
+            or reusers <= _HABIT_JUMP * expected + 2.0 * math.sqrt(expected) + 2.0):
+        state.habit_first += first
+        state.habit_reusers += reusers
+        state.habit_seen += first
+    state.window_first = state.window_reusers = 0
+    state.habit_window = new_start
+
+
+def _habit_ratio(state: PolicyState) -> float:
+    # (the prior fades as the first _HABIT_PRIOR first contacts are counted)
+    prior = max(0.0, _HABIT_PRIOR - state.habit_seen)
+    return state.habit_reusers / (state.habit_first + prior) if state.habit_first else 0.0
+
+
+def _count_first(state: PolicyState, sender: _Sender, now: float) -> None:
+    """A first contact that no rule flagged, while calm: one more in the habit's count."""
+    if state.config.habit.enabled:
+        _roll_habit(state, now)
+        state.window_first += 1
+        sender.habit = _HABIT_COUNTED
+
+
+def _count_reuser(state: PolicyState, sender: _Sender, now: float) -> None:
+    """The sender reuses its own words for the first time (a text or a phrase again)."""
+    if sender.habit == _HABIT_COUNTED:
+        sender.habit = _HABIT_REUSED
+        if not state.raid_mode:
+            _roll_habit(state, now)
+            state.window_reusers += 1
+
+
+def _habit_share(state: PolicyState, bar: float) -> float | None:
+    """The share of this number's first contacts who later send a text or a phrase of
+    theirs again, learnt while calm; None while it is under half of ``bar``.
+
+    Some populations reuse their own words as a habit: people who send the same support
+    text again hours later, or who write four or five texts from the same few sentences
+    (a generator that builds every text from three short lists does that). A fixed bar
+    (a tenth of a template's or a phrase's senders) made such words raid templates and
+    phrases, and dropped most of the people who wrote them. The habit is learnt hour by
+    hour; after ``learn_s``, an hour whose reusers jump far above it is not learnt from
+    (a raid's onset), as the surge baseline ignores abnormal windows; nor is an hour in
+    raid mode, or one where raid rules flag half the new senders. ``[habit] enabled =
+    false`` gives the fixed bars back exactly."""
+    if not state.config.habit.enabled:
+        return None
+    share = _habit_ratio(state)
+    return share if share >= _NO_HABIT * bar else None
+
+
+def _reuse_need(state: PolicyState, bar: float, first: float) -> float:
+    """How many of ``first`` senders must reuse a template or phrase for it to be a raid's:
+    ``bar`` of them, and clearly more than this number's habit (_habit_share) when it has
+    one."""
+    share = _habit_share(state, bar)
+    if share is None:
+        return bar * first
+    expected = share * first
+    return max(bar * first, expected + _HABIT_Z * math.sqrt(expected))
 
 
 def _writing_on(sender: _Sender) -> bool:
@@ -720,6 +832,7 @@ _SENDER_TEMPLATES = 16  # templates remembered per sender
 _COOL_SHARE = 0.5  # a hot template cools when its repeaters fall under half the bar
 _BURST_MESSAGES = 3  # a sender's first messages that may be one person writing on
 _HALF = 0.5  # what an answered sender's text sent again first counts for its phrases
+_HABIT_COUNTED, _HABIT_REUSED = 1, 2  # _Sender.habit
 _REPEATED_MARK = "\x00"  # prefix, in a sender's set of phrases, of those counted as repeated
 
 
@@ -763,18 +876,20 @@ def _count_template(state: PolicyState, template: int, sender: _Sender, now: flo
         if repeats == _PASTE:
             tpl.repeats += 1.0
             _first_reuse(tpl, now - born, cfg)
+            _count_reuser(state, sender, now)
     hidden = _disguised(tpl)
     if tpl.public and not hidden:
         return  # raiders who paste a public phrase are judged by what else they do
     # Raid behaviour: many distinct senders, and some of them paste it again or
     # disguise it with characters nobody types.
+    need = _reuse_need(state, cfg.min_repeat_share, tpl.first)
     if tpl.first >= cfg.hot_senders and (
-        tpl.repeats >= cfg.min_repeat_share * tpl.first or hidden
+        tpl.repeats >= need or hidden
         or tpl.repeats + tpl.retries >= _RETRY_SHARE * tpl.first
     ):
         tpl.hot_at = now
     elif (tpl.hot_at is not None and not hidden
-          and tpl.repeats < _COOL_SHARE * cfg.min_repeat_share * tpl.first
+          and tpl.repeats < _COOL_SHARE * need
           and tpl.repeats + tpl.retries < _COOL_SHARE * _RETRY_SHARE * tpl.first):
         tpl.hot_at = None  # diluted by senders who never repeat it: a genuine phrase
 
@@ -1120,6 +1235,8 @@ def decide(state: PolicyState, message: Message, *, now: float) -> Decision:
     if rule is not None:
         _flag(state, sender, rule, now)
         return Decision.drop(rule)
+    if sender.count == 1 and not state.raid_mode:
+        _count_first(state, sender, now)
 
     if cfg.surge.enabled and state.raid_mode:
         priority = _score(state, message, sender, template)

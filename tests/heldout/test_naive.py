@@ -19,34 +19,19 @@ from .test_redteam4 import _account, _problems
 
 pytestmark = pytest.mark.heldout
 
-# Measured with the defaults (before the fix, 30 of the 39 worlds were lost: coverage 0.76
-# to 0.95; docs/policy.md, "An answered sender sending one of its texts again").
+# Measured with the defaults. Before the half count, 30 of the 39 canned worlds were lost
+# (coverage 0.76 to 0.95; docs/policy.md, "An answered sender sending one of its texts
+# again"); before the number's habit, 3 canned worlds (0.959 to 0.969) and 6 of the 9
+# put-together ones (0.09 to 0.94) still were (docs/policy.md, "A number's own habit").
 KNOWN_LOSSES = {
     **{f"drip_on_canned_s{seed}": "a drip raid, one pasted template per raider: every raider "
        "answered, spend = per-sender (docs/policy.md, what the defaults do not catch)"
        for seed in range(1, 6)},
-    # Canned texts of 5 words or more are templates too, and a template counts a resend in
-    # full: a few chance resends at night, when the template's count is low, turn it hot
-    # until it cools.
-    "small_raid_on_canned_s2": "coverage 0.9647 (raid_template: canned texts resent by chance)",
-    "small_raid_on_canned_s5": "coverage 0.9593 (raid_template: canned texts resent by chance)",
-    "two_shot_raid_on_canned_s2": "coverage 0.9685 (raid_template: canned texts resent by "
-                                  "chance)",
-    # Texts put together from three lists of 8 (opener, sentence, sign-off): a person's
-    # second or third text shares its sentence with the first one time in eight, and
-    # every such text is a near-duplicate (template) of an eighth of all texts. Counted as
-    # pastes, those chance resends make the sentences raid templates and phrases; 1 to 3
-    # texts minutes apart are won narrowly or lost (0.92-0.97), half an hour apart lost
-    # (0.87-0.98), 1 to 5 texts lost massively (0.09-0.16). Measured fixes (answered
-    # senders' 2nd and 3rd texts of a template counted as retries, hot phrases cooling
-    # like templates) won most of them but lost five blind red-team raids and weakened
-    # several more; not taken (docs/policy.md, what the defaults do not catch).
-    "organic_combined_s2": "coverage 0.9213 (raid_template 160, raid_phrases 76)",
-    "organic_combined_slow_s1": "coverage 0.8697 (raid_phrases 258, raid_template 133)",
-    "organic_combined_slow_s2": "coverage 0.942 (raid_template 174)",
-    "organic_combined_chatty_s1": "coverage 0.134 (raid_phrases 2443, raid_template 155)",
-    "organic_combined_chatty_s2": "coverage 0.1593 (raid_phrases 2310, raid_template 212)",
-    "organic_combined_chatty_s3": "coverage 0.0917 (raid_phrases 2622, raid_template 103)",
+    # Texts put together from three lists of 8 (opener, sentence, sign-off), 1 to 3 each
+    # minutes apart: a person's 2nd or 3rd text shares its sentence with the first one time
+    # in eight. This seed's chance resends, in its first hours, turn sentences hot before
+    # the number's habit is learnt (0.9213 before the habit).
+    "organic_combined_s2": "coverage 0.9333 (raid_template, raid_phrases in the first hours)",
 }
 WINS = sorted(set(WORLDS) - set(KNOWN_LOSSES))
 

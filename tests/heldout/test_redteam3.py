@@ -33,11 +33,14 @@ FIXED = {
     # genuine senders who send their first text again within minutes were counted as
     # pasting it: with the raiders' own repeats the frames went hot (coverage 0.9358)
     "mimic_fixed": "raiders write like genuine senders (fixed frames)",
+    # 1,500 raiders writing the genuine senders' sentences 3-8 times each: coverage 0.9167
+    # until the number's habit (docs/policy.md) raised the phrases' bar above the genuine
+    # senders' own reuse: 0.9783
+    "mimic_repeat": "raiders write like genuine senders and reuse their phrases",
 }
 KNOWN_LOSSES = {
     # raiders who write the very sentences this number's genuine senders write ("Salut c'est
     # Kevin, on s'est vus au bar hier soir"), several times each: the phrases go hot
-    "mimic_repeat": "raiders write like genuine senders and reuse their phrases",
     "mimic_long_tail": "raiders write like genuine senders (one evening, then quiet)",
     "mimic_disjoint": "raiders write like genuine senders (other names, same frames)",
     # one reply per raider, never a second: nothing in 2-3 different short insults from a

@@ -25,26 +25,11 @@ pytestmark = pytest.mark.heldout
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 KNOWN_LOSSES = {
-    # Genuine only. 15% of the support writers, answered, go on for 4 to 6 texts within the
+    # Genuine only. 5% of the support writers, answered, go on for 4 to 6 texts within the
     # hour, each opened and signed the way their first was: from the 4th text on that is
-    # reuse, and the stock phrases turn hot (raid_phrases, flagged_sender).
-    "fourth_text_habit": "15% write 4-6 texts in their own opener/closer: coverage 0.5606 "
-                         "(1962/3500)",
-    "fourth_text_habit_5pct": "5% write 4-6 texts in their own opener/closer: coverage 0.9074 "
-                              "(3176/3500)",
-    # Genuine only. 15% of the writers, answered, send their whole text again 1-2 times,
-    # 1 to 20 hours later: the resends make the stock phrases a raid's.
-    "thanks_again": "15% resend their text 1-2 times hours later: coverage 0.5709 (1998/3500)",
-    # The same with one resend each: half a count each, and still lost.
-    "thanks_again_once": "15% resend their text once hours later: coverage 0.6660 (2331/3500)",
-    "thanks_again_once_10pct": "10% resend their text once hours later: coverage 0.9511 "
-                               "(3329/3500)",
-    # Genuine only, brush-off numbers: men who send their opener again once, 1-30 h later;
-    # the openers are templates, and templates count every resend in full.
-    "brushoff_resend": "10% resend their opener once: coverage 0.8983 (3144/3500; "
-                       "raid_template 194, raid_phrases 162)",
-    "brushoff_resend_5pct": "5% resend their opener once: coverage 0.9629 (3370/3500; "
-                            "raid_template 130)",
+    # reuse; 5% is under half the 10% bar, so no habit is learnt, and the stock phrases turn
+    # hot (0.9074 before the habit; the 15% world is won, 0.9997).
+    "fourth_text_habit_5pct": "5% write 4-6 texts in their own opener/closer: coverage 0.9666",
     # Raid under the surge floor: each raider answered, then 1-2 new insults from the
     # thread's pieces within the hour (writing on), and stop.
     "writing_on_raid": "answered raiders writing on: spend 288.00 = per-sender 288.00, "
@@ -52,15 +37,8 @@ KNOWN_LOSSES = {
     # The same, 15% coming back 2-20 h later with one more insult: below a tenth of repeaters.
     "writing_on_raid_return": "15% of raiders come back hours later: spend 288.00 = per-sender "
                               "288.00, raid replies 900/900",
-    # Raiders post testimonies in three of the genuine stock sentences and paste their own
-    # twice more, hours apart, from the sixth hour: the sentences turn hot before they are
-    # public, and the genuine newcomers who write them are dropped.
-    "testimony_poison_resend": "200 raiders poison 3 stock sentences (5% genuine resends): "
-                               "coverage 0.8545 (2649/3100), raid replies 52/200",
-    "testimony_poison_noresend": "200 raiders poison 3 stock sentences: coverage 0.8874 "
-                                 "(2751/3100), raid replies 64/200",
-    # The same raid from day 1.5: the sentences are public by then, genuine coverage 1.0,
-    # but every raider is answered once.
+    # The testimony raid from day 1.5: the sentences are public by then, genuine coverage
+    # 1.0, but every raider is answered once.
     "testimony_poison_late": "poisoning public sentences: spend 528.00 = per-sender 528.00, "
                              "raid replies 200/200",
 }
