@@ -39,7 +39,7 @@ from responder.policy import (
     release,
     restore_held,
 )
-from responder.policy.engine import record_refund, seed_spend
+from responder.policy.engine import number_since, record_refund, seed_spend
 from responder.store import HeldRow, SqlStore
 
 
@@ -91,6 +91,9 @@ def rebuild_state(
     # Replay without the kill switch, whose drops would hide the traffic from the policy.
     replay_controls = Controls(False, set(controls.blocked), set(controls.allowed))
     state = PolicyState(config, replay_controls)
+    first = store.first_received_at()
+    if first is not None:  # the number's first day, not the replay's, is the habit's
+        number_since(state, first)
     rows = store.replay_messages(now - replay_horizon_s(config))
     reserved = store.reserved_ids([m.message_id for m, _ in rows])
     ledger = ReplayLedger(reserved)

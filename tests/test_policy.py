@@ -567,6 +567,29 @@ def test_a_raids_onset_is_not_learnt_as_the_numbers_habit(learn: float, learnt: 
         assert newcomers == {"raid_template"}
 
 
+@pytest.mark.parametrize(("told", "learnt"), [
+    (False, True),  # a fresh number: its first day is learnt from without question
+    (True, False),  # memory rebuilt from its last days: that day is long past
+])
+def test_a_rebuilt_memory_does_not_relearn_the_first_day(told: bool, learnt: bool) -> None:
+    """A driver that replays a window of stored traffic tells the policy when its number
+    started (``number_since``): a raid's onset in the window's first hours is then refused
+    as it was live, not learnt as the number's habit."""
+    config = PolicyConfig(surge=Surge(enabled=False))
+    state, ledger = PolicyState(config), MemoryLedger()
+    if told:
+        engine.number_since(state, -7 * 86400.0)
+    rng = random.Random(4)
+    events = [(120.0 * i, i, number(rng), _stock_text(rng, i)) for i in range(300)]
+    for k in range(200):  # 200 raiders over 5 hours from the 10th hour, all pasting again
+        t, sender = 36000.0 + 90.0 * k, number(rng)
+        events.append((t, 10000 + k, sender, COPYPASTA))
+        events.append((t + rng.uniform(3600.0, 7200.0), 20000 + k, sender, COPYPASTA + " !"))
+    for t, i, sender, body in sorted(events):
+        admit(state, ledger, msg(i, sender, body, t), now=t)
+    assert (engine._habit_share(state, 0.1) is not None) == learnt
+
+
 def test_a_held_sender_who_writes_again_in_new_words_is_answered() -> None:
     """During a surge, a person whose reply is held writes again ("allô ?", "tu réponds
     pas ?"), or sends its first text again (at once, or still waiting a quarter of an hour

@@ -509,3 +509,20 @@ def test_a_refund_waiting_for_the_lock_is_numbered_after_the_one_holding_it(
     assert not waiting.is_alive()
     assert reader.refunds_after(0) == [(1, "SM000", "+33620000000"),
                                        (2, "SM001", "+33620000001")]
+
+
+def test_the_rebuilt_policy_knows_when_its_number_started(store: SqlStore) -> None:
+    """The replay covers the last few days only, but the habit's first day (learnt from
+    without question) is the number's, not the replay window's: rebuilt after a week, the
+    policy still refuses an hour whose reusers jump, as it did before the restart."""
+    assert store.first_received_at() is None
+    config = PolicyConfig()
+    live = PolicyState(config)
+    started = NOW - 7 * 86400.0
+    _reply(store, live, "SM1", ALICE, started)
+    _reply(store, live, "SM2", BOB, NOW)
+    assert store.first_received_at() == started
+    state, replayed = rebuild_state(store, config, Controls(), now=NOW + 60.0)
+    assert replayed == 1  # Alice's week-old message is past the replay horizon
+    assert state.habit_since == started - started % 3600.0
+    assert state.habit_since == live.habit_since

@@ -310,7 +310,7 @@ class PolicyState:
         self.habit_seen = 0  # first contacts ever learnt from
         self.habit_reusers = 0.0
         self.habit_window: float | None = None  # start of the current window
-        self.habit_since = 0.0  # start of the first window
+        self.habit_since: float | None = None  # start of the number's first window
         self.window_first = 0
         self.window_reusers = 0
         # near-duplicate templates
@@ -720,7 +720,9 @@ def _roll_habit(state: PolicyState, now: float) -> None:
     """Close the habit's current window when ``now`` is past it, and learn from it."""
     start = state.habit_window
     if start is None:
-        state.habit_window = state.habit_since = now - now % _HABIT_WINDOW_S
+        state.habit_window = now - now % _HABIT_WINDOW_S
+        if state.habit_since is None:
+            state.habit_since = state.habit_window
         return
     if now - start < _HABIT_WINDOW_S:
         return  # (also when a driver's clock went back)
@@ -732,13 +734,23 @@ def _roll_habit(state: PolicyState, now: float) -> None:
     first, reusers = state.window_first, state.window_reusers
     expected = first * _habit_ratio(state)
     if _raid_evidence(state, now) < _HABIT_RAIDED and (
-            now - state.habit_since < cfg.learn_s or state.habit_first < _HABIT_LEARNT
+            now - (state.habit_since or 0.0) < cfg.learn_s or state.habit_first < _HABIT_LEARNT
             or reusers <= _HABIT_JUMP * expected + 2.0 * math.sqrt(expected) + 2.0):
         state.habit_first += first
         state.habit_reusers += reusers
         state.habit_seen += first
     state.window_first = state.window_reusers = 0
     state.habit_window = new_start
+
+
+def number_since(state: PolicyState, at: float) -> None:
+    """Tell the policy that its number has received messages since ``at``.
+
+    For a driver that rebuilds the policy's memory from a recent window of stored traffic
+    (``responder.recovery``): the habit learns from everything in its number's first day
+    (``habit.learn``), and that day is long past, not the start of the window replayed."""
+    start = at - at % _HABIT_WINDOW_S
+    state.habit_since = start if state.habit_since is None else min(state.habit_since, start)
 
 
 def _habit_ratio(state: PolicyState) -> float:

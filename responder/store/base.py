@@ -531,6 +531,11 @@ class SqlStore:
         row = self._one("SELECT COUNT(*) FROM inbound")
         return int(row[0]) if row else 0
 
+    def first_received_at(self) -> float | None:
+        """When the first message the store holds was received (None when it holds none)."""
+        row = self._one("SELECT MIN(received_at) FROM inbound")
+        return float(row[0]) if row is not None and row[0] is not None else None
+
     def held_count(self) -> int:
         """How many messages are held, by every process (their replies not yet decided)."""
         row = self._one("SELECT COUNT(*) FROM inbound WHERE held = 1")
