@@ -39,6 +39,7 @@ HOURLY = [0.25, 0.15, 0.08, 0.05, 0.04, 0.06, 0.15, 0.35, 0.55, 0.6, 0.65, 0.75,
 class World:
     name: str
     lines: list[tuple[float, str, str, str]] = field(default_factory=list)
+    ids: str = "RT7"  # prefix of the message ids it writes
 
     def senders(self, label: str | None = None) -> set[str]:
         return {n for _, n, _, lab in self.lines if label is None or lab == label}
@@ -55,15 +56,17 @@ class World:
         with path.open("w", encoding="utf-8", newline="\n") as out:
             for i, (t, number, body, label) in enumerate(self.lines):
                 out.write(json.dumps({"t": t, "from": number, "to": TO, "body": body,
-                                      "label": label, "id": f"RT7{i:08d}"},
+                                      "label": label, "id": f"{self.ids}{i:08d}"},
                                      ensure_ascii=False) + "\n")
         return path
 
 
 class Builder:
+    TEAM, IDS = "redteam7", "RT7"  # the seed's namespace and the message ids' prefix
+
     def __init__(self, name: str, seed: int) -> None:
         self.name = name
-        self.rng = random.Random(f"redteam7:{name}:{seed}")
+        self.rng = random.Random(f"{self.TEAM}:{name}:{seed}")
         self.used: set[str] = set()
         self.msgs: list[tuple[float, int, str, str, str]] = []
 
@@ -79,14 +82,17 @@ class Builder:
 
     def world(self) -> World:
         self.msgs.sort()
-        return World(self.name, [(t, n, b, lab) for t, _, n, b, lab in self.msgs])
+        return World(self.name, [(t, n, b, lab) for t, _, n, b, lab in self.msgs], self.IDS)
 
-    def daily_time(self, start: float, end: float) -> float:
-        """A time in [start, end) following the hour-of-day profile."""
+    def daily_time(self, start: float, end: float,
+                   weight: Callable[[float], float] | None = None) -> float:
+        """A time in [start, end) following the hour-of-day profile (times ``weight``,
+        at most 1)."""
         top = max(HOURLY)
         while True:
             t = self.rng.uniform(start, end)
-            if self.rng.random() * top < HOURLY[int(t // HOUR) % 24]:
+            w = HOURLY[int(t // HOUR) % 24] * (weight(t) if weight else 1.0)
+            if self.rng.random() * top < w:
                 return t
 
     def surge_time(self, at: float, rise: float, decay: float) -> float:
@@ -494,19 +500,25 @@ Worlds: """ + ", ".join(WORLDS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    return write_worlds(WORLDS, USAGE, argv)
+
+
+def write_worlds(worlds: dict[str, Callable[[], World]], usage: str,
+                 argv: Sequence[str] | None = None) -> int:
+    """The command line of a red team's module: write its worlds (or the named ones)."""
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help"):
-        print(USAGE)
+        print(usage)
         return 0 if args else 2
     out = Path(args[0])
-    names = args[1:] or list(WORLDS)
-    unknown = [n for n in names if n not in WORLDS]
+    names = args[1:] or list(worlds)
+    unknown = [n for n in names if n not in worlds]
     if unknown:
-        print(f"unknown world(s): {', '.join(unknown)}\n{USAGE}", file=sys.stderr)
+        print(f"unknown world(s): {', '.join(unknown)}\n{usage}", file=sys.stderr)
         return 2
     out.mkdir(parents=True, exist_ok=True)
     for name in names:
-        world = WORLDS[name]()
+        world = worlds[name]()
         path = world.write(out / f"{name}.jsonl")
         print(f"{path}: {len(world.lines)} lines, {len(world.senders(LEGIT))} legit senders, "
               f"{len(world.senders(RAID))} raid senders")

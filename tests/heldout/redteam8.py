@@ -4,7 +4,8 @@ Written blind against ``docs/policy.md`` (all of it, the habit bullet and its ne
 "Repeating is what a raid does" above all), ``docs/scenarios.md`` (the trace format) and
 ``tests/heldout/README.md``. Not read: ``responder/policy/engine.py``, ``sim/traffic/``,
 ``scenarios/``, and the other teams' generators, except ``redteam7.py``, whose structure
-(``World``, ``WORLDS``, ``main``) and text stocks are reused (imported, not copied).
+(``World``, ``Builder``, ``WORLDS``, ``main``) and text stocks are reused (imported, not
+copied).
 Standard library only; every world is a pure function of its seed.
 
 Two sides of the rule:
@@ -21,17 +22,14 @@ Two sides of the rule:
 
 from __future__ import annotations
 
-import json
 import random
-import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 
+from . import redteam7
 from .redteam7 import (
     AFTER_REPLY,
-    HOURLY,
     OPT_OUT,
+    World,
     brushoff,
     insult,
     pick,
@@ -40,7 +38,6 @@ from .redteam7 import (
 
 __all__ = ["LEGIT", "OPT_OUT", "RAID", "RAID_FREE", "WORLDS", "World", "main"]
 
-TO = "+33644649021"
 LEGIT = "legit"
 RAID = "raid"
 DAY = 86400.0
@@ -48,65 +45,8 @@ HOUR = 3600.0
 MIN = 60.0
 
 
-@dataclass
-class World:
-    name: str
-    lines: list[tuple[float, str, str, str]] = field(default_factory=list)
-
-    def senders(self, label: str | None = None) -> set[str]:
-        return {n for _, n, _, lab in self.lines if label is None or lab == label}
-
-    @property
-    def has_raid(self) -> bool:
-        return any(lab == RAID for *_, lab in self.lines)
-
-    def count(self, label: str) -> int:
-        return sum(lab == label for *_, lab in self.lines)
-
-    def write(self, path: str | Path) -> Path:
-        path = Path(path)
-        with path.open("w", encoding="utf-8", newline="\n") as out:
-            for i, (t, number, body, label) in enumerate(self.lines):
-                out.write(json.dumps({"t": t, "from": number, "to": TO, "body": body,
-                                      "label": label, "id": f"RT8{i:08d}"},
-                                     ensure_ascii=False) + "\n")
-        return path
-
-
-class Builder:
-    def __init__(self, name: str, seed: int) -> None:
-        self.name = name
-        self.rng = random.Random(f"redteam8:{name}:{seed}")
-        self.used: set[str] = set()
-        self.msgs: list[tuple[float, int, str, str, str]] = []
-
-    def number(self) -> str:
-        while True:
-            n = f"+33{self.rng.choice('67')}{self.rng.randrange(10**8):08d}"
-            if n not in self.used:
-                self.used.add(n)
-                return n
-
-    def add(self, t: float, number: str, body: str, label: str) -> None:
-        self.msgs.append((round(t, 3), len(self.msgs), number, body, label))
-
-    def world(self) -> World:
-        self.msgs.sort()
-        return World(self.name, [(t, n, b, lab) for t, _, n, b, lab in self.msgs])
-
-    def daily_time(self, start: float, end: float,
-                   weight: Callable[[float], float] | None = None) -> float:
-        """A time in [start, end) following the hour-of-day profile (times ``weight``,
-        at most 1)."""
-        top = max(HOURLY)
-        while True:
-            t = self.rng.uniform(start, end)
-            w = HOURLY[int(t // HOUR) % 24] * (weight(t) if weight else 1.0)
-            if self.rng.random() * top < w:
-                return t
-
-    def surge_time(self, at: float, rise: float, decay: float) -> float:
-        return at + self.rng.expovariate(1 / rise) + self.rng.expovariate(1 / decay)
+class Builder(redteam7.Builder):
+    TEAM, IDS = "redteam8", "RT8"
 
 
 # -- genuine senders ------------------------------------------------------------------------
@@ -384,23 +324,7 @@ Worlds: """ + ", ".join(WORLDS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if not args or args[0] in ("-h", "--help"):
-        print(USAGE)
-        return 0 if args else 2
-    out = Path(args[0])
-    names = args[1:] or list(WORLDS)
-    unknown = [n for n in names if n not in WORLDS]
-    if unknown:
-        print(f"unknown world(s): {', '.join(unknown)}\n{USAGE}", file=sys.stderr)
-        return 2
-    out.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        world = WORLDS[name]()
-        path = world.write(out / f"{name}.jsonl")
-        print(f"{path}: {len(world.lines)} lines, {len(world.senders(LEGIT))} legit senders, "
-              f"{len(world.senders(RAID))} raid senders")
-    return 0
+    return redteam7.write_worlds(WORLDS, USAGE, argv)
 
 
 if __name__ == "__main__":
