@@ -47,10 +47,16 @@ def format_summary_failures(results: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def verdict_line(entry: Mapping[str, Any]) -> str:
+    """``PASS  spend_eur <= €1,180.00: value €1,072.96`` (or FAIL): one threshold, as every
+    command prints it."""
+    return f"{'PASS' if entry.get('ok') is True else 'FAIL'}  {describe(entry)}"
+
+
 def format_gate(results: Mapping[str, Any]) -> list[str]:
     """Every threshold with PASS/FAIL, then a verdict line; what ``raidsim report`` prints."""
     entries = threshold_entries(results)
-    lines = [f"  {'PASS' if e.get('ok') is True else 'FAIL'}  {describe(e)}" for e in entries]
+    lines = [f"  {verdict_line(e)}" for e in entries]
     failures = [e for e in entries if e.get("ok") is not True]
     if not entries:
         lines.append("thresholds: none declared (nothing gated)")

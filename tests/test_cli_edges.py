@@ -451,12 +451,12 @@ def test_quiet_still_says_which_threshold_failed(tmp_path: Path) -> None:
                   "--threshold", "spend_euro<=5")
     assert run.returncode == 1
     assert run.stdout == ""
-    assert "raidsim simulate: threshold failed: spend_eur <= 0: FAILED, value" in run.stderr
+    assert "raidsim simulate: threshold failed: spend_eur <= €0.00: value €" in run.stderr
     assert "metric 'spend_euro' is missing from the results" in run.stderr
     run = raidsim("simulate", scenario, "--json", "-", "--threshold", "spend_eur<=0")
     assert run.returncode == 1
     assert json.loads(run.stdout)["passed"] is False
-    assert "threshold failed: spend_eur <= 0" in run.stderr
+    assert "raidsim simulate: threshold failed: spend_eur <= €0.00" in run.stderr
     run = raidsim("simulate", scenario, "--quiet")  # a pass stays silent
     assert run.returncode == 0 and run.stdout == "" and "threshold" not in run.stderr
 
@@ -500,7 +500,7 @@ def test_a_threshold_given_twice_is_checked_once(tmp_path: Path) -> None:
     names = [t["name"] + t["op"] + str(t["limit"])
              for t in json.loads(out.read_text())["thresholds"]]
     assert len(names) == len(set(names)) and "spend_eur<=1450" in names
-    assert run.stdout.count("spend_eur <= 1450") == 1
+    assert run.stdout.count("spend_eur <= €1,450.00") == 1
 
 
 @pytest.mark.parametrize("args", [("segments", "a", "b"),

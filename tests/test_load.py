@@ -164,7 +164,7 @@ def test_abort_on_fail_stops_the_run_early(tmp_path: Path) -> None:
     assert done.returncode == 1, done.stderr
     assert all(m.get("reply_to") for m in billed)  # each reply names its message
     assert "not in this run's plan" not in done.stderr
-    assert "aborting" in done.stderr
+    assert "raidsim load: aborting: threshold failed: spend_eur <= " in done.stderr
     results = json.loads(out.read_text())
     assert results["live"]["aborted"] == ["spend_eur"]
     decided = sum(v for k, v in results["live"]["responder"]["decisions"].items()

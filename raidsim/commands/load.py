@@ -748,6 +748,7 @@ def _run(args: argparse.Namespace, work: Path) -> int:
         duration_flag,
     )
     from reports import gate, parse_threshold, should_abort, thresholds_from_table
+    from reports.console import format_summary_failures
     from reports.thresholds import ThresholdSyntaxError, merge
     from responder.policy.errors import ConfigError
 
@@ -900,9 +901,9 @@ def _run(args: argparse.Namespace, work: Path) -> int:
                                    "messages": {"total": len(sent)}}
                         aborted = should_abort(partial, thresholds)
                         if aborted:
-                            print("raidsim load: aborting: " + "; ".join(
-                                f"{a.threshold.name} {a.threshold.op} {a.threshold.limit} "
-                                f"broken ({a.value})" for a in aborted), file=sys.stderr)
+                            for line in format_summary_failures(
+                                    {"thresholds": [a.to_json() for a in aborted]}):
+                                print(f"raidsim load: aborting: {line}", file=sys.stderr)
                             break
             finally:  # the end of the plan, an abort, an error, Ctrl-C or SIGTERM
                 stop_locust(process)

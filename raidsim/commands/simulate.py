@@ -192,19 +192,18 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise UsageError(f"{args.report}: cannot write the report: "
                              f"{exc.strerror or exc}") from exc
+    from reports.console import format_summary_failures, threshold_entries, verdict_line
+
     if not args.quiet and str(args.json_out) != "-":
         for line in summary_lines(results):
             print(line)
-        for item in results.get("thresholds", []):
-            mark = "ok  " if item.get("ok") else "FAIL"
-            print(f"  threshold {mark}  {item.get('message') or item.get('name')}")
+        for item in threshold_entries(results):
+            print(f"  threshold {verdict_line(item)}")
         if args.json_out is not None:
             print(f"  results           {args.json_out}")
         if args.report is not None:
             print(f"  report            {args.report / 'report.html'}")
     else:  # no summary (--quiet, or the JSON on stdout): still say why the exit code is 1
-        for item in results.get("thresholds", []):
-            if not item.get("ok"):
-                print(f"raidsim simulate: threshold failed: "
-                      f"{item.get('message') or item.get('name')}", file=sys.stderr)
+        for line in format_summary_failures(results):
+            print(f"raidsim simulate: {line}", file=sys.stderr)
     return EXIT_OK if passed else EXIT_THRESHOLD
