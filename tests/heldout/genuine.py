@@ -1,5 +1,6 @@
-"""What the genuine-only red-team tests (``test_redteam5.py``, ``test_redteam6.py``) share:
-replay every world once through the CLI, and check the results and traces against the
+"""What the red-team tests share: replay every world once through the CLI, and check the
+results (genuine-only worlds: ``test_redteam5.py``, ``test_redteam6.py``) and traces
+(those and ``test_redteam4.py``, ``test_redteam7.py``, ``test_redteam8.py``) against the
 worlds. A world here is any object with ``lines`` (``(t, number, body, label)`` tuples),
 ``senders(label=None)``, ``has_raid`` and ``write(path) -> Path``."""
 
@@ -60,18 +61,23 @@ def check_deterministic(worlds: Mapping[str, Callable[..., Any]], names: list[st
         first = worlds[name]().write(tmp_path / f"{name}.a.jsonl")
         second = worlds[name]().write(tmp_path / f"{name}.b.jsonl")
         assert first.read_bytes() == second.read_bytes(), name
-    assert worlds[names[0]](seed=2).lines != worlds[names[0]]().lines
+        assert worlds[name](seed=2).lines != worlds[name]().lines, name
 
 
-def check_well_formed(world: Any, legit: str, opt_out: Any) -> None:
-    """Sorted times, E.164 numbers, all genuine, no opt-out as a first text."""
+def check_well_formed(world: Any, legit: str, opt_out: Any, *, raid: str | None = None,
+                      has_raid: bool = False, max_lines: int | None = None) -> None:
+    """Sorted times, E.164 numbers, one label per number (``legit``, or ``raid`` in a world
+    ``has_raid``), no opt-out as a first text, fewer than ``max_lines`` lines."""
     assert world.lines
-    assert not world.has_raid
+    assert max_lines is None or len(world.lines) < max_lines
+    assert world.has_raid == has_raid
     times = [t for t, *_ in world.lines]
     assert times == sorted(times) and times[0] >= 0
+    labels: dict[str, str] = {}
     firsts: dict[str, str] = {}
     for _, number, body, label in world.lines:
         assert E164.match(number), number
-        assert label == legit
+        assert label == legit or (raid is not None and label == raid), label
+        assert labels.setdefault(number, label) == label, number
         firsts.setdefault(number, body)
     assert not [b for b in firsts.values() if b.strip().lower() in opt_out]

@@ -10,7 +10,6 @@ Worlds the defaults lose are strict xfails with the measured numbers.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,13 +18,13 @@ import pytest
 
 from responder.policy.config import PolicyConfig
 
+from . import genuine
 from .redteam4 import LEGIT, OPT_OUT, RAID, WORLDS, World
 from .test_heldout import MIN_COVERAGE, eur, reply_price, simulate
 
 pytestmark = pytest.mark.heldout
 
 Run = tuple[World, dict[str, Any]]
-E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 # Found lost by this team, won since (docs/policy.md, "sent again at once").
 FIXED = {
@@ -146,26 +145,13 @@ def test_fourth_red_team_worlds_the_defaults_still_lose(name: str,
 
 
 def test_fourth_red_team_worlds_are_deterministic(tmp_path: Path) -> None:
-    """A world is a pure function of its seed: written twice, the same bytes."""
-    for name in ("impatient_resend", "metro_poster_raid"):
-        first = WORLDS[name]().write(tmp_path / f"{name}.a.jsonl")
-        second = WORLDS[name]().write(tmp_path / f"{name}.b.jsonl")
-        assert first.read_bytes() == second.read_bytes(), name
+    """A world is a pure function of its seed: written twice, the same bytes; another seed,
+    other lines."""
+    genuine.check_deterministic(WORLDS, ["impatient_resend", "metro_poster_raid"], tmp_path)
 
 
 @pytest.mark.parametrize("name", sorted(WORLDS))
 def test_fourth_red_team_traces_are_well_formed(name: str) -> None:
     """Sorted times, E.164 numbers, one label per number, no opt-out as a first text."""
-    world = WORLDS[name]()
-    assert world.lines, name
-    times = [t for t, *_ in world.lines]
-    assert times == sorted(times) and times[0] >= 0
-    labels: dict[str, str] = {}
-    firsts: dict[str, str] = {}
-    for _, number, body, label in world.lines:
-        assert E164.match(number), number
-        assert label in (LEGIT, RAID)
-        assert labels.setdefault(number, label) == label, number
-        firsts.setdefault(number, body)
-    assert not [b for b in firsts.values() if b.strip().lower() in OPT_OUT]
-    assert world.has_raid == (name not in RAID_FREE), name
+    genuine.check_well_formed(WORLDS[name](), LEGIT, OPT_OUT, raid=RAID,
+                              has_raid=name not in RAID_FREE)

@@ -10,19 +10,16 @@ the defaults lose are strict xfails with the measured numbers.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .genuine import replay_all
+from . import genuine
 from .redteam7 import LEGIT, OPT_OUT, RAID, RAID_FREE, WORLDS
 from .test_redteam4 import _account, _problems
 
 pytestmark = pytest.mark.heldout
-
-E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 KNOWN_LOSSES = {
     # Genuine only. 5% of the support writers, answered, go on for 4 to 6 texts within the
@@ -47,7 +44,7 @@ WINS = sorted(set(WORLDS) - set(KNOWN_LOSSES))
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    return replay_all(WORLDS, tmp_path_factory.mktemp("redteam7"))
+    return genuine.replay_all(WORLDS, tmp_path_factory.mktemp("redteam7"))
 
 
 @pytest.mark.parametrize("name", sorted(WORLDS))
@@ -73,30 +70,15 @@ def test_seventh_red_team_worlds_the_defaults_still_lose(name: str,
 def test_seventh_red_team_worlds_are_deterministic(tmp_path: Path) -> None:
     """A world is a pure function of its seed: written twice, the same bytes; another seed,
     other lines."""
-    for name in ("thanks_again_once", "testimony_poison_resend"):
-        first = WORLDS[name]().write(tmp_path / f"{name}.a.jsonl")
-        second = WORLDS[name]().write(tmp_path / f"{name}.b.jsonl")
-        assert first.read_bytes() == second.read_bytes(), name
-        assert WORLDS[name](seed=2).lines != WORLDS[name]().lines, name
+    genuine.check_deterministic(WORLDS, ["thanks_again_once", "testimony_poison_resend"], tmp_path)
 
 
 @pytest.mark.parametrize("name", sorted(WORLDS))
 def test_seventh_red_team_traces_are_well_formed(name: str) -> None:
     """Sorted times, E.164 numbers, one label per number, no opt-out as a first text, under
     15,000 lines."""
-    world = WORLDS[name]()
-    assert 0 < len(world.lines) < 15_000, name
-    times = [t for t, *_ in world.lines]
-    assert times == sorted(times) and times[0] >= 0
-    labels: dict[str, str] = {}
-    firsts: dict[str, str] = {}
-    for _, number, body, label in world.lines:
-        assert E164.match(number), number
-        assert label in (LEGIT, RAID)
-        assert labels.setdefault(number, label) == label, number
-        firsts.setdefault(number, body)
-    assert not [b for b in firsts.values() if b.strip().lower() in OPT_OUT]
-    assert world.has_raid == (name not in RAID_FREE), name
+    genuine.check_well_formed(WORLDS[name](), LEGIT, OPT_OUT, raid=RAID,
+                              has_raid=name not in RAID_FREE, max_lines=15_000)
 
 
 def test_seventh_red_team_main_writes_every_world(tmp_path: Path,
