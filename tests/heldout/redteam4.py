@@ -66,6 +66,7 @@ def nanp(rng: random.Random, areas: tuple[str, ...]) -> str:
 class World:
     name: str
     lines: list[tuple[float, str, str, str]] = field(default_factory=list)
+    ids: str | None = None  # prefix of the message ids it writes (None: no "id" field)
 
     def senders(self, label: str | None = None) -> set[str]:
         return {n for _, n, _, lab in self.lines if label is None or lab == label}
@@ -80,9 +81,11 @@ class World:
     def write(self, path: str | Path) -> Path:
         path = Path(path)
         with path.open("w", encoding="utf-8", newline="\n") as out:
-            for t, number, body, label in self.lines:
-                out.write(json.dumps({"t": t, "from": number, "to": TO, "body": body,
-                                      "label": label}, ensure_ascii=False) + "\n")
+            for i, (t, number, body, label) in enumerate(self.lines):
+                line = {"t": t, "from": number, "to": TO, "body": body, "label": label}
+                if self.ids is not None:
+                    line["id"] = f"{self.ids}{i:08d}"
+                out.write(json.dumps(line, ensure_ascii=False) + "\n")
         return path
 
 

@@ -3,22 +3,22 @@
 "Writing on after the answer is not reusing" and "An answered sender sending one of its
 texts again counts half for its phrases". Written against the documented rules only (no
 reading of the policy's code, the project's traffic generator or the other teams'
-generators). Standard library only; every world is a pure function of its seed.
+generators). Standard library only; every world is a pure function of its seed. The
+trace lines and their writer are the fourth team's ``World`` (with this team's id prefix).
 
     python -m tests.heldout.redteam7 OUTDIR [NAME ...]
 """
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
-TO = "+33644649021"
+from .redteam4 import World  # the trace lines and their writer, shared
+
 LEGIT = "legit"
 RAID = "raid"
 DAY = 86400.0
@@ -33,32 +33,6 @@ OPT_OUT = frozenset({
 # Relative activity per local hour (t = 0 is midnight, a Tuesday).
 HOURLY = [0.25, 0.15, 0.08, 0.05, 0.04, 0.06, 0.15, 0.35, 0.55, 0.6, 0.65, 0.75,
           0.9, 0.85, 0.75, 0.75, 0.8, 0.95, 1.1, 1.2, 1.3, 1.35, 1.1, 0.6]
-
-
-@dataclass
-class World:
-    name: str
-    lines: list[tuple[float, str, str, str]] = field(default_factory=list)
-    ids: str = "RT7"  # prefix of the message ids it writes
-
-    def senders(self, label: str | None = None) -> set[str]:
-        return {n for _, n, _, lab in self.lines if label is None or lab == label}
-
-    @property
-    def has_raid(self) -> bool:
-        return any(lab == RAID for *_, lab in self.lines)
-
-    def count(self, label: str) -> int:
-        return sum(lab == label for *_, lab in self.lines)
-
-    def write(self, path: str | Path) -> Path:
-        path = Path(path)
-        with path.open("w", encoding="utf-8", newline="\n") as out:
-            for i, (t, number, body, label) in enumerate(self.lines):
-                out.write(json.dumps({"t": t, "from": number, "to": TO, "body": body,
-                                      "label": label, "id": f"{self.ids}{i:08d}"},
-                                     ensure_ascii=False) + "\n")
-        return path
 
 
 class Builder:
