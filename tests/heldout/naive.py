@@ -20,9 +20,8 @@ import random
 import sys
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 
-from .redteam4 import LEGIT, RAID, World  # the same trace lines; World.write keeps order
+from .redteam4 import LEGIT, RAID, World, write_all  # the same trace lines; World.write keeps order
 
 DAY = 86_400.0
 DAYS = 3
@@ -273,17 +272,7 @@ WORLDS: dict[str, Callable[[], World]] = {
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1 or argv[0].startswith("-"):
-        print("usage: python -m tests.heldout.naive OUTDIR", file=sys.stderr)
-        return 0 if argv in (["-h"], ["--help"]) else 2
-    out = Path(argv[0])
-    out.mkdir(parents=True, exist_ok=True)
-    for name, make in WORLDS.items():
-        world = make()
-        world.write(out / f"{name}.jsonl")
-        print(f"{name}: {len(world.lines)} lines ({world.count(LEGIT)} legit, "
-              f"{world.count(RAID)} raid)")
-    return 0
+    return write_all(WORLDS, "tests.heldout.naive", argv)
 
 
 if __name__ == "__main__":

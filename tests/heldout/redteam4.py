@@ -881,13 +881,17 @@ WORLDS: dict[str, Callable[[], World]] = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
+    return write_all(WORLDS, "tests.heldout.redteam4", sys.argv[1:] if argv is None else argv)
+
+
+def write_all(worlds: dict[str, Callable[[], World]], module: str, args: list[str]) -> int:
+    """``python -m MODULE OUTDIR``: write every world of ``worlds`` into OUTDIR."""
     if len(args) != 1 or args[0].startswith("-"):  # --help is no directory
-        print("usage: python -m tests.heldout.redteam4 OUTDIR", file=sys.stderr)
+        print(f"usage: python -m {module} OUTDIR", file=sys.stderr)
         return 0 if args in (["-h"], ["--help"]) else 2
     out = Path(args[0])
     out.mkdir(parents=True, exist_ok=True)
-    for name, make in WORLDS.items():
+    for name, make in worlds.items():
         world = make()
         world.write(out / f"{name}.jsonl")
         print(f"{name}: {len(world.lines)} lines "
