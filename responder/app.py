@@ -664,9 +664,9 @@ async def _policy_clock(ctx: Context, stopping: asyncio.Event) -> None:
         if days > 0 and now >= next_purge:
             # on its own: retention must not wait for the steps above to stop failing
             try:
-                purged = await db.call(core.store.purge_bodies, now - days * 86400.0)
-                if purged:
-                    event("retention_purge", bodies=purged, days=days)
+                purged, forgotten = await db.call(core.purge, before=now - days * 86400.0)
+                if purged or forgotten:
+                    event("retention_purge", bodies=purged, texts=forgotten, days=days)
                 next_purge = now + PURGE_EVERY_S
             except Exception as exc:  # tried again at the next tick
                 event("retention_error", level=40,

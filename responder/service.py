@@ -31,6 +31,7 @@ from responder.policy import (
     PolicyState,
     Released,
     admit,
+    forget_texts,
     next_deadline,
     release,
 )
@@ -387,6 +388,14 @@ class Responder:
                    last_hour_micros=self.store.spent_in_hour_micros(now) if hourly else 0,
                    now=now)
         return changed
+
+    # -- retention ----------------------------------------------------------------------
+
+    def purge(self, *, before: float) -> tuple[int, int]:
+        """Erase the bodies of messages received before ``before``, in the store and in the
+        policy's memory: (bodies erased, distinct texts forgotten)."""
+        erased = self.store.purge_bodies(before)
+        return erased, forget_texts(self.state, before=before)
 
     # -- outbox outcomes ----------------------------------------------------------------
 

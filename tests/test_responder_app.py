@@ -421,6 +421,35 @@ async def test_retention_runs_while_the_rest_of_the_policy_tick_fails(
         assert await until(lambda: bodies(settings) == [None], timeout=5)
 
 
+async def test_the_purge_erases_the_texts_from_the_policys_memory_too(tmp_path: Path) -> None:
+    """The hourly purge erased bodies in the database, while the running policy kept the
+    texts (its cache of texts, their sketches, each sender's phrases) for as long as its
+    rules look back. It now forgets those texts as well (``forget_texts``)."""
+    settings = settings_for(tmp_path, RAIDSIM_RETENTION_DAYS="1")
+    clock = Clock()
+    app = create_app(settings, clock=clock, transport=httpx.MockTransport(Provider()),
+                     rng=random.Random(1))
+    text = "Bonsoir, je rentre de Zanzibar et un type m'a donné ce numéro"
+
+    def remembered() -> bool:
+        state = app.state.ctx.core.state
+        return (text in state.text_cache or text in state.sketches.by_text
+                or any("zanzibar" in phrase for s in state.senders.values()
+                       for phrase in s.frags))
+
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+            await post_sms(client, "SM1", "+33600000001", text)
+            assert remembered()
+            clock.now += 2 * 86400
+            assert await until(lambda: bodies(settings) == [None])
+            assert await until(lambda: not remembered())
+            # what the store keeps stays: the sender is still answered once
+            again = await post_sms(client, "SM2", "+33600000001", "Salut")
+            assert again.headers["X-Raidsim-Decision"] == "drop sender_limit"
+
+
 # -- operator surface ------------------------------------------------------------------------
 
 

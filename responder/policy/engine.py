@@ -105,6 +105,7 @@ class _Sender:
         "first_seen",
         "flag",
         "frags",
+        "frags_at",
         "habit",
         "held",
         "last_seen",
@@ -130,6 +131,7 @@ class _Sender:
         self.held = False
         self.flag: str | None = None  # rule that judged this sender a raider
         self.frags: frozenset[str] = frozenset()  # phrases this sender has used
+        self.frags_at = now  # when the first message whose phrases are in frags came
         self.templates: tuple[int, ...] = ()  # templates this sender has sent (at most 16)
         self.repeated: tuple[int, ...] = ()  # ...and those it has sent again (counted once)
         self.habit = 0  # counted in the habit: as a first contact, then as a reuser
@@ -139,10 +141,11 @@ class _Template:
     """A cluster of near-identical texts: its first text's shingles and who sent it."""
 
     __slots__ = ("born", "clean", "disguised", "first", "hot_at", "last", "look_alike",
-                 "public", "repeats", "retries", "shingles")
+                 "public", "repeats", "retries", "shingles", "shingles_at")
 
-    def __init__(self, shingles: frozenset[str]) -> None:
+    def __init__(self, shingles: frozenset[str], at: float) -> None:
         self.shingles = shingles
+        self.shingles_at = at  # when the text they come from came (see forget_texts)
         # decayed count of its senders whose copy hid itself (zero-width characters inside
         # words, look-alike letters): raid evidence once they are a share (_disguised)
         self.disguised = 0.0
@@ -174,7 +177,7 @@ class _Sketch:
 class _Text:
     """What one policy state knows of one distinct text: its sketch and its template."""
 
-    __slots__ = ("disguised", "grams", "keys", "phrases", "sketch", "template")
+    __slots__ = ("disguised", "grams", "keys", "phrases", "seen", "sketch", "template")
 
     def __init__(self, sketch: _Sketch) -> None:
         self.grams = sketch.grams
@@ -183,6 +186,7 @@ class _Text:
         self.keys = sketch.keys
         self.sketch = sketch
         self.template = NO_TEMPLATE
+        self.seen = -math.inf  # when a message with this text last came (see forget_texts)
 
 
 class TextSketches:
@@ -469,12 +473,7 @@ def _template_for(state: PolicyState, features: _Text) -> int:
         return NO_TEMPLATE
     # Index on the smallest letter-only 4-grams: 4-grams with a space are mostly the
     # edges of short common words and would crowd every bucket.
-    keys = features.keys
-    if keys is None:
-        # the first _INDEX_KEYS letter-only grams in order (the text is a-z and spaces),
-        # or the smallest gram of a text that has no letter-only one
-        keys = sorted(filter(str.isalpha, shingles))[:_INDEX_KEYS] or sorted(shingles)[:1]
-        features.keys = features.sketch.keys = keys
+    keys = _index_keys(features, shingles)
     best, best_score = NO_TEMPLATE, state.config.templates.similarity
     templates = state.templates
     index = state.template_index
@@ -501,19 +500,34 @@ def _template_for(state: PolicyState, features: _Text) -> int:
     if best == NO_TEMPLATE:
         best = state.next_template
         state.next_template += 1
-        templates[best] = _Template(shingles)
-        for key in keys:
-            bucket = index.get(key)
-            if bucket is None:
-                index[key] = [best]
-            else:
-                bucket.append(best)
-                if len(bucket) > _INDEX_FANOUT:
-                    del bucket[0]
+        templates[best] = _Template(shingles, features.seen)
+        _file(index, keys, best)
     if features.disguised == _LOOK_ALIKE:
         templates[best].look_alike = True
     features.template = best
     return best
+
+
+def _index_keys(features: _Text, shingles: frozenset[str]) -> list[str]:
+    """The grams the template index files a text under (computed once per sketch): the
+    first _INDEX_KEYS letter-only grams in order (the text is a-z and spaces), or the
+    smallest gram of a text that has no letter-only one."""
+    keys = features.keys
+    if keys is None:
+        keys = sorted(filter(str.isalpha, shingles))[:_INDEX_KEYS] or sorted(shingles)[:1]
+        features.keys = features.sketch.keys = keys
+    return keys
+
+
+def _file(index: dict[str, list[int]], keys: list[str], template: int) -> None:
+    for key in keys:
+        bucket = index.get(key)
+        if bucket is None:
+            index[key] = [template]
+        else:
+            bucket.append(template)
+            if len(bucket) > _INDEX_FANOUT:
+                del bucket[0]
 
 
 # ---------------------------------------------------------------------------
@@ -594,6 +608,7 @@ def _observe_text(state: PolicyState, msg: Message, sender: _Sender, now: float)
     decision, and in a raid most messages come from them."""
     cfg = state.config
     features = text_features(state, msg.body)
+    features.seen = now
     # A first text sent again at once, or while its reply is held, is the same message
     # sent again (a phone's retry, a person with no answer yet), not a paste (_RETRY). Sent
     # yet more while held, it is that sender's own flood, still not the text's heat
@@ -701,6 +716,8 @@ def _count_fragments(state: PolicyState, features: _Text, sender: _Sender, now: 
     if counted:
         _count_reuser(state, sender, now)
     if len(own) < 64:
+        if not own:
+            sender.frags_at = now
         sender.frags = own | frags if not counted else own | frags | frozenset(counted)
 
 
@@ -1529,15 +1546,7 @@ def _prune(state: PolicyState, now: float) -> None:
         if (tpl.hot_at is None or now - tpl.hot_at > tpl_ttl)
         and (tpl.first + tpl.repeats) * exp(-(now - tpl.last) * decay_rate) < 0.5
     }
-    if stale:
-        for cid in stale:
-            del state.templates[cid]
-        for key in list(state.template_index):
-            kept = [cid for cid in state.template_index[key] if cid not in stale]
-            if kept:
-                state.template_index[key] = kept
-            else:
-                del state.template_index[key]
+    _drop_templates(state, stale)
     frag_cfg = cfg.fragments
     frag_decay = math.log(2) / frag_cfg.halflife_s
     frag_ttl = frag_cfg.hot_ttl_s
@@ -1571,3 +1580,81 @@ def _prune(state: PolicyState, now: float) -> None:
     for number in forget:
         del state.senders[number]
     state.sender_floor = min((s.last_seen for s in state.senders.values()), default=math.inf)
+
+
+def _drop_templates(state: PolicyState, stale: set[int]) -> None:
+    if not stale:
+        return
+    for cid in stale:
+        del state.templates[cid]
+    for key in list(state.template_index):
+        kept = [cid for cid in state.template_index[key] if cid not in stale]
+        if kept:
+            state.template_index[key] = kept
+        else:
+            del state.template_index[key]
+
+
+def forget_texts(state: PolicyState, *, before: float) -> int:
+    """Forget what the policy keeps of texts whose messages all came before ``before``;
+    how many distinct texts it forgot.
+
+    For a driver that erases message bodies after a retention period (the responder's
+    hourly purge): the policy's memory must not keep a text longer than the store does.
+    Forgotten: cached texts and their sketches (the state's ``TextSketches``, shared with
+    whatever else uses it), phrases not seen since, and the phrases of a sender whose
+    oldest remembered phrase came before. A template's 4-grams are its first text's: a
+    template whose first text came before takes those of its latest text still cached
+    (its counts stay), or is forgotten. Kept: counts, times, numbers and decisions, as
+    the store keeps them; a held reply keeps its text until it is decided
+    (``surge.max_hold`` at most). Only what came before ``before`` is forgotten: traffic
+    that spans less than the retention (30 days by default) is decided exactly as without
+    it.
+    """
+    cache = state.text_cache
+    old = [text for text, features in cache.items() if features.seen < before]
+    for text in old:
+        del cache[text]
+    sketches = state.sketches
+    if old or len(sketches.by_text) > len(cache):
+        # every sketch whose text is no longer cached (the two caches may clear apart)
+        sketches.by_text = {text: sketch for text, sketch in sketches.by_text.items()
+                            if text in cache}
+        # normalised texts: a shortcut to a twin's sketch, rebuilt as texts come again
+        sketches.by_words.clear()
+    # A template whose first text came before: its 4-grams and index keys now come from
+    # the latest cached text of it; with none cached, it is forgotten.
+    templates = state.templates
+    latest: dict[int, _Text] = {}
+    for features in cache.values():
+        cid = features.template
+        tpl = templates.get(cid)
+        if tpl is not None and tpl.shingles_at < before and features.grams is not None:
+            known = latest.get(cid)
+            if known is None or features.seen > known.seen:
+                latest[cid] = features
+    stale = {cid for cid, tpl in templates.items()
+             if tpl.shingles_at < before and cid not in latest}
+    if latest:
+        index = state.template_index
+        for key in list(index):
+            bucket = [cid for cid in index[key] if cid not in latest]
+            if bucket:
+                index[key] = bucket
+            else:
+                del index[key]
+        for cid, features in latest.items():
+            assert features.grams is not None
+            tpl = templates[cid]
+            tpl.shingles, tpl.shingles_at = features.grams, features.seen
+            _file(index, _index_keys(features, features.grams), cid)
+    _drop_templates(state, stale)
+    fragments, hot = state.fragments, state.hot_fragments
+    for h in [h for h, frag in fragments.items() if frag.last < before]:
+        del fragments[h]
+        hot.pop(h, None)
+    empty: frozenset[str] = frozenset()
+    for sender in state.senders.values():
+        if sender.frags and sender.frags_at < before:
+            sender.frags = empty
+    return len(old)
