@@ -190,6 +190,56 @@ def test_surge_holds_then_releases_genuine_senders() -> None:
     assert not state.raid_mode
 
 
+def test_raid_mode_ends_after_a_silence_at_the_calm_windows_end() -> None:
+    """A burst, then hours without a message: raid mode ended only at a tick (or message)
+    at least ``calm`` after the first one that saw the silence, and the period's end was
+    that late tick's window. It now ends at the end of the window where the calm had
+    lasted ``calm``, whenever the silence is seen."""
+    surge = Surge(floor_new_senders=2, window_s=600.0, calm_s=600.0, observe_s=1200.0)
+    state = PolicyState(PolicyConfig(surge=surge))
+    rng = random.Random(3)
+    for i in range(6):
+        decide(state, msg(i, number(rng), f"Bonjour, c'est qui ? {i}", 10.0 * i), now=10.0 * i)
+    assert state.raid_mode
+    tick(state, now=5 * 3600.0)
+    assert not state.raid_mode
+    # the burst's window ends at 600 s, the first calm one at 1,200 s, calm from there
+    assert state.raid_periods == [(20.0, 1800.0)]  # (the third new sender set it off)
+
+
+def test_ticks_change_no_decision() -> None:
+    """``tick`` lets time pass: where and how often a driver calls it (the simulator at
+    held replies' deadlines, the responder's policy clock every second) changes neither a
+    decision nor the raid-mode periods. Bursts and silences, ticked at random times."""
+    surge = Surge(floor_new_senders=3, window_s=300.0, calm_s=900.0, observe_s=600.0)
+    config = PolicyConfig(surge=surge)
+    for seed in range(8):
+        rng = random.Random(seed)
+        messages, t = [], 0.0
+        for i in range(400):
+            t += rng.choice([1.0, 5.0, 30.0, 120.0, 900.0, 4000.0])
+            messages.append(msg(i, number(rng), f"Bonsoir, on m'a donné ce numéro {i}", t))
+        runs = []
+        for ticks in (False, True):
+            state, ledger = PolicyState(config), MemoryLedger()
+            out, last = [], 0.0
+            for m in messages:
+                if ticks:
+                    while last + 1.0 < m.received_at:
+                        last = rng.uniform(last, m.received_at)
+                        tick(state, now=last)
+                deadline = next_deadline(state)
+                while deadline is not None and deadline <= m.received_at:
+                    out += [(r.message.message_id, r.decision.rule)
+                            for r in release(state, ledger, now=deadline)]
+                    deadline = next_deadline(state)
+                out.append((m.message_id, admit(state, ledger, m, now=m.received_at).rule))
+                last = m.received_at
+            runs.append((out, state.raid_periods))
+        assert runs[0] == runs[1]
+        assert len(runs[0][1]) > 1  # raid mode came and went
+
+
 def test_copy_paste_template_is_dropped() -> None:
     """Near-duplicate texts from many distinct senders, some repeating, become a raid template."""
     state, ledger = PolicyState(PolicyConfig(surge=Surge(enabled=False))), MemoryLedger()

@@ -1015,7 +1015,18 @@ def _advance_surge(state: PolicyState, now: float) -> None:
             state.baseline_new *= keep
             state.baseline_messages *= keep
             state.bins_seen += closed - 1
-        _calm_tick(state, state.bin_start + closed * cfg.window_s, abnormal=False)
+        else:
+            # Each counts as if it had closed on its own: raid mode ends at the end of the
+            # window where the calm has lasted calm_s, however late the next message or
+            # tick comes (before, a calm that began with this silence started counting at
+            # its end: raid mode outlived hours of silence, until a message came later).
+            first_end = state.bin_start + 2 * cfg.window_s
+            last_end = state.bin_start + closed * cfg.window_s
+            _calm_tick(state, first_end, abnormal=False)
+            if state.raid_mode and state.calm_since is not None:
+                steps = math.ceil((state.calm_since + cfg.calm_s - first_end) / cfg.window_s)
+                _calm_tick(state, min(last_end, first_end + max(steps, 0) * cfg.window_s),
+                           abnormal=False)
     state.bin_start += closed * cfg.window_s
     state.bin_new = 0
     state.bin_messages = 0
