@@ -12,6 +12,7 @@ import contextlib
 import functools
 import gc
 import json
+import logging
 import random
 import secrets
 import time
@@ -647,9 +648,11 @@ async def _policy_clock(ctx: Context, stopping: asyncio.Event) -> None:
     """Release held replies when due; pick up operator changes; purge old bodies."""
     core, db = ctx.core, ctx.db
     next_purge = 0.0
+    raid_shown: bool | None = None
     while not stopping.is_set():
         now = ctx.clock()
         try:
+            await db.call(core.tick, now=now)  # time passes: raid mode may end in a silence
             deadline = await db.call(core.next_deadline)
             if deadline is not None and deadline <= now:
                 await release_held(ctx, now=now)
@@ -660,6 +663,7 @@ async def _policy_clock(ctx: Context, stopping: asyncio.Event) -> None:
             event("policy_clock_error", level=40,
                   error=redact_numbers(ctx.key, f"{type(exc).__name__}: {exc}"))
             deadline = None
+        raid_shown = _show_raid_mode(ctx, raid_shown)
         days = ctx.settings.retention_days
         if days > 0 and now >= next_purge:
             # on its own: retention must not wait for the steps above to stop failing
@@ -681,6 +685,22 @@ async def _policy_clock(ctx: Context, stopping: asyncio.Event) -> None:
                                             return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
             task.cancel()
+
+
+def _show_raid_mode(ctx: Context, shown: bool | None) -> bool:
+    """Bring ``raidsim_raid_mode`` to the policy's raid mode, and log when it changed since
+    ``shown`` (the last value shown): ``raid_mode_started``, a warning, with the policy
+    time it started, or ``raid_mode_ended`` with its start and end."""
+    state = ctx.core.state
+    raid = state.raid_mode
+    if raid != shown:
+        start, end = state.raid_periods[-1] if state.raid_periods else (None, None)
+        if raid:
+            event("raid_mode_started", level=logging.WARNING, since=start)
+        elif shown is not None:
+            event("raid_mode_ended", since=start, until=end)
+        ctx.metrics.raid_mode.set(1 if raid else 0)
+    return raid
 
 
 async def release_held(ctx: Context, *, now: float) -> int:

@@ -6,8 +6,8 @@ spawns the workers) every worker writes its values to files in that directory, a
 one scrape gives fleet totals, whichever worker answers it. Gauges say how their
 workers' values combine: ``mostrecent`` for those set from the shared database at
 scrape time (the scraping worker's fresh value wins), ``livemax`` for the circuit
-breaker (open in any live worker). Counters and the histogram add up, dead workers'
-included, so they never go backwards when a worker is replaced.
+breaker and raid mode (open, or on, in any live worker). Counters and the histogram add
+up, dead workers' included, so they never go backwards when a worker is replaced.
 """
 
 from __future__ import annotations
@@ -75,6 +75,10 @@ class Metrics:
         self.breaker = Gauge(
             "raidsim_provider_circuit_open", "1 while the provider circuit breaker is open.",
             registry=r, multiprocess_mode="livemax",
+        )
+        self.raid_mode = Gauge(
+            "raidsim_raid_mode", "1 while the policy is in raid mode (a surge of new senders: "
+            "first contacts held).", registry=r, multiprocess_mode="livemax",
         )
         self.webhook_latency = Histogram(
             "raidsim_webhook_latency_seconds", "Time to answer an inbound webhook.",

@@ -34,6 +34,7 @@ from responder.policy import (
     forget_texts,
     next_deadline,
     release,
+    tick,
 )
 from responder.policy.engine import (
     due_held,
@@ -333,6 +334,10 @@ class Responder:
 
     def next_deadline(self) -> float | None:
         return next_deadline(self.state)
+
+    def tick(self, *, now: float) -> None:
+        """Let the policy's time pass without a message (decides nothing)."""
+        tick(self.state, now=now)
 
     def release_due(self, *, now: float) -> tuple[list[Released], int]:
         """Decide due held replies again; persist the outcome; (released, queued)."""

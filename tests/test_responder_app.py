@@ -6,6 +6,7 @@ import asyncio
 import csv
 import io
 import json
+import logging
 import random
 import re
 from collections.abc import AsyncIterator, Callable
@@ -360,6 +361,45 @@ async def test_held_replies_survive_restart(tmp_path: Path) -> None:
         assert await until(lambda: len(statuses(settings)) == 6, timeout=15)
     assert len({dict(httpx.QueryParams(r.content.decode()))["To"]
                 for r in provider.requests}) == 6
+
+
+async def test_raid_mode_is_a_metric_and_its_start_and_end_are_logged(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Raid mode (the surge rule holding first contacts) showed only in GET /admin/budget:
+    an operator could not alert on it. It is now the gauge raidsim_raid_mode, and its start
+    (a warning) and end are logged with the policy's times."""
+    caplog.set_level("INFO", logger="raidsim.responder")
+    policy = tmp_path / "surge.toml"
+    policy.write_text("[surge]\nfloor_new_senders = 2\nwindow = \"10m\"\nobserve = \"20m\"\n"
+                      "calm = \"10m\"\n[templates]\nenabled = false\n"
+                      "[number_blocks]\nenabled = false\n")
+    settings = settings_for(tmp_path, RAIDSIM_POLICY_FILE=str(policy))
+    clock = Clock()
+
+    def logged(name: str) -> list[logging.LogRecord]:
+        return [r for r in caplog.records if r.getMessage() == name]
+
+    async with running(settings, Provider(), clock) as client:
+        async def gauge() -> str:
+            text = (await client.get("/metrics")).text
+            found = re.search(r"^raidsim_raid_mode (\S+)$", text, re.M)
+            assert found is not None
+            return found[1]
+
+        assert await gauge() == "0.0"
+        start = clock.now
+        for k in range(6):
+            await post_sms(client, f"SM{k}", f"+3361000000{k}")
+        assert await until(lambda: bool(logged("raid_mode_started")))
+        assert await gauge() == "1.0"
+        started = logged("raid_mode_started")[0]
+        assert started.levelname == "WARNING" and started.fields == {"since": start}
+        clock.now += 4 * 86400  # calm: the held replies' release ends raid mode
+        assert await until(lambda: bool(logged("raid_mode_ended")))
+        assert await gauge() == "0.0"
+        ended = logged("raid_mode_ended")[0].fields
+        assert ended["since"] == start and start < ended["until"] <= clock.now
+    assert len(logged("raid_mode_started")) == 1
 
 
 async def test_sender_replied_once_even_across_restart(tmp_path: Path) -> None:
