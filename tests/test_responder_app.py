@@ -333,13 +333,18 @@ async def test_shutdown_drains_the_outbox(tmp_path: Path) -> None:
 # -- policy, persistence and recovery ----------------------------------------------------------
 
 
-async def test_held_replies_survive_restart(tmp_path: Path) -> None:
-    """A reply held by the surge rule is reloaded after a restart and released later."""
+def surge_settings(tmp_path: Path) -> Settings:
+    """A policy whose surge rule goes off at the third new sender in a 10-minute window."""
     policy = tmp_path / "surge.toml"
     policy.write_text("[surge]\nfloor_new_senders = 2\nwindow = \"10m\"\nobserve = \"20m\"\n"
                       "calm = \"10m\"\n[templates]\nenabled = false\n"
                       "[number_blocks]\nenabled = false\n")
-    settings = settings_for(tmp_path, RAIDSIM_POLICY_FILE=str(policy))
+    return settings_for(tmp_path, RAIDSIM_POLICY_FILE=str(policy))
+
+
+async def test_held_replies_survive_restart(tmp_path: Path) -> None:
+    """A reply held by the surge rule is reloaded after a restart and released later."""
+    settings = surge_settings(tmp_path)
     clock = Clock()
     provider = Provider()
     async with running(settings, provider, clock) as client:
@@ -369,11 +374,7 @@ async def test_raid_mode_is_a_metric_and_its_start_and_end_are_logged(
     an operator could not alert on it. It is now the gauge raidsim_raid_mode, and its start
     (a warning) and end are logged with the policy's times."""
     caplog.set_level("INFO", logger="raidsim.responder")
-    policy = tmp_path / "surge.toml"
-    policy.write_text("[surge]\nfloor_new_senders = 2\nwindow = \"10m\"\nobserve = \"20m\"\n"
-                      "calm = \"10m\"\n[templates]\nenabled = false\n"
-                      "[number_blocks]\nenabled = false\n")
-    settings = settings_for(tmp_path, RAIDSIM_POLICY_FILE=str(policy))
+    settings = surge_settings(tmp_path)
     clock = Clock()
 
     def logged(name: str) -> list[logging.LogRecord]:
