@@ -122,6 +122,36 @@ def test_hourly_cap_defers_to_next_hour() -> None:
     ]
 
 
+def test_replies_held_for_the_hourly_cap_are_looked_at_when_their_turn_can_come() -> None:
+    """600 first contacts behind an hourly cap of 12 replies. Each due one was decided
+    against the pacing as it stood, then reserved: past the cap the ledger refused the
+    rest, each held again, and all were looked at again at the next room (29,351 looks
+    over the 49-hour drain). Now each reply counts in the next one's pacing, and a held
+    reply is looked at again when its turn can come, behind those waiting before it (an
+    hour ahead past an hour's worth): 15,239 looks. Every slot of every rolling hour is
+    still used, first come first served."""
+    cap = 12 * 160_000
+    config = PolicyConfig(budget=Budget(per_hour_micros=cap), surge=Surge(enabled=False))
+    state, ledger = PolicyState(config), MemoryLedger(Caps(per_hour_micros=cap))
+    rng = random.Random(5)
+    for i in range(600):
+        admit(state, ledger, msg(i, number(rng), f"Bonsoir, on m'a donné ce numéro {i}",
+                                 float(i)), now=float(i))
+    looked_at, replied = 0, []
+    while (deadline := next_deadline(state)) is not None:
+        looked_at += len(engine.due_held(state, now=deadline))
+        for r in release(state, ledger, now=deadline):
+            assert r.decision.rule == "released"
+            replied.append((deadline, r.message.message_id))
+    assert len(replied) == 600 - 12
+    # first come, first served; 12 in every hour, and never more
+    assert [mid for _, mid in replied] == [f"SM{i:06d}" for i in range(12, 600)]
+    times = [t for t, _ in replied]
+    assert all(b - a >= 3600.0 for a, b in zip(times, times[12:], strict=False))
+    assert times[-1] < 50 * 3600.0
+    assert looked_at < 20_000
+
+
 def test_held_replies_wait_out_the_kill_switch() -> None:
     """A held reply due while the kill switch is on stays held (a drop would be final);
     once the switch is off, ``wake_held`` makes it due at once."""

@@ -1204,7 +1204,10 @@ def _sender_rules(state: PolicyState, msg: Message, sender: _Sender, now: float)
     return None
 
 
-def _budget_rule(state: PolicyState, now: float) -> Decision | None:
+def _budget_rule(state: PolicyState, now: float, ahead: int = 0) -> Decision | None:
+    """Drop past the total cap; past the hourly cap, defer until the rolling hour has room
+    for this reply and for the ``ahead`` replies already waiting before it (their turns
+    come first; past an hour's worth, an hour from now)."""
     budget = state.config.budget
     if not budget.enabled:
         return None
@@ -1212,7 +1215,7 @@ def _budget_rule(state: PolicyState, now: float) -> Decision | None:
     if budget.total_micros is not None and state.spent_micros + cost > budget.total_micros:
         return Decision.drop("budget_total")
     if budget.per_hour_micros is not None:
-        room = state.recent_spend.room_at(now, budget.per_hour_micros, cost)
+        room = state.recent_spend.room_at(now, budget.per_hour_micros, cost * (ahead + 1))
         if room > now:
             return Decision.defer("budget_hour", room)
     return None
@@ -1302,12 +1305,14 @@ def next_deadline(state: PolicyState) -> float | None:
     return state.held[0][0]
 
 
-def release_due(state: PolicyState, *, now: float) -> list[Released]:
+def release_due(state: PolicyState, *, now: float,
+                ledger: Ledger | None = None) -> list[Released]:
     """Decide again every held reply whose time has come.
 
     A held reply is released (REPLY) when raid mode is over or it has waited
     ``max_hold_s``; it is dropped if the evidence gathered meanwhile says raid;
-    otherwise it is held again until the next window.
+    otherwise it is held again until the next window. With ``ledger`` (``release``),
+    each reply is reserved there before the next held one is decided.
     """
     cfg = state.config
     surge = cfg.surge
@@ -1319,6 +1324,7 @@ def release_due(state: PolicyState, *, now: float) -> list[Released]:
     allow_list = state.controls.allowed
     next_look = _on_grid(state, now + surge.observe_s)
     evidence: float | None = None  # _raid_evidence(state, now), until a sender is flagged
+    waiting = 0  # held replies of this batch deferred for the hourly budget so far
     while held and held[0][0] <= now:
         _until, priority, _seq, item = heapq.heappop(held)
         msg = item.message
@@ -1357,16 +1363,24 @@ def release_due(state: PolicyState, *, now: float) -> list[Released]:
                 item.rule = "surge_hold"
                 again.append((until, _score(state, msg, sender, template), item))
                 continue
-        budget = _budget_rule(state, now)
+        # A held reply that waits for the hourly budget is looked at again when its turn
+        # can come, behind those of this batch already waiting: before, every one of them
+        # was looked at again each time one reply's room came (thousands, a dozen times an
+        # hour, under a low hourly cap).
+        budget = _budget_rule(state, now, waiting)
         if budget is not None:
             if budget.action is Action.DEFER:
                 assert budget.until is not None
                 item.rule = budget.rule
                 again.append((budget.until, 0, item))
+                waiting += 1
                 continue
             out.append(Released(msg, budget))
             continue
-        out.append(Released(msg, Decision.reply("released")))
+        decision = Decision.reply("released")
+        if ledger is not None:  # reserved at once: the next one's pacing counts it
+            decision = _commit(state, ledger, msg, decision, now)
+        out.append(Released(msg, decision))
     for until, priority, item in again:
         state.seq += 1
         held_by = senders.get(item.message.sender)
@@ -1529,11 +1543,13 @@ def admit(state: PolicyState, ledger: Ledger, message: Message, *, now: float) -
 
 
 def release(state: PolicyState, ledger: Ledger, *, now: float) -> list[Released]:
-    """Release due held replies and reserve the ones that become replies."""
-    return [
-        Released(r.message, _commit(state, ledger, r.message, r.decision, now))
-        for r in release_due(state, now=now)
-    ]
+    """Release due held replies and reserve the ones that become replies, each before the
+    next is decided, so that its cost counts in the next one's budget pacing.
+
+    (Before, every due reply was decided against the pacing as it stood and then reserved:
+    past the hourly cap the ledger refused the rest, each held again, and under a low
+    hourly cap thousands of held replies went round that loop every few minutes.)"""
+    return release_due(state, now=now, ledger=ledger)
 
 
 # ---------------------------------------------------------------------------
