@@ -645,7 +645,8 @@ async def metrics_endpoint(request: Request, ctx: Context) -> Response:
 
 
 async def _policy_clock(ctx: Context, stopping: asyncio.Event) -> None:
-    """Release held replies when due; pick up operator changes; purge old bodies."""
+    """Every second: let the policy's time pass, release held replies when due, pick up
+    operator changes, show raid mode; hourly: purge old bodies (store and policy)."""
     core, db = ctx.core, ctx.db
     next_purge = 0.0
     raid_shown: bool | None = None
