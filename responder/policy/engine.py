@@ -1614,12 +1614,17 @@ def _drop_templates(state: PolicyState, stale: set[int]) -> None:
         return
     for cid in stale:
         del state.templates[cid]
-    for key in list(state.template_index):
-        kept = [cid for cid in state.template_index[key] if cid not in stale]
+    _unfile(state.template_index, stale)
+
+
+def _unfile(index: dict[str, list[int]], templates: set[int] | dict[int, _Text]) -> None:
+    """Take ``templates`` out of every bucket of the template index (``_file`` files)."""
+    for key in list(index):
+        kept = [cid for cid in index[key] if cid not in templates]
         if kept:
-            state.template_index[key] = kept
+            index[key] = kept
         else:
-            del state.template_index[key]
+            del index[key]
 
 
 def forget_texts(state: PolicyState, *, before: float) -> int:
@@ -1664,12 +1669,7 @@ def forget_texts(state: PolicyState, *, before: float) -> int:
              if tpl.shingles_at < before and cid not in latest}
     if latest:
         index = state.template_index
-        for key in list(index):
-            bucket = [cid for cid in index[key] if cid not in latest]
-            if bucket:
-                index[key] = bucket
-            else:
-                del index[key]
+        _unfile(index, latest)
         for cid, features in latest.items():
             assert features.grams is not None
             tpl = templates[cid]
