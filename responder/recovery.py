@@ -15,6 +15,10 @@ that refund at that same point (``record_refund``), so the sender is not dropped
 The store stays the authority on which replies are held: after the replay the
 held queue is reconciled with the ``held`` rows.
 
+A sender judged a raider stays one: those a raid rule judged before the replay's horizon
+are flagged again before it starts (``restore_flag``), from the decisions stored with their
+messages; the replay flags the later ones itself.
+
 Retention erases old bodies, but an opt-out (or opt-in) must be remembered for good:
 such a message whose text is gone replays with the policy's keyword for the decision
 it got (``opt_out``/``opt_in``, stored beside it), so the sender stays opted out.
@@ -37,6 +41,7 @@ from responder.policy import (
     held_messages,
     next_deadline,
     release,
+    restore_flag,
     restore_held,
 )
 from responder.policy.engine import number_since, record_refund, seed_spend
@@ -94,7 +99,12 @@ def rebuild_state(
     first = store.first_received_at()
     if first is not None:  # the number's first day, not the replay's, is the habit's
         number_since(state, first)
-    rows = store.replay_messages(now - replay_horizon_s(config))
+    since = now - replay_horizon_s(config)
+    # A sender judged a raider stays one: those judged before the replay are judged again
+    # up front (the replay flags the others as it goes), as the running process had them.
+    for number, at in store.flagged_before(since):
+        restore_flag(state, number, at=at)
+    rows = store.replay_messages(since)
     reserved = store.reserved_ids([m.message_id for m, _ in rows])
     ledger = ReplayLedger(reserved)
     # (refunded at, message id, sender), oldest last: popped as the replay passes them

@@ -95,6 +95,25 @@ def test_kill_switch_and_lists() -> None:
     assert decide(state, msg(3, "+33688888888", COPYPASTA), now=2.0).rule == "allowlist"
 
 
+def test_allow_list_overrides_a_raid_flag() -> None:
+    """A number a raid rule flagged is answered once the operator allow-lists it, and is
+    dropped again as flagged once it leaves the list (the flag is kept, not erased)."""
+    controls = Controls()
+    state = PolicyState(PolicyConfig(surge=Surge(enabled=False)), controls=controls)
+    text = "Salut la féminazie, on va te ruiner ton forfait, qui est là"
+    decisions = [decide(state, msg(i, f"+3375550{i:04d}", text, float(i)), now=float(i))
+                 for i in range(16)]
+    flagged = next(f"+3375550{i:04d}" for i, d in enumerate(decisions)
+                   if d.rule == "number_block")
+    again = "Pardon, je suis une vraie personne, c'était mon collègue"
+    assert decide(state, msg(100, flagged, again, 50.0), now=50.0).rule == "flagged_sender"
+    controls.allowed.add(flagged)
+    allowed = decide(state, msg(101, flagged, again, 60.0), now=60.0)
+    assert (allowed.action, allowed.rule) == (Action.REPLY, "allowlist")
+    controls.allowed.clear()
+    assert decide(state, msg(102, flagged, again, 70.0), now=70.0).rule == "flagged_sender"
+
+
 def test_total_budget_is_a_hard_cap() -> None:
     """Once the cap cannot cover one more reply, replies stop."""
     config = PolicyConfig(budget=Budget(total_micros=480_000), surge=Surge(enabled=False))

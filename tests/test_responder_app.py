@@ -416,6 +416,43 @@ async def test_sender_replied_once_even_across_restart(tmp_path: Path) -> None:
     assert len(provider.requests) == 1
 
 
+async def flag_by_number_block(client: httpx.AsyncClient, clock: Clock) -> str:
+    """Sixteen numbers of one rented range paste one text: from the 13th on, number_block
+    flags them. The first number flagged."""
+    text = "Salut la féminazie, on va te ruiner ton forfait, qui est là"
+    rented = []
+    for k in range(16):
+        clock.now += 1
+        answer = await post_sms(client, f"SMrent{k}", f"+3375550{k:04d}", body=text)
+        rented.append(answer.headers["X-Raidsim-Decision"])
+    return f"+3375550{rented.index('drop number_block'):04d}"
+
+
+async def test_a_raid_flag_outlives_a_restart(tmp_path: Path) -> None:
+    """A sender judged a raider stays one (docs/policy.md, rule 5), restart or not: a
+    restart rebuilt the policy's memory from its replay horizon (3 days) only, so a raider
+    flagged before it was a stranger again, answered as a first contact."""
+    policy = tmp_path / "no-surge.toml"
+    policy.write_text("[surge]\nenabled = false\n")
+    settings = settings_for(tmp_path, RAIDSIM_POLICY_FILE=str(policy))
+    clock = Clock()
+    provider = Provider()
+    async with running(settings, provider, clock) as client:
+        flagged = await flag_by_number_block(client, clock)
+    clock.now += 5 * 86400
+    async with running(settings, provider, clock) as client:
+        back = await post_sms(client, "SMback", flagged, body="Coucou, c'est encore moi")
+        stranger = await post_sms(client, "SMnew", "+33600000001", body="Coucou, c'est Léa")
+        added = await client.post("/admin/numbers/allow", json={"pattern": flagged},
+                                  headers=admin())
+        clock.now += 60
+        allowed = await post_sms(client, "SMok", flagged, body="Pardon, vraie personne ici")
+    assert back.headers["X-Raidsim-Decision"] == "drop flagged_sender"
+    assert stranger.headers["X-Raidsim-Decision"] == "reply first_contact"
+    assert added.status_code == 201
+    assert allowed.headers["X-Raidsim-Decision"] == "reply allowlist"
+
+
 def bodies(settings: Settings) -> list[str | None]:
     store = open_store(settings.database_url)
     try:
@@ -665,6 +702,27 @@ async def test_budget_admin_and_block_lists(tmp_path: Path) -> None:
     # each webhook's answer names its decision, for replay tools (`raidsim load`)
     assert [a.headers["X-Raidsim-Decision"] for a in answers] == [
         "drop blocklist", "reply first_contact", "drop budget_total", "duplicate"]
+
+
+async def test_allow_listing_a_flagged_number_answers_it(tmp_path: Path) -> None:
+    """The remedy for a person a raid rule dropped by mistake: ``POST /admin/numbers/allow``
+    makes the running service answer that number at once (before, the flag outlived the
+    allow list until a restart)."""
+    policy = tmp_path / "no-surge.toml"
+    policy.write_text("[surge]\nenabled = false\n")
+    settings = settings_for(tmp_path, RAIDSIM_POLICY_FILE=str(policy))
+    clock = Clock()
+    async with running(settings, Provider(), clock) as client:
+        flagged = await flag_by_number_block(client, clock)
+        clock.now += 60
+        before = await post_sms(client, "SMa", flagged, body="Pardon, je suis une vraie personne")
+        added = await client.post("/admin/numbers/allow", json={"pattern": flagged},
+                                  headers=admin())
+        clock.now += 60
+        after = await post_sms(client, "SMb", flagged, body="Pardon, je suis une vraie personne")
+    assert added.status_code == 201
+    assert before.headers["X-Raidsim-Decision"] == "drop flagged_sender"
+    assert after.headers["X-Raidsim-Decision"] == "reply allowlist"
 
 
 async def test_evidence_export_has_raw_numbers_logs_do_not(

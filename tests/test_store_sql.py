@@ -234,6 +234,23 @@ def test_purge_and_evidence(store: SqlStore) -> None:
     assert row["sender"] == "+33600000001" and row["body"] is None
 
 
+def test_flagged_before_lists_each_raider_once_from_its_first_flag(store: SqlStore) -> None:
+    """The senders a raid rule judged before a time, once each with their first such
+    message's time, oldest first; other rules and later flags are not theirs."""
+    rows = [("SM1", "+33600000001", NOW - 300, Decision.drop("raid_template")),
+            ("SM2", "+33600000001", NOW - 200, Decision.drop("flagged_sender")),
+            ("SM3", "+33600000002", NOW - 400, Decision.drop("number_block")),
+            ("SM4", "+33600000003", NOW - 500, Decision.reply("first_contact")),
+            ("SM5", "+33600000004", NOW - 600, Decision.drop("sender_limit")),
+            ("SM6", "+33600000005", NOW + 10, Decision.drop("repeat_flood"))]
+    for sid, sender, t, decision in rows:
+        store.insert_inbound(Inbound(sid, sender, "+33644649021", "txt", t))
+        store.record_decision(sid, decision, now=t, first=True)
+    assert store.flagged_before(NOW) == [("+33600000002", NOW - 400),
+                                         ("+33600000001", NOW - 300)]
+    assert store.flagged_before(NOW - 1000) == []
+
+
 def test_retention_erases_held_bodies_too(store: SqlStore) -> None:
     """A held message's body outlived a retention shorter than the hold; now it goes, and
     the held reply comes back after a restart without its text."""

@@ -17,6 +17,7 @@ from responder.policy.engine import (
     record_reply,
     release,
     release_due,
+    restore_flag,
     restore_held,
     tick,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "record_reply",
     "release",
     "release_due",
+    "restore_flag",
     "restore_held",
     "tick",
 ]

@@ -1263,7 +1263,12 @@ def decide(state: PolicyState, message: Message, *, now: float) -> Decision:
             # A sender we answered who pastes the same text again is raid evidence.
             _observe_text(state, message, sender, now)
         return hard
-    if sender.flag is not None:
+    # An allow-listed number skips the raid rules, its flag too: allow-listing is what an
+    # operator does for a person a raid rule dropped by mistake (before, a number flagged
+    # once stayed dropped as flagged_sender in the running process, and was answered
+    # only after a restart, whose replay saw the allow list before any flag).
+    allowed = bool(state.controls.allowed) and state.controls.is_allowed(message.sender)
+    if sender.flag is not None and not allowed:
         if sender.count == 2 and cfg.templates.enabled:
             _count_retry(state, message, sender, now)
         return Decision.drop("flagged_sender")
@@ -1271,7 +1276,7 @@ def decide(state: PolicyState, message: Message, *, now: float) -> Decision:
     template = features.template if cfg.templates.enabled else NO_TEMPLATE
     if sender.held:
         return Decision.drop("already_held")
-    if state.controls.is_allowed(message.sender):
+    if allowed:
         return _budget_or(state, message, sender, now, Decision.reply("allowlist"))
 
     rule = _suspicion(state, message, sender, features, now)
@@ -1430,6 +1435,16 @@ def restore_held(state: PolicyState, message: Message, *, until: float, priority
     sender = _sender_of(state, message.sender, message.received_at)
     at = message.received_at if held_at is None else held_at
     _hold(state, message, sender, Decision.defer(rule, until, priority), at)
+
+
+def restore_flag(state: PolicyState, number: str, *, at: float) -> None:
+    """Judge ``number`` a raider again, as it was judged at ``at`` (a driver restarting
+    from its durable store, for a flag older than the traffic it replays): what it sends
+    next is dropped as ``flagged_sender``, unless it is allow-listed. Adds no raid
+    evidence (``_raid_evidence`` looks back an hour, and that hour is long past)."""
+    sender = _sender_of(state, number, at)
+    if sender.flag is None:
+        sender.flag = "restored"
 
 
 def forget_held(state: PolicyState, message_id: str) -> bool:
