@@ -42,6 +42,7 @@ from responder.policy.engine import (
     record_refund,
     seed_spend,
     wake_held,
+    wake_senders,
 )
 from responder.policy.money import format_eur
 from responder.recovery import rebuild_state
@@ -240,7 +241,13 @@ class Responder:
             return False
         was_killed = self.state.controls.kill_switch
         hourly = self.state.config.budget.per_hour_micros
+        was_allowed = self.state.controls.allowed
         self.state.controls = self._load_controls()
+        allowed = self.state.controls.allowed - was_allowed
+        if allowed:
+            # Newly allow-listed senders skip the surge hold: their held replies are
+            # decided now, not at their next look (up to an observe window later).
+            wake_senders(self.state, allowed, now=now)
         self.state.config = policy_with_caps(self.base_config, self.store.caps())
         if was_killed and not self.state.controls.kill_switch:
             # Replies held while the switch was on wait for it to go off, not for their

@@ -12,6 +12,7 @@ import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import httpx
 import pytest
@@ -426,6 +427,30 @@ async def flag_by_number_block(client: httpx.AsyncClient, clock: Clock) -> str:
         answer = await post_sms(client, f"SMrent{k}", f"+3375550{k:04d}", body=text)
         rented.append(answer.headers["X-Raidsim-Decision"])
     return f"+3375550{rented.index('drop number_block'):04d}"
+
+
+async def test_allow_listing_a_held_number_sends_its_reply_now(tmp_path: Path) -> None:
+    """A number allow-listed while its reply is held by the surge rule is answered at the
+    next tick, not at the reply's next look (20 minutes here): the allow list skips the
+    hold. Numbers held beside it stay held."""
+    settings = surge_settings(tmp_path)
+    clock = Clock()
+    provider = Provider()
+    async with running(settings, provider, clock) as client:
+        answers = [await post_sms(client, f"SM{k}", f"+3361000000{k}") for k in range(6)]
+        held = [f"+3361000000{k}" for k, a in enumerate(answers)
+                if a.headers["X-Raidsim-Decision"] == "defer surge_hold"]
+        assert len(held) >= 2
+        sent = len(provider.requests)
+        added = await client.post("/admin/numbers/allow", json={"pattern": held[0]},
+                                  headers=admin())
+        assert added.status_code == 201
+        clock.now += 2
+        assert await until(lambda: len(provider.requests) == sent + 1)
+        await asyncio.sleep(0.3)
+        budget = (await client.get("/admin/budget", headers=admin())).json()
+    assert parse_qs(provider.requests[-1].content.decode())["To"] == [held[0]]
+    assert len(provider.requests) == sent + 1 and budget["held"] == len(held) - 1
 
 
 async def test_a_raid_flag_outlives_a_restart(tmp_path: Path) -> None:

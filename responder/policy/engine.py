@@ -52,6 +52,7 @@ import re
 import unicodedata
 import zlib
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import chain
 
@@ -1399,9 +1400,20 @@ def wake_held(state: PolicyState, rule: str, *, now: float) -> int:
     """Make every reply held for ``rule`` due at ``now`` (the operator lifted that reason:
     the kill switch went off, the hourly cap was raised); how many. ``release_due``
     then decides them again on every rule, so one still held for another reason waits."""
+    return _wake(state, lambda item: item.rule == rule, now)
+
+
+def wake_senders(state: PolicyState, patterns: set[str], *, now: float) -> int:
+    """Make the held replies of the senders that ``patterns`` (numbers or prefixes) match
+    due at ``now`` (the operator allow-listed them: the allow list skips the surge hold,
+    so their replies need not wait for their next look); how many."""
+    return _wake(state, lambda item: _matches_prefix(item.message.sender, patterns), now)
+
+
+def _wake(state: PolicyState, wanted: Callable[[_Held], bool], now: float) -> int:
     woken = 0
     for k, (until, priority, seq, item) in enumerate(state.held):
-        if item.rule == rule and until > now:
+        if until > now and wanted(item):
             state.held[k] = (now, priority, seq, item)
             woken += 1
     if woken:
