@@ -35,7 +35,7 @@ from responder.logs import enabled, event, pseudonymise, redact_numbers
 from responder.metrics import Metrics
 from responder.outbox import OutboxSender
 from responder.policy import Action
-from responder.policy.money import from_micros
+from responder.policy.money import format_eur, from_micros
 from responder.policy.retry import CircuitBreaker
 from responder.provider import TwilioClient
 from responder.service import Accepted, Batcher, DbThread, Responder
@@ -165,6 +165,14 @@ def create_app(
         ]
         event("started", instance=owner, database=store.dialect, replayed=core.replayed,
               held=core.state.held_count, caps_source=await db.call(store.caps_source))
+        caps = await db.call(store.caps)
+        if caps.total_micros is None:
+            # What switched the 2017 number off: nothing bounded what a raid could spend.
+            event("budget_uncapped", level=logging.WARNING,
+                  per_hour_eur=(None if caps.per_hour_micros is None
+                                else format_eur(caps.per_hour_micros)),
+                  hint="no total cap: set RAIDSIM_BUDGET_EUR, or the caps with PUT "
+                  "/admin/budget; without one, what a raid can spend has no bound")
         try:
             yield
         finally:

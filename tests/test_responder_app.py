@@ -12,6 +12,7 @@ import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
@@ -567,6 +568,33 @@ async def test_admin_requires_token(tmp_path: Path) -> None:
     settings = type(settings)(**{**settings.__dict__, "admin_token": None})
     async with running(settings, Provider(), Clock()) as client:
         assert (await client.get("/admin/budget", headers=admin())).status_code == 404
+
+
+async def test_a_start_with_no_total_cap_is_warned_about(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Nothing bounds what a raid can spend without a total cap, and the service starts
+    that way when no setting gives one: it says so at start (``budget_uncapped``, a
+    warning, with the hourly cap if any) and ``raidsim_budget_left_eur`` is +Inf, which
+    the RaidsimBudgetUncapped alert watches. With a cap, no such warning."""
+    caplog.set_level("INFO", logger="raidsim.responder")
+
+    def warned() -> list[dict[str, Any]]:
+        found = [r for r in caplog.records if r.getMessage() == "budget_uncapped"]
+        assert all(r.levelname == "WARNING" for r in found)
+        return [getattr(r, "fields", {}) for r in found]
+
+    uncapped = settings_for(tmp_path, RAIDSIM_BUDGET_HOUR_EUR="5")
+    async with running(uncapped, Provider(), Clock()) as client:
+        metrics = (await client.get("/metrics")).text
+    assert "raidsim_budget_left_eur +Inf" in metrics
+    [fields] = warned()
+    assert fields["per_hour_eur"] == "5.00" and "RAIDSIM_BUDGET_EUR" in fields["hint"]
+    caplog.clear()
+    capped = tmp_path / "capped"
+    capped.mkdir()
+    async with running(settings_for(capped, RAIDSIM_BUDGET_EUR="100"), Provider(), Clock()):
+        pass
+    assert warned() == []
 
 
 async def test_refused_admin_requests_are_counted_and_logged(
