@@ -185,14 +185,24 @@ async def add_number(request: Request, ctx: Context) -> Response:
         raise HTTPError(400, "pattern must be an E.164 number or prefix starting with +, "
                         f"e.g. +336123{hint}")
 
-    def apply() -> bool:
+    def apply() -> tuple[bool, int]:
         added = ctx.core.store.add_number_rule(kind, pattern, now=ctx.clock())
         ctx.core.refresh(now=ctx.clock(), force=True)
-        return added
+        # Replies already queued to a number just blocked are not sent (and refunded): the
+        # point of blocking a raid's numbers is to stop paying for them. (Those a sender
+        # has claimed are on their way; any queued later by a process that had not yet
+        # seen the block are cancelled when claimed.)
+        cancelled = (ctx.core.cancel_replies_to([pattern], now=ctx.clock())
+                     if kind == "block" else [])
+        return added, len(cancelled)
 
-    added = await ctx.db.call(apply)
-    event("admin_number_rule", kind=kind, action="add", length=len(pattern))
-    return JSONResponse({"kind": kind, "pattern": pattern, "added": added},
+    added, cancelled = await ctx.db.call(apply)
+    if cancelled:
+        ctx.sender.cancelled(cancelled, "blocked")
+    event("admin_number_rule", kind=kind, action="add", length=len(pattern),
+          cancelled=cancelled)
+    return JSONResponse({"kind": kind, "pattern": pattern, "added": added,
+                         "cancelled_replies": cancelled},
                         status_code=201 if added else 200)
 
 

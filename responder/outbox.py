@@ -171,9 +171,13 @@ class OutboxSender:
             limit = min(limit, tokens)
         # Cleared before the claim: a reply queued from now on wakes the idle wait below.
         self.wake.clear()
-        items = await self.db.call(store.claim_outbox, now=now, limit=limit, owner=self.owner,
-                                   lease_s=LEASE_S)
-        state.backlog = len(items) == limit
+        items, cancelled = await self.db.call(self.core.claim, now=now, limit=limit,
+                                              owner=self.owner, lease_s=LEASE_S)
+        state.backlog = len(items) + len(cancelled) == limit
+        if cancelled:
+            self.cancelled(len(cancelled), "claimed")
+            if not items:
+                return  # claim again at once: more may be due
         if not items:
             if draining:
                 state.claiming = False  # drained: nothing due is left
@@ -307,6 +311,13 @@ class OutboxSender:
                     store.finish_outbox(item.id, UNKNOWN, now=now, error=result.error)
                 outcomes[k] = outcome
         return [outcomes[k] for k in range(len(done))]
+
+    def cancelled(self, count: int, when: str) -> None:
+        """Report ``count`` replies cancelled (never sent, refunded) because their number
+        was blocked: ``when`` they were found, as a sender ``claimed`` them or as the
+        operator ``blocked`` the number."""
+        self.metrics.replies.labels("cancelled").inc(count)
+        event("replies_cancelled", count=count, found=when, reason="number blocked")
 
     def _report(self, item: OutboxItem, result: SendResult, outcome: Outcome) -> None:
         if result.outcome is not Outcome.SENT:

@@ -17,7 +17,7 @@ import asyncio
 import concurrent.futures
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import ParamSpec, TypeVar
 
@@ -46,13 +46,15 @@ from responder.policy.engine import (
 )
 from responder.policy.money import format_eur
 from responder.recovery import rebuild_state
-from responder.store import Inbound, OutboxItem, SqlStore
+from responder.store import FAILED, Inbound, OutboxItem, SqlStore
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 # Refunds read per query by the policy tick (it reads pages until it has them all).
 REFUND_PAGE = 1000
+# why a queued reply was never sent (its outbox row's error)
+BLOCKED_BY_OPERATOR = "cancelled: the number was blocked by an operator"
 
 
 def _raises(before: Caps, after: Caps) -> bool:
@@ -410,6 +412,40 @@ class Responder:
         return erased, forget_texts(self.state, before=before)
 
     # -- outbox outcomes ----------------------------------------------------------------
+
+    def claim(self, *, now: float, limit: int, owner: str, lease_s: float
+              ) -> tuple[list[OutboxItem], list[OutboxItem]]:
+        """Lease due replies to ``owner`` (``SqlStore.claim_outbox``): (those to send, those
+        cancelled). A reply to a number blocked since it was queued is cancelled instead
+        of sent, and refunded: blocking a raid's numbers stops the replies already queued
+        to them. The controls are read first if any process changed them."""
+        with self.store.transaction():
+            self._sync_controls(now=now)
+            items = self.store.claim_outbox(now=now, limit=limit, owner=owner, lease_s=lease_s)
+            controls = self.state.controls
+            cancelled = [item for item in items if controls.is_blocked(item.recipient)]
+            for item in cancelled:
+                self.store.finish_outbox(item.id, FAILED, now=now, error=BLOCKED_BY_OPERATOR)
+                self.store.settle(item.message_sid, billed=False, now=now)
+        if not cancelled:
+            return items, []
+        self._refunded(cancelled)
+        return [item for item in items if item not in cancelled], cancelled
+
+    def cancel_replies_to(self, patterns: Sequence[str], *, now: float) -> list[OutboxItem]:
+        """Cancel and refund the queued replies (not yet claimed by a sender) to the numbers
+        ``patterns`` match: an operator just blocked them."""
+        with self.store.transaction():
+            items = self.store.cancel_pending_to(patterns, now=now, error=BLOCKED_BY_OPERATOR)
+            for item in items:
+                self.store.settle(item.message_sid, billed=False, now=now)
+        self._refunded(items)
+        return items
+
+    def _refunded(self, items: list[OutboxItem]) -> None:
+        """Committed refunds of ``items`` reach the policy's pacing and sender limits."""
+        for item in items:
+            record_refund(self.state, item.message_sid, item.cost_micros, sender=item.recipient)
 
     def refund(self, item: OutboxItem, *, now: float | None = None) -> None:
         """A reply that surely was not sent: give its money back to the ledger and the pacing,

@@ -817,7 +817,8 @@ def test_load_writes_reply_outcomes_provider_errors_raid_mode_and_duration(
     time 600 (wall 1000) at 60 trace seconds per wall second; the last billed reply lands
     at trace time 900, after the last webhook (760)."""
     responder = {"decisions": WINDOW_COUNTERS,
-                 "replies": {"sent": 3, "unknown": 2, "failed": 1, "retry": 4},
+                 "replies": {"sent": 3, "unknown": 2, "failed": 1, "retry": 4,
+                             "cancelled": 2},
                  "provider_errors": {"http_429": 3, "http_503": 1, "http_5xx": 1,
                                      "http_400": 1, "connect": 2, "timeout": 2, "auth": 1}}
     periods = [[900.0, 950.0],  # over before the run: left out
@@ -826,7 +827,8 @@ def test_load_writes_reply_outcomes_provider_errors_raid_mode_and_duration(
                [1010.0, 1020.0]]  # after the last event: left out
     results = _window_results(responder=responder, reply_text="Non, c'est non. Ça suffit",
                               eur_per_segment=Decimal("0.16"), raid_periods=periods)
-    assert results["replies"]["unknown_outcome"] == 2 and results["replies"]["rejected"] == 1
+    # refunded and not sent: failed for good, or cancelled by an operator's block
+    assert results["replies"]["unknown_outcome"] == 2 and results["replies"]["rejected"] == 3
     assert results["provider"] == {"errors": {"auth": 1, "connect_error": 2, "rate_limited": 3,
                                               "rejected": 1, "server_error": 2, "timeout": 2}}
     assert results["reply"] == {"text": "Non, c'est non. Ça suffit", "encoding": "GSM-7",

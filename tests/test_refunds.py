@@ -258,6 +258,33 @@ def _answer(core: Responder, sid: str, sender: str, t: float) -> tuple[Action, s
     return accepted.decision.action, accepted.decision.rule
 
 
+def test_a_reply_to_a_number_blocked_after_it_was_queued_is_cancelled_when_claimed(
+    tmp_path: Path, store_url: str,
+) -> None:
+    """A block added while a reply to that number waits in the outbox (by another
+    process, or just after the admin call's own sweep) cancels it when a sender claims
+    it: never sent, refunded in the ledger and in the claiming process's memory. The
+    other replies of the claim go."""
+    (admitter, other), stores = _instances(tmp_path, store_url, 2)
+    try:
+        cost = admitter.state.reply_cost_micros
+        assert _answer(admitter, "SM1", ALICE, NOW + 1.0) == (Action.REPLY, "first_contact")
+        assert _answer(admitter, "SM2", BOB, NOW + 2.0) == (Action.REPLY, "first_contact")
+        other.store.add_number_rule("block", ALICE[:8], now=NOW + 3.0)
+        sent, cancelled = admitter.claim(now=NOW + 4.0, limit=5, owner="w", lease_s=30)
+        assert [i.message_sid for i in sent] == ["SM2"]
+        assert [i.message_sid for i in cancelled] == ["SM1"]
+        assert admitter.store.spent_micros() == cost
+        assert admitter.state.senders[ALICE].replies == ()
+        rows = {r["message_sid"]: r for r in admitter.store.outbox_rows()}
+        assert (rows["SM1"]["status"], rows["SM2"]["status"]) == ("failed", "sending")
+        assert rows["SM1"]["error"].startswith("cancelled")
+        assert admitter.claim(now=NOW + 5.0, limit=5, owner="w", lease_s=30) == ([], [])
+    finally:
+        for store in stores:
+            store.close()
+
+
 def test_a_refund_stamped_by_a_clock_far_ahead_hides_no_later_refund(
     tmp_path: Path, store_url: str,
 ) -> None:

@@ -11,6 +11,7 @@ import random
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -776,6 +777,40 @@ async def test_allow_listing_a_flagged_number_answers_it(tmp_path: Path) -> None
     assert added.status_code == 201
     assert before.headers["X-Raidsim-Decision"] == "drop flagged_sender"
     assert after.headers["X-Raidsim-Decision"] == "reply allowlist"
+
+
+async def test_blocking_numbers_cancels_the_replies_queued_to_them(tmp_path: Path) -> None:
+    """Blocking a raid's numbers is how an operator stops paying for them, but replies
+    already queued to them (a paced outbox has a backlog under a raid) were still sent.
+    They are now cancelled and refunded when the block is added; a reply to another
+    number, and one already on its way, still goes."""
+    cost = PolicyConfig().reply_cost_micros
+    settings = settings_for(tmp_path, RAIDSIM_SEND_RATE_PER_S="0.01",
+                            RAIDSIM_SEND_CONCURRENCY="1", RAIDSIM_BUDGET_EUR="100",
+                            RAIDSIM_DRAIN_TIMEOUT_S="0")
+    provider = Provider()
+    async with running(settings, provider, Clock()) as client:
+        for k in range(5):
+            await post_sms(client, f"SM{k}", f"+3375550{k:04d}")
+        await post_sms(client, "SMother", "+33600000001")
+        assert await until(lambda: len(provider.requests) == 1)  # the burst's one token
+        blocked = await client.post("/admin/numbers/block", json={"pattern": "+3375550"},
+                                    headers=admin())
+        budget = (await client.get("/admin/budget", headers=admin())).json()
+        metrics = (await client.get("/metrics")).text
+    sent = parse_qs(provider.requests[0].content.decode())["To"]
+    assert blocked.status_code == 201 and blocked.json()["cancelled_replies"] == 4
+    assert sent == ["+33755500000"]
+    assert budget["spent_eur"] == str(Decimal(2 * cost) / 1_000_000)
+    assert 'raidsim_replies_total{outcome="cancelled"} 4.0' in metrics
+    store = open_store(settings.database_url)
+    try:
+        rows = {row["message_sid"]: row for row in store.outbox_rows()}
+    finally:
+        store.close()
+    assert [rows[f"SM{k}"]["status"] for k in range(5)] == ["sent"] + ["failed"] * 4
+    assert rows["SM1"]["error"].startswith("cancelled")
+    assert rows["SMother"]["status"] == "pending"
 
 
 async def test_evidence_export_has_raw_numbers_logs_do_not(

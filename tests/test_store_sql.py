@@ -122,6 +122,25 @@ def test_claims_are_exclusive_across_connections(store_factory: StoreFactory) ->
     assert second.claim_outbox(now=NOW, limit=10, owner="b", lease_s=60) == []
 
 
+def test_cancel_pending_to_takes_only_unclaimed_replies_to_those_numbers(
+        store: SqlStore) -> None:
+    """Cancelling the replies to a prefix marks its queued ones failed (a retry waiting
+    for its time too) and returns them; one being sent, and other numbers', stay."""
+    numbers = ["+33612300001", "+33612300002", "+33612300003", "+33699900004"]
+    for k, number in enumerate(numbers):
+        store.enqueue_reply(f"SM{k}", number, "+33644649021", "hi", 160_000, now=NOW + k)
+    [sending] = store.claim_outbox(now=NOW, limit=1, owner="w", lease_s=30)
+    [retried] = store.claim_outbox(now=NOW + 1, limit=1, owner="w", lease_s=30)
+    store.retry_outbox(retried.id, at=NOW + 99, now=NOW + 1, error="429")
+    cancelled = store.cancel_pending_to(["+336123", "+33700"], now=NOW + 5, error="cancelled")
+    assert [i.message_sid for i in cancelled] == ["SM1", "SM2"]
+    rows = {r["message_sid"]: (r["status"], r["error"]) for r in store.outbox_rows()}
+    assert rows == {"SM0": ("sending", None), "SM1": ("failed", "cancelled"),
+                    "SM2": ("failed", "cancelled"), "SM3": (PENDING, None)}
+    assert sending.message_sid == "SM0"
+    assert store.cancel_pending_to([], now=NOW + 6, error="cancelled") == []
+
+
 def test_outbox_lifecycle(store: SqlStore) -> None:
     """Retry puts a reply back later; a dead worker's lease turns into unknown, never pending."""
     for k in range(3):

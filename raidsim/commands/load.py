@@ -465,7 +465,9 @@ def build_results(*, name: str, seed: int, sent: list[dict[str, Any]],
     if responder is not None and "replies" in responder:
         outcomes = responder["replies"]
         results["replies"]["unknown_outcome"] = int(outcomes.get("unknown", 0))
-        results["replies"]["rejected"] = int(outcomes.get("failed", 0))
+        # refunded and never sent: refused for good, or cancelled (an operator's block)
+        results["replies"]["rejected"] = int(outcomes.get("failed", 0)
+                                             + outcomes.get("cancelled", 0))
     if responder is not None and "provider_errors" in responder:
         errors: Counter[str] = Counter()
         for kind, n in responder["provider_errors"].items():

@@ -671,6 +671,38 @@ class SqlStore:
                 )
             return items
 
+    def cancel_pending_to(self, patterns: Sequence[str], *, now: float,
+                          error: str) -> list[OutboxItem]:
+        """Mark ``failed`` (with ``error``) the queued replies no sender has claimed whose
+        recipient one of ``patterns`` (numbers or prefixes) matches; the items, for the
+        caller to refund in the same transaction. A reply already being sent is left to
+        its send."""
+        if not patterns:
+            return []
+        # patterns are "+" and digits (the admin API checks), never LIKE's wildcards
+        matches = " OR ".join("recipient LIKE ?" for _ in patterns)
+        with self.transaction():
+            rows = self._all(
+                "SELECT id, message_sid, recipient, from_number, body, cost_micros, attempts,"
+                f" created_at FROM outbox WHERE status = ? AND ({matches})"
+                f" ORDER BY id{self._for_update}",
+                (PENDING, *(pattern + "%" for pattern in patterns)),
+            )
+            items = [
+                OutboxItem(int(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), int(r[5]),
+                           int(r[6]), float(r[7]))
+                for r in rows
+            ]
+            for item in items:
+                self._execute(
+                    "UPDATE outbox SET status = ?, error = ?, lease_owner = NULL,"
+                    " lease_until = NULL, updated_at = ? WHERE id = ?",
+                    (FAILED, error, now, item.id),
+                )
+            return items
+
+    _skip_locked = ""
+    _for_update = ""
     _skip_locked = ""
     _for_update = ""
 
