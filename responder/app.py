@@ -561,6 +561,8 @@ async def _accept(ctx: Context, inbound: Inbound) -> Accepted:
     metrics.count_inbound(str(decision.action), decision.rule)
     if accepted.queued:
         ctx.sender.wake.set()
+    if accepted.cancelled:
+        ctx.sender.cancelled(accepted.cancelled, "opted_out")
     if decision.action is Action.DEFER:
         ctx.policy_wake.set()
     if enabled():  # the keyed hash costs more than the rest of the log call

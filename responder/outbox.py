@@ -175,7 +175,7 @@ class OutboxSender:
                                               owner=self.owner, lease_s=LEASE_S)
         state.backlog = len(items) + len(cancelled) == limit
         if cancelled:
-            self.cancelled(len(cancelled), "claimed")
+            self.cancelled(len(cancelled), "blocked")
             if not items:
                 return  # claim again at once: more may be due
         if not items:
@@ -312,12 +312,11 @@ class OutboxSender:
                 outcomes[k] = outcome
         return [outcomes[k] for k in range(len(done))]
 
-    def cancelled(self, count: int, when: str) -> None:
-        """Report ``count`` replies cancelled (never sent, refunded) because their number
-        was blocked: ``when`` they were found, as a sender ``claimed`` them or as the
-        operator ``blocked`` the number."""
+    def cancelled(self, count: int, reason: str) -> None:
+        """Report ``count`` queued replies cancelled (never sent, refunded): their number
+        was ``blocked`` by an operator, or its owner ``opted_out``."""
         self.metrics.replies.labels("cancelled").inc(count)
-        event("replies_cancelled", count=count, found=when, reason="number blocked")
+        event("replies_cancelled", count=count, reason=reason)
 
     def _report(self, item: OutboxItem, result: SendResult, outcome: Outcome) -> None:
         if result.outcome is not Outcome.SENT:

@@ -55,6 +55,7 @@ T = TypeVar("T")
 REFUND_PAGE = 1000
 # why a queued reply was never sent (its outbox row's error)
 BLOCKED_BY_OPERATOR = "cancelled: the number was blocked by an operator"
+OPTED_OUT = "cancelled: the recipient opted out"
 
 
 def _raises(before: Caps, after: Caps) -> bool:
@@ -144,6 +145,7 @@ class Accepted:
     duplicate: bool
     decision: Decision | None = None
     queued: bool = False
+    cancelled: int = 0  # replies queued to this sender, cancelled by its opt-out
 
 
 def policy_with_caps(config: PolicyConfig, caps: Caps) -> PolicyConfig:
@@ -326,7 +328,19 @@ class Responder:
         if decision.is_reply:
             queued = self._enqueue(inbound.message_sid, inbound.sender, inbound.recipient,
                                    now=now)
-        return Accepted(duplicate=False, decision=decision, queued=queued)
+        cancelled = 0
+        if decision.rule == "opt_out":
+            # A reply still queued to someone who just wrote STOP (or ARRET, which Twilio's
+            # default opt-out does not catch) must not reach them: cancelled and refunded.
+            # (The policy's memory is ahead of this transaction, as for the decision: a
+            # failed commit rebuilds it.)
+            items = store.cancel_pending_to([inbound.sender], now=now, error=OPTED_OUT,
+                                            exact=True)
+            for item in items:
+                store.settle(item.message_sid, billed=False, now=now)
+            self._refunded(items)
+            cancelled = len(items)
+        return Accepted(duplicate=False, decision=decision, queued=queued, cancelled=cancelled)
 
     def _enqueue(self, message_sid: str, sender: str, our_number: str, *, now: float) -> bool:
         # Replies only ever go to the sender of the inbound message.

@@ -813,6 +813,35 @@ async def test_blocking_numbers_cancels_the_replies_queued_to_them(tmp_path: Pat
     assert rows["SMother"]["status"] == "pending"
 
 
+async def test_an_opt_out_cancels_the_reply_still_queued_to_its_sender(tmp_path: Path) -> None:
+    """Someone who writes, then ARRET while the reply waits in a paced outbox, got it
+    anyway (Twilio's default opt-out catches STOP, not ARRET). The opt-out now cancels
+    and refunds the replies still queued to that number; other numbers' stay queued."""
+    settings = settings_for(tmp_path, RAIDSIM_SEND_RATE_PER_S="0.01",
+                            RAIDSIM_SEND_CONCURRENCY="1", RAIDSIM_DRAIN_TIMEOUT_S="0")
+    provider = Provider()
+    async with running(settings, provider, Clock()) as client:
+        await post_sms(client, "SM0", "+33600000000")  # takes the burst's one token
+        assert await until(lambda: len(provider.requests) == 1)
+        await post_sms(client, "SM1", "+33600000001")
+        await post_sms(client, "SM2", "+33600000002")
+        stop = await post_sms(client, "SM3", "+33600000001", "Arrêt")
+        budget = (await client.get("/admin/budget", headers=admin())).json()
+        metrics = (await client.get("/metrics")).text
+    assert stop.headers["X-Raidsim-Decision"] == "drop opt_out"
+    assert 'raidsim_replies_total{outcome="cancelled"} 1.0' in metrics
+    assert budget["outbox"]["pending"] == 1 and budget["outbox"]["failed"] == 1
+    store = open_store(settings.database_url)
+    try:
+        rows = {row["message_sid"]: row for row in store.outbox_rows()}
+        assert store.spent_micros() == 2 * PolicyConfig().reply_cost_micros
+    finally:
+        store.close()
+    assert (rows["SM1"]["status"], rows["SM2"]["status"]) == ("failed", "pending")
+    assert rows["SM1"]["error"] == "cancelled: the recipient opted out"
+    assert len(provider.requests) == 1
+
+
 async def test_evidence_export_has_raw_numbers_logs_do_not(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -125,7 +125,8 @@ def test_claims_are_exclusive_across_connections(store_factory: StoreFactory) ->
 def test_cancel_pending_to_takes_only_unclaimed_replies_to_those_numbers(
         store: SqlStore) -> None:
     """Cancelling the replies to a prefix marks its queued ones failed (a retry waiting
-    for its time too) and returns them; one being sent, and other numbers', stay."""
+    for its time too) and returns them; one being sent, and other numbers', stay. An
+    exact number takes only its own."""
     numbers = ["+33612300001", "+33612300002", "+33612300003", "+33699900004"]
     for k, number in enumerate(numbers):
         store.enqueue_reply(f"SM{k}", number, "+33644649021", "hi", 160_000, now=NOW + k)
@@ -139,6 +140,10 @@ def test_cancel_pending_to_takes_only_unclaimed_replies_to_those_numbers(
                     "SM2": ("failed", "cancelled"), "SM3": (PENDING, None)}
     assert sending.message_sid == "SM0"
     assert store.cancel_pending_to([], now=NOW + 6, error="cancelled") == []
+    # an opt-out cancels its own number's replies only, not those of longer numbers
+    assert store.cancel_pending_to(["+3369990000"], now=NOW + 6, error="x", exact=True) == []
+    [mine] = store.cancel_pending_to(["+33699900004"], now=NOW + 6, error="x", exact=True)
+    assert mine.message_sid == "SM3"
 
 
 def test_outbox_lifecycle(store: SqlStore) -> None:

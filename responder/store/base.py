@@ -671,22 +671,23 @@ class SqlStore:
                 )
             return items
 
-    def cancel_pending_to(self, patterns: Sequence[str], *, now: float,
-                          error: str) -> list[OutboxItem]:
+    def cancel_pending_to(self, patterns: Sequence[str], *, now: float, error: str,
+                          exact: bool = False) -> list[OutboxItem]:
         """Mark ``failed`` (with ``error``) the queued replies no sender has claimed whose
-        recipient one of ``patterns`` (numbers or prefixes) matches; the items, for the
-        caller to refund in the same transaction. A reply already being sent is left to
-        its send."""
+        recipient one of ``patterns`` matches (as a prefix, or ``exact``ly); the items, for
+        the caller to refund in the same transaction. A reply already being sent is left
+        to its send."""
         if not patterns:
             return []
-        # patterns are "+" and digits (the admin API checks), never LIKE's wildcards
-        matches = " OR ".join("recipient LIKE ?" for _ in patterns)
+        # prefixes are "+" and digits (the admin API checks), never LIKE's wildcards
+        test = "recipient = ?" if exact else "recipient LIKE ?"
+        matches = " OR ".join(test for _ in patterns)
         with self.transaction():
             rows = self._all(
                 "SELECT id, message_sid, recipient, from_number, body, cost_micros, attempts,"
                 f" created_at FROM outbox WHERE status = ? AND ({matches})"
                 f" ORDER BY id{self._for_update}",
-                (PENDING, *(pattern + "%" for pattern in patterns)),
+                (PENDING, *(p if exact else p + "%" for p in patterns)),
             )
             items = [
                 OutboxItem(int(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), int(r[5]),
