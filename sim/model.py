@@ -7,7 +7,8 @@ when its ``next_deadline`` comes due, and a pool of sender workers moves the
 reply queue through the provider model: throughput, lognormal latency, 5xx,
 429 with Retry-After, read timeouts (billed, never resent) and outages. The workers
 retry as the live outbox does (``responder.policy.retry``: its backoff and its circuit
-breaker), so a simulated outage costs what a real one would.
+breaker), so a simulated outage costs what a real one would. An opt-out cancels its
+sender's replies still queued, as the live responder cancels its ``pending`` outbox rows.
 """
 
 from __future__ import annotations
@@ -148,6 +149,10 @@ class RaidModel:
         self._busy = 0  # replies a worker has taken and not finished
         self._probing = False  # a half-open probe is out
         self._answered: simpy.Event = env.event()  # fires (and is renewed) at each answer
+        # replies a worker holds while it backs off before trying again, by message id:
+        # queued, as far as the live outbox knows (``pending``), so an opt-out cancels them
+        self._backing_off: dict[str, _Job] = {}
+        self._cancelled: set[str] = set()  # ...and those an opt-out cancelled meanwhile
         self.record = record_decisions
         self.decisions: list[tuple[str, str, str]] = []
         self.progress = progress
@@ -224,6 +229,8 @@ class RaidModel:
             self.metrics.decision(rule, now)
             if rule == "budget_total" and self.metrics.budget_exhausted_at is None:
                 self.metrics.budget_exhausted_at = now
+            elif rule == "opt_out":
+                self._cancel_replies_to(msg.sender, now)
         elif action is Action.REPLY:
             self.metrics.decision(decision.rule, now)
             self.queue.put(_Job(msg, label, now))
@@ -231,6 +238,24 @@ class RaidModel:
             self.labels[msg.message_id] = label
             self.metrics.held += 1
             self._wake()
+
+    def _cancel_replies_to(self, sender: str, now: float) -> None:
+        """The sender opted out: its replies still queued (waiting for a worker, or backing
+        off before another try) are cancelled and refunded, as the live responder cancels
+        its outbox's ``pending`` rows; one a worker is sending goes."""
+        items = self.queue.items
+        queued = [job for job in items if job.message.sender == sender]
+        for job in queued:
+            items.remove(job)
+        waiting = [job for job in self._backing_off.values() if job.message.sender == sender]
+        for job in waiting:
+            del self._backing_off[job.message.message_id]
+            self._cancelled.add(job.message.message_id)
+        for job in (*queued, *waiting):
+            self.metrics.rejected += 1
+            message_id = job.message.message_id
+            self.ledger.settle(message_id, billed=False, now=now)
+            record_refund(self.state, message_id, self.cost, sender=sender)
 
     def _wake(self) -> None:
         if not self._kick.triggered:
@@ -352,6 +377,12 @@ class RaidModel:
                     record_refund(self.state, msg.message_id, self.cost, sender=msg.sender)
                     break
                 # the live outbox's backoff: exponential with jitter, never before Retry-After
+                message_id = job.message.message_id
+                self._backing_off[message_id] = job
                 yield env.timeout(backoff_s(
                     attempts, rng, model.retry_after_s if outcome == "rate_limited" else None))
+                if message_id in self._cancelled:  # its sender opted out meanwhile
+                    self._cancelled.discard(message_id)
+                    break
+                del self._backing_off[message_id]
             self._busy -= 1

@@ -84,6 +84,35 @@ def test_a_retry_after_is_never_cut_short() -> None:
     assert min(leaving) >= 100.0
 
 
+def stop_from(t: float, n: int) -> TraceRecord:
+    """Sender ``n`` of ``record`` opts out at ``t``."""
+    first = record(0.0, n)
+    return TraceRecord(t, first.sender, TO, "STOP", "legit", f"SMstop{n:028x}")
+
+
+def test_an_opt_out_cancels_its_senders_queued_reply() -> None:
+    """As the live responder cancels an opted-out sender's ``pending`` outbox rows: thirty
+    first contacts at t = 0 and four workers, so the 26 last replies wait; sender 20 opts
+    out at 0.5 s. Its reply is cancelled and refunded (never sent, in ``rejected``); the
+    other 29 go, and every spend figure counts 29."""
+    cost = PolicyConfig().reply_cost_micros
+    sim = run([*(record(0.0, i) for i in range(30)), stop_from(0.5, 20)], model=provider())
+    m = sim.metrics
+    assert (sum(m.replies.values()), m.rejected) == (29, 1)
+    assert record(0.0, 20).sender not in m.replied_senders
+    assert m.billed_micros == sim.ledger.spent_micros() == sim.state.spent_micros == 29 * cost
+
+
+def test_an_opt_out_cancels_a_reply_backing_off_before_its_next_try() -> None:
+    """A reply waiting out a Retry-After is queued again as far as the live outbox knows
+    (``pending``): an opt-out meanwhile cancels it, and it is never tried again."""
+    sim = run([record(0.0, 1), stop_from(50.0, 1)], model=provider(retry_after_s=100.0),
+              faults=(Fault("rate_limit", 0.0, 10.0, 1.0),))
+    m = sim.metrics
+    assert m.provider_errors["rate_limited"] == 1  # the one try, before the opt-out
+    assert (sum(m.replies.values()), m.rejected, sim.ledger.spent_micros()) == (0, 1, 0)
+
+
 def test_every_billed_reply_is_counted_once_whatever_the_outcome() -> None:
     """Timeouts are billed once and never resent; 429, 5xx and rejects are not billed.
 

@@ -44,8 +44,9 @@ KNOWN_LOSSES = {
     # The same surge, the resenders sending their text 3 to 5 times in all, minutes apart
     # (added after the report). Those sends made the text a raid's (coverage 0.7765); they
     # no longer do, but the resenders with 4 or 5 sends, still waiting, are dropped as
-    # floods themselves (repeat_flood): 0.9511.
-    "impatient_resend_many": "genuine surge, 10% send their text 3-5 times: coverage 0.9511 "
+    # floods themselves (repeat_flood): 0.9511; 0.9508 since an opt-out cancels its
+    # sender's queued reply (one of them wrote STOP before it left).
+    "impatient_resend_many": "genuine surge, 10% send their text 3-5 times: coverage 0.9508 "
                              "(the resenders flood)",
     # A quiet number (10 texts a day), then 28 people send 300 insults in two hours: every
     # raider is answered once. Seed 1: spend €16.48 = per-sender €16.48, 28/28 raid replies
