@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 # Senders are E.164 ("+33612345678") and lists match them by prefix, so a pattern
 # without its "+" ("336123") was stored (201) but could never match anyone.
 _PATTERN = re.compile(r"^\+[0-9]{1,15}$")
+_NUMBER = re.compile(r"^\+[0-9]{8,15}$")  # one person's number (is_e164's length)
 
 
 def admin_routes(ctx_of: Callable[[Request], Context], guard: Any) -> list[Route]:
@@ -249,7 +250,9 @@ def _spreadsheet_safe(value: object) -> object:
 
 
 async def evidence(request: Request, ctx: Context) -> Response:
-    """?format=csv|json&since=EPOCH_SECONDS&rules=a,b: messages the policy flagged as raid."""
+    """?format=csv|json&since=EPOCH_SECONDS&rules=a,b&sender=+336...: messages the policy
+    flagged as raid; with ``sender``, every message of that number (``rules`` narrows it),
+    to answer "why did this person get no reply?"."""
     from responder.app import HTTPError
 
     fmt = request.query_params.get("format", "json")
@@ -262,8 +265,17 @@ async def evidence(request: Request, ctx: Context) -> Response:
         raise HTTPError(400, "since must be seconds since the epoch") from exc
     if since is not None and not math.isfinite(since):
         raise HTTPError(400, "since must be seconds since the epoch, a finite number")
+    sender = request.query_params.get("sender")
+    if sender is not None and not _NUMBER.fullmatch(sender):
+        raise HTTPError(400, "sender must be a full E.164 number with its + (in a URL, %2B), "
+                        "e.g. sender=%2B33612345678")
     rules_text = request.query_params.get("rules")
-    rules = tuple(r for r in rules_text.split(",") if r) if rules_text else RAID_RULES
+    rules: tuple[str, ...] | None = (
+        tuple(r for r in rules_text.split(",") if r) if rules_text
+        else None if sender is not None else RAID_RULES)
+    if rules is None:
+        rows = await ctx.db.call(ctx.core.store.evidence, None, since, sender)
+        return _evidence_response(rows, fmt, sorted(RULES))
     if not rules:  # "rules=,": PostgreSQL refused the empty IN () (a 503), SQLite found none
         raise HTTPError(400, "rules names no rule; leave it out for every raid-evidence "
                         "rule, or name some: rules=raid_template,repeat_flood")
@@ -271,15 +283,20 @@ async def evidence(request: Request, ctx: Context) -> Response:
     if unknown:  # a misspelt rule would export nothing, and look like "no evidence"
         raise HTTPError(400, f"unknown rule {unknown[0][:64]!r} in rules; rules: "
                         + ",".join(sorted(RULES)))
-    rows = await ctx.db.call(ctx.core.store.evidence, rules, since)
+    rows = await ctx.db.call(ctx.core.store.evidence, rules, since, sender)
+    return _evidence_response(rows, fmt, list(rules))
+
+
+def _evidence_response(rows: list[dict[str, Any]], fmt: str, rules: list[str]) -> Response:
     for row in rows:
         row["received_at_utc"] = datetime.fromtimestamp(row["received_at"], UTC).isoformat()
     event("admin_evidence_export", rows=len(rows), format=fmt, level=30)
     if fmt == "json":
-        return JSONResponse({"rules": list(rules), "messages": rows})
+        return JSONResponse({"rules": rules, "messages": rows})
     out = io.StringIO()
     columns = ["received_at_utc", "received_at", "message_sid", "sender", "recipient", "body",
-               "action", "rule", "decided_at"]
+               "action", "rule", "decided_at", "reply_status", "reply_provider_status",
+               "reply_error"]
     writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
     writer.writerows({key: _spreadsheet_safe(value) for key, value in row.items()}

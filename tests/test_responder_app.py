@@ -911,6 +911,34 @@ async def test_evidence_refuses_an_unknown_rule_and_exports_every_raid_rule(
     assert {"raid_phrases", "disguised_text"} <= set(default["rules"])
 
 
+async def test_what_became_of_one_numbers_messages(tmp_path: Path) -> None:
+    """Support's question, "why did this person get no reply?": ``sender=`` lists every
+    message of that number whatever its decision (``rules`` narrows it), with the status of
+    the reply to each; no other number's. A number without its "+" (a bare "+" in a query
+    string reads as a space) is a 400 saying how to write it."""
+    settings = settings_for(tmp_path)
+    provider = Provider()
+    async with running(settings, provider, Clock()) as client:
+        await post_sms(client, "SM1", "+33611111111", "Salut, c'est Léa")
+        await post_sms(client, "SM2", "+33622222222", "Bonjour")
+        await post_sms(client, "SM3", "+33611111111", "Tu as eu mon message ?")
+        assert await until(lambda: len(provider.requests) == 2)
+        await asyncio.sleep(0.2)  # the sends are recorded
+        lea = (await client.get("/admin/evidence?sender=%2B33611111111",
+                                headers=admin())).json()
+        narrowed = (await client.get("/admin/evidence?sender=%2B33611111111&rules=sender_limit",
+                                     headers=admin())).json()
+        as_csv = await client.get("/admin/evidence?sender=%2B33611111111&format=csv",
+                                  headers=admin())
+        spaced = await client.get("/admin/evidence?sender=+33611111111", headers=admin())
+    assert [(m["message_sid"], m["rule"], m["reply_status"]) for m in lea["messages"]] == [
+        ("SM1", "first_contact", "sent"), ("SM3", "sender_limit", None)]
+    assert [m["message_sid"] for m in narrowed["messages"]] == ["SM3"]
+    header = next(csv.reader(io.StringIO(as_csv.text)))
+    assert header[-3:] == ["reply_status", "reply_provider_status", "reply_error"]
+    assert spaced.status_code == 400 and "%2B" in spaced.text
+
+
 async def test_generic_webhook(tmp_path: Path) -> None:
     """The signed JSON webhook is accepted; a bad signature is refused before storage."""
     settings = settings_for(tmp_path)

@@ -256,6 +256,13 @@ def test_purge_and_evidence(store: SqlStore) -> None:
     assert store.purge_bodies(NOW - 50) == 1
     [row] = store.evidence(["raid_template"])
     assert row["sender"] == "+33600000001" and row["body"] is None
+    # one number's messages, whatever their decision, with the status of their reply
+    store.record_decision("SM2", Decision.reply("first_contact"), now=NOW, first=True)
+    store.enqueue_reply("SM2", "+33600000002", "+33644649021", "hi", 160_000, now=NOW)
+    [mine] = store.evidence(None, sender="+33600000002")
+    assert (mine["message_sid"], mine["rule"], mine["reply_status"]) == (
+        "SM2", "first_contact", PENDING)
+    assert store.evidence(["raid_template"], sender="+33600000002") == []
 
 
 def test_flagged_before_lists_each_raider_once_from_its_first_flag(store: SqlStore) -> None:

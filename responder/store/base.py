@@ -610,21 +610,31 @@ class SqlStore:
                 (before,),
             )
 
-    def evidence(self, rules: Sequence[str], since: float | None = None) -> list[dict[str, Any]]:
-        """Messages whose decision names one of ``rules``: the raid evidence, raw numbers."""
-        marks = ", ".join("?" for _ in rules)
-        params: list[Any] = list(rules)
-        where = f"rule IN ({marks})"
+    def evidence(self, rules: Sequence[str] | None, since: float | None = None,
+                 sender: str | None = None) -> list[dict[str, Any]]:
+        """Messages whose decision names one of ``rules`` (every decided one with None),
+        of one ``sender`` if given: the raid evidence, or what became of one number's
+        messages, with raw numbers and the status of the reply to each, if any."""
+        params: list[Any] = []
+        where = ["i.rule IS NOT NULL"]
+        if rules is not None:
+            where = [f"i.rule IN ({', '.join('?' for _ in rules)})"]
+            params.extend(rules)
         if since is not None:
-            where += " AND received_at >= ?"
+            where.append("i.received_at >= ?")
             params.append(since)
+        if sender is not None:
+            where.append("i.sender = ?")
+            params.append(sender)
         rows = self._all(
-            "SELECT message_sid, received_at, sender, recipient, body, action, rule, decided_at"
-            f" FROM inbound WHERE {where} ORDER BY received_at, id",
+            "SELECT i.message_sid, i.received_at, i.sender, i.recipient, i.body, i.action,"
+            " i.rule, i.decided_at, o.status, o.provider_status, o.error FROM inbound i"
+            " LEFT JOIN outbox o ON o.message_sid = i.message_sid"
+            f" WHERE {' AND '.join(where)} ORDER BY i.received_at, i.id",
             params,
         )
         keys = ("message_sid", "received_at", "sender", "recipient", "body", "action", "rule",
-                "decided_at")
+                "decided_at", "reply_status", "reply_provider_status", "reply_error")
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
     # -- outbox ----------------------------------------------------------------
