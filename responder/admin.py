@@ -8,6 +8,7 @@ block and allow lists show the patterns operators wrote).
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import hmac
 import io
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 # Senders are E.164 ("+33612345678") and lists match them by prefix, so a pattern
 # without its "+" ("336123") was stored (201) but could never match anyone.
 _PATTERN = re.compile(r"^\+[0-9]{1,15}$")
+CANCEL_BATCH = 500  # queued replies cancelled per transaction when a block is added
 _NUMBER = re.compile(r"^\+[0-9]{8,15}$")  # one person's number (is_e164's length)
 
 
@@ -186,18 +188,25 @@ async def add_number(request: Request, ctx: Context) -> Response:
         raise HTTPError(400, "pattern must be an E.164 number or prefix starting with +, "
                         f"e.g. +336123{hint}")
 
-    def apply() -> tuple[bool, int]:
+    def apply() -> bool:
         added = ctx.core.store.add_number_rule(kind, pattern, now=ctx.clock())
         ctx.core.refresh(now=ctx.clock(), force=True)
-        # Replies already queued to a number just blocked are not sent (and refunded): the
-        # point of blocking a raid's numbers is to stop paying for them. (Those a sender
-        # has claimed are on their way; any queued later by a process that had not yet
-        # seen the block are cancelled when claimed.)
-        cancelled = (ctx.core.cancel_replies_to([pattern], now=ctx.clock())
-                     if kind == "block" else [])
-        return added, len(cancelled)
+        return added
 
-    added, cancelled = await ctx.db.call(apply)
+    added = await ctx.db.call(apply)
+    cancelled = 0
+    while kind == "block":
+        # Replies already queued to a number just blocked are not sent (and refunded): the
+        # point of blocking a raid's numbers is to stop paying for them. In batches, each
+        # its own transaction, so webhooks are answered between them however long the
+        # backlog. (Those a sender has claimed are on their way; any left, or queued later
+        # by a process that had not yet seen the block, are cancelled when claimed.)
+        batch = await ctx.db.call(ctx.core.cancel_replies_to, [pattern], now=ctx.clock(),
+                                  limit=CANCEL_BATCH)
+        cancelled += len(batch)
+        if len(batch) < CANCEL_BATCH:
+            break
+        await asyncio.sleep(0)  # SQLite's calls run on the event loop: let webhooks in
     if cancelled:
         ctx.sender.cancelled(cancelled, "blocked")
     event("admin_number_rule", kind=kind, action="add", length=len(pattern),

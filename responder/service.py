@@ -446,11 +446,13 @@ class Responder:
         self._refunded(cancelled)
         return [item for item in items if item not in cancelled], cancelled
 
-    def cancel_replies_to(self, patterns: Sequence[str], *, now: float) -> list[OutboxItem]:
+    def cancel_replies_to(self, patterns: Sequence[str], *, now: float,
+                          limit: int | None = None) -> list[OutboxItem]:
         """Cancel and refund the queued replies (not yet claimed by a sender) to the numbers
-        ``patterns`` match: an operator just blocked them."""
+        ``patterns`` match, the ``limit`` oldest if given: an operator just blocked them."""
         with self.store.transaction():
-            items = self.store.cancel_pending_to(patterns, now=now, error=BLOCKED_BY_OPERATOR)
+            items = self.store.cancel_pending_to(patterns, now=now, error=BLOCKED_BY_OPERATOR,
+                                                 limit=limit)
             for item in items:
                 self.store.settle(item.message_sid, billed=False, now=now)
         self._refunded(items)

@@ -779,11 +779,15 @@ async def test_allow_listing_a_flagged_number_answers_it(tmp_path: Path) -> None
     assert after.headers["X-Raidsim-Decision"] == "reply allowlist"
 
 
-async def test_blocking_numbers_cancels_the_replies_queued_to_them(tmp_path: Path) -> None:
+async def test_blocking_numbers_cancels_the_replies_queued_to_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Blocking a raid's numbers is how an operator stops paying for them, but replies
     already queued to them (a paced outbox has a backlog under a raid) were still sent.
-    They are now cancelled and refunded when the block is added; a reply to another
-    number, and one already on its way, still goes."""
+    They are now cancelled and refunded when the block is added, in batches (of 3 here,
+    so 3 then 1); a reply to another number, and one already on its way, still goes."""
+    import responder.admin
+
+    monkeypatch.setattr(responder.admin, "CANCEL_BATCH", 3)
     cost = PolicyConfig().reply_cost_micros
     settings = settings_for(tmp_path, RAIDSIM_SEND_RATE_PER_S="0.01",
                             RAIDSIM_SEND_CONCURRENCY="1", RAIDSIM_BUDGET_EUR="100",

@@ -133,8 +133,10 @@ def test_cancel_pending_to_takes_only_unclaimed_replies_to_those_numbers(
     [sending] = store.claim_outbox(now=NOW, limit=1, owner="w", lease_s=30)
     [retried] = store.claim_outbox(now=NOW + 1, limit=1, owner="w", lease_s=30)
     store.retry_outbox(retried.id, at=NOW + 99, now=NOW + 1, error="429")
-    cancelled = store.cancel_pending_to(["+336123", "+33700"], now=NOW + 5, error="cancelled")
-    assert [i.message_sid for i in cancelled] == ["SM1", "SM2"]
+    [first] = store.cancel_pending_to(["+336123", "+33700"], now=NOW + 5, error="cancelled",
+                                      limit=1)  # the oldest
+    [then] = store.cancel_pending_to(["+336123", "+33700"], now=NOW + 5, error="cancelled")
+    assert (first.message_sid, then.message_sid) == ("SM1", "SM2")
     rows = {r["message_sid"]: (r["status"], r["error"]) for r in store.outbox_rows()}
     assert rows == {"SM0": ("sending", None), "SM1": ("failed", "cancelled"),
                     "SM2": ("failed", "cancelled"), "SM3": (PENDING, None)}

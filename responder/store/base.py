@@ -682,11 +682,11 @@ class SqlStore:
             return items
 
     def cancel_pending_to(self, patterns: Sequence[str], *, now: float, error: str,
-                          exact: bool = False) -> list[OutboxItem]:
+                          exact: bool = False, limit: int | None = None) -> list[OutboxItem]:
         """Mark ``failed`` (with ``error``) the queued replies no sender has claimed whose
-        recipient one of ``patterns`` matches (as a prefix, or ``exact``ly); the items, for
-        the caller to refund in the same transaction. A reply already being sent is left
-        to its send."""
+        recipient one of ``patterns`` matches (as a prefix, or ``exact``ly), the ``limit``
+        oldest if given; the items, for the caller to refund in the same transaction. A
+        reply already being sent is left to its send."""
         if not patterns:
             return []
         # prefixes are "+" and digits (the admin API checks), never LIKE's wildcards
@@ -695,8 +695,8 @@ class SqlStore:
         with self.transaction():
             rows = self._all(
                 "SELECT id, message_sid, recipient, from_number, body, cost_micros, attempts,"
-                f" created_at FROM outbox WHERE status = ? AND ({matches})"
-                f" ORDER BY id{self._for_update}",
+                f" created_at FROM outbox WHERE status = ? AND ({matches}) ORDER BY id"
+                f"{'' if limit is None else f' LIMIT {int(limit)}'}{self._for_update}",
                 (PENDING, *(p if exact else p + "%" for p in patterns)),
             )
             items = [
