@@ -148,6 +148,33 @@ def test_cancel_pending_to_takes_only_unclaimed_replies_to_those_numbers(
     assert mine.message_sid == "SM3"
 
 
+def test_cancelling_skips_a_reply_another_transaction_holds(postgres_url: str) -> None:
+    """PostgreSQL: cancelling takes the queued rows nobody holds and skips those a sender is
+    claiming (they are on their way), instead of waiting for them: a webhook batch that
+    cancels an opted-out sender's replies holds the budget lock, and a claim that refunds
+    a blocked reply waits for that lock while holding its rows, so waiting could
+    deadlock."""
+    import threading
+
+    holder, canceller = open_store(postgres_url), open_store(postgres_url)
+    try:
+        holder.migrate(now=NOW)
+        for k in range(3):
+            holder.enqueue_reply(f"SM{k}", f"+3361111111{k}", "+33644649021", "hi", 1, now=NOW)
+        done: list[list[str]] = []
+        with holder.transaction():
+            holder._all("SELECT id FROM outbox WHERE message_sid = ? FOR UPDATE", ("SM0",))
+            worker = threading.Thread(target=lambda: done.append([
+                i.message_sid for i in canceller.cancel_pending_to(
+                    ["+336111"], now=NOW, error="cancelled")]))
+            worker.start()
+            worker.join(timeout=10)
+        assert done == [["SM1", "SM2"]]  # at once, while SM0 was held
+    finally:
+        holder.close()
+        canceller.close()
+
+
 def test_outbox_lifecycle(store: SqlStore) -> None:
     """Retry puts a reply back later; a dead worker's lease turns into unknown, never pending."""
     for k in range(3):

@@ -696,7 +696,10 @@ class SqlStore:
             rows = self._all(
                 "SELECT id, message_sid, recipient, from_number, body, cost_micros, attempts,"
                 f" created_at FROM outbox WHERE status = ? AND ({matches}) ORDER BY id"
-                f"{'' if limit is None else f' LIMIT {int(limit)}'}{self._for_update}",
+                # SKIP LOCKED: a row a sender is claiming is on its way (and the claim
+                # cancels it if blocked); waiting for it could deadlock a webhook batch,
+                # which holds the budget lock, against a claim that refunds (settle)
+                f"{'' if limit is None else f' LIMIT {int(limit)}'}{self._skip_locked}",
                 (PENDING, *(p if exact else p + "%" for p in patterns)),
             )
             items = [
