@@ -17,7 +17,7 @@ import asyncio
 import concurrent.futures
 import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import ParamSpec, TypeVar
 
@@ -34,6 +34,7 @@ from responder.policy import (
     forget_texts,
     next_deadline,
     release,
+    restore_flag,
     tick,
 )
 from responder.policy.engine import (
@@ -299,6 +300,7 @@ class Responder:
                 new = [False] * len(batch)
                 for k in sorted(range(len(batch)), key=lambda k: batch[k].message_sid):
                     new[k] = self.store.insert_inbound(batch[k])
+                self._learn_flags(inbound.sender for inbound in batch)
                 return [self._accept(inbound, inbound.received_at, inserted=fresh)
                         for inbound, fresh in zip(batch, new, strict=True)]
         except Exception:
@@ -320,6 +322,7 @@ class Responder:
         store = self.store
         if inserted is None:
             inserted = store.insert_inbound(inbound)
+            self._learn_flags((inbound.sender,))
         if not inserted:
             return Accepted(duplicate=True)
         decision = admit(self.state, store, inbound.message(), now=now)
@@ -341,6 +344,19 @@ class Responder:
             self._refunded(items)
             cancelled = len(items)
         return Accepted(duplicate=False, decision=decision, queued=queued, cancelled=cancelled)
+
+    def _learn_flags(self, numbers: Iterable[str]) -> None:
+        """Judge raiders here the senders another process judged raiders (its decisions are
+        in the store; this policy's memory holds only what this process saw): as one
+        process would, a sender flagged once is dropped as ``flagged_sender`` on every
+        instance, not answered by the next one it reaches. With one process, a no-op: its
+        memory already has every flag it recorded."""
+        senders = self.state.senders
+        unknown = sorted({number for number in numbers
+                          if (sender := senders.get(number)) is None or sender.flag is None})
+        if unknown:
+            for number, at in self.store.flagged_among(unknown):
+                restore_flag(self.state, number, at=at)
 
     def _enqueue(self, message_sid: str, sender: str, our_number: str, *, now: float) -> bool:
         # Replies only ever go to the sender of the inbound message.
@@ -378,6 +394,8 @@ class Responder:
                     settled = set(due) - self.store.lock_held(due)
                     if settled:
                         forget_held_ids(self.state, settled)
+                    self._learn_flags(entry[3].message.sender for entry in self.state.held
+                                      if entry[0] <= now)
                 released = release(self.state, self.store, now=now)
                 for item in released:
                     message = item.message

@@ -4,7 +4,8 @@ sender limit: in the policy's memory, in the simulator, and after a responder re
 Before this was fixed, every genuine sender whose reply failed during an outage was
 dropped as ``sender_limit`` for 30 days and never answered. The ledger side of the
 promise is in ``tests/test_store_contract.py``; the live service's in
-``tests/test_responder_app.py``.
+``tests/test_responder_app.py``. Also here, with several processes on one database: what
+one of them records (a refund, a block, a raid flag), the others act on.
 """
 
 from __future__ import annotations
@@ -280,6 +281,48 @@ def test_a_reply_to_a_number_blocked_after_it_was_queued_is_cancelled_when_claim
         assert (rows["SM1"]["status"], rows["SM2"]["status"]) == ("failed", "sending")
         assert rows["SM1"]["error"].startswith("cancelled")
         assert admitter.claim(now=NOW + 5.0, limit=5, owner="w", lease_s=30) == ([], [])
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_a_sender_one_process_flagged_is_not_answered_by_another(
+    tmp_path: Path, store_url: str,
+) -> None:
+    """Each process's policy remembers what it saw: a raider flagged by one process was a
+    stranger to the next one it reached, and was answered there (a paid reply). A process
+    now learns, from the store, the flags others recorded for the senders it decides (in
+    a batch, alone, or as a held reply comes due), as one process would have them; the
+    allow list still overrides a flag, and other senders are answered as before."""
+    from responder.policy import Decision
+    from responder.policy.engine import restore_held
+
+    carol, dave = "+33611223344", "+33655667788"
+    (flagger, other), stores = _instances(tmp_path, store_url, 2)
+    try:
+        # a reply the other process holds for Dave (a surge hold, as its policy decided)
+        held = Message("SMheld", dave, TO, BODY, NOW)
+        other.store.insert_inbound(Inbound("SMheld", dave, TO, BODY, NOW))
+        other.store.record_decision("SMheld", Decision.defer("surge_hold", NOW + 10.0),
+                                    now=NOW, first=True)
+        restore_held(other.state, held, until=NOW + 10.0, rule="surge_hold")
+        # the flagger's decisions, as its policy recorded them (the plain policy runs no
+        # raid rule here)
+        for k, number in enumerate((ALICE, carol, dave)):
+            flagger.store.insert_inbound(Inbound(f"SMraid{k}", number, TO, "lol", NOW + 1.0))
+            flagger.store.record_decision(f"SMraid{k}", Decision.drop("raid_template"),
+                                          now=NOW + 1.0, first=True)
+        [batch] = other.accept_many([Inbound("SM1", ALICE, TO, BODY, NOW + 2.0)])
+        assert batch.decision is not None  # type: ignore[union-attr]
+        assert batch.decision.rule == "flagged_sender"  # type: ignore[union-attr]
+        assert _answer(other, "SM2", carol, NOW + 3.0) == (Action.DROP, "flagged_sender")
+        assert _answer(other, "SM3", BOB, NOW + 4.0) == (Action.REPLY, "first_contact")
+        released, queued = other.release_due(now=NOW + 10.0)
+        assert [(r.message.message_id, r.decision.rule) for r in released] == [
+            ("SMheld", "flagged_sender")] and queued == 0
+        other.store.add_number_rule("allow", ALICE, now=NOW + 11.0)
+        assert _answer(other, "SM4", ALICE, NOW + 12.0) == (Action.REPLY, "allowlist")
+        assert other.store.spent_micros() == 2 * other.state.reply_cost_micros
     finally:
         for store in stores:
             store.close()

@@ -577,6 +577,22 @@ class SqlStore:
             for r in rows
         ]
 
+    def flagged_among(self, senders: Sequence[str]) -> list[tuple[str, float]]:
+        """Which of ``senders`` a raid rule judged (any process's decision), with the time
+        of the first such message (index ``inbound_sender``)."""
+        found: list[tuple[str, float]] = []
+        rules = ", ".join("?" for _ in RAID_RULES)
+        chunk = 500
+        for start in range(0, len(senders), chunk):
+            part = senders[start : start + chunk]
+            found.extend((str(r[0]), float(r[1])) for r in self._all(
+                "SELECT sender, MIN(received_at) FROM inbound"
+                f" WHERE sender IN ({', '.join('?' for _ in part)}) AND rule IN ({rules})"
+                " GROUP BY sender ORDER BY 2, 1",
+                (*part, *RAID_RULES),
+            ))
+        return found
+
     def flagged_before(self, before: float) -> list[tuple[str, float]]:
         """Senders a raid rule judged (a message of theirs decided by one of
         ``RAID_RULES``) before ``before``, with the time of the first such message,
