@@ -11,7 +11,8 @@ one of them records (a refund, a block, a raid flag), the others act on.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -225,9 +226,10 @@ def test_a_refund_another_process_recorded_frees_the_sender_here(
         b_store.close()
 
 
-def _instances(tmp_path: Path, store_url: str, count: int
-               ) -> tuple[list[Responder], list[SqlStore]]:
-    """``count`` started responders sharing the database at ``store_url`` (processes)."""
+@contextmanager
+def _instances(tmp_path: Path, store_url: str, count: int) -> Iterator[list[Responder]]:
+    """``count`` started responders sharing the database at ``store_url`` (processes),
+    their stores closed on exit."""
     from responder_support import PLAIN_POLICY, base_env
 
     from responder.config import load_settings
@@ -238,10 +240,14 @@ def _instances(tmp_path: Path, store_url: str, count: int
     settings = load_settings(base_env(RAIDSIM_DATABASE_URL=store_url,
                                       RAIDSIM_POLICY_FILE=str(policy)))
     stores = [open_store(store_url) for _ in range(count)]
-    cores = [Responder(settings, s) for s in stores]
-    for core in cores:
-        core.start(now=NOW)
-    return cores, stores
+    try:
+        cores = [Responder(settings, s) for s in stores]
+        for core in cores:
+            core.start(now=NOW)
+        yield cores
+    finally:
+        for store in stores:
+            store.close()
 
 
 def _refund_next(core: Responder, *, now: float) -> OutboxItem:
@@ -266,8 +272,7 @@ def test_a_reply_to_a_number_blocked_after_it_was_queued_is_cancelled_when_claim
     process, or just after the admin call's own sweep) cancels it when a sender claims
     it: never sent, refunded in the ledger and in the claiming process's memory. The
     other replies of the claim go."""
-    (admitter, other), stores = _instances(tmp_path, store_url, 2)
-    try:
+    with _instances(tmp_path, store_url, 2) as (admitter, other):
         cost = admitter.state.reply_cost_micros
         assert _answer(admitter, "SM1", ALICE, NOW + 1.0) == (Action.REPLY, "first_contact")
         assert _answer(admitter, "SM2", BOB, NOW + 2.0) == (Action.REPLY, "first_contact")
@@ -281,9 +286,6 @@ def test_a_reply_to_a_number_blocked_after_it_was_queued_is_cancelled_when_claim
         assert (rows["SM1"]["status"], rows["SM2"]["status"]) == ("failed", "sending")
         assert rows["SM1"]["error"].startswith("cancelled")
         assert admitter.claim(now=NOW + 5.0, limit=5, owner="w", lease_s=30) == ([], [])
-    finally:
-        for store in stores:
-            store.close()
 
 
 def test_a_sender_one_process_flagged_is_not_answered_by_another(
@@ -298,8 +300,7 @@ def test_a_sender_one_process_flagged_is_not_answered_by_another(
     from responder.policy.engine import restore_held
 
     carol, dave = "+33611223344", "+33655667788"
-    (flagger, other), stores = _instances(tmp_path, store_url, 2)
-    try:
+    with _instances(tmp_path, store_url, 2) as (flagger, other):
         # a reply the other process holds for Dave (a surge hold, as its policy decided)
         held = Message("SMheld", dave, TO, BODY, NOW)
         other.store.insert_inbound(Inbound("SMheld", dave, TO, BODY, NOW))
@@ -323,9 +324,6 @@ def test_a_sender_one_process_flagged_is_not_answered_by_another(
         other.store.add_number_rule("allow", ALICE, now=NOW + 11.0)
         assert _answer(other, "SM4", ALICE, NOW + 12.0) == (Action.REPLY, "allowlist")
         assert other.store.spent_micros() == 2 * other.state.reply_cost_micros
-    finally:
-        for store in stores:
-            store.close()
 
 
 def test_a_refund_stamped_by_a_clock_far_ahead_hides_no_later_refund(
@@ -335,8 +333,7 @@ def test_a_refund_stamped_by_a_clock_far_ahead_hides_no_later_refund(
     right clock refunded Bob's. The policy tick read refunds by time, from the latest it
     had seen less a minute: after the first, it never saw the second, and Bob was dropped
     as sender_limit for 30 days. Refunds are now read by number, whatever their time."""
-    (admitter, ahead, right), stores = _instances(tmp_path, store_url, 3)
-    try:
+    with _instances(tmp_path, store_url, 3) as (admitter, ahead, right):
         assert _answer(admitter, "SM1", ALICE, NOW + 1.0)[0] is Action.REPLY
         assert _answer(admitter, "SM2", BOB, NOW + 1.5)[0] is Action.REPLY
         assert _refund_next(ahead, now=NOW + 3600.0 + 3.0).message_sid == "SM1"
@@ -345,9 +342,6 @@ def test_a_refund_stamped_by_a_clock_far_ahead_hides_no_later_refund(
         admitter.refresh(now=NOW + 6.0)
         assert _answer(admitter, "SM3", ALICE, NOW + 7.0) == (Action.REPLY, "first_contact")
         assert _answer(admitter, "SM4", BOB, NOW + 7.0) == (Action.REPLY, "first_contact")
-    finally:
-        for store in stores:
-            store.close()
 
 
 def test_a_refund_an_older_process_wrote_reaches_the_upgraded_ones(
@@ -357,11 +351,10 @@ def test_a_refund_an_older_process_wrote_reaches_the_upgraded_ones(
     refunds a reply without a number; the upgraded processes read refunds by number, so
     they kept dropping that sender as sender_limit until they restarted. Their policy tick
     now numbers such a refund (under the budget lock), and every process reads it."""
-    (admitter, other), stores = _instances(tmp_path, store_url, 2)
-    try:
+    with _instances(tmp_path, store_url, 2) as (admitter, other):
         assert _answer(admitter, "SM1", ALICE, NOW + 1.0)[0] is Action.REPLY
         assert _answer(admitter, "SM2", BOB, NOW + 1.5)[0] is Action.REPLY
-        old = stores[1]  # what settle did before 0007: refunded, no number
+        old = other.store  # what settle did before 0007: refunded, no number
         with old.transaction():
             old._execute("UPDATE reservations SET cost_micros = 0, refunded = 1,"
                          " refunded_at = ? WHERE message_id = ?", (NOW + 3.0, "SM1"))
@@ -373,9 +366,6 @@ def test_a_refund_an_older_process_wrote_reaches_the_upgraded_ones(
         other.refresh(now=NOW + 6.0)  # numbered once: the other process reads the same
         assert other.store.number_refunds() == 0
         assert _answer(other, "SM4", BOB, NOW + 7.0) == (Action.DROP, "sender_limit")
-    finally:
-        for store in stores:
-            store.close()
 
 
 def test_the_policy_tick_reads_each_refund_once(
@@ -387,19 +377,18 @@ def test_the_policy_tick_reads_each_refund_once(
     import responder.service
 
     monkeypatch.setattr(responder.service, "REFUND_PAGE", 2, raising=False)
-    (admitter, other), stores = _instances(tmp_path, store_url, 2)
-    read: list[str] = []
-    real_all = admitter.store._all
+    with _instances(tmp_path, store_url, 2) as (admitter, other):
+        read: list[str] = []
+        real_all = admitter.store._all
 
-    def counting_all(sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        rows = real_all(sql, params)
-        if "FROM reservations" in sql:  # the refunds a tick reads
-            read.extend(str(value) for row in rows for value in row if value in sids)
-        return rows
+        def counting_all(sql: str, params: Sequence[Any] = ()) -> list[Any]:
+            rows = real_all(sql, params)
+            if "FROM reservations" in sql:  # the refunds a tick reads
+                read.extend(str(value) for row in rows for value in row if value in sids)
+            return rows
 
-    sids = [f"SM{k}" for k in range(1, 6)]
-    monkeypatch.setattr(admitter.store, "_all", counting_all)
-    try:
+        sids = [f"SM{k}" for k in range(1, 6)]
+        monkeypatch.setattr(admitter.store, "_all", counting_all)
         senders = [f"+336100000{k:02d}" for k in range(len(sids))]
         for k, (sid, sender) in enumerate(zip(sids, senders, strict=True)):
             assert _answer(admitter, sid, sender, NOW + 1.0 + k)[0] is Action.REPLY
@@ -416,9 +405,6 @@ def test_the_policy_tick_reads_each_refund_once(
         assert read == sids
         for k, sender in enumerate(senders):
             assert _answer(admitter, f"SM{k}b", sender, NOW + 20.0)[1] == "first_contact"
-    finally:
-        for store in stores:
-            store.close()
 
 
 # -- migration 0003 on a database that already had refunds -------------------------------
