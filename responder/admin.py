@@ -26,6 +26,7 @@ from starlette.routing import Route
 from responder.logs import event, pseudonymise
 from responder.policy import RAID_RULES, RULES, Caps
 from responder.policy.money import MoneyError, to_micros
+from responder.service import allows_more_spend
 
 if TYPE_CHECKING:
     from responder.app import Context
@@ -124,17 +125,21 @@ async def set_budget(request: Request, ctx: Context) -> Response:
                         "per_hour_eur" if unknown else "give total_eur and/or per_hour_eur")
     store = ctx.core.store
 
-    def apply() -> dict[str, Any]:
+    def apply() -> tuple[dict[str, Any], bool]:
         caps = store.caps()
         new = Caps(total_micros=_amount(data, "total_eur", caps.total_micros),
                    per_hour_micros=_amount(data, "per_hour_eur", caps.per_hour_micros))
         store.set_caps(new)
         ctx.core.refresh(now=ctx.clock(), force=True)
-        return budget_snapshot(ctx)
+        return budget_snapshot(ctx), allows_more_spend(caps, new)
 
-    snapshot = await ctx.db.call(apply)
+    snapshot, raised = await ctx.db.call(apply)
     ctx.policy_wake.set()  # replies held for a cap just raised are due now (Responder.refresh)
-    event("admin_budget", total_eur=snapshot["total_eur"], per_hour_eur=snapshot["per_hour_eur"])
+    # More money allowed (a cap raised or removed) is the change to see in the logs, as
+    # the kill switch is: a warning, with the caps it left.
+    event("admin_budget", level=logging.WARNING if raised else logging.INFO,
+          total_eur=snapshot["total_eur"], per_hour_eur=snapshot["per_hour_eur"],
+          raised=raised)
     return JSONResponse(snapshot)
 
 

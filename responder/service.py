@@ -59,7 +59,7 @@ BLOCKED_BY_OPERATOR = "cancelled: the number was blocked by an operator"
 OPTED_OUT = "cancelled: the recipient opted out"
 
 
-def _raises(before: Caps, after: Caps) -> bool:
+def allows_more_spend(before: Caps, after: Caps) -> bool:
     """Whether ``after`` allows more spend than ``before`` in total or per hour (None: no
     cap, the most)."""
     def more(old: int | None, new: int | None) -> bool:
@@ -202,7 +202,7 @@ class Responder:
                       per_hour_eur=eur(configured.per_hour_micros),
                       previous_total_eur=eur(before.total_micros),
                       previous_per_hour_eur=eur(before.per_hour_micros),
-                      raised=_raises(before, configured),
+                      raised=allows_more_spend(before, configured),
                       hint="every instance shares the caps, and each start installs its "
                       "configuration's; give every instance the same RAIDSIM_BUDGET_EUR, or "
                       "set the caps with PUT /admin/budget, which no restart undoes")

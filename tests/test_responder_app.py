@@ -598,6 +598,23 @@ async def test_a_start_with_no_total_cap_is_warned_about(
     assert warned() == []
 
 
+async def test_a_cap_raised_or_removed_through_the_admin_api_is_a_warning(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """More money allowed is the change to find in the logs (an operator's mistake, or a
+    leaked admin token): ``admin_budget`` is a warning, ``raised``, when a cap goes up or
+    away, and stays at info when caps only go down."""
+    caplog.set_level("INFO", logger="raidsim.responder")
+    settings = settings_for(tmp_path, RAIDSIM_BUDGET_EUR="100")
+    async with running(settings, Provider(), Clock()) as client:
+        for body in ({"total_eur": "50"}, {"per_hour_eur": "5"}, {"total_eur": "80"},
+                     {"per_hour_eur": None}):
+            assert (await client.put("/admin/budget", json=body,
+                                     headers=admin())).status_code == 200
+    logged = [(r.levelname, getattr(r, "fields", {})["raised"]) for r in caplog.records
+              if r.getMessage() == "admin_budget"]
+    assert logged == [("INFO", False), ("INFO", False), ("WARNING", True), ("WARNING", True)]
+
+
 async def test_refused_admin_requests_are_counted_and_logged(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """Guessing the admin token (the key to the evidence export's raw numbers) left no
