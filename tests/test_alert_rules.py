@@ -1,8 +1,9 @@
 """The Prometheus alerting rules shipped in docs/prometheus-alerts.yml.
 
-No Prometheus here to load them, so the checks are what a rename would break: the file is
-valid YAML in Prometheus's rule-group shape, every metric it reads is one the responder
-exports (under the name a scrape shows: counters with ``_total``, histograms with
+No Prometheus here to load them, so the checks are what a typo or a rename would break:
+the file is valid YAML in Prometheus's rule-group shape, every expression parses as PromQL
+(``promql-parser``, the Rust parser's Python binding), every metric it reads is one the
+responder exports (under the name a scrape shows: counters with ``_total``, histograms with
 ``_bucket``), every label value it matches is one the responder sets, and docs/responder.md
 says what to do about each alert.
 """
@@ -13,9 +14,11 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from responder.metrics import Metrics
+from responder.provider import Outcome
 from responder.store import FAILED, PENDING, SENDING, SENT, UNKNOWN
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +45,11 @@ def label_values() -> dict[str, set[str]]:
     app = (ROOT / "responder" / "app.py").read_text(encoding="utf-8")
     reasons = set(re.findall(r'HTTPError\(\d+, "([^"{]+)"', app))
     reasons |= set(re.findall(r'rejected\.labels\("([^"]+)"\)', app))
-    return {"status": {PENDING, SENDING, SENT, FAILED, UNKNOWN}, "reason": reasons}
+    outbox = (ROOT / "responder" / "outbox.py").read_text(encoding="utf-8")
+    outcomes = {str(outcome) for outcome in Outcome}
+    outcomes |= set(re.findall(r'replies\.labels\("([^"]+)"\)', outbox))  # "cancelled"
+    return {"status": {PENDING, SENDING, SENT, FAILED, UNKNOWN}, "reason": reasons,
+            "outcome": outcomes}
 
 
 def test_the_rules_have_prometheus_rule_shape() -> None:
@@ -58,6 +65,16 @@ def test_the_rules_have_prometheus_rule_shape() -> None:
         assert rule["expr"].count("(") == rule["expr"].count(")")
         if "for" in rule:
             assert re.fullmatch(r"\d+[smh]", rule["for"])
+
+
+def test_every_expression_parses_as_promql() -> None:
+    import promql_parser
+
+    for rule in rules():
+        promql_parser.parse(rule["expr"])  # raises on a syntax error, naming it
+    # the parser is a real one: a broken expression is refused
+    with pytest.raises(Exception, match="parenthesis"):
+        promql_parser.parse("sum(increase(raidsim_replies_total[15m])")
 
 
 def test_every_metric_and_label_value_the_rules_use_exists() -> None:
