@@ -733,8 +733,6 @@ class SqlStore:
 
     _skip_locked = ""
     _for_update = ""
-    _skip_locked = ""
-    _for_update = ""
 
     def _lock_outbox(self) -> None:
         """Hook for row locking; SQLite's BEGIN IMMEDIATE already serialises claims."""
