@@ -16,8 +16,9 @@ The store stays the authority on which replies are held: after the replay the
 held queue is reconciled with the ``held`` rows.
 
 A sender judged a raider stays one: those a raid rule judged before the replay's horizon
-are flagged again before it starts (``restore_flag``), from the decisions stored with their
-messages; the replay flags the later ones itself.
+and who write within it are flagged again before it starts (``restore_flag``), from the
+decisions stored with their messages; the replay flags the later ones itself, and the
+responder looks up the others' flags in the store when they write again.
 
 Retention erases old bodies, but an opt-out (or opt-in) must be remembered for good:
 such a message whose text is gone replays with the policy's keyword for the decision
@@ -100,11 +101,16 @@ def rebuild_state(
     if first is not None:  # the number's first day, not the replay's, is the habit's
         number_since(state, first)
     since = now - replay_horizon_s(config)
-    # A sender judged a raider stays one: those judged before the replay are judged again
-    # up front (the replay flags the others as it goes), as the running process had them.
-    for number, at in store.flagged_before(since):
-        restore_flag(state, number, at=at)
     rows = store.replay_messages(since)
+    # A sender judged a raider stays one. Those judged before the replay that write within
+    # it are judged again up front, so the replay drops their messages as the running
+    # process did (the replay flags the others as it goes). The rest are not loaded:
+    # the responder looks a sender's flags up in the store before it decides
+    # (``Responder._learn_flags``), so memory holds the raiders of the horizon, not of
+    # every raid the number ever had.
+    for number, at in store.flagged_among(sorted({message.sender for message, _ in rows})):
+        if at < since:
+            restore_flag(state, number, at=at)
     reserved = store.reserved_ids([m.message_id for m, _ in rows])
     ledger = ReplayLedger(reserved)
     # (refunded at, message id, sender), oldest last: popped as the replay passes them

@@ -326,6 +326,30 @@ def test_a_sender_one_process_flagged_is_not_answered_by_another(
         assert other.store.spent_micros() == 2 * other.state.reply_cost_micros
 
 
+def test_a_restart_loads_the_old_flags_of_the_horizons_senders_only(
+    tmp_path: Path, store_url: str,
+) -> None:
+    """A restart replays its horizon (3 days here). A raider flagged before it who wrote
+    within it is flagged before the replay, so the replay drops its messages as the live
+    process did; one who did not is not loaded (the memory would otherwise hold every
+    raider the number ever had), and is judged a raider from the store when it writes."""
+    from responder.policy import Decision
+
+    carol = "+33611223344"
+    with _instances(tmp_path, store_url, 1) as (first,):
+        store = first.store
+        for sid, number, t, rule in (("SMa", ALICE, NOW - 10 * 86400.0, "raid_template"),
+                                     ("SMb", carol, NOW - 10 * 86400.0, "raid_template"),
+                                     ("SMc", ALICE, NOW - 86400.0, "flagged_sender")):
+            store.insert_inbound(Inbound(sid, number, TO, "lol", t))
+            store.record_decision(sid, Decision.drop(rule), now=t, first=True)
+    with _instances(tmp_path, store_url, 1) as (restarted,):
+        assert restarted.state.senders[ALICE].flag is not None
+        assert carol not in restarted.state.senders
+        assert _answer(restarted, "SM1", carol, NOW + 1.0) == (Action.DROP, "flagged_sender")
+        assert _answer(restarted, "SM2", BOB, NOW + 2.0) == (Action.REPLY, "first_contact")
+
+
 def test_a_refund_stamped_by_a_clock_far_ahead_hides_no_later_refund(
     tmp_path: Path, store_url: str,
 ) -> None:

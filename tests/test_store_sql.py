@@ -294,9 +294,9 @@ def test_purge_and_evidence(store: SqlStore) -> None:
     assert store.evidence(["raid_template"], sender="+33600000002") == []
 
 
-def test_flagged_before_lists_each_raider_once_from_its_first_flag(store: SqlStore) -> None:
-    """The senders a raid rule judged before a time, once each with their first such
-    message's time, oldest first; other rules and later flags are not theirs."""
+def test_flagged_among_lists_each_raider_once_from_its_first_flag(store: SqlStore) -> None:
+    """Which of some senders a raid rule judged, once each with their first such message's
+    time, oldest first; other rules are not flags, and other senders are not asked about."""
     rows = [("SM1", "+33600000001", NOW - 300, Decision.drop("raid_template")),
             ("SM2", "+33600000001", NOW - 200, Decision.drop("flagged_sender")),
             ("SM3", "+33600000002", NOW - 400, Decision.drop("number_block")),
@@ -306,9 +306,11 @@ def test_flagged_before_lists_each_raider_once_from_its_first_flag(store: SqlSto
     for sid, sender, t, decision in rows:
         store.insert_inbound(Inbound(sid, sender, "+33644649021", "txt", t))
         store.record_decision(sid, decision, now=t, first=True)
-    assert store.flagged_before(NOW) == [("+33600000002", NOW - 400),
-                                         ("+33600000001", NOW - 300)]
-    assert store.flagged_before(NOW - 1000) == []
+    asked = [f"+3360000000{k}" for k in range(1, 5)]
+    assert store.flagged_among(asked) == [("+33600000002", NOW - 400),
+                                          ("+33600000001", NOW - 300)]
+    assert store.flagged_among(["+33600000005"]) == [("+33600000005", NOW + 10)]
+    assert store.flagged_among([]) == []
 
 
 def test_retention_erases_held_bodies_too(store: SqlStore) -> None:

@@ -593,18 +593,6 @@ class SqlStore:
             ))
         return found
 
-    def flagged_before(self, before: float) -> list[tuple[str, float]]:
-        """Senders a raid rule judged (a message of theirs decided by one of
-        ``RAID_RULES``) before ``before``, with the time of the first such message,
-        oldest first: the flags a restart's replay would not see again."""
-        marks = ", ".join("?" for _ in RAID_RULES)
-        rows = self._all(
-            "SELECT sender, MIN(received_at) FROM inbound"
-            f" WHERE received_at < ? AND rule IN ({marks}) GROUP BY sender ORDER BY 2, 1",
-            (before, *RAID_RULES),
-        )
-        return [(str(r[0]), float(r[1])) for r in rows]
-
     def reserved_ids(self, message_ids: Sequence[str]) -> set[str]:
         found: set[str] = set()
         chunk = 500
