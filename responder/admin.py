@@ -284,29 +284,24 @@ async def evidence(request: Request, ctx: Context) -> Response:
         raise HTTPError(400, "sender must be a full E.164 number with its + (in a URL, %2B), "
                         "e.g. sender=%2B33612345678")
     rules_text = request.query_params.get("rules")
+    # None: every decision of that sender's messages
     rules: tuple[str, ...] | None = (
         tuple(r for r in rules_text.split(",") if r) if rules_text
         else None if sender is not None else RAID_RULES)
-    if rules is None:
-        rows = await ctx.db.call(ctx.core.store.evidence, None, since, sender)
-        return _evidence_response(rows, fmt, sorted(RULES))
-    if not rules:  # "rules=,": PostgreSQL refused the empty IN () (a 503), SQLite found none
+    if rules is not None and not rules:  # "rules=,": PostgreSQL refused the empty IN ()
         raise HTTPError(400, "rules names no rule; leave it out for every raid-evidence "
                         "rule, or name some: rules=raid_template,repeat_flood")
-    unknown = [r for r in rules if r not in RULES]
+    unknown = [r for r in rules or () if r not in RULES]
     if unknown:  # a misspelt rule would export nothing, and look like "no evidence"
         raise HTTPError(400, f"unknown rule {unknown[0][:64]!r} in rules; rules: "
                         + ",".join(sorted(RULES)))
     rows = await ctx.db.call(ctx.core.store.evidence, rules, since, sender)
-    return _evidence_response(rows, fmt, list(rules))
-
-
-def _evidence_response(rows: list[dict[str, Any]], fmt: str, rules: list[str]) -> Response:
     for row in rows:
         row["received_at_utc"] = datetime.fromtimestamp(row["received_at"], UTC).isoformat()
     event("admin_evidence_export", rows=len(rows), format=fmt, level=30)
     if fmt == "json":
-        return JSONResponse({"rules": rules, "messages": rows})
+        return JSONResponse({"rules": sorted(RULES) if rules is None else list(rules),
+                             "messages": rows})
     out = io.StringIO()
     columns = ["received_at_utc", "received_at", "message_sid", "sender", "recipient", "body",
                "action", "rule", "decided_at", "reply_status", "reply_provider_status",

@@ -339,8 +339,6 @@ class Responder:
             # failed commit rebuilds it.)
             items = store.cancel_pending_to([inbound.sender], now=now, error=OPTED_OUT,
                                             exact=True)
-            for item in items:
-                store.settle(item.message_sid, billed=False, now=now)
             self._refunded(items)
             cancelled = len(items)
         return Accepted(duplicate=False, decision=decision, queued=queued, cancelled=cancelled)
@@ -468,11 +466,8 @@ class Responder:
                           limit: int | None = None) -> list[OutboxItem]:
         """Cancel and refund the queued replies (not yet claimed by a sender) to the numbers
         ``patterns`` match, the ``limit`` oldest if given: an operator just blocked them."""
-        with self.store.transaction():
-            items = self.store.cancel_pending_to(patterns, now=now, error=BLOCKED_BY_OPERATOR,
-                                                 limit=limit)
-            for item in items:
-                self.store.settle(item.message_sid, billed=False, now=now)
+        items = self.store.cancel_pending_to(patterns, now=now, error=BLOCKED_BY_OPERATOR,
+                                             limit=limit)  # its own transaction, committed
         self._refunded(items)
         return items
 

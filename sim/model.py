@@ -151,8 +151,8 @@ class RaidModel:
         self._answered: simpy.Event = env.event()  # fires (and is renewed) at each answer
         # replies a worker holds while it backs off before trying again, by message id:
         # queued, as far as the live outbox knows (``pending``), so an opt-out cancels them
+        # (takes them out of here: the worker finds its reply gone when it wakes)
         self._backing_off: dict[str, _Job] = {}
-        self._cancelled: set[str] = set()  # ...and those an opt-out cancelled meanwhile
         self.record = record_decisions
         self.decisions: list[tuple[str, str, str]] = []
         self.progress = progress
@@ -250,7 +250,6 @@ class RaidModel:
         waiting = [job for job in self._backing_off.values() if job.message.sender == sender]
         for job in waiting:
             del self._backing_off[job.message.message_id]
-            self._cancelled.add(job.message.message_id)
         for job in (*queued, *waiting):
             self.metrics.rejected += 1
             message_id = job.message.message_id
@@ -381,8 +380,6 @@ class RaidModel:
                 self._backing_off[message_id] = job
                 yield env.timeout(backoff_s(
                     attempts, rng, model.retry_after_s if outcome == "rate_limited" else None))
-                if message_id in self._cancelled:  # its sender opted out meanwhile
-                    self._cancelled.discard(message_id)
-                    break
-                del self._backing_off[message_id]
+                if self._backing_off.pop(message_id, None) is None:
+                    break  # its sender opted out meanwhile: cancelled and refunded
             self._busy -= 1

@@ -689,8 +689,8 @@ class SqlStore:
                           exact: bool = False, limit: int | None = None) -> list[OutboxItem]:
         """Mark ``failed`` (with ``error``) the queued replies no sender has claimed whose
         recipient one of ``patterns`` matches (as a prefix, or ``exact``ly), the ``limit``
-        oldest if given; the items, for the caller to refund in the same transaction. A
-        reply already being sent is left to its send."""
+        oldest if given, and refund them in the ledger (``settle``); the items, for the
+        caller's policy memory. A reply already being sent is left to its send."""
         if not patterns:
             return []
         # prefixes are "+" and digits (the admin API checks), never LIKE's wildcards
@@ -717,6 +717,7 @@ class SqlStore:
                     " lease_until = NULL, updated_at = ? WHERE id = ?",
                     (FAILED, error, now, item.id),
                 )
+                self.settle(item.message_sid, billed=False, now=now)
             return items
 
     _skip_locked = ""
