@@ -389,11 +389,12 @@ class Responder:
                     # may have settled one of these already. Its decision stands (this
                     # one would overwrite it, with duplicate_id when it was a reply).
                     # The rows stay locked until this commits, so two never both decide.
-                    settled = set(due) - self.store.lock_held(due)
+                    ids = [message.message_id for message in due]
+                    settled = set(ids) - self.store.lock_held(ids)
                     if settled:
                         forget_held_ids(self.state, settled)
-                    self._learn_flags(entry[3].message.sender for entry in self.state.held
-                                      if entry[0] <= now)
+                    self._learn_flags(message.sender for message in due
+                                      if message.message_id not in settled)
                 released = release(self.state, self.store, now=now)
                 for item in released:
                     message = item.message

@@ -1421,13 +1421,14 @@ def _wake(state: PolicyState, wanted: Callable[[_Held], bool], now: float) -> in
     return woken
 
 
-def due_held(state: PolicyState, *, now: float) -> list[str]:
-    """The message ids of the held replies ``release_due`` would decide at ``now``."""
+def due_held(state: PolicyState, *, now: float) -> list[Message]:
+    """The messages of the held replies ``release_due`` would decide at ``now`` (only the
+    due part of the heap is walked, not every held reply)."""
     held, due, todo = state.held, [], [0] if state.held else []
     while todo:  # the heap's subtrees under an entry not yet due hold none that are
         k = todo.pop()
         if held[k][0] <= now:
-            due.append(held[k][3].message.message_id)
+            due.append(held[k][3].message)
             todo.extend(c for c in (2 * k + 1, 2 * k + 2) if c < len(held))
     return due
 

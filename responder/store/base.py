@@ -29,7 +29,7 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from responder.policy.engine import RAID_RULES
 from responder.policy.ledger import HOUR_S, Caps, ReserveRequest, ReserveStatus, hour_bucket
@@ -126,6 +126,17 @@ def split_statements(sql: str) -> list[str]:
     """Split a migration into statements (our migrations put no ';' inside literals)."""
     lines = [line for line in sql.splitlines() if not line.lstrip().startswith("--")]
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+T = TypeVar("T")
+IN_CHUNK = 500  # values bound in one ``IN (...)``: under SQLite's and PostgreSQL's limits
+
+
+def in_chunks(values: Sequence[T]) -> Iterator[tuple[list[T], str]]:
+    """``values`` in parts of at most ``IN_CHUNK``, each with its ``?, ?, ...`` markers."""
+    for start in range(0, len(values), IN_CHUNK):
+        part = list(values[start : start + IN_CHUNK])
+        yield part, ", ".join("?" for _ in part)
 
 
 class SqlStore:
@@ -447,10 +458,7 @@ class SqlStore:
         """(message id, sender, when) of each of ``message_ids`` whose reservation was
         refunded, in refund order; a refund of unknown time counts as at its reservation."""
         found: list[tuple[str, str, float]] = []
-        chunk = 500
-        for start in range(0, len(message_ids), chunk):
-            part = list(message_ids[start : start + chunk])
-            marks = ", ".join("?" for _ in part)
+        for part, marks in in_chunks(message_ids):
             for row in self._all(
                 "SELECT message_id, sender, COALESCE(refunded_at, reserved_at) FROM reservations"
                 f" WHERE refunded = 1 AND message_id IN ({marks})",
@@ -511,10 +519,7 @@ class SqlStore:
         processes may hold one message, and the first to release it settles it."""
         found: set[str] = set()
         ordered = sorted(set(message_sids))  # one lock order for every process
-        chunk = 500
-        for start in range(0, len(ordered), chunk):
-            part = ordered[start : start + chunk]
-            marks = ", ".join("?" for _ in part)
+        for part, marks in in_chunks(ordered):
             for row in self._all(
                 f"SELECT message_sid FROM inbound WHERE message_sid IN ({marks}) AND held = 1"
                 f" ORDER BY message_sid{self._for_update}", part
@@ -582,12 +587,10 @@ class SqlStore:
         of the first such message (index ``inbound_sender``)."""
         found: list[tuple[str, float]] = []
         rules = ", ".join("?" for _ in RAID_RULES)
-        chunk = 500
-        for start in range(0, len(senders), chunk):
-            part = senders[start : start + chunk]
+        for part, marks in in_chunks(senders):
             found.extend((str(r[0]), float(r[1])) for r in self._all(
                 "SELECT sender, MIN(received_at) FROM inbound"
-                f" WHERE sender IN ({', '.join('?' for _ in part)}) AND rule IN ({rules})"
+                f" WHERE sender IN ({marks}) AND rule IN ({rules})"
                 " GROUP BY sender ORDER BY 2, 1",
                 (*part, *RAID_RULES),
             ))
@@ -595,10 +598,7 @@ class SqlStore:
 
     def reserved_ids(self, message_ids: Sequence[str]) -> set[str]:
         found: set[str] = set()
-        chunk = 500
-        for start in range(0, len(message_ids), chunk):
-            part = list(message_ids[start : start + chunk])
-            marks = ", ".join("?" for _ in part)
+        for part, marks in in_chunks(message_ids):
             for row in self._all(
                 f"SELECT message_id FROM reservations WHERE message_id IN ({marks})", part
             ):
@@ -780,12 +780,13 @@ class SqlStore:
                 )
             if not rows:
                 return []
-            marks = ", ".join("?" for _ in rows)
-            settled = self._all(  # the statuses the CASE gave, in one read
-                f"SELECT message_sid, status FROM outbox WHERE id IN ({marks}) ORDER BY id",
-                [r[0] for r in rows],
-            )
-            return [(str(r[0]), str(r[1])) for r in settled]
+            settled: list[tuple[str, str]] = []
+            for part, marks in in_chunks([r[0] for r in rows]):  # the statuses the CASE gave
+                settled.extend((str(r[0]), str(r[1])) for r in self._all(
+                    f"SELECT message_sid, status FROM outbox WHERE id IN ({marks}) ORDER BY id",
+                    part,
+                ))
+            return settled
 
     def unknown_to_check(self, *, now: float, limit: int, grace_s: float,
                          max_checks: int) -> list[tuple[OutboxItem, int]]:
