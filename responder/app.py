@@ -656,9 +656,10 @@ async def metrics_endpoint(request: Request, ctx: Context) -> Response:
 
 async def _policy_clock(ctx: Context, stopping: asyncio.Event) -> None:
     """Every second: let the policy's time pass, release held replies when due, pick up
-    operator changes, show raid mode; hourly: purge old bodies (store and policy)."""
+    operator changes, show raid mode; hourly: purge old bodies (store and policy), and
+    forget the raiders long silent (their flags stay in the store)."""
     core, db = ctx.core, ctx.db
-    next_purge = 0.0
+    next_purge = next_forget = 0.0
     raid_shown: bool | None = None
     while not stopping.is_set():
         now = ctx.clock()
@@ -685,6 +686,15 @@ async def _policy_clock(ctx: Context, stopping: asyncio.Event) -> None:
                 next_purge = now + PURGE_EVERY_S
             except Exception as exc:  # tried again at the next tick
                 event("retention_error", level=40,
+                      error=redact_numbers(ctx.key, f"{type(exc).__name__}: {exc}"))
+        if now >= next_forget:
+            try:
+                forgotten = await db.call(core.forget_raiders, now=now)
+                if forgotten:
+                    event("raiders_forgotten", raiders=forgotten)
+                next_forget = now + PURGE_EVERY_S
+            except Exception as exc:  # tried again at the next tick
+                event("policy_clock_error", level=40,
                       error=redact_numbers(ctx.key, f"{type(exc).__name__}: {exc}"))
         timeout = POLICY_TICK_S
         if deadline is not None:

@@ -31,6 +31,7 @@ from responder.policy import (
     PolicyState,
     Released,
     admit,
+    forget_raiders,
     forget_texts,
     next_deadline,
     release,
@@ -433,6 +434,13 @@ class Responder:
                    last_hour_micros=self.store.spent_in_hour_micros(now) if hourly else 0,
                    now=now)
         return changed
+
+    def forget_raiders(self, *, now: float) -> int:
+        """Drop from memory the raiders silent for the sender window (30 days by default);
+        how many. Their flags stay in the store, and ``_learn_flags`` gives a flag back
+        before that sender's next message is decided: memory holds the recent raiders,
+        not every raider the number ever had."""
+        return forget_raiders(self.state, now=now)
 
     # -- retention ----------------------------------------------------------------------
 

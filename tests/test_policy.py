@@ -26,7 +26,13 @@ from responder.policy import (
     tick,
 )
 from responder.policy.config import Budget, Fragments, Habit, Surge, Templates
-from responder.policy.engine import disguised, restore_held, wake_held
+from responder.policy.engine import (
+    disguised,
+    forget_raiders,
+    restore_flag,
+    restore_held,
+    wake_held,
+)
 from responder.policy.errors import ConfigError
 
 TO = "+33644649021"
@@ -112,6 +118,29 @@ def test_allow_list_overrides_a_raid_flag() -> None:
     assert (allowed.action, allowed.rule) == (Action.REPLY, "allowlist")
     controls.allowed.clear()
     assert decide(state, msg(102, flagged, again, 70.0), now=70.0).rule == "flagged_sender"
+
+
+def test_pruning_keeps_raiders_and_forget_raiders_drops_the_long_silent_ones() -> None:
+    """``_prune`` forgets senders silent for the sender window but keeps every raider
+    (one that writes again must be dropped); ``forget_raiders``, for a driver whose store
+    gives flags back, drops the raiders silent that long, and no other sender: not a
+    recent raider, not one held or opted out, not an unflagged one."""
+    day = 86400.0
+    state = PolicyState(PolicyConfig(surge=Surge(enabled=False)))
+    for k, number in enumerate(("+33611000001", "+33611000002", "+33611000003")):
+        decide(state, msg(k, number, "Bonjour, on m'a donné ce numéro", float(k)), now=float(k))
+        restore_flag(state, number, at=float(k))
+    decide(state, msg(9, "+33611000004", "STOP", 9.0), now=9.0)
+    decide(state, msg(10, "+33611000005", "Bonjour, on m'a donné ce numéro", 10.0), now=10.0)
+    state.senders["+33611000003"].held = True  # as a reply on hold marks its sender
+    late = 40 * day
+    decide(state, msg(11, "+33611000002", "encore", 35 * day), now=35 * day)  # recent
+    decide(state, msg(12, "+33611000006", "Bonjour, on m'a donné ce numéro", late), now=late)
+    assert "+33611000005" not in state.senders  # pruned: unflagged and silent
+    assert "+33611000001" in state.senders  # pruning keeps raiders
+    assert forget_raiders(state, now=late) == 1
+    assert set(state.senders) == {"+33611000002", "+33611000003", "+33611000004",
+                                  "+33611000006"}
 
 
 def test_total_budget_is_a_hard_cap() -> None:

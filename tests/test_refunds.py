@@ -28,6 +28,7 @@ from responder.policy import (
     PolicyConfig,
     PolicyState,
     admit,
+    restore_flag,
 )
 from responder.policy.config import SenderLimit
 from responder.policy.engine import record_refund
@@ -348,6 +349,30 @@ def test_a_restart_loads_the_old_flags_of_the_horizons_senders_only(
         assert carol not in restarted.state.senders
         assert _answer(restarted, "SM1", carol, NOW + 1.0) == (Action.DROP, "flagged_sender")
         assert _answer(restarted, "SM2", BOB, NOW + 2.0) == (Action.REPLY, "first_contact")
+
+
+def test_a_raider_long_silent_leaves_memory_and_is_still_dropped_when_it_writes(
+    tmp_path: Path, store_url: str,
+) -> None:
+    """The policy's pruning keeps every flagged sender, so a responder running for months
+    held every raider the number ever had. The hourly ``forget_raiders`` drops those
+    silent for the sender window (30 days); the store keeps their flags, and one that
+    writes again is still dropped as ``flagged_sender``, at no cost."""
+    from responder.policy import Decision
+
+    day = 86400.0
+    with _instances(tmp_path, store_url, 1) as (core,):
+        core.store.insert_inbound(Inbound("SMraid", ALICE, TO, "lol", NOW))
+        core.store.record_decision("SMraid", Decision.drop("raid_template"), now=NOW,
+                                   first=True)
+        restore_flag(core.state, ALICE, at=NOW)  # as the decision flagged it in memory
+        assert _answer(core, "SM1", BOB, NOW + 1.0) == (Action.REPLY, "first_contact")
+        assert core.forget_raiders(now=NOW + 29 * day) == 0
+        assert core.state.senders[ALICE].flag is not None
+        assert core.forget_raiders(now=NOW + 31 * day) == 1
+        assert ALICE not in core.state.senders and BOB in core.state.senders
+        assert _answer(core, "SM2", ALICE, NOW + 31 * day) == (Action.DROP, "flagged_sender")
+        assert core.store.spent_micros() == core.state.reply_cost_micros  # Bob's reply only
 
 
 def test_a_refund_stamped_by_a_clock_far_ahead_hides_no_later_refund(

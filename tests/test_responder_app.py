@@ -555,6 +555,43 @@ async def test_the_purge_erases_the_texts_from_the_policys_memory_too(tmp_path: 
             assert again.headers["X-Raidsim-Decision"] == "drop sender_limit"
 
 
+async def test_the_hourly_clock_forgets_long_silent_raiders_and_the_store_gives_them_back(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A running responder held every raider the number ever had (the policy's pruning
+    keeps flagged senders). The policy clock now forgets, hourly, those silent for the
+    sender window (30 days); their flags stay in the store, so one that writes again is
+    still dropped, without a reply."""
+    from responder.policy import Decision, restore_flag
+    from responder.store import Inbound
+
+    settings = settings_for(tmp_path)
+    clock, provider = Clock(), Provider()
+    raider = "+33600000666"
+    app = create_app(settings, clock=clock, transport=httpx.MockTransport(provider),
+                     rng=random.Random(1))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+            core = app.state.ctx.core
+            store = open_store(settings.database_url)
+            try:  # a raid rule's decision, as this process recorded it
+                store.insert_inbound(Inbound("SMraid", raider, "+33644649021", "lol", NOW))
+                store.record_decision("SMraid", Decision.drop("raid_template"), now=NOW,
+                                      first=True)
+            finally:
+                store.close()
+            restore_flag(core.state, raider, at=NOW)
+            caplog.set_level(logging.INFO, logger="raidsim.responder")
+            clock.now += 31 * 86400
+            assert await until(lambda: raider not in core.state.senders)
+            assert "raiders_forgotten" in caplog.text
+            again = await post_sms(client, "SM2", raider, "Salut")
+            assert again.headers["X-Raidsim-Decision"] == "drop flagged_sender"
+            assert core.state.senders[raider].flag is not None
+    assert provider.requests == []
+
+
 # -- operator surface ------------------------------------------------------------------------
 
 

@@ -1655,6 +1655,25 @@ def _unfile(index: dict[str, list[int]], templates: set[int] | dict[int, _Text])
             del index[key]
 
 
+def forget_raiders(state: PolicyState, *, now: float) -> int:
+    """Forget the raiders (senders a raid rule flagged) silent for as long as ``_prune``
+    keeps any sender (``max(sender_limit.window, repeats.window)``, 30 days by default);
+    how many. ``_prune`` keeps every flag, since a raider that writes again must be
+    dropped, and a simulated week never gets this far; a long-running responder would
+    otherwise hold every raider the number ever had. Only for a driver whose durable
+    store records each flag and gives it back (``restore_flag``) before deciding that
+    sender's next message: such a sender is then decided as if it had been remembered
+    (a flag, and nothing in its windows), so nothing decided changes."""
+    cfg = state.config
+    silent_since = now - max(cfg.sender_limit.window_s, cfg.repeats.window_s)
+    gone = [number for number, s in state.senders.items()
+            if s.flag is not None and not s.held and not s.opted_out
+            and s.last_seen < silent_since]
+    for number in gone:
+        del state.senders[number]
+    return len(gone)
+
+
 def forget_texts(state: PolicyState, *, before: float) -> int:
     """Forget what the policy keeps of texts whose messages all came before ``before``;
     how many distinct texts it forgot.
