@@ -47,7 +47,7 @@ from responder.policy.engine import (
     wake_senders,
 )
 from responder.policy.money import format_eur
-from responder.recovery import rebuild_state
+from responder.recovery import ReplayLedger, rebuild_state
 from responder.store import FAILED, Inbound, OutboxItem, SqlStore
 
 P = ParamSpec("P")
@@ -55,6 +55,13 @@ T = TypeVar("T")
 
 # Refunds read per query by the policy tick (it reads pages until it has them all).
 REFUND_PAGE = 1000
+# Folding other processes' messages (``Responder._fold_others``): at most this many rows a
+# fold; an id skipped in the sequence (a transaction of another process not committed yet,
+# PostgreSQL numbering rows before they commit) is looked for again this long, up to this
+# many such ids at once.
+FOLD_LIMIT = 5000
+GAP_WAIT_S = 30.0
+MAX_GAPS = 5000
 # why a queued reply was never sent (its outbox row's error)
 BLOCKED_BY_OPERATOR = "cancelled: the number was blocked by an operator"
 OPTED_OUT = "cancelled: the recipient opted out"
@@ -174,6 +181,12 @@ class Responder:
         # Refunds recorded by any process numbered after this one are not yet in the
         # policy's memory (``refresh`` picks them up; ``_rebuild`` replays the earlier ones).
         self.refunds_seen = 0
+        # Other processes' messages folded into this memory (``_fold_others``): the last
+        # inbound row id looked at, the ids skipped before it (with when), and the sids
+        # this process stored that the fold has not passed yet.
+        self.tail = 0
+        self.gaps: dict[int, float] = {}
+        self.own: set[str] = set()
 
     # -- start-up ----------------------------------------------------------------
 
@@ -228,6 +241,9 @@ class Responder:
         controls = self._load_controls()
         config = policy_with_caps(self.base_config, self.store.caps())
         seen = self.store.last_refund_seq()  # read first: a later one is picked up on refresh
+        # read first too: a message stored during the replay is folded later (and one the
+        # replay saw as well is a duplicate id to the policy, which counts it once)
+        self.tail, self.gaps, self.own = self.store.last_inbound_id(), {}, set()
         self.state, self.replayed = rebuild_state(self.store, config, controls, now=now)
         self.refunds_seen = seen
         self.stale = False
@@ -278,6 +294,7 @@ class Responder:
         try:
             with self.store.transaction():
                 self._sync_controls(now=now)
+                self._fold_others(now=now)
                 return self._accept(inbound, now)
         except BaseException:
             self.stale = True
@@ -294,6 +311,7 @@ class Responder:
         try:
             with self.store.transaction():
                 self._sync_controls(now=batch[0].received_at)
+                self._fold_others(now=batch[0].received_at)
                 # Rows are locked in message-id order, whatever the arrival order: two
                 # instances given the same webhooks (Twilio retrying against another
                 # one) in other orders would otherwise each wait for the other's row,
@@ -301,6 +319,8 @@ class Responder:
                 new = [False] * len(batch)
                 for k in sorted(range(len(batch)), key=lambda k: batch[k].message_sid):
                     new[k] = self.store.insert_inbound(batch[k])
+                    if new[k]:
+                        self.own.add(batch[k].message_sid)
                 self._learn_flags(inbound.sender for inbound in batch)
                 return [self._accept(inbound, inbound.received_at, inserted=fresh)
                         for inbound, fresh in zip(batch, new, strict=True)]
@@ -323,6 +343,8 @@ class Responder:
         store = self.store
         if inserted is None:
             inserted = store.insert_inbound(inbound)
+            if inserted:
+                self.own.add(inbound.message_sid)
             self._learn_flags((inbound.sender,))
         if not inserted:
             return Accepted(duplicate=True)
@@ -357,6 +379,61 @@ class Responder:
             for number, at in self.store.flagged_among(unknown):
                 restore_flag(self.state, number, at=at)
 
+    def _fold_others(self, *, now: float) -> int:
+        """Fold into this policy's memory the messages other processes stored since the
+        last fold; how many.
+
+        Each process decides the share of the traffic it receives, but its memory (surge
+        baseline, templates, phrases, number blocks, senders) must be the whole number's:
+        with three processes behind a load balancer, each saw a third of a raid, and its
+        templates got hot three times later (tests/test_several_processes.py: the 2017
+        raid's two days cost 28 % more than through one). The store is the log every
+        process writes: each message another one stored is admitted here at ``now``
+        against a ledger that repeats the reservations made for it (``ReplayLedger``, as a
+        restart does), so it is counted once and nothing is spent or written. Its
+        decision stands (the other process recorded it). A reply this memory holds stays
+        held here too, as after a restart: its sender's next message is ``already_held``
+        on every process, and the first process to release it settles it
+        (``release_due``). With one process, a no-op: every row is its own.
+
+        Row ids give the order. PostgreSQL numbers a row when it is written, not when its
+        transaction commits, so a row may appear after a later one was read: an id
+        skipped is looked for again for ``GAP_WAIT_S`` (a duplicate that ``ON CONFLICT``
+        turned away leaves such an id for good)."""
+        store, gaps, own = self.store, self.gaps, self.own
+        for stale in [k for k, at in gaps.items() if at < now - GAP_WAIT_S]:
+            del gaps[stale]
+        rows = store.inbound_ids_after(self.tail, list(gaps), limit=FOLD_LIMIT)
+        if not rows:
+            return 0
+        top, others = self.tail, []
+        for row_id, sid in rows:
+            if gaps.pop(row_id, None) is None and row_id > top:
+                for skipped in range(max(top + 1, row_id - MAX_GAPS), row_id):
+                    gaps[skipped] = now
+                top = row_id
+            if sid in own:
+                own.discard(sid)
+            else:
+                others.append(row_id)
+        self.tail = top
+        while len(gaps) > MAX_GAPS:  # the oldest first (insertion order)
+            del gaps[next(iter(gaps))]
+        if not others:
+            return 0
+        messages = store.inbound_by_ids(others)
+        reserved = sorted(store.reserved_ids([m.message_id for m in messages]))
+        # a reply already refunded is given back at once, as a restart's replay does:
+        # ``refresh`` may have read that refund before this memory knew the reply
+        refunded = {mid: sender for mid, sender, _ in store.refunds(reserved)}
+        ledger = ReplayLedger(reserved)
+        for message in messages:
+            admit(self.state, ledger, message, now=now)
+            mid = message.message_id
+            if mid in refunded:
+                record_refund(self.state, mid, 0, sender=refunded[mid])  # money: seed_spend
+        return len(messages)
+
     def _enqueue(self, message_sid: str, sender: str, our_number: str, *, now: float) -> bool:
         # Replies only ever go to the sender of the inbound message.
         return self.store.enqueue_reply(
@@ -384,6 +461,7 @@ class Responder:
         try:
             with self.store.transaction():
                 self._sync_controls(now=now)
+                self._fold_others(now=now)
                 due = due_held(self.state, now=now)
                 if due:
                     # Every process that started reloaded every held message: another
@@ -414,6 +492,8 @@ class Responder:
     def refresh(self, *, now: float, force: bool = False) -> bool:
         """Pick up controls and caps changed by any process; sync budget pacing. True if changed."""
         changed = self._sync_controls(now=now, force=force)
+        if not self.stale:  # (a stale memory is rebuilt from the store before it decides)
+            self._fold_others(now=now)  # before the refunds: one may be of these replies
         # Any process's outbox may settle a reply this process admitted: a refund recorded
         # by another one must free the sender in this memory too, or it is dropped as
         # sender_limit here (for the limit's window, 30 days) until a restart. Each refund

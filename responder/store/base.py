@@ -582,6 +582,39 @@ class SqlStore:
             for r in rows
         ]
 
+    def inbound_ids_after(self, after: int, also: Sequence[int] = (), *,
+                          limit: int = 5000) -> list[tuple[int, str]]:
+        """(row id, message sid) of the inbound rows numbered after ``after`` (the first
+        ``limit``), and of those of ``also`` that exist by now; in id order. What
+        ``Responder._fold_others`` reads to see the messages other processes stored."""
+        found = [(int(r[0]), str(r[1])) for r in self._all(
+            "SELECT id, message_sid FROM inbound WHERE id > ? ORDER BY id LIMIT ?",
+            (after, limit),
+        )]
+        for part, marks in in_chunks(sorted(set(also))):
+            found.extend((int(r[0]), str(r[1])) for r in self._all(
+                f"SELECT id, message_sid FROM inbound WHERE id IN ({marks})", part))
+        found.sort()
+        return found
+
+    def inbound_by_ids(self, ids: Sequence[int]) -> list[Message]:
+        """The stored messages of these inbound row ids, in id order (an erased body is
+        an empty text)."""
+        found: list[tuple[int, Message]] = []
+        for part, marks in in_chunks(sorted(set(ids))):
+            found.extend((int(r[0]), Message(str(r[1]), str(r[2]), str(r[3]), str(r[4] or ""),
+                                             float(r[5])))
+                         for r in self._all(
+                "SELECT id, message_sid, sender, recipient, body, received_at FROM inbound"
+                f" WHERE id IN ({marks})", part))
+        found.sort(key=lambda row: row[0])
+        return [message for _, message in found]
+
+    def last_inbound_id(self) -> int:
+        """The highest inbound row id stored so far (0 with none)."""
+        row = self._one("SELECT MAX(id) FROM inbound")
+        return int(row[0]) if row is not None and row[0] is not None else 0
+
     def flagged_among(self, senders: Sequence[str]) -> list[tuple[str, float]]:
         """Which of ``senders`` a raid rule judged (any process's decision), with the time
         of the first such message (index ``inbound_sender``)."""
