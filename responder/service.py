@@ -24,6 +24,7 @@ from typing import ParamSpec, TypeVar
 from responder.config import Settings
 from responder.logs import event
 from responder.policy import (
+    Action,
     Caps,
     Controls,
     Decision,
@@ -43,6 +44,7 @@ from responder.policy.engine import (
     forget_held_ids,
     record_refund,
     seed_spend,
+    settle_held,
     wake_held,
     wake_senders,
 )
@@ -165,6 +167,34 @@ def policy_with_caps(config: PolicyConfig, caps: Caps) -> PolicyConfig:
     return replace(config, budget=budget)
 
 
+class Tail:
+    """How far a process has read a table every process appends to, by row id: the last
+    id read, and the ids skipped before it, each with when it was first missed (a
+    PostgreSQL transaction numbers its rows when it writes them, and may commit after a
+    later one: such a row appears late; a row id used up and never committed, by a
+    rollback or an ``ON CONFLICT`` duplicate, never appears). A skipped id is looked for
+    again for ``GAP_WAIT_S``, at most ``MAX_GAPS`` of them at once."""
+
+    def __init__(self, last: int = 0) -> None:
+        self.last = last
+        self.gaps: dict[int, float] = {}
+
+    def wanted(self, now: float) -> list[int]:
+        """The skipped ids still worth looking for."""
+        for stale in [k for k, at in self.gaps.items() if at < now - GAP_WAIT_S]:
+            del self.gaps[stale]
+        return list(self.gaps)
+
+    def take(self, row_id: int, now: float) -> None:
+        """Row ``row_id`` was read (rows are taken in id order)."""
+        if self.gaps.pop(row_id, None) is None and row_id > self.last:
+            for skipped in range(max(self.last + 1, row_id - MAX_GAPS), row_id):
+                self.gaps[skipped] = now
+            self.last = row_id
+        while len(self.gaps) > MAX_GAPS:  # the oldest first (insertion order)
+            del self.gaps[next(iter(self.gaps))]
+
+
 class Responder:
     def __init__(self, settings: Settings, store: SqlStore) -> None:
         self.settings = settings
@@ -181,12 +211,12 @@ class Responder:
         # Refunds recorded by any process numbered after this one are not yet in the
         # policy's memory (``refresh`` picks them up; ``_rebuild`` replays the earlier ones).
         self.refunds_seen = 0
-        # Other processes' messages folded into this memory (``_fold_others``): the last
-        # inbound row id looked at, the ids skipped before it (with when), and the sids
-        # this process stored that the fold has not passed yet.
-        self.tail = 0
-        self.gaps: dict[int, float] = {}
+        # Other processes' messages and releases folded into this memory
+        # (``_fold_others``): how far each table was read, and the sids of the rows this
+        # process wrote there that the fold has not passed yet.
+        self.inbound_tail, self.decision_tail = Tail(), Tail()
         self.own: set[str] = set()
+        self.own_released: set[str] = set()
 
     # -- start-up ----------------------------------------------------------------
 
@@ -243,7 +273,9 @@ class Responder:
         seen = self.store.last_refund_seq()  # read first: a later one is picked up on refresh
         # read first too: a message stored during the replay is folded later (and one the
         # replay saw as well is a duplicate id to the policy, which counts it once)
-        self.tail, self.gaps, self.own = self.store.last_inbound_id(), {}, set()
+        self.inbound_tail = Tail(self.store.last_inbound_id())
+        self.decision_tail = Tail(self.store.last_decision_id())
+        self.own, self.own_released = set(), set()
         self.state, self.replayed = rebuild_state(self.store, config, controls, now=now)
         self.refunds_seen = seen
         self.stale = False
@@ -381,7 +413,7 @@ class Responder:
 
     def _fold_others(self, *, now: float) -> int:
         """Fold into this policy's memory the messages other processes stored since the
-        last fold; how many.
+        last fold, then their releases of held replies; how many messages.
 
         Each process decides the share of the traffic it receives, but its memory (surge
         baseline, templates, phrases, number blocks, senders) must be the whole number's:
@@ -394,33 +426,38 @@ class Responder:
         decision stands (the other process recorded it). A reply this memory holds stays
         held here too, as after a restart: its sender's next message is ``already_held``
         on every process, and the first process to release it settles it
-        (``release_due``). With one process, a no-op: every row is its own.
+        (``release_due``); the others learn its outcome from the decisions log
+        (``settle_held``). With one process, a no-op: every row is its own.
 
-        Row ids give the order. PostgreSQL numbers a row when it is written, not when its
-        transaction commits, so a row may appear after a later one was read: an id
-        skipped is looked for again for ``GAP_WAIT_S`` (a duplicate that ``ON CONFLICT``
-        turned away leaves such an id for good)."""
-        store, gaps, own = self.store, self.gaps, self.own
-        for stale in [k for k, at in gaps.items() if at < now - GAP_WAIT_S]:
-            del gaps[stale]
-        rows = store.inbound_ids_after(self.tail, list(gaps), limit=FOLD_LIMIT)
-        if not rows:
-            return 0
-        top, others = self.tail, []
-        for row_id, sid in rows:
-            if gaps.pop(row_id, None) is None and row_id > top:
-                for skipped in range(max(top + 1, row_id - MAX_GAPS), row_id):
-                    gaps[skipped] = now
-                top = row_id
+        Row ids give the order (``Tail``: an id skipped is looked for again a while)."""
+        store, own, tail = self.store, self.own, self.inbound_tail
+        others = []
+        for row_id, sid in store.inbound_ids_after(tail.last, tail.wanted(now),
+                                                   limit=FOLD_LIMIT):
+            tail.take(row_id, now)
             if sid in own:
                 own.discard(sid)
             else:
                 others.append(row_id)
-        self.tail = top
-        while len(gaps) > MAX_GAPS:  # the oldest first (insertion order)
-            del gaps[next(iter(gaps))]
-        if not others:
-            return 0
+        folded = 0
+        if others:
+            folded = self._fold_messages(others, now=now)
+        # then their releases of held replies (each of a message stored before it)
+        released, tail = self.own_released, self.decision_tail
+        settled: list[tuple[str, str, Decision]] = []
+        for row_id, sid, number, decision in store.decisions_after(
+                tail.last, tail.wanted(now), limit=FOLD_LIMIT):
+            tail.take(row_id, now)
+            if sid in released:
+                released.discard(sid)
+            elif decision.action is not Action.DEFER:
+                settled.append((sid, number, decision))
+        if settled:
+            settle_held(self.state, settled, now=now)
+        return folded
+
+    def _fold_messages(self, others: list[int], *, now: float) -> int:
+        store = self.store
         messages = store.inbound_by_ids(others)
         reserved = sorted(store.reserved_ids([m.message_id for m in messages]))
         # a reply already refunded is given back at once, as a restart's replay does:
@@ -478,6 +515,8 @@ class Responder:
                 for item in released:
                     message = item.message
                     self.store.record_decision(message.message_id, item.decision, now=now)
+                    if item.decision.action is not Action.DEFER:
+                        self.own_released.add(message.message_id)
                     if item.decision.is_reply and self._enqueue(
                         message.message_id, message.sender, message.to, now=now
                     ):

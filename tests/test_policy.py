@@ -143,6 +143,32 @@ def test_pruning_keeps_raiders_and_forget_raiders_drops_the_long_silent_ones() -
                                   "+33611000006"}
 
 
+def test_settle_held_remembers_another_drivers_release() -> None:
+    """``settle_held`` takes replies another driver decided off hold and remembers what
+    ``release_due`` would: a raid rule's drop flags its sender and adds raid evidence, a
+    reply counts toward the sender's limit, a hold again changes nothing."""
+    from responder.policy import Decision
+
+    state = PolicyState(PolicyConfig(surge=Surge(enabled=False)))
+    people = ["+33611000001", "+33611000002", "+33611000003"]
+    for k, number in enumerate(people):
+        decide(state, msg(k, number, "Bonjour, on m'a donné ce numéro", float(k)), now=float(k))
+        restore_held(state, msg(k, number, "Bonjour, on m'a donné ce numéro", float(k)),
+                     until=100.0, rule="surge_hold")
+    before = state.recent_flagged
+    settled = engine.settle_held(state, [
+        ("SM000000", people[0], Decision.drop("raid_template")),
+        ("SM000001", people[1], Decision.reply("released")),
+        ("SM000002", people[2], Decision.defer("surge_hold", 200.0)),
+    ], now=10.0)
+    assert settled == 2 and state.held_count == 1
+    assert state.senders[people[0]].flag == "raid_template"
+    assert state.recent_flagged > before
+    assert state.senders[people[1]].reply_ids == ("SM000001",)
+    assert not state.senders[people[1]].held and state.senders[people[2]].held
+    assert decide(state, msg(9, people[1], "Merci", 20.0), now=20.0).rule == "sender_limit"
+
+
 def test_total_budget_is_a_hard_cap() -> None:
     """Once the cap cannot cover one more reply, replies stop."""
     config = PolicyConfig(budget=Budget(total_micros=480_000), surge=Surge(enabled=False))

@@ -112,7 +112,7 @@ def test_three_postgresql_processes_fold_monday_afternoons_raid(tmp_path: Path,
     one = serve(f"sqlite:///{tmp_path / 'one.db'}", 1, (6.5, 7.0))
     three = serve(store_url, 3, (6.5, 7.0))
     assert three[2] == one[2]
-    assert three[0] <= one[0] * 1.10, (one, three)
+    assert three[0] <= one[0] * 1.01 and three[1] <= one[1] * 1.02, (one, three)
 
 
 @pytest.mark.parametrize("store_url", [pytest.param("postgres", marks=pytest.mark.postgres)],
@@ -131,10 +131,10 @@ def test_a_row_that_commits_after_a_later_one_is_folded_when_it_does(
             b.accept(Inbound("SMb", "+33611000002", TO, "Bonjour", NOW + 2.0), now=NOW + 2.0)
             c.refresh(now=NOW + 3.0)
             assert set(c.state.senders) == {"+33611000002"}
-            assert c.gaps == {1: NOW + 3.0}
+            assert c.inbound_tail.gaps == {1: NOW + 3.0}
         c.refresh(now=NOW + 4.0)
         assert set(c.state.senders) == {"+33611000001", "+33611000002"}
-        assert c.gaps == {} and c.tail == 2
+        assert c.inbound_tail.gaps == {} and c.inbound_tail.last == 2
         assert c.state.seen_ids.keys() == {"SMa", "SMb"}
 
 
@@ -151,12 +151,12 @@ def test_an_id_that_never_appears_is_given_up_after_a_while(tmp_path: Path,
                              " body, received_at) VALUES (4, 'SMd', 'twilio', '+33611000004',"
                              " ?, 'Salut', ?)", (TO, NOW + 2.0))
         b.refresh(now=NOW + 3.0)
-        assert b.tail == 4 and b.gaps == {2: NOW + 3.0, 3: NOW + 3.0}
+        assert b.inbound_tail.last == 4 and b.inbound_tail.gaps == {2: NOW + 3.0, 3: NOW + 3.0}
         assert {"+33611000001", "+33611000004"} <= set(b.state.senders)
         b.refresh(now=NOW + 3.0 + GAP_WAIT_S / 2)
-        assert set(b.gaps) == {2, 3}
+        assert set(b.inbound_tail.gaps) == {2, 3}
         b.refresh(now=NOW + 4.0 + GAP_WAIT_S)
-        assert b.gaps == {}
+        assert b.inbound_tail.gaps == {}
 
 
 def test_a_reply_another_process_holds_is_held_here_too_and_settled_once(
@@ -200,3 +200,28 @@ if __name__ == "__main__":  # the figures docs/responder.md ("Several processes"
                 spent, raid, people = serve(f"sqlite:///{folder}/raidsim.db", count, days)
             print(f"  {count} process{'es' if count > 1 else ''}: EUR {spent / 1e6:,.2f},"
                   f" {raid:,} replies to raiders, {people:,} to people", flush=True)
+
+
+def test_another_processs_release_reaches_this_memory(tmp_path: Path,
+                                                      store_url: str) -> None:  # noqa: F811
+    """A releases Bob's held reply first. B, which held it too, learns the outcome on its
+    next fold, as one process remembers its own release: Bob is no longer held there,
+    and his reply counts toward his limit, so his next message to B is ``sender_limit``
+    (not ``already_held`` until B's own release finds it settled)."""
+    settings = plain(tmp_path, store_url, '[budget]\nper_hour_eur = "0.16"\n')
+    alice, bob = "+33611000001", "+33611000002"
+    with processes(settings, store_url, 2, NOW) as (a, b):
+        a.accept(Inbound("SM1", alice, TO, "Bonjour", NOW + 1.0), now=NOW + 1.0)
+        a.accept(Inbound("SM2", bob, TO, "Bonjour", NOW + 2.0), now=NOW + 2.0)
+        b.refresh(now=NOW + 3.0)
+        assert b.state.senders[bob].held
+        due = a.next_deadline()
+        assert due is not None
+        released, _ = a.release_due(now=due)
+        assert [(r.message.message_id, r.decision.rule) for r in released] == [
+            ("SM2", "released")]
+        b.refresh(now=due + 1.0)
+        assert not b.state.senders[bob].held and b.next_deadline() is None
+        later = b.accept(Inbound("SM3", bob, TO, "Merci", due + 2.0), now=due + 2.0)
+        assert later.decision.rule == "sender_limit"  # type: ignore[union-attr]
+        assert a.store.reserved_ids(["SM1", "SM2", "SM3"]) == {"SM1", "SM2"}

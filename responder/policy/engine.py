@@ -1483,6 +1483,29 @@ def forget_held_ids(state: PolicyState, message_ids: set[str]) -> int:
     return forgotten
 
 
+def settle_held(state: PolicyState, settled: list[tuple[str, str, Decision]], *,
+                now: float) -> int:
+    """Other drivers decided these held replies, (message id, sender, decision) each: a
+    fleet of processes sharing one store, where every process holds the replies any of
+    them holds and the first to release one settles it. Take them off hold here, and
+    remember what ``release_due`` remembers of such a decision: a raid rule's drop flags
+    its sender (raid evidence, which decides the other held replies), a reply counts
+    toward the sender's limit. A decision to hold it again changes nothing. How many
+    were held here."""
+    final = [(mid, number, decision) for mid, number, decision in settled
+             if decision.action is not Action.DEFER]
+    if not final:
+        return 0
+    count = forget_held_ids(state, {mid for mid, _, _ in final})
+    for mid, number, decision in final:
+        if decision.action is Action.REPLY:
+            record_reply(state, Message(mid, number, "", "", now), state.reply_cost_micros,
+                         now=now)
+        elif decision.rule in RAID_RULES:
+            _flag(state, _sender_of(state, number, now), decision.rule, now)
+    return count
+
+
 def record_reply(state: PolicyState, message: Message, cost_micros: int, *, now: float) -> None:
     """The ledger accepted a reply: count it for the sender limit and budget pacing."""
     sender = _sender_of(state, message.sender, now)

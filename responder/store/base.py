@@ -597,6 +597,29 @@ class SqlStore:
         found.sort()
         return found
 
+    def decisions_after(self, after: int, also: Sequence[int] = (), *,
+                        limit: int = 5000) -> list[tuple[int, str, str, Decision]]:
+        """(row id, message sid, sender, decision) of the later decisions (releases of held
+        replies) logged after row ``after`` (the first ``limit``), and of those of
+        ``also`` that exist by now; in id order."""
+        columns = ("SELECT d.id, d.message_sid, i.sender, d.action, d.rule, d.hold_until"
+                   " FROM decisions d JOIN inbound i ON i.message_sid = d.message_sid")
+        rows = list(self._all(f"{columns} WHERE d.id > ? ORDER BY d.id LIMIT ?",
+                              (after, limit)))
+        for part, marks in in_chunks(sorted(set(also))):
+            rows.extend(self._all(f"{columns} WHERE d.id IN ({marks})", part))
+        found = [(int(r[0]), str(r[1]), str(r[2]),
+                  Decision(Action(str(r[3])), str(r[4]),
+                           None if r[5] is None else float(r[5])))
+                 for r in rows]
+        found.sort(key=lambda row: row[0])
+        return found
+
+    def last_decision_id(self) -> int:
+        """The highest row id of the decisions log (0 with none)."""
+        row = self._one("SELECT MAX(id) FROM decisions")
+        return int(row[0]) if row is not None and row[0] is not None else 0
+
     def inbound_by_ids(self, ids: Sequence[int]) -> list[Message]:
         """The stored messages of these inbound row ids, in id order (an erased body is
         an empty text)."""
