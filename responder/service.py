@@ -459,6 +459,9 @@ class Responder:
     def _fold_messages(self, others: list[int], *, now: float) -> int:
         store = self.store
         messages = store.inbound_by_ids(others)
+        # a raider this memory forgot (``forget_raiders``) is one here too, as where it was
+        # decided, not a new sender in the surge's count
+        self._learn_flags(message.sender for message in messages)
         reserved = sorted(store.reserved_ids([m.message_id for m in messages]))
         # a reply already refunded is given back at once, as a restart's replay does:
         # ``refresh`` may have read that refund before this memory knew the reply

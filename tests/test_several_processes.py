@@ -187,6 +187,28 @@ def test_a_reply_another_process_holds_is_held_here_too_and_settled_once(
         assert a.store.reserved_ids(["SM1", "SM2", "SM3"]) == {"SM1", "SM2"}
 
 
+def test_a_folded_message_of_a_forgotten_raider_is_a_raiders(tmp_path: Path,
+                                                             store_url: str) -> None:  # noqa: F811
+    """A forgot a raider long silent (its flag is in the store); the raider writes to B,
+    which drops it as ``flagged_sender``. When A folds that message, the sender is a
+    raider there too, not a new sender."""
+    from responder.policy import Decision, restore_flag
+
+    settings = plain(tmp_path, store_url)
+    raider, day = "+33611000666", 86400.0
+    with processes(settings, store_url, 2, NOW) as (a, b):
+        a.store.insert_inbound(Inbound("SMraid", raider, TO, "lol", NOW))
+        a.store.record_decision("SMraid", Decision.drop("raid_template"), now=NOW, first=True)
+        a.own.add("SMraid")  # A's own message: A decided it
+        restore_flag(a.state, raider, at=NOW)
+        a.refresh(now=NOW + 1.0)
+        assert a.forget_raiders(now=NOW + 31 * day) == 1
+        back = b.accept(Inbound("SM2", raider, TO, "re", NOW + 31 * day), now=NOW + 31 * day)
+        assert back.decision.rule == "flagged_sender"  # type: ignore[union-attr]
+        a.refresh(now=NOW + 31 * day + 1.0)
+        assert a.state.senders[raider].flag is not None
+
+
 if __name__ == "__main__":  # the figures docs/responder.md ("Several processes") quotes
     import sys
     import tempfile
