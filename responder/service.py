@@ -398,18 +398,21 @@ class Responder:
             cancelled = len(items)
         return Accepted(duplicate=False, decision=decision, queued=queued, cancelled=cancelled)
 
-    def _learn_flags(self, numbers: Iterable[str]) -> None:
+    def _learn_flags(self, numbers: Iterable[str], before: dict[str, float] | None = None
+                     ) -> None:
         """Judge raiders here the senders another process judged raiders (its decisions are
         in the store; this policy's memory holds only what this process saw): as one
         process would, a sender flagged once is dropped as ``flagged_sender`` on every
         instance, not answered by the next one it reaches. With one process, a no-op: its
-        memory already has every flag it recorded."""
+        memory already has every flag it recorded. With ``before``, only a flag earned
+        before that sender's time there."""
         senders = self.state.senders
         unknown = sorted({number for number in numbers
                           if (sender := senders.get(number)) is None or sender.flag is None})
         if unknown:
             for number, at in self.store.flagged_among(unknown):
-                restore_flag(self.state, number, at=at)
+                if before is None or at < before[number]:
+                    restore_flag(self.state, number, at=at)
 
     def _fold_others(self, *, now: float) -> int:
         """Fold into this policy's memory the messages other processes stored since the
@@ -459,9 +462,15 @@ class Responder:
     def _fold_messages(self, others: list[int], *, now: float) -> int:
         store = self.store
         messages = store.inbound_by_ids(others)
-        # a raider this memory forgot (``forget_raiders``) is one here too, as where it was
-        # decided, not a new sender in the surge's count
-        self._learn_flags(message.sender for message in messages)
+        # A raider this memory forgot (``forget_raiders``) is one here too, as where it was
+        # decided, not a new sender in the surge's count. Only a flag earned before its
+        # first message here: the one a folded message earned is this memory's to earn,
+        # by counting that message's text first (flagged up front, its text would go
+        # uncounted: three processes answered 50 % more raiders on Monday afternoon).
+        first: dict[str, float] = {}
+        for message in messages:
+            first.setdefault(message.sender, message.received_at)
+        self._learn_flags(first, before=first)
         reserved = sorted(store.reserved_ids([m.message_id for m in messages]))
         # a reply already refunded is given back at once, as a restart's replay does:
         # ``refresh`` may have read that refund before this memory knew the reply

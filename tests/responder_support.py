@@ -273,3 +273,21 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
         except OSError:
             return False
     return True
+
+
+@contextmanager
+def responders(settings: Any, url: str, count: int, now: float) -> Iterator[list[Any]]:
+    """``count`` ``Responder``s started at ``now`` on the database at ``url``, each with its
+    own connection, as separate processes have; their stores closed on exit."""
+    from responder.service import Responder
+    from responder.store import open_store
+
+    stores = [open_store(url) for _ in range(count)]
+    try:
+        cores = [Responder(settings, store) for store in stores]
+        for core in cores:
+            core.start(now=now)
+        yield cores
+    finally:
+        for store in stores:
+            store.close()

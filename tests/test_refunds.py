@@ -231,24 +231,16 @@ def test_a_refund_another_process_recorded_frees_the_sender_here(
 def _instances(tmp_path: Path, store_url: str, count: int) -> Iterator[list[Responder]]:
     """``count`` started responders sharing the database at ``store_url`` (processes),
     their stores closed on exit."""
-    from responder_support import PLAIN_POLICY, base_env
+    from responder_support import PLAIN_POLICY, base_env, responders
 
     from responder.config import load_settings
-    from responder.service import Responder
 
     policy = tmp_path / "plain.toml"
     policy.write_text(PLAIN_POLICY)
     settings = load_settings(base_env(RAIDSIM_DATABASE_URL=store_url,
                                       RAIDSIM_POLICY_FILE=str(policy)))
-    stores = [open_store(store_url) for _ in range(count)]
-    try:
-        cores = [Responder(settings, s) for s in stores]
-        for core in cores:
-            core.start(now=NOW)
+    with responders(settings, store_url, count, NOW) as cores:
         yield cores
-    finally:
-        for store in stores:
-            store.close()
 
 
 def _refund_next(core: Responder, *, now: float) -> OutboxItem:
