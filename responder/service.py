@@ -544,7 +544,13 @@ class Responder:
         """Pick up controls and caps changed by any process; sync budget pacing. True if changed."""
         changed = self._sync_controls(now=now, force=force)
         if not self.stale:  # (a stale memory is rebuilt from the store before it decides)
-            self._fold_others(now=now)  # before the refunds: one may be of these replies
+            try:  # before the refunds: one may be of these replies
+                self._fold_others(now=now)
+            except BaseException:
+                # read past but not folded (a database error between its reads): rebuilt
+                # from the store, as after a failed write, rather than missed for good
+                self.stale = True
+                raise
         # Any process's outbox may settle a reply this process admitted: a refund recorded
         # by another one must free the sender in this memory too, or it is dropped as
         # sender_limit here (for the limit's window, 30 days) until a restart. Each refund

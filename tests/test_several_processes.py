@@ -188,6 +188,29 @@ def test_a_folded_message_of_a_forgotten_raider_is_a_raiders(tmp_path: Path,
         assert a.state.senders[raider].flag is not None
 
 
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_a_fold_that_fails_halfway_rebuilds_rather_than_misses(
+    tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+) -> None:
+    """The fold reads the rows' ids, then their texts: a database error in between leaves
+    rows read past but not folded. The memory is then rebuilt from the store before it
+    decides again, as after a failed write, so those messages are not missed for good."""
+    settings = plain(tmp_path, store_url)
+    with processes(settings, store_url, 2, NOW) as (a, b):
+        a.accept(Inbound("SM1", "+33611000001", TO, "Bonjour", NOW + 1.0), now=NOW + 1.0)
+
+        def broken(ids: object) -> object:
+            raise OSError("connection lost")
+
+        monkeypatch.setattr(b.store, "inbound_by_ids", broken)
+        with pytest.raises(OSError):
+            b.refresh(now=NOW + 2.0)
+        monkeypatch.undo()
+        assert b.stale
+        b.accept(Inbound("SM2", "+33611000002", TO, "Bonjour", NOW + 3.0), now=NOW + 3.0)
+        assert {"+33611000001", "+33611000002"} <= set(b.state.senders)
+
+
 if __name__ == "__main__":  # the figures docs/responder.md ("Several processes") quotes
     import sys
     import tempfile
