@@ -117,6 +117,7 @@ def create_app(
         store = open_store(settings.database_url)
         db = DbThread(inline=store.dialect == "sqlite")
         core = Responder(settings, store)
+        core.count_folded = lambda kind, count: metrics.folded.labels(kind).inc(count)
         try:
             await db.call(core.start, now=clock(), migrate=migrate)
         except BaseException:

@@ -60,6 +60,11 @@ class Metrics:
             "raidsim_admin_unauthorised", "Admin API requests refused for a missing or wrong "
             "token.", registry=r,
         )
+        self.folded = Counter(
+            "raidsim_folded", "What other processes stored that this one folded into its "
+            "policy's memory: their messages, and their releases of held replies (0 with "
+            "one process).", ["kind"], registry=r,
+        )
         self.spend = Gauge("raidsim_spend_eur", "Money reserved or spent on replies.",
                            registry=r, multiprocess_mode="mostrecent")
         self.budget_left = Gauge(

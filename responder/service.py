@@ -217,6 +217,8 @@ class Responder:
         self.inbound_tail, self.decision_tail = Tail(), Tail()
         self.own: set[str] = set()
         self.own_released: set[str] = set()
+        # told how many were folded, by kind ("message", "release"): the app's metrics
+        self.count_folded: Callable[[str, int], None] | None = None
 
     # -- start-up ----------------------------------------------------------------
 
@@ -457,6 +459,11 @@ class Responder:
                 settled.append((sid, number, decision))
         if settled:
             settle_held(self.state, settled, now=now)
+        if self.count_folded is not None:
+            if folded:
+                self.count_folded("message", folded)
+            if settled:
+                self.count_folded("release", len(settled))
         return folded
 
     def _fold_messages(self, others: list[int], *, now: float) -> int:

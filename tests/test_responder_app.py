@@ -584,6 +584,8 @@ async def test_the_hourly_clock_forgets_long_silent_raiders_and_the_store_gives_
             restore_flag(core.state, raider, at=NOW)
             # another process's message, to this one: folded into its memory at NOW
             assert await until(lambda: core.inbound_tail.last > 0)
+            exposed = (await client.get("/metrics")).text
+            assert 'raidsim_folded_total{kind="message"} 1.0' in exposed
             caplog.set_level(logging.INFO, logger="raidsim.responder")
             clock.now += 31 * 86400
             assert await until(lambda: raider not in core.state.senders)
