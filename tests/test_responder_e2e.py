@@ -163,10 +163,17 @@ def _inbound_total(metrics: str) -> float:
                if line.startswith("raidsim_inbound_messages_total{"))
 
 
+def _folded(metrics: str) -> float:
+    prefix = 'raidsim_folded_total{kind="message"} '
+    return sum(float(line[len(prefix):]) for line in metrics.splitlines()
+               if line.startswith(prefix))
+
+
 def test_metrics_under_workers_are_fleet_totals(tmp_path: Path) -> None:
     """With ``--workers N`` each scrape showed the numbers of whichever worker answered
     it: counters went back and forth (10, 17, 10...). Every scrape now adds up every
-    worker's, and the database-derived gauges agree whoever answers."""
+    worker's, and the database-derived gauges agree whoever answers. The workers share
+    one memory: each folds the messages the other decided."""
     count = 24
     with fake_twilio() as fake, serve(_budget_env(tmp_path, fake.url,
                                                   RAIDSIM_ADMIN_TOKEN=ADMIN_TOKEN),
@@ -176,6 +183,11 @@ def test_metrics_under_workers_are_fleet_totals(tmp_path: Path) -> None:
             form = twilio_form(f"SM{k:032d}", f"+3361{k:07d}")
             assert httpx.post(url, data=form, headers=twilio_headers(url, form)).is_success
         assert wait_until(lambda: fake.count() >= count, 30.0), s.output()
+        # each worker folds the other's messages into its policy's memory (its clock
+        # ticks every second): each message is folded once, by the worker that did not
+        # decide it
+        assert wait_until(lambda: _folded(httpx.get(s.url + "/metrics").text) == count,
+                          15.0), s.output()
         scrapes = [httpx.get(s.url + "/metrics").text for _ in range(12)]
         budgets = [httpx.get(s.url + "/admin/budget", headers={
             "Authorization": f"Bearer {ADMIN_TOKEN}"}).json() for _ in range(4)]
