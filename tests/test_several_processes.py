@@ -42,7 +42,7 @@ def plain(tmp_path: Path, url: str, extra: str = "") -> Settings:
 def serve(url: str, count: int, days: tuple[float, float]) -> tuple[int, int, int]:
     """The 2017 raid's traffic between ``days`` (from its first day's midnight) through
     ``count`` processes, each webhook to one of them at random, each process's policy
-    clock ticking every ``TICK_S`` (every second in ``serve``; longer here, for the
+    clock ticking every ``TICK_S`` (every second in ``raidsim serve``; longer here, for the
     round trips of three processes' ticks: a message is decided on a memory folded to
     date in any case): (spend in micro-euros, replies to raiders, replies to people)."""
     scenario = load_scenario(ROOT / "scenarios" / "anti-relous-2017.toml")
