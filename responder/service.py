@@ -19,7 +19,7 @@ import functools
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from responder.config import Settings
 from responder.logs import event
@@ -54,6 +54,7 @@ from responder.store import FAILED, Inbound, OutboxItem, SqlStore
 
 P = ParamSpec("P")
 T = TypeVar("T")
+R = TypeVar("R", bound=tuple[Any, ...])
 
 # Refunds read per query by the policy tick (it reads pages until it has them all).
 REFUND_PAGE = 1000
@@ -193,6 +194,19 @@ class Tail:
             self.last = row_id
         while len(self.gaps) > MAX_GAPS:  # the oldest first (insertion order)
             del self.gaps[next(iter(self.gaps))]
+
+    def others(self, rows: list[R], own: set[str], now: float) -> list[R]:
+        """Take ``rows`` ((row id, message sid, ...) each, in id order) and return those
+        another process wrote; ``own`` holds the sids of this one's not yet passed, and
+        loses those it passes."""
+        found = []
+        for row in rows:
+            self.take(row[0], now)
+            if row[1] in own:
+                own.discard(row[1])
+            else:
+                found.append(row)
+        return found
 
 
 class Responder:
@@ -435,28 +449,16 @@ class Responder:
         (``settle_held``). With one process, a no-op: every row is its own.
 
         Row ids give the order (``Tail``: an id skipped is looked for again a while)."""
-        store, own, tail = self.store, self.own, self.inbound_tail
-        others = []
-        for row_id, sid in store.inbound_ids_after(tail.last, tail.wanted(now),
-                                                   limit=FOLD_LIMIT):
-            tail.take(row_id, now)
-            if sid in own:
-                own.discard(sid)
-            else:
-                others.append(row_id)
-        folded = 0
-        if others:
-            folded = self._fold_messages(others, now=now)
+        store, tail = self.store, self.inbound_tail
+        others = [row_id for row_id, _ in tail.others(
+            store.inbound_ids_after(tail.last, tail.wanted(now), limit=FOLD_LIMIT),
+            self.own, now)]
+        folded = self._fold_messages(others, now=now) if others else 0
         # then their releases of held replies (each of a message stored before it)
-        released, tail = self.own_released, self.decision_tail
-        settled: list[tuple[str, str, Decision]] = []
-        for row_id, sid, number, decision in store.decisions_after(
-                tail.last, tail.wanted(now), limit=FOLD_LIMIT):
-            tail.take(row_id, now)
-            if sid in released:
-                released.discard(sid)
-            elif decision.action is not Action.DEFER:
-                settled.append((sid, number, decision))
+        tail = self.decision_tail
+        settled = [(sid, number, decision) for _, sid, number, decision in tail.others(
+            store.decisions_after(tail.last, tail.wanted(now), limit=FOLD_LIMIT),
+            self.own_released, now) if decision.action is not Action.DEFER]
         if settled:
             settle_held(self.state, settled, now=now)
         if self.count_folded is not None:
@@ -520,10 +522,11 @@ class Responder:
                 self._fold_others(now=now)
                 due = due_held(self.state, now=now)
                 if due:
-                    # Every process that started reloaded every held message: another
-                    # may have settled one of these already. Its decision stands (this
-                    # one would overwrite it, with duplicate_id when it was a reply).
-                    # The rows stay locked until this commits, so two never both decide.
+                    # Every process holds every held message (reloaded at its start,
+                    # folded since): another may have settled one of these already. Its
+                    # decision stands (this one would overwrite it, with duplicate_id
+                    # when it was a reply). The rows stay locked until this commits, so
+                    # two never both decide.
                     ids = [message.message_id for message in due]
                     settled = set(ids) - self.store.lock_held(ids)
                     if settled:

@@ -582,43 +582,45 @@ class SqlStore:
             for r in rows
         ]
 
+    def _rows_after(self, select: str, id_column: str, after: int, also: Sequence[int],
+                    limit: int) -> list[Any]:
+        """The rows of ``select`` numbered (``id_column``, selected first) after ``after``
+        (the first ``limit``), and those of ``also`` that exist by now; in id order."""
+        rows = list(self._all(f"{select} WHERE {id_column} > ? ORDER BY {id_column} LIMIT ?",
+                              (after, limit)))
+        for part, marks in in_chunks(sorted(set(also))):
+            rows.extend(self._all(f"{select} WHERE {id_column} IN ({marks})", part))
+        rows.sort(key=lambda row: int(row[0]))
+        return rows
+
+    def _last_id(self, table: str) -> int:
+        """The highest row id of ``table`` (0 with none)."""
+        row = self._one(f"SELECT MAX(id) FROM {table}")
+        return int(row[0]) if row is not None and row[0] is not None else 0
+
     def inbound_ids_after(self, after: int, also: Sequence[int] = (), *,
                           limit: int = 5000) -> list[tuple[int, str]]:
         """(row id, message sid) of the inbound rows numbered after ``after`` (the first
         ``limit``), and of those of ``also`` that exist by now; in id order. What
         ``Responder._fold_others`` reads to see the messages other processes stored."""
-        found = [(int(r[0]), str(r[1])) for r in self._all(
-            "SELECT id, message_sid FROM inbound WHERE id > ? ORDER BY id LIMIT ?",
-            (after, limit),
-        )]
-        for part, marks in in_chunks(sorted(set(also))):
-            found.extend((int(r[0]), str(r[1])) for r in self._all(
-                f"SELECT id, message_sid FROM inbound WHERE id IN ({marks})", part))
-        found.sort()
-        return found
+        return [(int(r[0]), str(r[1])) for r in self._rows_after(
+            "SELECT id, message_sid FROM inbound", "id", after, also, limit)]
 
     def decisions_after(self, after: int, also: Sequence[int] = (), *,
                         limit: int = 5000) -> list[tuple[int, str, str, Decision]]:
         """(row id, message sid, sender, decision) of the later decisions (releases of held
         replies) logged after row ``after`` (the first ``limit``), and of those of
         ``also`` that exist by now; in id order."""
-        columns = ("SELECT d.id, d.message_sid, i.sender, d.action, d.rule, d.hold_until"
-                   " FROM decisions d JOIN inbound i ON i.message_sid = d.message_sid")
-        rows = list(self._all(f"{columns} WHERE d.id > ? ORDER BY d.id LIMIT ?",
-                              (after, limit)))
-        for part, marks in in_chunks(sorted(set(also))):
-            rows.extend(self._all(f"{columns} WHERE d.id IN ({marks})", part))
-        found = [(int(r[0]), str(r[1]), str(r[2]),
-                  Decision(Action(str(r[3])), str(r[4]),
-                           None if r[5] is None else float(r[5])))
-                 for r in rows]
-        found.sort(key=lambda row: row[0])
-        return found
+        return [(int(r[0]), str(r[1]), str(r[2]),
+                 Decision(Action(str(r[3])), str(r[4]), None if r[5] is None else float(r[5])))
+                for r in self._rows_after(
+                    "SELECT d.id, d.message_sid, i.sender, d.action, d.rule, d.hold_until"
+                    " FROM decisions d JOIN inbound i ON i.message_sid = d.message_sid",
+                    "d.id", after, also, limit)]
 
     def last_decision_id(self) -> int:
         """The highest row id of the decisions log (0 with none)."""
-        row = self._one("SELECT MAX(id) FROM decisions")
-        return int(row[0]) if row is not None and row[0] is not None else 0
+        return self._last_id("decisions")
 
     def inbound_by_ids(self, ids: Sequence[int]) -> list[Message]:
         """The stored messages of these inbound row ids, in id order (an erased body is
@@ -635,8 +637,7 @@ class SqlStore:
 
     def last_inbound_id(self) -> int:
         """The highest inbound row id stored so far (0 with none)."""
-        row = self._one("SELECT MAX(id) FROM inbound")
-        return int(row[0]) if row is not None and row[0] is not None else 0
+        return self._last_id("inbound")
 
     def flagged_among(self, senders: Sequence[str]) -> list[tuple[str, float]]:
         """Which of ``senders`` a raid rule judged (any process's decision), with the time
