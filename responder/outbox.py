@@ -307,8 +307,10 @@ class OutboxSender:
                 elif outcome is Outcome.FAILED:
                     store.finish_outbox(item.id, FAILED, now=now, error=result.error)
                     self.core.refund(item, now=now)
-                else:
-                    store.finish_outbox(item.id, UNKNOWN, now=now, error=result.error)
+                elif store.finish_outbox(item.id, UNKNOWN, now=now, error=result.error) == SENT:
+                    # our call's answer was lost, but the provider's status callback had
+                    # already named this reply's message: it was sent, and is reported so
+                    outcome = Outcome.SENT
                 outcomes[k] = outcome
         return [outcomes[k] for k in range(len(done))]
 
@@ -319,6 +321,7 @@ class OutboxSender:
         event("replies_cancelled", count=count, reason=reason)
 
     def _report(self, item: OutboxItem, result: SendResult, outcome: Outcome) -> None:
+        """Count and log what the store recorded (``outcome``), and the call's error."""
         if result.outcome is not Outcome.SENT:
             self.metrics.provider_errors.labels(result.kind).inc()
         elif result.segments:

@@ -342,3 +342,31 @@ def test_a_batch_is_recorded_in_reply_id_order() -> None:
     outcomes = sender._record_all(list(zip(items, results, strict=True)))
     assert written == [3, 5, 7]
     assert outcomes == [Outcome.SENT, Outcome.RETRY, Outcome.UNKNOWN]
+
+
+async def test_a_timeout_the_status_callback_confirmed_is_reported_sent(
+    tmp_path: Path, store_url: str, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The send call times out, but the provider's status callback, which came while the
+    call waited, already named the reply's message: the store records ``sent``, and the
+    log and ``raidsim_replies_total`` must say ``sent`` too, not ``unknown`` (the
+    RaidsimRepliesRefused alert divides by the sent replies)."""
+    provider = GatedProvider({number(0), number(1)})
+    provider.answers[number(0)] = SendResult(Outcome.UNKNOWN, "timeout", error="ReadTimeout")
+    provider.answers[number(1)] = SendResult(Outcome.UNKNOWN, "timeout", error="ReadTimeout")
+    caplog.set_level("INFO", logger="raidsim")
+    async with sending(tmp_path, store_url, provider, concurrency=2) as h:
+        h.enqueue(2)
+        assert await until(lambda: len(provider.in_flight) == 2)
+        # the callback for the first reply arrives while its call is still waiting
+        assert h.writer.record_status("SMa", "delivered", None, now=NOW, reply_to="SM00")
+        provider.gate(number(0)).set()
+        provider.gate(number(1)).set()
+        statuses = await h.statuses_until(lambda s: "sending" not in s.values())
+        assert statuses == {number(0): "sent", number(1): "unknown"}
+        replies = h.sender.metrics.replies
+        assert await until(lambda: replies.labels("sent")._value.get() == 1)
+        assert replies.labels("unknown")._value.get() == 1
+        assert h.sender.metrics.provider_errors.labels("timeout")._value.get() == 2
+    events = [r.getMessage() for r in caplog.records if r.getMessage().startswith("reply_")]
+    assert sorted(events) == ["reply_sent", "reply_unknown"]

@@ -204,12 +204,13 @@ def test_status_callbacks_settle_unknown_replies(store: SqlStore) -> None:
         store.enqueue_reply(f"SM{k}", f"+3360000000{k}", "+33644649021", "hi", 1, now=NOW)
     items = store.claim_outbox(now=NOW, limit=4, owner="w", lease_s=30)
     timed_out, in_flight, refused, _died = items
-    store.finish_outbox(timed_out.id, UNKNOWN, now=NOW, error="ReadTimeout")
+    assert store.finish_outbox(timed_out.id, UNKNOWN, now=NOW, error="ReadTimeout") == UNKNOWN
     assert store.record_status("SMa", "sent", None, now=NOW + 1, reply_to="SM0")
     assert store.record_status("SMa", "delivered", None, now=NOW + 2)  # by sid from now on
     assert store.record_status("SMb", "sent", None, now=NOW + 1, reply_to="SM1")
-    store.finish_outbox(in_flight.id, UNKNOWN, now=NOW + 3, error="ReadTimeout")
-    store.finish_outbox(refused.id, UNKNOWN, now=NOW, error="ReadTimeout")
+    # the status written: the callback already named in_flight's message
+    assert store.finish_outbox(in_flight.id, UNKNOWN, now=NOW + 3, error="ReadTimeout") == SENT
+    assert store.finish_outbox(refused.id, UNKNOWN, now=NOW, error="ReadTimeout") == UNKNOWN
     assert store.record_status("SMc", "failed", "30008", now=NOW + 1, reply_to="SM2")
     assert store.record_status("SMd", "queued", None, now=NOW + 1, reply_to="SM3")
     assert store.expire_leases(now=NOW + 31) == [("SM3", "sent")]  # its worker died: sent

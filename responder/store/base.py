@@ -790,8 +790,9 @@ class SqlStore:
     def finish_outbox(
         self, item_id: int, status: str, *, now: float, provider_sid: str | None = None,
         provider_status: str | None = None, segments: int | None = None, error: str | None = None,
-    ) -> None:
-        """Record a final outcome (sent, failed or unknown) of a claimed reply.
+    ) -> str:
+        """Record a final outcome (sent, failed or unknown) of a claimed reply; the status
+        written.
 
         ``unknown`` becomes ``sent`` when a status callback has already named the reply's
         message (see ``record_status``): the provider created it, whatever our call saw.
@@ -811,6 +812,10 @@ class SqlStore:
                 (*(() if unknown else (status,)), provider_sid, provider_sid, provider_status,
                  segments, error, now, item_id),
             )
+            if unknown:
+                row = self._one("SELECT status FROM outbox WHERE id = ?", (item_id,))
+                return str(row[0]) if row is not None else UNKNOWN
+        return status
 
     def retry_outbox(self, item_id: int, *, at: float, now: float, error: str) -> None:
         """Put a reply that surely was not sent back in the queue, due at ``at``."""
