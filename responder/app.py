@@ -31,7 +31,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from responder.config import Settings
-from responder.logs import enabled, event, pseudonymise, redact_numbers
+from responder.logs import enabled, event, pseudonymise, redact_id, redact_numbers
 from responder.metrics import Metrics
 from responder.outbox import OutboxSender
 from responder.policy import Action
@@ -555,7 +555,7 @@ async def _accept(ctx: Context, inbound: Inbound) -> Accepted:
     metrics = ctx.metrics
     if accepted.duplicate:
         metrics.duplicates.inc()
-        event("inbound_duplicate", message_sid=inbound.message_sid)
+        event("inbound_duplicate", message_sid=redact_id(ctx.key, inbound.message_sid))
         return accepted
     decision = accepted.decision
     assert decision is not None
@@ -567,7 +567,8 @@ async def _accept(ctx: Context, inbound: Inbound) -> Accepted:
     if decision.action is Action.DEFER:
         ctx.policy_wake.set()
     if enabled():  # the keyed hash costs more than the rest of the log call
-        event("inbound", message_sid=inbound.message_sid, source=inbound.source,
+        event("inbound", message_sid=redact_id(ctx.key, inbound.message_sid),
+              source=inbound.source,
               sender=pseudonymise(ctx.key, inbound.sender), decision=str(decision.action),
               rule=decision.rule, until=decision.until)
     return accepted
@@ -730,7 +731,7 @@ async def release_held(ctx: Context, *, now: float) -> int:
     released, queued = await ctx.db.call(ctx.core.release_due, now=now)
     for item in released:
         ctx.metrics.released.labels(str(item.decision.action), item.decision.rule).inc()
-        event("released", message_sid=item.message.message_id,
+        event("released", message_sid=redact_id(ctx.key, item.message.message_id),
               decision=str(item.decision.action), rule=item.decision.rule)
     if queued:
         ctx.sender.wake.set()

@@ -37,6 +37,18 @@ def redact_numbers(key: bytes, text: str | None) -> str | None:
     return _DIGIT_RUN.sub(lambda match: pseudonymise(key, match.group()), text)
 
 
+# A phone number standing alone inside a message id: a provider's own ids (Twilio's
+# "SM" and 32 hex digits) never hold one, but a generic webhook's "id" is whatever the
+# integration sends, and may be the sender's number ("generic:+33612345678").
+_NUMBER_IN_ID = re.compile(r"(?<![0-9A-Za-z])" + _DIGIT_RUN.pattern + r"(?![0-9A-Za-z])")
+
+
+def redact_id(key: bytes, message_id: str) -> str:
+    """A message id for the logs: a phone number standing alone in it is pseudonymised;
+    any other id is logged as it is, so log lines still match the provider's."""
+    return _NUMBER_IN_ID.sub(lambda match: pseudonymise(key, match.group()), message_id)
+
+
 _TRACEBACK = "Traceback (most recent call last):"
 
 

@@ -19,7 +19,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from responder.logs import enabled, event, pseudonymise, redact_numbers
+from responder.logs import enabled, event, pseudonymise, redact_id, redact_numbers
 from responder.metrics import Metrics
 from responder.policy.retry import CircuitBreaker, backoff_s
 from responder.provider import Lookup, Outcome, SendResult, TwilioClient
@@ -132,7 +132,8 @@ class OutboxSender:
         now = self.clock()
         if now >= state.next_sweep:
             for sid, status in await self.db.call(store.expire_leases, now=now):
-                event("outbox_lease_expired", message_sid=sid, outcome=status)
+                event("outbox_lease_expired", message_sid=redact_id(self._key, sid),
+                      outcome=status)
             state.next_sweep = now + LEASE_SWEEP_S
         if (not draining and now >= state.next_reconcile
                 and (state.reconciling is None or state.reconciling.done())):
@@ -263,7 +264,7 @@ class OutboxSender:
                     provider_sid=result.provider_sid, provider_status=result.status,
                     next_check_at=now + RECONCILE_GRACE_S * 2 ** (checks + 1))
                 self.metrics.reconciled.labels(str(result.lookup)).inc()
-                event("reply_looked_up", message_sid=item.message_sid,
+                event("reply_looked_up", message_sid=redact_id(self._key, item.message_sid),
                       to=pseudonymise(self._key, item.recipient), lookup=str(result.lookup),
                       status=status, provider_sid=result.provider_sid, check=checks + 1,
                       error=redact_numbers(self._key, result.error))
@@ -331,7 +332,7 @@ class OutboxSender:
             return
         event(
             "reply_" + str(outcome),
-            message_sid=item.message_sid,
+            message_sid=redact_id(self._key, item.message_sid),
             to=pseudonymise(self._key, item.recipient),
             attempt=item.attempts,
             kind=result.kind,

@@ -290,6 +290,35 @@ async def test_provider_error_text_is_pseudonymised_in_logs(
     assert number not in logged and number[1:] not in logged
 
 
+async def test_a_number_used_as_a_generic_webhook_id_is_pseudonymised_in_logs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A generic webhook's ``id`` is whatever the integration sends; one that is the
+    sender's number was logged raw as ``message_sid`` ("generic:+336..."), while ``sender``
+    was pseudonymised. Ids holding no number standing alone are logged as they are."""
+    caplog.set_level("INFO", logger="raidsim.responder")
+    settings = settings_for(tmp_path)
+    secret = settings.webhook_secret or ""
+    provider = Provider()
+    number, plain = "+33612349999", "0A00000012345678F"
+    async with running(settings, provider, Clock()) as client:
+        for message_id, sender in ((number, number), (plain, "+33612340000")):
+            body = json.dumps({"id": message_id, "from": sender, "to": "+33644649021",
+                               "body": "Bonjour"}).encode()
+            for _ in range(2):  # the second is a duplicate
+                response = await client.post("/webhooks/generic/sms", content=body, headers={
+                    "X-Raidsim-Signature": generic_signature(secret, body)})
+                assert response.status_code == 200
+        assert await until(lambda: sum(r.getMessage() == "reply_sent"
+                                       for r in caplog.records) == 2)
+    logged = " ".join(json.dumps(getattr(r, "fields", {})) for r in caplog.records)
+    assert number not in logged and number[1:] not in logged
+    pseudonym = pseudonymise(settings.pseudonym_secret, number)
+    sids = {getattr(r, "fields", {})["message_sid"] for r in caplog.records
+            if r.getMessage() in ("inbound", "inbound_duplicate", "reply_sent")}
+    assert sids == {f"generic:{pseudonym}", f"generic:{plain}"}
+
+
 def test_serve_on_a_busy_port_exits_2(tmp_path: Path) -> None:
     """A port already in use is a usage error (exit 2, one clear line), found before the
     app starts; uvicorn alone started the app, then exited 3 among its log lines."""
