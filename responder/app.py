@@ -473,10 +473,28 @@ def _body_text(value: str) -> str:
                    for ch in value)
 
 
+# Form fields that name the message or its outcome: given twice, which one did the signer
+# mean? (A dict keeps the last; the JSON webhook refuses a key given twice too.)
+_ONCE = frozenset({"AccountSid", "MessageSid", "SmsMessageSid", "SmsSid", "From", "To",
+                   "Body", "MessageStatus", "SmsStatus", "ErrorCode"})
+
+
+def _form_fields(params: list[tuple[str, str]]) -> dict[str, str]:
+    """A signed form's fields; 400 when one of ``_ONCE`` is given twice."""
+    fields: dict[str, str] = {}
+    for key, value in params:
+        if key in fields and key in _ONCE:
+            raise HTTPError(400, f"{key} is given twice")
+        fields[key] = value
+    return fields
+
+
 def _field(fields: dict[str, str], *names: str, limit: int, required: bool = True) -> str:
     for name in names:
         value = fields.get(name)
         if value:
+            if value.isspace():  # no id, number or status is blank: a broken integration
+                raise HTTPError(400, f"{name} is blank")
             if len(value) > limit:
                 raise HTTPError(400, f"{name} too long")
             # U+FFFD: what bad percent-encoded UTF-8 decodes to; no id or number holds one
@@ -496,7 +514,7 @@ async def twilio_sms(request: Request, ctx: Context) -> Response:
     headers = raw_headers(request)
     params = await read_form(request, ctx.settings.max_body_bytes, headers)
     check_twilio(request, ctx, params, headers)
-    fields = dict(params)
+    fields = _form_fields(params)
     token = _header(headers, b"i-twilio-idempotency-token")
     inbound = Inbound(
         message_sid=_field(fields, "MessageSid", "SmsMessageSid", "SmsSid", limit=MAX_ID_LEN),
@@ -578,7 +596,7 @@ async def twilio_status(request: Request, ctx: Context) -> Response:
     headers = raw_headers(request)
     params = await read_form(request, ctx.settings.max_body_bytes, headers)
     check_twilio(request, ctx, params, headers)
-    fields = dict(params)
+    fields = _form_fields(params)
     sid = _field(fields, "MessageSid", "SmsSid", limit=MAX_ID_LEN)
     status = _field(fields, "MessageStatus", "SmsStatus", limit=MAX_ID_LEN)
     error_code = _field(fields, "ErrorCode", limit=MAX_ID_LEN, required=False) or None

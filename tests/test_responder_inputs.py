@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from responder_support import ADMIN_TOKEN, base_env, twilio_form, twilio_headers
+from responder_support import ADMIN_TOKEN, AUTH_TOKEN, base_env, twilio_form, twilio_headers
 from test_responder_app import (
     HOOK,
     NOW,
@@ -670,6 +670,38 @@ async def test_bad_utf8_in_a_number_is_400_not_a_stored_replacement(tmp_path: Pa
         response = await client.post(HOOK, content=raw, headers=twilio_headers(url, decoded))
     assert (response.status_code, response.text) == (400, "From holds a NUL or invalid "
                                                           "character")
+
+
+async def test_a_twilio_form_with_an_id_given_twice_or_blank_is_400(tmp_path: Path) -> None:
+    """A signed form with ``MessageSid`` (or ``From``) given twice was taken with the last
+    value, and ``MessageSid=%20%20`` was stored as a blank id; the JSON webhook already
+    refused both. Each is now a 400, and nothing is stored."""
+    from urllib.parse import urlencode
+
+    from responder.signing import twilio_signature
+
+    url = "http://testserver/webhooks/twilio/sms"
+    base = [("From", "+33600000001"), ("To", "+33644649021"), ("Body", "Salut")]
+    cases = [
+        ([("MessageSid", "SM1"), ("MessageSid", "SM2"), *base], "MessageSid is given twice"),
+        ([("MessageSid", "SM3"), ("From", "+33600000009"), *base], "From is given twice"),
+        ([("MessageSid", "   "), *base], "MessageSid is blank"),
+        ([("MessageSid", "SM4"), ("From", " "), *base[1:]], "From is blank"),
+    ]
+    settings = settings_for(tmp_path)
+    async with running(settings, Provider(), Clock()) as client:
+        answers = []
+        for pairs, _ in cases:
+            headers = {"X-Twilio-Signature": twilio_signature(AUTH_TOKEN, url, pairs),
+                       "Content-Type": "application/x-www-form-urlencoded"}
+            response = await client.post(HOOK, content=urlencode(pairs).encode(),
+                                         headers=headers)
+            answers.append((response.status_code, response.text))
+        blank = json.dumps({"id": " ", "from": "+33600000002", "to": "+33644649021"}).encode()
+        generic = await client.post(GENERIC, content=blank, headers=signed_json(blank))
+    assert answers == [(400, why) for _, why in cases]
+    assert (generic.status_code, generic.text) == (400, "id is blank")
+    assert stored(settings.database_url) == {}
 
 
 class _Trickle:
