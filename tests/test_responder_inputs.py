@@ -334,6 +334,18 @@ def test_serve_on_a_busy_port_exits_2(tmp_path: Path) -> None:
                                    "Address already in use")
 
 
+def test_serve_names_the_one_flag_out_of_range(tmp_path: Path) -> None:
+    """`--port 70000` and `--workers 0` both said "--workers must be >= 1 and --port in
+    1..65535"; each now names its own flag and value."""
+    env = base_env(RAIDSIM_DATABASE_URL=f"sqlite:///{tmp_path / 'f.db'}")
+    for flags, problem in ((["--port", "70000"], "--port 70000: must be in 1..65535"),
+                           (["--port=-1"], "--port -1: must be in 1..65535"),
+                           (["--workers", "0"], "--workers 0: must be 1 or more")):
+        done = subprocess.run([sys.executable, "-m", "raidsim", "serve", *flags], cwd=tmp_path,
+                              env=env, capture_output=True, text=True, timeout=60)
+        assert (done.returncode, done.stderr) == (2, f"raidsim serve: error: {problem}\n")
+
+
 def test_serve_refuses_a_graceful_timeout_it_cannot_use(tmp_path: Path) -> None:
     """`--graceful-timeout -5` started the service (uvicorn would then cut every request
     off at shutdown); it reads durations as the other flags do (30, 30s, 2m)."""

@@ -362,3 +362,15 @@ def test_bad_urls() -> None:
         open_store("mysql://x")
     with pytest.raises(StoreError, match="does not exist"):
         open_store("sqlite:////nonexistent-dir/x.db")
+
+
+def test_a_database_where_nothing_can_be_written_says_what_must_be_writable() -> None:
+    """SQLite's own "unable to open database file" (or "attempt to write a readonly
+    database", when the file is writable and its directory is not) named no fix. /proc
+    takes no new file, whoever runs the test (root included)."""
+    with pytest.raises(StoreError) as caught:
+        open_store("sqlite:////proc/raidsim-test.db")
+    assert str(caught.value) == (
+        "cannot open SQLite database '/proc/raidsim-test.db': unable to open database file"
+        " (hint: this user must be able to write the file and, beside it, its -wal and -shm"
+        " files in /proc; or set RAIDSIM_DATABASE_URL to a file in a writable directory)")

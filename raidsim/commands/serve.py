@@ -61,10 +61,11 @@ def run(args: argparse.Namespace) -> int:
     from responder.policy.errors import ConfigError
     from responder.store import StoreError, open_store
 
-    if args.workers < 1 or not 0 < args.port < 65536:
-        print("raidsim serve: error: --workers must be >= 1 and --port in 1..65535",
-              file=sys.stderr)
-        return 2
+    for wrong, flag in ((args.workers < 1, f"--workers {args.workers}: must be 1 or more"),
+                        (not 0 < args.port < 65536, f"--port {args.port}: must be in 1..65535")):
+        if wrong:
+            print(f"raidsim serve: error: {flag}", file=sys.stderr)
+            return 2
     if args.graceful_timeout is not None:
         from raidsim.cli import UsageError, duration_flag
 

@@ -43,7 +43,14 @@ class SqliteStore(SqlStore):
             # high automatic threshold is only a safety net when nobody calls it.
             self._conn.execute("PRAGMA wal_autocheckpoint = 20000")
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot open SQLite database {path!r}: {exc}") from exc
+            hint = ""
+            if path != ":memory:" and ("readonly" in str(exc) or "unable to open" in str(exc)):
+                # the file may be writable and its directory not: WAL mode creates the
+                # -wal and -shm files beside it
+                hint = (f" (hint: this user must be able to write the file and, beside it,"
+                        f" its -wal and -shm files in {Path(path).expanduser().resolve().parent};"
+                        f" or set RAIDSIM_DATABASE_URL to a file in a writable directory)")
+            raise StoreError(f"cannot open SQLite database {path!r}: {exc}{hint}") from exc
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self._conn.execute(sql, tuple(params))
