@@ -135,12 +135,19 @@ def check_output_file(path: str | os.PathLike[str] | None, flag: str, *,
         if source is not None and str(source) != "-" and _same_file(path, source):
             raise UsageError(f"{flag} {path}: is the input file {source}; writing there "
                              "would destroy it (hint: give another output path)")
+    if os.path.exists(path) and not os.path.isfile(path):
+        return  # /dev/null, /dev/stdout, a pipe: written directly, as it is
     _check_parents(path, flag)
 
 
-def _check_parents(path: str | os.PathLike[str], flag: str) -> None:
+def _check_parents(path: str | os.PathLike[str], flag: str,
+                   shown: str | os.PathLike[str] | None = None) -> None:
     """Refuse a path under an existing file (``scenario.toml/out.json``): the folders an
-    output goes in are created as needed, but never in place of a file."""
+    output goes in are created as needed, but never in place of a file. Then check that a
+    file can be created in the folder that will hold it (or, when that folder does not
+    exist yet, in the folder it will be created in): an output is written beside its
+    target, then renamed over it, and a run of minutes must not end in "Permission
+    denied" with its results lost."""
     parent = os.path.dirname(os.path.abspath(path))
     while not os.path.exists(parent):
         up = os.path.dirname(parent)
@@ -150,6 +157,15 @@ def _check_parents(path: str | os.PathLike[str], flag: str) -> None:
     if not os.path.isdir(parent):
         raise UsageError(f"{flag} {path}: {parent} is a file, not a folder (hint: give a "
                          "path in a folder)")
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{flag} {shown or path}: cannot write in {parent}: "
+                         f"{exc.strerror or exc} (hint: give a path in a folder you can "
+                         "write to)") from exc
 
 
 def _same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
@@ -165,7 +181,9 @@ def check_output_dir(path: str | os.PathLike[str] | None, flag: str) -> None:
         raise UsageError(f"{flag} {path}: exists and is not a directory (hint: give a "
                          "folder for the report)")
     if path is not None:
-        _check_parents(path, flag)
+        # the report's own files go in the folder: probe it when it exists
+        _check_parents(os.path.join(path, "report.html") if os.path.isdir(path) else path,
+                       flag, shown=path)
 
 
 def build_parser() -> argparse.ArgumentParser:

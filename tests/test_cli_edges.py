@@ -530,6 +530,33 @@ def test_outputs_under_a_file_and_stdin_traces_are_refused_before_any_work(
     assert "cannot be read from standard input" in stdin.stderr and "-o FILE" in stdin.stderr
 
 
+def test_outputs_in_a_folder_nothing_can_be_written_in_are_refused_before_any_work(
+    tmp_path: Path,
+) -> None:
+    """An output path in a folder where no file can be created (a read-only or foreign
+    folder; here /proc, which takes no new file even from root) was found out only when
+    the results were written, after the whole run, and the results were lost."""
+    scenario = tiny(tmp_path)
+    results = tmp_path / "r.json"
+    assert raidsim("simulate", str(scenario), "--quiet", "--json", str(results)).returncode == 0
+    for args, shown in (
+            (("simulate", str(scenario), "--no-progress", "--json", "/proc/raidsim-r.json"),
+             "--json /proc/raidsim-r.json"),
+            (("simulate", str(scenario), "--no-progress", "--report", "/proc/raidsim-rep/x"),
+             "--report /proc/raidsim-rep/x"),
+            (("simulate", str(scenario), "--no-progress", "--report", "/proc"),
+             "--report /proc"),
+            (("trace", str(scenario), "-o", "/proc/raidsim-t.jsonl"), "-o /proc/raidsim-t.jsonl"),
+            (("sweep", str(scenario), "--param", "surge.factor=3", "--no-progress", "--json",
+              "/proc/raidsim-s.json"), "--json /proc/raidsim-s.json"),
+            (("report", str(results), "-o", "/proc/raidsim-report"), "-o /proc/raidsim-report")):
+        done = raidsim(*args)
+        assert done.returncode == 2, (args, done.stderr)
+        assert done.stderr.endswith(f"{shown}: cannot write in /proc: No such file or directory"
+                                    " (hint: give a path in a folder you can write to)\n")
+        assert "messages" not in done.stdout  # refused before the run printed its summary
+
+
 def test_run_counts_and_seeds_out_of_range_are_usage_errors(tmp_path: Path) -> None:
     """--replications is bounded, its last seed must still be a valid --seed (so that any
     replication can be replayed), and sweep's --max-runs must be at least 1."""
@@ -702,7 +729,7 @@ def test_fake_provider_takes_bare_seconds_and_a_timeout_delay_above_0(
 def test_load_takes_bare_seconds_for_its_duration_flags(
         capsys: pytest.CaptureFixture[str]) -> None:
     """`raidsim load … --settle 5` stopped at "cannot read duration '5'"; it now reads its
-    durations and goes on to its next check (here a --report folder it cannot make)."""
+    durations and goes on to its next check (here a --report folder it cannot write in)."""
     from raidsim.cli import main
 
     scenario = Path(__file__).resolve().parent.parent / "scenarios" / "press-surge.toml"
@@ -710,7 +737,7 @@ def test_load_takes_bare_seconds_for_its_duration_flags(
             "--provider", "http://127.0.0.1:9", "--report", "/proc/raidsim-report"]
     assert main([*base, "--settle", "5", "--from", "60", "--duration", "30"]) == 2
     err = capsys.readouterr().err
-    assert "cannot create the folder" in err and "cannot read duration" not in err, err
+    assert "cannot write in /proc" in err and "cannot read duration" not in err, err
     assert main([*base, "--duration", "0"]) == 2
     assert "--duration must be above 0, got '0'" in capsys.readouterr().err
 

@@ -335,7 +335,7 @@ def test_more_usage_errors_stop_before_anything_is_sent(tmp_path: Path) -> None:
         (["--target", "http://127.0.0.1:99999"], "is not a valid URL"),
         (["--target", "http://127.0.0.1:abc"], "is not a valid URL"),
         ([*alive, "--duration", "0s"], "--duration must be above 0"),
-        ([*alive, "--report", "/proc/raidsim-report"], "cannot create the folder"),
+        ([*alive, "--report", "/proc/raidsim-report"], "cannot write in /proc"),
         ([*alive, "--speed", "0"], "--speed must be a number above 0"),
         ([*alive, "--users", "0"], "--users must be at least 1"),
     ):
