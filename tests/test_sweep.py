@@ -177,12 +177,17 @@ def test_sweep_json_dash_is_standard_output(tmp_path: Path) -> None:
     write_trace(trace)
     run = subprocess.run(
         [sys.executable, "-m", "raidsim", "sweep", "--trace", str(trace), "--no-progress",
-         "--param", "sender_limit.replies=1,2", "--json", "-"],
+         "--param", "sender_limit.replies=1,2", "--param", "repeats.max_messages=9,8",
+         "--json", "-"],
         capture_output=True, text=True, cwd=tmp_path, timeout=300,
     )
     assert run.returncode == 0, run.stderr
-    assert [p["settings"] for p in json.loads(run.stdout)["points"]] == [
-        {"sender_limit.replies": 1}, {"sender_limit.replies": 2}]
+    out = json.loads(run.stdout)
+    # keys are sorted in the file; ``axes`` keeps the flags' order, the grid's
+    assert out["axes"] == ["sender_limit.replies", "repeats.max_messages"]
+    assert out["params"] == {"sender_limit.replies": [1, 2], "repeats.max_messages": [9, 8]}
+    assert [[p["settings"][k] for k in out["axes"]] for p in out["points"]] == [
+        [1, 9], [1, 8], [2, 9], [2, 8]]
     assert "pareto" in run.stderr
     assert not (tmp_path / "-").exists()
 

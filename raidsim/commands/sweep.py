@@ -146,6 +146,9 @@ def run(args: argparse.Namespace) -> int:
         payload = {
             "scenario": job.name,
             "seeds": [job.seed + i for i in range(args.seeds)],
+            # keys are written sorted, as in every results file: ``axes`` keeps the
+            # order of the --param flags, which is the grid's (the last varies fastest)
+            "axes": [axis.key for axis in axes],
             "params": {axis.key: list(axis.values) for axis in axes},
             "points": [
                 {"settings": p.settings, "spend_eur": p.spend_eur,
