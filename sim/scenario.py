@@ -99,7 +99,8 @@ def scenario_from_mapping(
 ) -> Scenario:
     """Build a ``Scenario`` from parsed TOML; ``path`` and ``text`` locate errors."""
 
-    def fail(dotted: str, message: str, hint: str | None = None) -> ConfigError:
+    def fail(dotted: str, message: str, hint: str | None = None,
+             example: str | None = None) -> ConfigError:  # (``example``: for --param)
         return ConfigError(message, path=path, line=locate(text, dotted), hint=hint)
 
     for key in data:

@@ -849,3 +849,20 @@ def test_a_bad_sweep_value_is_explained_in_command_line_terms() -> None:
                                  "(e.g. --param surge.factor=0.5)")
     with pytest.raises(ValueError, match=r"unknown key 'surge\.factr'"):
         configure(PolicyConfig(), {"surge.factr": 3})
+    # the other hints too (they were a policy file's: `write window = "20m"`), and a
+    # count that must be 1 or more no longer says "write 0 or more" for a negative one
+    for setting, value, message in (
+            ("surge.window", "-5m", "surge.window: cannot read duration '-5m'; use numbers "
+             'with units w, d, h, m, s or ms, e.g. "30m", "5d20h" or "90s" '
+             "(e.g. --param surge.window=20m)"),
+            ("surge.factor", float("inf"), "surge.factor must be a finite number, got inf "
+             "(e.g. --param surge.factor=0.5)"),
+            ("eur_per_segment", "-1", "eur_per_segment cannot be negative "
+             "(e.g. --param eur_per_segment=0.16)"),
+            ("sender_limit.replies", -1, "sender_limit.replies must be at least 1, got -1 "
+             "(to turn the rule off, set sender_limit.enabled = false)"),
+            ("repeats.max_messages", 0, "repeats.max_messages must be at least 1, got 0 "
+             "(to turn the rule off, set repeats.enabled = false)")):
+        with pytest.raises(ValueError) as caught:
+            configure(PolicyConfig(), {setting: value})
+        assert str(caught.value) == f"--param: {message}"

@@ -961,6 +961,11 @@ def test_rules_lists_every_rule_a_decision_can_name() -> None:
     ("surge", "observe", '"0s"', "at least 1 s"),
     ("surge", "observe", "1e-12", "at least 1 s"),
     ("surge", "window", "1e-300", "at least 1 s"),
+    # a flood of 0 messages dropped every sender; 0 senders made everything hot at once
+    ("repeats", "max_messages", "0", "at least 1"),
+    ("templates", "hot_senders", "0", "at least 1"),
+    ("fragments", "hot_senders", "0", "at least 1"),
+    ("number_blocks", "hot_senders", "-2", "at least 1"),
 ])
 def test_policy_values_out_of_range_name_the_line(tmp_path: Path, section: str, key: str,
                                                   value: str, problem: str) -> None:

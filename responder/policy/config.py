@@ -285,9 +285,11 @@ def money_field(value: Any, dotted: str, fail: Any) -> Decimal:
     try:
         micros = to_micros(value)
     except MoneyError as exc:
-        raise fail(dotted, f"{dotted}: {exc}", 'write an amount such as "0.16"') from exc
+        raise fail(dotted, f"{dotted}: {exc}", 'write an amount such as "0.16"',
+                   example="0.16") from exc
     if micros < 0:
-        raise fail(dotted, f"{dotted} cannot be negative", f'write {key} = "0.16"')
+        raise fail(dotted, f"{dotted} cannot be negative", f'write {key} = "0.16"',
+                   example="0.16")
     return Decimal(str(value).strip())
 
 
@@ -313,7 +315,8 @@ def _section(current: Any, table: Mapping[str, Any], dotted: str, fail: Any) -> 
                 changes[name] = parse_duration(value)
             except ValueError as exc:
                 raise fail(where, f"{where}: {exc}",
-                           f'write {key} = "20m" (units w, d, h, m, s, ms)') from exc
+                           f'write {key} = "20m" (units w, d, h, m, s, ms)',
+                           example="20m") from exc
         elif name.endswith("_micros"):
             if value is None or value is False or value == "none":
                 changes[name] = None
@@ -329,10 +332,13 @@ def _section(current: Any, table: Mapping[str, Any], dotted: str, fail: Any) -> 
             changes[name] = _expect(value, kind, where, fail)
             if kind is float and not math.isfinite(changes[name]):  # nan, inf, 1e400
                 raise fail(where, f"{where} must be a finite number, got {value!r}",
-                           f"write {key} = 0.5")
+                           f"write {key} = 0.5", example="0.5")
+            # (a bound of 1, or above 0, first: its hint is the one that holds)
+            _check_bounds(type(current), name, changes[name], where, fail)
             if kind in (int, float) and changes[name] < 0:
                 raise fail(where, f"{where} cannot be negative, got {value!r}",
                            "write 0 or more")
+            continue
         _check_bounds(type(current), name, changes[name], where, fail)
     return replace(current, **changes)
 
@@ -344,9 +350,12 @@ _POSITIVE: frozenset[tuple[str, str]] = frozenset({
     ("Templates", "halflife_s"), ("Fragments", "halflife_s"), ("Habit", "halflife_s"),
 })
 # Counts that mean nothing below one: ``sender[:-0]`` is "", which put every sender in
-# one number block; a limit of 0 replies still answered once.
+# one number block; a limit of 0 replies still answered once; a flood of 0 messages
+# dropped every sender at its first, and 0 senders made every template, phrase and number
+# block hot at once.
 _AT_LEAST_ONE: frozenset[tuple[str, str]] = frozenset({
-    ("NumberBlocks", "strip_digits"), ("SenderLimit", "replies"),
+    ("NumberBlocks", "strip_digits"), ("SenderLimit", "replies"), ("Repeats", "max_messages"),
+    ("Templates", "hot_senders"), ("Fragments", "hot_senders"), ("NumberBlocks", "hot_senders"),
 })
 # Shares (a Jaccard similarity, shares of senders or of phrases): above 1 a rule can
 # never fire, silently.
