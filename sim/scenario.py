@@ -182,8 +182,8 @@ def scenario_from_mapping(
             continue
         if fault_start_s >= duration_s:  # as for [[traffic]]: it would never happen
             raise fail(f"faults[{index}].start", f"[[faults]] {fault.get('kind', '')} starts "
-                       f"at {fault_start_s / 86400:g} days, at or after the scenario ends "
-                       f"({duration_s / 86400:g} days): it would never fire",
+                       f"at {_span_text(fault_start_s)}, at or after the scenario ends "
+                       f"({_span_text(duration_s)}): it would never fire",
                        "start it earlier or make the scenario's duration longer")
 
     return Scenario(
@@ -224,6 +224,24 @@ def _only(table: Mapping[str, Any], name: str, allowed: tuple[str, ...], fail: A
                        "known keys: " + ", ".join(allowed))
 
 
+def _span_text(seconds: float) -> str:
+    """A duration as a scenario file writes it: "1d", "5d20h", "90s", "2.5s"."""
+    whole = int(seconds)
+    if whole != seconds:
+        return f"{seconds:g}s"
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, whole = divmod(whole, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts) or "0s"
+
+
+def _count_text(count: int) -> str:
+    """A message count for an error: in full, or about so many when it would not fit."""
+    return f"{count:,}" if count < 10**15 else f"about {float(count):.1e}"
+
+
 def _start_at(value: Any, fail: Any) -> dt.datetime | None:
     if value is None:
         return None
@@ -231,7 +249,8 @@ def _start_at(value: Any, fail: Any) -> dt.datetime | None:
         return value.replace(tzinfo=None)  # local wall-clock time is what matters
     if isinstance(value, dt.date):
         return dt.datetime(value.year, value.month, value.day)
-    raise fail("start_at", f"start_at must be a TOML date-time, got {value!r}",
+    shown = value.isoformat() if isinstance(value, dt.time) else repr(value)
+    raise fail("start_at", f"start_at must be a TOML date-time, got {shown}",
                "write start_at = 2017-10-24T00:00:00 (no quotes): local time at t = 0")
 
 
@@ -327,8 +346,11 @@ def _traffic(
         specs.append(spec)
         total = sum(s.planned_messages(duration_s) for s in specs)
         if total > MAX_MESSAGES:
-            raise fail(f"{where}.messages",
-                       f"the traffic adds up to {total:,} messages, more than the "
+            # (a flood's count is its rate times its window: name the line that set it)
+            given = (f"{where}.rate" if spec.kind == "flood" and not spec.messages
+                     else f"{where}.messages")
+            raise fail(given,
+                       f"the traffic adds up to {_count_text(total)} messages, more than the "
                        f"{MAX_MESSAGES:,} a run takes",
                        "a 1,000,000-message raid already peaks at about 540 MB of memory; "
                        "scale the traffic down")

@@ -261,7 +261,8 @@ def _parse_line(
     except UnicodeDecodeError as exc:
         raise fail(
             f"not UTF-8: byte 0x{raw[exc.start]:02x} at column {exc.start + 1}",
-            "save the trace as UTF-8",
+            "the file is gzip-compressed: decompress it first (gunzip FILE)"
+            if line == 1 and raw.startswith(b"\x1f\x8b") else "save the trace as UTF-8",
         ) from exc
     if line == 1:
         text = text.removeprefix("\ufeff")
@@ -278,6 +279,8 @@ def _parse_line(
                    f"give {key} once: JSON readers disagree on which value wins") from exc
     except ValueError as exc:
         reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+        if "integer string conversion" in reason:  # Python's own limit, not the user's fix
+            reason = "a number of more than 4,300 digits"
         raise fail(
             f"not a JSON object: {reason}",
             'write one object per line, e.g. {"t": 0.5, "from": "+33612345678", '

@@ -262,12 +262,12 @@ def test_a_fault_after_the_end_is_exit_2_for_simulate_and_fake_provider(
                     encoding="utf-8")
     assert main(["simulate", str(path), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert f"{path}:19: [[faults]] outage starts at 100 days" in err, err
+    assert f"{path}:19: [[faults]] outage starts at 100d" in err, err
     # the fake's config, resolved without serving (a run that is not refused never ends)
     args = build_parser().parse_args(["fake-provider", str(path)])
     with pytest.raises(UsageError) as caught:
         config_from_args(args, environ={})
-    assert f"{path}:19: [[faults]] outage starts at 100 days" in str(caught.value)
+    assert f"{path}:19: [[faults]] outage starts at 100d" in str(caught.value)
 
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
@@ -287,3 +287,21 @@ def test_a_quoted_table_header_names_its_line(tmp_path: Path) -> None:
     err = error(tmp_path, MINIMAL + "\n['']\nx = 1\n")
     assert err.line == MINIMAL.count("\n") + 2
     assert "unknown scenario key ''" in str(err)
+
+
+def test_start_at_keeps_the_clock_time_as_written(tmp_path: Path) -> None:
+    """An offset on ``start_at`` names a zone; the clock time as written is the number's
+    local time at t = 0, which sets the day/night cycle (docs/scenarios.md). A time alone
+    is refused in TOML's words, not Python's (``datetime.time(10, 0)``)."""
+    def scenario(start_at: str) -> Path:
+        path = tmp_path / "s.toml"
+        path.write_text(f'name = "s"\nstart_at = {start_at}\nduration = "1d"\n'
+                        '[[traffic]]\nkind = "organic"\nmessages = 10\n', encoding="utf-8")
+        return path
+
+    plain = load_scenario(scenario("2017-01-01T10:00:00")).start_at
+    for offset in ("Z", "+12:00", "-03:30"):
+        assert load_scenario(scenario(f"2017-01-01T10:00:00{offset}")).start_at == plain
+    with pytest.raises(ConfigError) as caught:
+        load_scenario(scenario("10:00:00"))
+    assert "start_at must be a TOML date-time, got 10:00:00 (hint:" in str(caught.value)
