@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from responder.policy import PolicyConfig, TextSketches
+from responder.policy.config import POLICY_FILE_HINT
 from responder.policy.errors import ConfigError, locate, read_utf8
 from responder.policy.money import format_eur, to_micros
 from responder.sms import non_gsm7_characters, segment_info
@@ -341,7 +342,7 @@ def _keep_reply_and_price(loaded: PolicyConfig, scenario: Any, policy_path: Path
             continue  # the scenario leaves it to its default: the file's value stands
         mine, theirs = getattr(loaded, key), getattr(scenario.policy, key)
         if mine != getattr(default, key) and mine != theirs:
-            text = read_utf8(policy_path, "policy file")
+            text = read_utf8(policy_path, "policy file", hint=POLICY_FILE_HINT)
             line = locate(text, key) or locate(text, f"policy.{key}")
             raise ConfigError(
                 f"{key} is set here and, to another value, by the scenario "

@@ -866,3 +866,28 @@ def test_a_bad_sweep_value_is_explained_in_command_line_terms() -> None:
         with pytest.raises(ValueError) as caught:
             configure(PolicyConfig(), {setting: value})
         assert str(caught.value) == f"--param: {message}"
+
+
+def test_a_sweep_file_a_missing_policy_file_and_booleans_are_told_plainly(
+    tmp_path: Path,
+) -> None:
+    """`report sweep.json` listed twelve missing keys; `--policy missing.toml` (or a
+    folder) gave the OS's words alone; sweep's table printed Python's True/False for a
+    setting given as true/false."""
+    scenario = str(tiny(tmp_path))
+    sweep_json = tmp_path / "sweep.json"
+    done = raidsim("sweep", scenario, "--param", "repeats.enabled=true,false", "--no-progress",
+                   "--json", str(sweep_json))
+    assert done.returncode == 0, done.stderr
+    rows = [line.split()[0] for line in done.stdout.splitlines()[1:] if line.strip()]
+    assert rows == ["true", "false"], done.stdout
+    report = raidsim("report", str(sweep_json), "-o", str(tmp_path / "out"))
+    assert report.returncode == 2
+    assert f"{sweep_json} is a `raidsim sweep --json` file, not a results file" in report.stderr
+    for policy in (tmp_path / "missing.toml", tmp_path):
+        run = raidsim("simulate", scenario, "--policy", str(policy), "--quiet")
+        assert run.returncode == 2
+        assert run.stderr.startswith(f"raidsim simulate: error: {policy}: cannot read policy "
+                                     "file: ")
+        assert run.stderr.endswith("(hint: give the path of a TOML file of policy settings; "
+                                   "docs/policy.md lists them)\n")

@@ -78,6 +78,11 @@ def _load(path: str) -> dict[str, Any]:
     # A file without the contract's keys (docs/results.md) is not results: gating it would pass
     # on nothing. The gate itself adds the thresholds and the verdict.
     absent = [k for k in missing_required(results) if k not in ("thresholds", "passed")]
+    if absent and {"axes", "params", "points"} & set(results):
+        raise UsageError(f"{path} is a `raidsim sweep --json` file, not a results file "
+                         "(hint: sweep's table is its report; for one point's full report, "
+                         "run `raidsim simulate ... --policy FILE --json FILE` with that "
+                         "point's settings and report that)")
     if absent:
         raise UsageError(f"{path} is not a raidsim results file: it lacks {', '.join(absent)} "
                          "(hint: write one with `raidsim simulate ... --json FILE` or "

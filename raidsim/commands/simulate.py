@@ -39,7 +39,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "  raidsim simulate scenarios/anti-relous-2017.toml --json results.json\n"
             "  raidsim simulate --trace capture.jsonl --threshold 'spend_eur<=600'\n"
             "  raidsim simulate scenarios/anti-relous-2017.toml --replications 10\n\n"
-            "exit codes: 0 pass, 1 a threshold failed, 2 usage or input error"
+            "exit codes: 0 pass, 1 a threshold failed, 2 usage or input error, 3 internal "
+            "error (a bug; its traceback is printed)"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -63,7 +64,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         help="run N seeds (seed, seed+1, ...) and report 95%% confidence "
                         "intervals under 'replications'; the other figures and plain "
                         "thresholds are the first seed's, and a threshold can gate an "
-                        "interval: 'replications.spend_eur.high<=1180' (default 1)")
+                        "interval: 'replications.spend_eur.high<=1180' (1 to 10,000; "
+                        "default 1)")
     parser.add_argument("--jobs", "-j", type=job_count, default=1, metavar="N",
                         help="run the replications in N processes (0: one per CPU); the "
                         "results are the same as with one (default 1)")

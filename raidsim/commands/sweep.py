@@ -34,7 +34,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "      --param templates.hot_senders=4,6,10 --param surge.factor=3,4,6 "
             "--jobs 0 --json sweep.json\n\n"
             "Keys are the policy file's, dotted (see docs/policy.md); values are comma "
-            "separated.\nexit codes: 0 done, 2 usage or input error"
+            "separated.\nexit codes: 0 done, 2 usage or input error, 3 internal error (a bug; "
+            "its traceback is printed)"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -46,8 +47,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--policy", type=Path, metavar="FILE.toml",
                         help="start from this policy file instead of the scenario's")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=V1,V2",
-                        help="a setting and the values to try (repeatable; the grid is "
-                        "their product)")
+                        help="a setting and the values to try (required; repeatable: the "
+                        "grid is their product)")
     parser.add_argument("--seeds", type=int, default=1, metavar="N",
                         help="seeds per point; spend and coverage are averaged (default 1)")
     parser.add_argument("--seed", type=seed_value, metavar="N",
@@ -137,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{header}  {'spend':>12}  {'x oracle':>8}  {'coverage':>8}  {'p95 wait':>10}  "
           "pareto", file=table)
     for p in points:
-        cells = "  ".join(str(p.settings[k]).ljust(w) for k, w in zip(keys, widths, strict=True))
+        cells = "  ".join(_cell(p.settings[k]).ljust(w) for k, w in zip(keys, widths, strict=True))
         ratio = f"{p.spend_eur / p.oracle_spend_eur:.2f}" if p.oracle_spend_eur else "-"
         print(f"{cells}  {eur_text(p.spend_eur):>12}  {ratio:>8}  "
               f"{_coverage(p.legit_coverage):>8}  {_wait(p.reply_latency_p95_s):>10}  "
@@ -166,6 +167,12 @@ def run(args: argparse.Namespace) -> int:
         else:
             write_output(args.json_out, text, "the sweep JSON")
     return EXIT_OK
+
+
+def _cell(value: object) -> str:
+    """A setting as it is given (``--param templates.enabled=false``): true/false, not
+    Python's True/False."""
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
 def _wait(seconds: float | None) -> str:

@@ -19,7 +19,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "scenario and seed always give the same bytes. Use '-o -' for standard output."
         ),
         epilog="exit codes: 0 written, 2 usage or input error (names the file, the line and "
-        "the fix), 141 when the reader of '-o -' stops early (| head)",
+        "the fix), 3 internal error (a bug; its traceback is printed), 141 when the reader "
+        "of '-o -' stops early (| head)",
     )
     parser.add_argument("scenario", metavar="SCENARIO.toml", help="the scenario file")
     parser.add_argument("-o", "--output", metavar="FILE.jsonl", required=True,

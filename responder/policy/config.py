@@ -38,6 +38,10 @@ class SenderLimit:
     window_s: float = 30 * 86400.0
 
 
+# for a policy file that cannot be read (missing, a folder)
+POLICY_FILE_HINT = "give the path of a TOML file of policy settings; docs/policy.md lists them"
+
+
 @dataclass(frozen=True)
 class Budget:
     enabled: bool = True
@@ -181,7 +185,7 @@ class PolicyConfig:
     def load(cls, path: str | Path) -> PolicyConfig:
         """Read a standalone policy file (its top level is the ``[policy]`` table)."""
         file = Path(path)
-        text = read_utf8(file, "policy file")
+        text = read_utf8(file, "policy file", hint=POLICY_FILE_HINT)
         data = parse_toml(text, file, hint="a policy file is the [policy] table's keys, "
                           "such as eur_per_segment = \"0.16\" and [budget]")
         if "policy" in data and isinstance(data["policy"], dict):
