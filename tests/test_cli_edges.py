@@ -884,6 +884,10 @@ def test_a_sweep_file_a_missing_policy_file_and_booleans_are_told_plainly(
     report = raidsim("report", str(sweep_json), "-o", str(tmp_path / "out"))
     assert report.returncode == 2
     assert f"{sweep_json} is a `raidsim sweep --json` file, not a results file" in report.stderr
+    priced = raidsim("sweep", scenario, "--param", "eur_per_segment=0.16,1", "--no-progress")
+    assert priced.returncode == 0
+    assert ("note: --param eur_per_segment changes the price of a reply from point to point"
+            in priced.stderr)
     for policy in (tmp_path / "missing.toml", tmp_path):
         run = raidsim("simulate", scenario, "--policy", str(policy), "--quiet")
         assert run.returncode == 2

@@ -93,6 +93,13 @@ def run(args: argparse.Namespace) -> int:
         seen.add(axis.key)
     check_output_file(args.json_out, "--json", example="sweep.json",
                       inputs=(args.scenario, args.trace, args.policy))
+    for axis in axes:
+        if axis.key in ("eur_per_segment", "reply_text") and len(set(axis.values)) > 1:
+            # allowed (what would the raid cost at another price?), but then a point
+            # spends less because it is cheaper per reply, not because it defends better
+            print(f"raidsim sweep: note: --param {axis.key} changes the price of a reply "
+                  "from point to point; spend and the Pareto front compare those prices, "
+                  "not only the defences", file=sys.stderr)
     runs = math.prod(len(axis.values) for axis in axes) * args.seeds
     if args.max_runs < 1:
         return usage(f"--max-runs must be at least 1, got {args.max_runs}")
