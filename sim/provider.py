@@ -119,10 +119,18 @@ def parse_provider(table: Mapping[str, Any] | None, *, path: str | Path | None =
             raise ConfigError(f"{where}{sep} {exc}", path=path, line=locate(text, where),
                               hint=_value_hint(key, name)) from exc
     model = replace(model, **changes)
-    if model.segments_per_second <= 0:
-        raise ConfigError("provider.segments_per_second must be above 0", path=path,
-                          line=locate(text, "provider.segments_per_second"),
+    if model.segments_per_second < MIN_SEGMENTS_PER_SECOND:
+        raise ConfigError(f"provider.segments_per_second must be at least "
+                          f"{MIN_SEGMENTS_PER_SECOND:g}, got {model.segments_per_second:g}",
+                          path=path, line=locate(text, "provider.segments_per_second"),
                           hint=_value_hint("segments_per_second", "segments_per_second"))
+    if model.latency_median_s == 0 < model.latency_p95_s and "latency_median" in table:
+        raise ConfigError(
+            f"provider.latency_median is 0 and latency_p95 {model.latency_p95_s:g} s: a "
+            "lognormal with a median of 0 answers every call at once, whatever the p95",
+            path=path, line=locate(text, "provider.latency_median"),
+            hint="give a median above 0 (e.g. \"250ms\"), or 0 for both for an instant "
+            "provider")
     if model.latency_p95_s < model.latency_median_s:  # the lognormal would quietly go flat
         key = "latency_p95" if "latency_p95" in table else "latency_median"
         raise ConfigError(
@@ -139,6 +147,11 @@ def parse_provider(table: Mapping[str, Any] | None, *, path: str | Path | None =
                           hint="each request has one outcome: the rates are shares of "
                           "the requests and add up to 1 at most")
     return model
+
+
+# One segment every 1,000 s: slower is no provider (a typo such as 1e-300 queued every
+# reply for ever in the fake provider, and ran the simulator to its horizon).
+MIN_SEGMENTS_PER_SECOND = 0.001
 
 
 def _value_hint(key: str, name: str) -> str:

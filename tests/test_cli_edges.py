@@ -325,7 +325,8 @@ def test_load_names_the_fake_provider_it_cannot_read(
 
     class Ready(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # /readyz answers; anything else is not a fake provider
-            body = b"ok" if self.path == "/readyz" else b"<html>not a bill</html>"
+            body = (b'{"status": "ready"}' if self.path == "/readyz"
+                    else b"<html>not a bill</html>")
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -698,6 +699,9 @@ def test_a_duration_flag_reads_what_a_scenario_file_reads(text: str, seconds: fl
     ("nan", "--settle 'nan': a duration must be finite"),
     ("1e400", "--settle '1e400': a duration must be finite"),
     ("5 parsecs", "--settle '5 parsecs': cannot read duration"),
+    # written with units, it was "cannot read duration" too
+    ("-5m", "--settle '-5m': a duration cannot be negative"),
+    ("-1h30m", "--settle '-1h30m': a duration cannot be negative"),
 ])
 def test_a_duration_flag_says_what_is_wrong_with_its_value(text: str, message: str) -> None:
     from raidsim.cli import UsageError, duration_flag
@@ -852,8 +856,11 @@ def test_a_bad_sweep_value_is_explained_in_command_line_terms() -> None:
     # the other hints too (they were a policy file's: `write window = "20m"`), and a
     # count that must be 1 or more no longer says "write 0 or more" for a negative one
     for setting, value, message in (
-            ("surge.window", "-5m", "surge.window: cannot read duration '-5m'; use numbers "
-             'with units w, d, h, m, s or ms, e.g. "30m", "5d20h" or "90s" '
+            ("surge.window", "5 min", "surge.window: cannot read duration '5 min'; use "
+             'numbers with units w, d, h, m, s or ms, e.g. "30m", "5d20h" or "90s" '
+             "(e.g. --param surge.window=20m)"),
+            # a negative one, written with units, was "cannot read" too
+            ("surge.window", "-5m", "surge.window: a duration cannot be negative: '-5m' "
              "(e.g. --param surge.window=20m)"),
             ("surge.factor", float("inf"), "surge.factor must be a finite number, got inf "
              "(e.g. --param surge.factor=0.5)"),

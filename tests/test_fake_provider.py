@@ -565,6 +565,12 @@ def test_cli_shapes_like_the_scenario_and_only_on_request_without_one(
             (["--segments-per-second", "-3"], "--segments-per-second must be a finite number"),
             (["--segments-per-second", "nan"], "got nan"),
             (["--segments-per-second", "inf"], "got inf"),
+            # a typo of a rate queued every reply for ever; a median of 0 ignored the p95
+            (["--segments-per-second", "1e-300"], "must be a finite number of at least "
+             "0.001, got 1e-300"),
+            (["--latency-median", "0"], "--latency-median 0 answers every call at once, "
+             "whatever the p95 (0.9 s)"),
+            (["--error-status", "404"], "--error-status must be a 5xx status, got 404"),
             (["--latency-median", "soon"], "--latency-median 'soon'"),
             (["--latency-p95=-1s"], "--latency-p95 '-1s'"),
             (["--latency-median", "2s"], "the latency p95 (0.9 s) is below its median (2 s)"),

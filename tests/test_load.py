@@ -891,3 +891,131 @@ def test_held_messages_decided_later_are_in_the_decision_series() -> None:
     # without the speed there is no clock: releases stay out of the series, as before
     assert "released" not in _window_results(speed=None, releases=poll.releases())[
         "timeseries"]["decisions"]
+
+
+class _Stub:
+    """A loopback HTTP server standing in for the responder and the fake provider at
+    once, to drive ``raidsim load`` into the cases a real pair rarely shows: a server
+    that is not raidsim's, a bill that stops answering, a responder that goes away."""
+
+    def __init__(self, *, ready: bytes = b'{"status": "ready"}',
+                 bill: bytes = b'{"count": 0, "segments": 0, "amount_micros": 0}',
+                 bill_answers: int = 10**9, metrics_answers: int = 10**9) -> None:
+        import http.server
+        import threading
+
+        stub = self
+        self.bill_calls = self.metrics_calls = 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _send(self, status: int, body: bytes, kind: str = "application/json",
+                      **headers: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                for name, value in headers.items():
+                    self.send_header(name.replace("_", "-"), value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                path = self.path.split("?")[0]
+                if path == "/readyz":
+                    self._send(200, ready)
+                elif path == "/metrics":
+                    stub.metrics_calls += 1
+                    if stub.metrics_calls > metrics_answers:  # gone: no answer at all
+                        self.close_connection = True
+                        return
+                    self._send(200, b"", "text/plain")
+                elif path == "/_fake/bill":
+                    stub.bill_calls += 1
+                    if stub.bill_calls > bill_answers:
+                        self._send(503, b"{}")
+                    else:
+                        self._send(200, bill)
+                elif path == "/_fake/messages":
+                    self._send(200, b"[]")
+                else:
+                    self._send(404, b"{}")
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                self._send(200, b"<Response/>", "text/xml",
+                           X_Raidsim_Decision="drop flagged_sender")
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> _Stub:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _load(stub: str, tmp_path: Path, *extra: str, target: str | None = None,
+          provider: str | None = None) -> list[str]:
+    return ["load", "--trace", str(_trace(tmp_path / "t.jsonl", 3)), "--auth-token", "t",
+            "--speed", "1000", "--settle", "1s", "--target", target or stub,
+            "--provider", provider or stub, *extra]
+
+
+def test_a_server_that_is_not_raidsims_is_refused_before_anything_is_sent(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A --target answering 200 "ok" to everything was scored as a run (coverage 0, exit 1);
+    a --provider whose bill held no whole numbers failed with a KeyError (exit 3) after
+    the webhooks were sent; --speed 1e-12 reached Locust, whose own parser overflowed."""
+    from raidsim.cli import main
+
+    with _Stub(ready=b"ok") as plain, _Stub(bill=b'{"count": "x"}') as odd, _Stub() as fine:
+        assert main(_load(plain.url, tmp_path)) == 2
+        err = capsys.readouterr().err
+        assert f"{plain.url} is not a raidsim responder: GET /readyz answered 'ok'" in err
+        assert main(_load(odd.url, tmp_path)) == 2
+        err = capsys.readouterr().err
+        assert (f"{odd.url} is not raidsim's fake provider: GET /_fake/bill answered no whole "
+                "number 'count'") in err
+        assert main(_load(fine.url, tmp_path, "--speed", "1e-12")) == 2
+        err = capsys.readouterr().err
+        assert "--speed 1e-12: sending the plan would take about 2e+13 s, more than 30 days" \
+            in err
+        assert "Traceback" not in err
+
+
+def test_a_provider_or_responder_that_stops_answering_mid_run_is_exit_2(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fake provider in an --outage (its port closed) when the run read its bill, or a
+    responder killed mid-run, ended `raidsim load` with a traceback (exit 3)."""
+    from raidsim.cli import main
+    from raidsim.commands import load
+
+    monkeypatch.setattr(load, "BILL_WAIT_S", 1.0)
+    with _Stub(bill_answers=1) as outage:  # the pre-flight read only
+        assert main(_load(outage.url, tmp_path)) == 2
+    err = capsys.readouterr().err
+    assert (f"the fake provider at {outage.url} did not answer GET /_fake/bill for 1 s after "
+            "the run") in err
+    with _Stub() as provider, _Stub(metrics_answers=1) as gone:
+        assert main(_load(provider.url, tmp_path, target=gone.url)) == 2
+    err = capsys.readouterr().err
+    assert f"the responder at {gone.url} stopped answering during the run" in err
+    assert "Traceback" not in err
+
+
+def test_settle_waits_through_a_provider_that_does_not_answer() -> None:
+    """``read_bill`` is None while the provider is down: not settled, whatever the time."""
+    from raidsim.commands.load import settle
+
+    now = [0.0]
+    answers = iter([None, None, None, {"count": 12}] + [{"count": 12}] * 100)
+    bill, queued = settle(lambda: next(answers), lambda: 0, {"count": 10}, 60.0,
+                          clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
+    assert bill["count"] == 12 and queued == 0

@@ -165,6 +165,10 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str] | None = 
         faults.append(Fault("outage", begin, begin + span, 1.0))
     latency_on, throughput_on = _shaping(args, changes, scenario=args.scenario is not None)
     shaped = replace(model, **changes)
+    if latency_on and shaped.latency_median_s == 0 < shaped.latency_p95_s:
+        raise UsageError(f"--latency-median 0 answers every call at once, whatever the p95 "
+                         f"({shaped.latency_p95_s:g} s) (hint: give a median above 0, e.g. "
+                         "250ms, or --latency off for an instant provider)")
     if latency_on and shaped.latency_p95_s < shaped.latency_median_s:
         raise UsageError(f"the latency p95 ({shaped.latency_p95_s:g} s) is below its median "
                          f"({shaped.latency_median_s:g} s) (hint: give --latency-p95 with "
@@ -217,7 +221,9 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str] | None = 
             throughput=throughput_on,
         )
     except ValueError as exc:  # includes MoneyError
-        raise UsageError(str(exc)) from exc
+        # the config's own words name its fields (error_status): name the flags
+        raise UsageError(str(exc).replace("error_status", "--error-status")
+                         .replace("outage_mode", "--outage-mode")) from exc
 
 
 def _shaping(args: argparse.Namespace, changes: dict[str, Any], *,
@@ -240,9 +246,12 @@ def _shaping(args: argparse.Namespace, changes: dict[str, Any], *,
         raise UsageError(f"--latency off contradicts {given_latency[0]} (hint: leave one out)")
     rate = args.segments_per_second
     if rate is not None:
-        if not (math.isfinite(rate) and rate > 0):
-            raise UsageError(f"--segments-per-second must be a finite number above 0, got {rate} "
-                             "(hint: a long code takes about 1, a short code about 100)")
+        from sim.provider import MIN_SEGMENTS_PER_SECOND
+
+        if not (math.isfinite(rate) and rate >= MIN_SEGMENTS_PER_SECOND):
+            raise UsageError(f"--segments-per-second must be a finite number of at least "
+                             f"{MIN_SEGMENTS_PER_SECOND:g}, got {rate:g} (hint: a long code "
+                             "takes about 1, a short code about 100)")
         if args.throughput == "off":
             raise UsageError("--throughput off contradicts --segments-per-second (hint: "
                              "leave one out)")

@@ -32,6 +32,10 @@ from raidsim.cli import seed_value
 
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 POLL_S = 0.25
+# after the run, how long to wait (at least) for a fake provider that does not answer
+# (an outage closing its port) before the run is given up as unscorable
+BILL_WAIT_S = 30.0
+MAX_WALL_S = 30 * 86400  # a plan that would take longer is a --speed typo
 RELEASE_POLL_S = 1.0  # how often /metrics is read while Locust sends (releases' times)
 EXIT_SIGTERM = 128 + signal.SIGTERM  # 143, as `raidsim serve` after a SIGTERM
 STOP_GRACE_S = 10.0  # how long Locust has to stop on SIGTERM before it is killed
@@ -54,16 +58,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "  export RAIDSIM_TWILIO_ACCOUNT_SID=AC0123456789abcdef0123456789abcdef\n"
             "  export RAIDSIM_TWILIO_AUTH_TOKEN=test-auth-token-0123456789\n"
             "  raidsim fake-provider --port 8099 &\n"
-            "  RAIDSIM_TWILIO_API_BASE=http://127.0.0.1:8099 raidsim serve --port 8000 &\n"
-            "  raidsim load scenarios/anti-relous-2017.toml --from 5d20h --speed 60 \\\n"
+            "  RAIDSIM_TWILIO_API_BASE=http://127.0.0.1:8099 \\\n"
+            "      RAIDSIM_PUBLIC_URL=http://127.0.0.1:8000 raidsim serve --port 8000 &\n"
+            "  raidsim load scenarios/anti-relous-2017.toml --from 6d12h30m --speed 60 \\\n"
             "      --max-messages 2000 --target http://127.0.0.1:8000 \\\n"
-            "      --provider http://127.0.0.1:8099 --threshold 'spend_eur<=100'\n\n"
+            "      --provider http://127.0.0.1:8099 --json results.json --report report/ \\\n"
+            "      --threshold 'spend_eur<=100'\n"
+            "  (it exits 1: the scenario's own legit_coverage threshold fails, because the\n"
+            "  replies held during that raid wave are released after the run; the docs say\n"
+            "  why, and how to gate on cost only)\n\n"
             "exit codes:\n"
             "  0    pass\n"
             "  1    a threshold failed, the run was aborted, or replies were still queued\n"
             "       in the responder's outbox after --settle (see --allow-unsettled)\n"
             "  2    usage or input error; also a run that measured nothing: every webhook\n"
-            "       refused with 403, or every accepted one a message the responder had\n"
+            "       refused with 403, or every accepted one a message the responder had;\n"
+            "       and a responder or fake provider that stops answering mid-run\n"
             "  130  Ctrl-C; 143 SIGTERM (Locust is stopped first: no webhook is sent\n"
             "       once load has exited)"
         ),
@@ -109,8 +119,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         help="write results.json, report.html, plots, summary.md, junit.xml")
     parser.add_argument("--threshold", action="append", default=[], metavar="EXPR",
                         help="pass/fail rule on a results key, e.g. 'spend_eur<=600' "
-                        "(repeatable; adds to the scenario's [thresholds]; thresholds with "
-                        "abort_on_fail stop the run early)")
+                        "(repeatable; adds to the scenario's [thresholds], where a "
+                        "threshold written with abort_on_fail = true stops the run early)")
     parser.set_defaults(func=run)
 
 
@@ -150,6 +160,15 @@ def plan_records(records: Iterable[Any], *, start_s: float, speed: float,
 
 
 # -- live reads --------------------------------------------------------------------------
+
+
+def _is_ready(response: Any) -> bool:
+    """Whether a 200 from ``GET /readyz`` is raidsim's (``{"status": "ready"}``)."""
+    try:
+        data = response.json()
+    except ValueError:
+        return False
+    return isinstance(data, dict) and data.get("status") == "ready"
 
 
 def _get_json(client: Any, url: str, **kwargs: Any) -> Any:
@@ -271,14 +290,17 @@ def settle(read_bill: Any, read_queued: Any, bill: dict[str, Any], settle_s: flo
            clock: Any = time.monotonic, sleep: Any = time.sleep,
            stable_s: float = 1.0) -> tuple[dict[str, Any], int | None]:
     """Wait, at most ``settle_s``, until the bill has not moved for ``stable_s`` and the
-    responder's outbox has nothing queued; the last bill and what is still queued."""
+    responder's outbox has nothing queued; the last bill and what is still queued.
+    ``read_bill`` returns None when the provider does not answer."""
     deadline = clock() + settle_s
     stable_since = clock()
     queued = read_queued()
     while clock() < deadline and (clock() - stable_since < stable_s or queued):
         sleep(POLL_S)
         now_bill = read_bill()
-        if now_bill["count"] != bill["count"]:
+        if now_bill is None:  # the provider did not answer (an outage): not settled
+            stable_since = clock()
+        elif now_bill["count"] != bill["count"]:
             bill, stable_since = now_bill, clock()
         queued = read_queued()
     return bill, queued
@@ -835,18 +857,50 @@ def _run(args: argparse.Namespace, work: Path) -> int:
     client = httpx.Client(timeout=10.0)
     try:
         try:
-            ready = client.get(target + "/readyz").status_code
+            ready = client.get(target + "/readyz")
         except httpx.HTTPError as exc:
             raise UsageError(f"cannot reach the responder at {target}: {exc} (hint: start it "
                              "with `raidsim serve`, or point --target at it)") from exc
-        if ready != 200:
+        if ready.status_code != 200:
             raise UsageError(f"the responder at {target} is not ready (GET /readyz)")
+        if not _is_ready(ready):  # a server, but not raidsim's: nothing would be measured
+            raise UsageError(f"{target} is not a raidsim responder: GET /readyz answered "
+                             f"{ready.text[:80]!r}, not {{\"status\": \"ready\"}} (hint: "
+                             "point --target at `raidsim serve`)")
         try:
             bill_before = _get_json(client, provider + "/_fake/bill")
         except (httpx.HTTPError, ValueError) as exc:
             raise UsageError(f"cannot read the bill of the fake provider at {provider}: {exc} "
                              "(hint: start it with `raidsim fake-provider`, or point "
                              "--provider at it)") from exc
+        problem = bill_problem(bill_before)
+        if problem is not None:
+            raise UsageError(f"{provider} is not raidsim's fake provider: GET /_fake/bill "
+                             f"answered {problem} (hint: start one with `raidsim "
+                             "fake-provider`, or point --provider at it)")
+        def read_bill() -> dict[str, Any] | None:
+            """This run's share of the bill; None when the provider does not answer (an
+            --outage in refuse mode closes its port) or answers something else."""
+            try:
+                data = _get_json(client, provider + "/_fake/bill")
+            except (httpx.HTTPError, ValueError):
+                return None
+            return None if bill_problem(data) else _bill_delta(data, bill_before)
+
+        def bill_waiting(wait_s: float) -> dict[str, Any]:
+            """``read_bill``, waiting up to ``wait_s`` for the provider to answer again."""
+            deadline = time.monotonic() + wait_s
+            while (bill := read_bill()) is None:
+                if time.monotonic() >= deadline:
+                    raise UsageError(
+                        f"the fake provider at {provider} did not answer GET /_fake/bill "
+                        f"for {wait_s:g} s after the run: this run's spend cannot be read "
+                        "(hint: an --outage in the default refuse mode closes its port: "
+                        "end it before the run settles, give a longer --settle, or use "
+                        "--outage-mode 503)")
+                time.sleep(POLL_S)
+            return bill
+
         # the responder's counters cover its whole life: this run's share is the difference
         metrics_before = parse_metrics(client.get(target + "/metrics").text)
         poll = MetricsPoll(client, target, metrics_before)
@@ -870,6 +924,11 @@ def _run(args: argparse.Namespace, work: Path) -> int:
         span_s = (duration_s if duration_s is not None else float("inf"))
         last_t = _last_t(plan)
         span_s = min(span_s, (last_t - _first_t(plan)) / args.speed)
+        if span_s > MAX_WALL_S:  # Locust's own --run-time overflowed at --speed 1e-12
+            raise UsageError(f"--speed {args.speed:g}: sending the plan would take about "
+                             f"{span_s:.3g} s, more than {MAX_WALL_S // 86400} days (hint: "
+                             "raise --speed, or bound the run with --duration or "
+                             "--max-messages)")
         run_time = int(span_s + 30)
         command = [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless",
                    "--host", target, "-u", str(args.users), "-r", str(args.users),
@@ -895,8 +954,10 @@ def _run(args: argparse.Namespace, work: Path) -> int:
                     if poll.since(time.time()) >= RELEASE_POLL_S:
                         poll.read()  # when held messages are decided
                     if any(t.abort_on_fail for t in thresholds):
-                        bill = _bill_delta(_get_json(client, provider + "/_fake/bill"),
-                                           bill_before)
+                        read = read_bill()
+                        if read is None:
+                            continue  # the provider does not answer (an outage): next poll
+                        bill = read
                         partial = {"spend_eur": Decimal(bill["amount_eur"]),
                                    "replies": {"total": bill["count"],
                                                "segments": bill["segments"]},
@@ -919,23 +980,30 @@ def _run(args: argparse.Namespace, work: Path) -> int:
         # Replies leave through the responder's outbox: wait until the bill stops moving
         # and the outbox holds nothing left to send (an open circuit breaker, a backoff or
         # a Retry-After keeps the bill still for many seconds while replies are queued).
-        bill = _bill_delta(_get_json(client, provider + "/_fake/bill"), bill_before)
+        bill = bill_waiting(max(settle_s, BILL_WAIT_S))
         queued = None
         if not aborted:
-            bill, queued = settle(
-                lambda: _bill_delta(_get_json(client, provider + "/_fake/bill"), bill_before),
-                poll.read, bill, settle_s)
+            bill, queued = settle(read_bill, poll.read, bill, settle_s)
+            bill = bill_waiting(max(settle_s, BILL_WAIT_S))  # as it is now, scored
             if queued and args.allow_unsettled:
                 print(f"raidsim load: warning: {queued} replies were still queued in the "
                       f"responder's outbox after --settle {args.settle}: they are not "
                       "counted (give a longer --settle)", file=sys.stderr)
-        billed = _get_json(client, provider + "/_fake/messages",
-                           params={"since": bill_before["count"]})
-        final = parse_metrics(client.get(target + "/metrics").text)
-        poll.record(final)
-        metrics = _metrics_delta(final, metrics_before)
-        admin_budget = (_get_json(client, target + "/admin/budget", headers=admin_headers)
-                        if admin_headers else None)
+        try:
+            billed = _get_json(client, provider + "/_fake/messages",
+                               params={"since": bill_before["count"]})
+            final = parse_metrics(client.get(target + "/metrics").text)
+            poll.record(final)
+            metrics = _metrics_delta(final, metrics_before)
+            admin_budget = (_get_json(client, target + "/admin/budget",
+                                      headers=admin_headers) if admin_headers else None)
+        except httpx.HTTPError as exc:
+            url = str(exc.request.url) if exc.request is not None else ""
+            who = (f"the fake provider at {provider}" if url.startswith(provider)
+                   else f"the responder at {target}")
+            raise UsageError(f"{who} stopped answering during the run ({url}: {exc}): "
+                             "this run cannot be scored (hint: keep it running until "
+                             "raidsim load exits)") from exc
     finally:
         client.close()
 
@@ -996,10 +1064,12 @@ def _run(args: argparse.Namespace, work: Path) -> int:
     foreign = results["live"]["foreign_replies"]["count"]  # counted by own_replies
     if foreign:
         print(f"raidsim load: warning: {foreign} billed replies answer messages that are "
-              "not in this run's plan (the responder held them since an earlier run and "
-              "released them during this one): spend_eur and replies leave them out "
+              "not in this run's plan (left from an earlier run: held by the policy, or "
+              "still queued in the outbox when that run stopped settling, and sent during "
+              "this one): spend_eur and replies leave them out "
               "(live.foreign_replies); replay on a fresh responder, or wait until its "
-              "GET /metrics shows raidsim_held_replies 0", file=sys.stderr)
+              "GET /metrics shows raidsim_held_replies 0 and an empty outbox",
+              file=sys.stderr)
     if queued and not args.allow_unsettled:
         # spend_eur and replies leave the queued replies out: a cost gate on them would
         # pass on what this run did not measure. An implicit threshold fails the run, in
@@ -1105,6 +1175,21 @@ def _live_warnings(sent: int, metrics: Mapping[str, Any], bill: Mapping[str, Any
             f"the responder decided {replies} replies but {provider} billed none: is the "
             "responder's RAIDSIM_TWILIO_API_BASE this --provider? (or raise --settle)")
     return warnings
+
+
+def bill_problem(data: Any) -> str | None:
+    """Why ``GET /_fake/bill``'s answer is not a fake provider's bill, or None."""
+    if not isinstance(data, dict):
+        return f"a JSON {type(data).__name__}, not an object"
+    for key in ("count", "segments", "amount_micros"):
+        value = data.get(key)
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            return f"no whole number {key!r}"
+        try:
+            int(value)
+        except ValueError:
+            return f"no whole number {key!r}"
+    return None
 
 
 def _bill_delta(now: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:

@@ -35,11 +35,21 @@ def parse_duration(value: object) -> float:
         total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
         position = match.end()
     if position != len(text):
+        if text.startswith("-") and _readable(text[1:]):
+            raise ValueError(f"a duration cannot be negative: {value!r}")
         raise ValueError(
             f"cannot read duration {value!r}; use numbers with units w, d, h, m, s or ms, "
             "e.g. \"30m\", \"5d20h\" or \"90s\""
         )
     return total
+
+
+def _readable(text: str) -> bool:
+    try:
+        parse_duration(text)
+    except ValueError:
+        return False
+    return True
 
 
 def parse_duration_text(text: str) -> float:
