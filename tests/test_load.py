@@ -982,6 +982,12 @@ def test_a_server_that_is_not_raidsims_is_refused_before_anything_is_sent(
         err = capsys.readouterr().err
         assert (f"{odd.url} is not raidsim's fake provider: GET /_fake/bill answered no whole "
                 "number 'count'") in err
+        bad = tmp_path / "bad.jsonl"
+        bad.write_text(_trace(tmp_path / "good.jsonl", 3).read_text() + "not json\n")
+        args = _load(fine.url, tmp_path, "--max-messages", "2")
+        args[args.index("--trace") + 1] = str(bad)
+        assert main(args) == 2  # the line past --max-messages is checked too
+        assert f"{bad}:4: not a JSON object" in capsys.readouterr().err
         assert main(_load(fine.url, tmp_path, "--speed", "1e-12")) == 2
         err = capsys.readouterr().err
         assert "--speed 1e-12: sending the plan would take about 2e+13 s, more than 30 days" \

@@ -849,6 +849,11 @@ def _run(args: argparse.Namespace, work: Path) -> int:
                                          "to": r.to, "body": r.body, "label": r.label},
                                         ensure_ascii=False) + "\n")
                 count += 1
+        if args.trace is not None:
+            # the lines past --max-messages or --duration are checked too, before any
+            # webhook is sent, as simulate checks every line (docs/scenarios.md)
+            for _ in records:
+                pass
     except ConfigError as exc:
         raise UsageError(str(exc)) from exc
     if count == 0:
