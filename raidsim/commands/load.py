@@ -883,6 +883,7 @@ def _run(args: argparse.Namespace, work: Path) -> int:
             raise UsageError(f"{provider} is not raidsim's fake provider: GET /_fake/bill "
                              f"answered {problem} (hint: start one with `raidsim "
                              "fake-provider`, or point --provider at it)")
+
         def read_bill() -> dict[str, Any] | None:
             """This run's share of the bill; None when the provider does not answer (an
             --outage in refuse mode closes its port) or answers something else."""
