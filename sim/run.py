@@ -352,6 +352,25 @@ def _keep_reply_and_price(loaded: PolicyConfig, scenario: Any, policy_path: Path
     return replace(loaded, **changes)
 
 
+def dropped_caps_warning(scenario: Any, policy: PolicyConfig, policy_path: Path | None
+                         ) -> str | None:
+    """A warning when ``--policy`` replaced a scenario [policy] whose budget caps it does
+    not keep: a file written to tune one knob would otherwise lift a hard cap unseen."""
+    if scenario is None or policy_path is None:
+        return None
+    mine, theirs = policy.budget, scenario.policy.budget
+    if not theirs.enabled:
+        return None
+    lost = [f"{what} €{format_eur(cap)}" for what, cap, kept in (
+        ("total_eur", theirs.total_micros, mine.total_micros if mine.enabled else None),
+        ("per_hour_eur", theirs.per_hour_micros, mine.per_hour_micros if mine.enabled else None))
+        if cap is not None and kept != cap]
+    if not lost:
+        return None
+    return (f"--policy {policy_path} replaces the scenario's [policy], and with it its budget "
+            f"cap ({', '.join(lost)}); copy its [budget] table into the file to keep the cap")
+
+
 def job_from_inputs(
     *,
     scenario_path: Path | None,

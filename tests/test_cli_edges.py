@@ -902,3 +902,26 @@ def test_a_sweep_file_a_missing_policy_file_and_booleans_are_told_plainly(
                                      "file: ")
         assert run.stderr.endswith("(hint: give the path of a TOML file of policy settings; "
                                    "docs/policy.md lists them)\n")
+
+
+def test_a_policy_file_that_drops_the_scenarios_budget_cap_is_warned_about(
+        tmp_path: Path) -> None:
+    """`--policy tune.toml` replaces the scenario's [policy], budget cap included: a file
+    written to tune one knob lifted the scenario's hard cap without a word."""
+    scenario = tmp_path / "capped.toml"
+    scenario.write_text(TINY + '\n[policy.budget]\ntotal_eur = "100"\n', encoding="utf-8")
+    tune = tmp_path / "tune.toml"
+    tune.write_text("[surge]\nfactor = 5.0\n", encoding="utf-8")
+    warning = (f"warning: --policy {tune} replaces the scenario's [policy], and with it its "
+               "budget cap (total_eur €100.00); copy its [budget] table into the file to keep "
+               "the cap")
+    for args in (("simulate", str(scenario), "--policy", str(tune), "--quiet"),
+                 ("sweep", str(scenario), "--policy", str(tune), "--param", "surge.factor=5",
+                  "--no-progress")):
+        done = raidsim(*args)
+        assert done.returncode == 0, done.stderr
+        assert warning in done.stderr, done.stderr
+    kept = tmp_path / "kept.toml"
+    kept.write_text('[surge]\nfactor = 5.0\n[budget]\ntotal_eur = "100"\n', encoding="utf-8")
+    done = raidsim("simulate", str(scenario), "--policy", str(kept), "--quiet")
+    assert done.returncode == 0 and "warning" not in done.stderr, done.stderr

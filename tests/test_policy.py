@@ -998,3 +998,21 @@ def test_a_policy_value_of_the_wrong_type_says_how_to_write_it(
     assert f"{bad}:2: policy" not in str(err.value)  # no prefix for a standalone file
     assert f"{bad}:2: templates." in str(err.value)
     assert problem in str(err.value) and f"(hint: {fix}" in str(err.value)
+
+
+def test_a_policy_file_that_mixes_policy_tables_with_top_level_ones_is_refused(
+        tmp_path: Path) -> None:
+    """``[budget]`` above ``[policy.surge]``: the file was read as its [policy] table alone,
+    and the budget cap was dropped without a word (spend went past it)."""
+    mixed = tmp_path / "mixed.toml"
+    mixed.write_text('[budget]\ntotal_eur = "0.20"\n\n[policy.surge]\nenabled = false\n',
+                     encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        PolicyConfig.load(mixed)
+    assert str(caught.value) == (
+        f"{mixed}:1: the file mixes [policy] tables with top-level keys (budget): the "
+        "top-level ones would be ignored (hint: write the whole file one way: top-level keys "
+        "and tables ([budget]), or all of it under [policy] ([policy.budget]))")
+    whole = tmp_path / "whole.toml"  # either way alone is read as before
+    whole.write_text('[policy.budget]\ntotal_eur = "0.20"\n', encoding="utf-8")
+    assert PolicyConfig.load(whole).budget.total_micros == 200_000

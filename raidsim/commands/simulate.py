@@ -80,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
     from responder.policy.errors import ConfigError
     from sim.run import (
         Inputs,
+        dropped_caps_warning,
         horizon_warning,
         job_from_inputs,
         replicate,
@@ -137,9 +138,10 @@ def run(args: argparse.Namespace) -> int:
                   f"{job.seed} reach seed {last_seed}, above {MAX_SEED} (hint: give a "
                   "smaller --seed)", file=sys.stderr)
             return EXIT_USAGE
-        warning = reply_warning(job.policy)
-        if warning:
-            print(f"raidsim simulate: warning: {warning}", file=sys.stderr)
+        for warning in (reply_warning(job.policy),
+                        dropped_caps_warning(scenario, job.policy, args.policy)):
+            if warning:
+                print(f"raidsim simulate: warning: {warning}", file=sys.stderr)
         if args.trace is not None:
             from sim.trace import key_warnings
 

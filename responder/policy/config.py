@@ -189,6 +189,16 @@ class PolicyConfig:
         data = parse_toml(text, file, hint="a policy file is the [policy] table's keys, "
                           "such as eur_per_segment = \"0.16\" and [budget]")
         if "policy" in data and isinstance(data["policy"], dict):
+            # a scenario's [policy] table pasted as it is; anything beside it would be
+            # dropped without a word (a [budget] cap above [policy.surge], say)
+            beside = [key for key in data if key != "policy"]
+            if beside:
+                raise ConfigError(
+                    f"the file mixes [policy] tables with top-level keys ({', '.join(beside)})"
+                    ": the top-level ones would be ignored", path=file,
+                    line=locate(text, beside[0]),
+                    hint="write the whole file one way: top-level keys and tables "
+                    "([budget]), or all of it under [policy] ([policy.budget])")
             data = data["policy"]
             prefix = "policy"
         else:
