@@ -9,7 +9,8 @@ A longer message is split into concatenated segments that lose room to the UDH
 header: 153 septets or 67 units each. Extension characters cost two septets (an
 escape plus the character), and an escape pair, a surrogate pair or a grapheme
 cluster (emoji with modifiers, ZWJ sequences, flags, combining marks) is never
-split across two segments: the splitter starts a new segment instead.
+split across two segments: the splitter starts a new segment instead. (A cluster
+longer than a segment, which no language writes, is split between its code points.)
 """
 
 from __future__ import annotations
@@ -107,6 +108,13 @@ def split_segments(text: str) -> tuple[str, list[str]]:
     if sum(costs) <= _SINGLE[encoding]:
         return encoding, [text] if text else [""]
     room = _MULTI[encoding]
+    if any(cost > room for cost in costs):
+        # A cluster longer than a segment (a letter under 140 combining marks) cannot
+        # stay whole: it is split between its code points, as a carrier splits any text
+        # (a surrogate pair still never splits); kept whole, its segment was under-counted.
+        clusters = [part for cluster, cost in zip(clusters, costs, strict=True)
+                    for part in (list(cluster) if cost > room else [cluster])]
+        costs = [_cost(c, encoding) for c in clusters]
     segments: list[str] = []
     current: list[str] = []
     used = 0

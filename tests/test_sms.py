@@ -77,6 +77,33 @@ def test_emoji_grapheme_never_splits() -> None:
     assert "".join(parts) == "a" * 60 + family + "b" * 20
 
 
+def test_a_cluster_longer_than_a_segment_is_split_between_its_code_points() -> None:
+    """A letter under 140 combining marks is one grapheme of 141 units: kept whole, its
+    segment held 141 units (billed 2 segments for 145 units, where a carrier bills 3)."""
+    text = "Merci" + "\u0301" * 140
+    encoding, parts = split_segments(text)
+    assert encoding == UCS2 and "".join(parts) == text
+    assert all(len(p.encode("utf-16-le")) // 2 <= 67 for p in parts)
+    assert segment_info(text) == SegmentInfo(UCS2, 3, 145)
+    assert segment_info("a" + "\u0301" * 100).segments == 2  # 101 units: two of 67
+    # an emoji (a surrogate pair) inside such a cluster still never splits: the 66 marks
+    # leave one unit in the first segment, so it opens the second
+    long = "a" + "\u0301" * 65 + "\U0001F600" + "\u0301" * 10
+    parts = split_segments(long)[1]
+    assert [len(p.encode("utf-16-le")) // 2 for p in parts] == [66, 12]
+    assert parts[1].startswith("\U0001F600")
+
+
+@given(st.text(st.sampled_from("ae\u0301\u0308\U0001F600\u200d"), max_size=300))
+def test_marks_and_joiners_split_within_room(text: str) -> None:
+    """Texts dense in combining marks and joiners (long clusters) split within room."""
+    encoding, parts = split_segments(text)
+    assert "".join(parts) == text
+    if encoding == UCS2 and len(parts) > 1:
+        assert all(len(p.encode("utf-16-le")) // 2 <= 67 for p in parts)
+    assert segment_info(text).segments == len(parts)
+
+
 @given(GSM_TEXT)
 def test_gsm_split_respects_room(text: str) -> None:
     """Every GSM-7 segment fits its room and the parts join back to the text."""
