@@ -80,12 +80,29 @@ def test_never_replies_to_short_codes_or_alphanumeric(sender: str, rule: str) ->
     assert decide(PolicyState(), msg(1, sender), now=0.0).rule == rule
 
 
-@pytest.mark.parametrize("word", ["STOP", "stop", "Arret", "ARRÊT", " stop. "])
+@pytest.mark.parametrize("word", [
+    "STOP", "stop", "Arret", "ARRÊT", " stop. ",
+    # as people write it: French spacing, quotes, other punctuation, an emoji, iOS's
+    # ellipsis, a decomposed accent, full-width letters (each was answered)
+    "Stop !", "Stop\u00a0!", "Stop ?", "stop,", "Stop…", "« Stop »", '"STOP"', "STOP 🛑",
+    "(stop)", "ARRE\u0302T", "ＳＴＯＰ", "arrêt !", "Désabonner.",
+])
 def test_opt_out_is_honoured(word: str) -> None:
     """STOP/ARRET opts the sender out; later messages get no reply."""
     state = PolicyState()
     assert decide(state, msg(1, "+33611111111", word), now=0.0).rule == "opt_out"
     assert decide(state, msg(2, "+33611111111", "Salut"), now=5.0).rule == "opted_out"
+
+
+def test_a_keyword_inside_a_sentence_or_an_opt_in_written_loosely() -> None:
+    """Only a message that is the keyword alone opts out (a sentence with "stop" in it is
+    a message); START written as loosely opts back in."""
+    state = PolicyState()
+    assert decide(state, msg(1, "+33611111111", "stop ou je porte plainte"),
+                  now=0.0).rule != "opt_out"
+    assert decide(state, msg(2, "+33622222222", "Stop !"), now=0.0).rule == "opt_out"
+    assert decide(state, msg(3, "+33622222222", "« Start ! »"), now=5.0).rule == "opt_in"
+    assert not decide(state, msg(4, "+33633333333", "Stopper"), now=6.0).rule.startswith("opt")
 
 
 def test_kill_switch_and_lists() -> None:

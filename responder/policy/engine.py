@@ -285,10 +285,11 @@ class PolicyState:
         self.config = config or PolicyConfig()
         self.controls = controls or Controls()
         self.reply_cost_micros = self.config.reply_cost_micros
-        self.opt_out = frozenset(self.config.senders.opt_out_keywords)
-        self.opt_in = frozenset(self.config.senders.opt_in_keywords)
-        # Upper-casing never shortens a text, so one longer than every keyword is none
-        self.keyword_max = max(map(len, self.opt_out | self.opt_in), default=0)
+        self.opt_out = frozenset(map(keyword_form, self.config.senders.opt_out_keywords))
+        self.opt_in = frozenset(map(keyword_form, self.config.senders.opt_in_keywords))
+        # a keyword wrapped in more than this many characters (quotes, spaces, punctuation,
+        # an emoji) is a sentence, not a keyword: such texts skip the normalising
+        self.keyword_max = max(map(len, self.opt_out | self.opt_in), default=0) + _KEYWORD_WRAP
         # No rule counts a sender's recent messages beyond this many, so no more are kept:
         # a raider who sends thousands costs as little memory as one who sends six.
         self.recent_cap = max(self.config.repeats.max_messages, _SCORE_REPEATS + 1, 2)
@@ -1239,6 +1240,25 @@ def _on_grid(state: PolicyState, t: float) -> float:
     return math.ceil(t / step) * step
 
 
+_KEYWORD_WRAP = 12  # characters around a keyword still read as the keyword alone
+
+
+def keyword_form(text: str) -> str:
+    """``text`` as opt-out and opt-in keywords are compared: compatibility forms folded
+    (full-width ＳＴＯＰ), accents dropped (ARRÊT, arrête's ê, a decomposed Ê), upper case,
+    and whatever is not a letter or a digit stripped from both ends: spaces of any kind,
+    punctuation (« Stop ! », "STOP", stop,, Stop…, (stop)) and emoji (STOP 🛑). People
+    write STOP so; a keyword missed is a reply to someone who asked for none."""
+    folded = unicodedata.normalize("NFKD", text)
+    bare = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    start, end = 0, len(bare)
+    while start < end and not bare[start].isalnum():
+        start += 1
+    while end > start and not bare[end - 1].isalnum():
+        end -= 1
+    return bare[start:end].upper()
+
+
 def decide(state: PolicyState, message: Message, *, now: float) -> Decision:
     """Decide one inbound message: reply now, defer (held), or drop with a reason."""
     cfg = state.config
@@ -1248,9 +1268,8 @@ def decide(state: PolicyState, message: Message, *, now: float) -> Decision:
         state.seen_ids[message.message_id] = now
     sender = _observe(state, message, now)
 
-    keyword = message.body.strip().strip(".!")
-    if len(keyword) <= state.keyword_max:  # else upper() could not make it one (it costs)
-        keyword = keyword.upper()
+    if len(message.body) <= state.keyword_max:  # else no keyword, and normalising costs
+        keyword = keyword_form(message.body)
         if keyword in state.opt_out:
             sender.opted_out = True
             return Decision.drop("opt_out")
