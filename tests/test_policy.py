@@ -25,7 +25,7 @@ from responder.policy import (
     release,
     tick,
 )
-from responder.policy.config import Budget, Fragments, Habit, Surge, Templates
+from responder.policy.config import Budget, Evasion, Fragments, Habit, Surge, Templates
 from responder.policy.engine import (
     disguised,
     forget_raiders,
@@ -486,17 +486,22 @@ def test_an_invisible_character_disguises_a_text_only_inside_a_word(text: str,
     assert disguised(text) is hidden
 
 
-@pytest.mark.parametrize(("stray", "look_alike", "expected"), [
-    (1, False, "first_contact"),  # one copy in a hundred with a U+200B inside a word
-    (40, False, "raid_template"),  # a fifth of the copies: a script's habit
-    (0, True, "raid_template"),  # one copy with a look-alike letter
+@pytest.mark.parametrize(("stray", "look_alike", "evasion", "expected"), [
+    (1, False, True, "first_contact"),  # one copy in a hundred with a U+200B inside a word
+    (40, False, True, "raid_template"),  # a fifth of the copies: a script's habit
+    (0, True, True, "raid_template"),  # one copy with a look-alike letter
+    # with the evasion defence off, disguise is no evidence at all (it still was for
+    # templates: one look-alike copy made the text a raid's)
+    (0, True, False, "first_contact"),
+    (40, False, False, "first_contact"),
 ])
 def test_a_stray_invisible_character_does_not_make_a_genuine_text_a_raid_template(
-        stray: int, look_alike: bool, expected: str) -> None:
+        stray: int, look_alike: bool, evasion: bool, expected: str) -> None:
     """A fifth red team's TV surge lost a quarter of its genuine senders when one pasted
     copy in a hundred of a slogan carried a U+200B inside a word: the whole slogan became
     a raid template. Such copies now count only once a tenth of its senders sent one."""
-    state, ledger = PolicyState(PolicyConfig(surge=Surge(enabled=False))), MemoryLedger()
+    config = PolicyConfig(surge=Surge(enabled=False), evasion=Evasion(enabled=evasion))
+    state, ledger = PolicyState(config), MemoryLedger()
     rng = random.Random(13)
     t = 0.0
     hidden = set(range(3, 200, 200 // stray)) if stray else set()

@@ -908,7 +908,9 @@ def _count_template(state: PolicyState, template: int, sender: _Sender, now: flo
             tpl.repeats += 1.0
             _first_reuse(tpl, now - born, cfg)
             _count_reuser(state, sender, now)
-    hidden = _disguised(tpl)
+    # (disguise is evidence only while the evasion defence is on: switched off, a
+    # look-alike copy no longer makes its template a raid's either)
+    hidden = state.config.evasion.enabled and _disguised(tpl)
     if tpl.public and not hidden:
         return  # raiders who paste a public phrase are judged by what else they do
     # Raid behaviour: many distinct senders, and some of them paste it again or
