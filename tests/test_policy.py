@@ -829,6 +829,32 @@ def test_viewers_pressing_send_again_and_again_while_held_do_not_make_their_text
     assert {outcome[s] for s in impatient} == {"repeat_flood"}
 
 
+@pytest.mark.parametrize("text", ["🖕", "Connasse", "", "!!!"])
+def test_a_short_text_sent_again_and_again_while_held_floods_as_a_long_one_does(
+        text: str) -> None:
+    """A text too short for a template (an emoji, one insult, nothing) sent five times
+    while held was never a paste of its own: only the 12-message rule could catch it, and
+    a crowd of numbers doing just that was answered in full once released."""
+    state, ledger = PolicyState(), MemoryLedger()
+    rng = random.Random(15)
+    t = _surge(state, ledger, rng)
+    crowd = [number(rng) for _ in range(30)]
+    once = number(rng)  # sends the same short text once, then writes on: a person
+    sends = [(t + 5.0 * k + 30.0 * j, sender, text)
+             for k, sender in enumerate(crowd) for j in range(5)]
+    sends += [(t + 1.0, once, text), (t + 40.0, once, "allô ?"), (t + 80.0, once, "tu es là ?")]
+    for i, (at, sender, body) in enumerate(sorted(sends)):
+        admit(state, ledger, msg(1000 + i, sender, body, at), now=at)
+    t = max(at for at, _, _ in sends)
+    outcome: dict[str, str] = {}
+    while (deadline := next_deadline(state)) is not None and t < 3 * 86400:
+        t = max(t, deadline)
+        for item in release(state, ledger, now=t):
+            outcome[item.message.sender] = item.decision.rule
+    assert {outcome[s] for s in crowd} == {"repeat_flood"}
+    assert outcome[once] == "released"
+
+
 def test_number_block_needs_corroboration() -> None:
     """Consecutive numbers alone are not enough; with echoed texts they are."""
     state = PolicyState(PolicyConfig(surge=Surge(enabled=False)))

@@ -303,3 +303,21 @@ def test_replications_are_reported_with_their_intervals(results):
     assert rows["Replications: raid messages"] == "5,000.0 [4,990.5, 5,009.5]"
     assert "Replications: reply latency p95" not in rows  # no run replied to anyone
     assert not any(k.startswith("Replications") for k, _ in fact_rows(results))
+
+
+def test_percentages_never_round_to_a_round_0_or_100_they_did_not_reach() -> None:
+    """compare showed a p99 from 17,011 s to 1 s as "(-100.0%)" and a €0.16 rise on
+    €1,072.96 as "(+0.0%)"; summary.md gave a rule with 1 decision of 29,903 "0.0%"."""
+    from decimal import Decimal
+
+    from reports.summary import decision_rows, percent_of
+
+    assert percent_of(Decimal("-17010.199"), Decimal("17011.248")) == Decimal("-99.99")
+    assert percent_of(Decimal("0.16"), Decimal("1072.96")) == Decimal("0.01")
+    assert percent_of(Decimal(1), Decimal(29903)) == Decimal("0.003")
+    assert percent_of(Decimal(3), Decimal(3)) == Decimal("100.0")  # reached: as it is
+    assert percent_of(Decimal(0), Decimal(3)) == Decimal("0.0")
+    assert percent_of(Decimal(1), Decimal(4)) == Decimal("25.0")
+    rows = decision_rows({"decisions": {"by_rule": {"flagged_sender": 29902,
+                                                    "budget_total": 1}}})
+    assert rows == [("flagged_sender", "29,902", "99.997%"), ("budget_total", "1", "0.003%")]

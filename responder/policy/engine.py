@@ -620,6 +620,12 @@ def _observe_text(state: PolicyState, msg: Message, sender: _Sender, now: float)
         repeats = (_RETRY if sender.count <= _RETRY_MESSAGES
                    else _FLOOD_ONLY if sender.held else _PASTE)
     template = _template_for(state, features) if cfg.templates.enabled else NO_TEMPLATE
+    if (template == NO_TEMPLATE and sender.count > _RETRY_MESSAGES
+            and NO_TEMPLATE not in sender.repeated and _text_key(msg.body) == sender.first_key):
+        # A text too short for a template ("🖕", "Connasse"), sent yet again: its sender
+        # pastes its own text as a templated one's does (repeat_flood's sign). Before, only
+        # the 12-message rule caught a crowd pasting one emoji five times while held.
+        sender.repeated = (*sender.repeated, NO_TEMPLATE)
     if cfg.fragments.enabled:
         # (before _count_template adds it: whether the sender sent this text before)
         again = template != NO_TEMPLATE and template in sender.templates
