@@ -20,6 +20,7 @@ from reports.thresholds import (
     Threshold,
     ThresholdResult,
     evaluate,
+    format_decimal,
     format_eur,
     format_value,
     merge,
@@ -292,7 +293,15 @@ def compare(
     decisions = tuple(Delta(rule, f"decisions.by_rule.{rule}", "count",
                             rules_base.get(rule, Decimal(0)), rules_new.get(rule, Decimal(0)))
                       for rule in rules)
-    thresholds = merge(thresholds_from_results(base), thresholds_from_results(new),
+    # A limit NEW's file sets differently from BASE's (a pull request that moves
+    # spend_eur <= 1100 to <= 1200 on purpose) is NEW's to set: BASE's old limit is not
+    # held against it, and the change is named, for the reviewer to see.
+    base_gates, new_gates = thresholds_from_results(base), thresholds_from_results(new)
+    moved = _moved_limits(base_gates, new_gates)
+    for (metric, op), (before, after) in moved.items():
+        notes.append(f"NEW changes the limit of {metric} {op} from {before} to {after}: "
+                     "NEW's is the one checked")
+    thresholds = merge([t for t in base_gates if (t.metric, t.op) not in moved], new_gates,
                        extra_thresholds)
     changes = tuple(ThresholdChange(t, b, n) for t, b, n in
                     zip(thresholds, evaluate(base, thresholds), evaluate(new, thresholds),
@@ -308,6 +317,24 @@ def compare(
         decisions=decisions,
         thresholds=changes,
     )
+
+
+def _moved_limits(base: Iterable[Threshold], new: Iterable[Threshold]
+                  ) -> dict[tuple[str, str], tuple[str, str]]:
+    """(metric, op) whose limits differ between two files that both gate it: the limits
+    before and after, as text."""
+    def limits(gates: Iterable[Threshold]) -> dict[tuple[str, str], set[Decimal]]:
+        out: dict[tuple[str, str], set[Decimal]] = {}
+        for gate in gates:
+            out.setdefault((gate.metric, str(gate.op)), set()).add(gate.limit)
+        return out
+
+    def text(values: set[Decimal]) -> str:
+        return " and ".join(format_decimal(v) for v in sorted(values))
+
+    before, after = limits(base), limits(new)
+    return {key: (text(before[key]), text(after[key])) for key in before
+            if key in after and before[key] != after[key]}
 
 
 def _by_rule(results: Mapping[str, Any]) -> dict[str, Decimal]:

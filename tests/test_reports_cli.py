@@ -195,3 +195,43 @@ def test_compare_writes_its_files_before_printing_to_a_pipe_closed_early(tmp_pat
     assert (tmp_path / "cmp" / "compare.md").read_text(encoding="utf-8").startswith(
         "## raidsim compare")
     assert (tmp_path / "cmp" / "compare.json").exists()
+
+
+def test_compare_checks_a_limit_the_change_moved_against_news_own(tmp_path, capsys):
+    """A pull request that loosens spend_eur <= 80 to <= 100 on purpose failed compare with
+    "threshold regression: spend_eur <= 80" and no word that the limit had moved; the limit
+    NEW's file sets is the one checked now, and the move is named."""
+    base, new = load(DEFAULT), load(DEFAULT)  # €85.92 both
+    base["thresholds"] = [{"name": "spend_eur", "op": "<=", "limit": 80}]
+    new["thresholds"] = [{"name": "spend_eur", "op": "<=", "limit": 100},
+                         {"name": "legit_coverage", "op": ">=", "limit": Decimal("0.9")}]
+    comparison = compare(base, new)
+    assert "NEW changes the limit of spend_eur <= from 80 to 100: NEW's is the one checked" \
+        in comparison.notes
+    assert [c.threshold.expression for c in comparison.thresholds] == [
+        "spend_eur <= 100", "legit_coverage >= 0.9"]
+    assert not comparison.regressions
+    base_file, new_file = tmp_path / "base.json", tmp_path / "new.json"
+    write(base, base_file)
+    write(new, new_file)
+    assert main(["report", "compare", str(base_file), str(new_file)]) == 0
+    # a threshold the change drops (rather than moves) is still held against it
+    base["thresholds"] = [{"name": "spend_eur", "op": "<=", "limit": 90}]
+    new["thresholds"], new["spend_eur"] = [], Decimal("95")
+    write(base, base_file)
+    write(new, new_file)
+    assert main(["report", "compare", str(base_file), str(new_file)]) == 1
+    assert "threshold regression: spend_eur <= 90" in capsys.readouterr().err
+
+
+def test_compare_refuses_runs_of_two_scenarios(tmp_path, capsys):
+    """Each scenario's thresholds were applied to the other's results and the table said
+    "this change costs" what two scenarios differ by: exit 2 now, with the reason."""
+    other = load(DEFAULT)
+    other["scenario"] = "press-surge"
+    path = tmp_path / "other.json"
+    write(other, path)
+    assert main(["report", "compare", DEFAULT, str(path)]) == 2
+    err = capsys.readouterr().err
+    assert ("BASE ran scenario 'anti-relous-2017-window' and NEW 'press-surge': their "
+            "difference is not a change's") in err

@@ -112,6 +112,15 @@ def _compare(base: dict[str, Any], new: dict[str, Any], extra: list[Any],
     from reports.compare import compare
     from reports.results import dumps
 
+    if base.get("scenario") != new.get("scenario"):
+        # another scenario's thresholds applied to this one's results, a "this change
+        # costs" that is no change's: the gate would mean nothing either way
+        from raidsim.cli import UsageError
+
+        raise UsageError(f"BASE ran scenario {base.get('scenario')!r} and NEW "
+                         f"{new.get('scenario')!r}: their difference is not a change's "
+                         "(hint: compare two runs of one scenario, or trace, with its name "
+                         "unchanged)")
     comparison = compare(base, new, extra_thresholds=extra)
     text = comparison.markdown()
     # the files first: a reader that closes the pipe early (| head) must not cost them
