@@ -82,13 +82,20 @@ def write_report(
 def gate(
     results: dict[str, Any], thresholds: Iterable[Threshold], *,
     report_dir: str | Path | None = None, stream: TextIO | None = None,
-    environ: Mapping[str, str] | None = None,
+    environ: Mapping[str, str] | None = None, prog: str = "raidsim",
 ) -> int:
-    """Apply thresholds, write the report if asked, print the verdict; return the exit code."""
-    from reports.console import format_gate, print_lines
+    """Apply thresholds, write the report if asked, print the verdict; return the exit code.
+    A failed threshold is also named on stderr (``prog: threshold failed: ...``) when the
+    verdict went elsewhere: a CI log that keeps stderr, or a stdout sent to a file, still
+    says why the exit code is 1."""
+    from reports.console import format_gate, format_summary_failures, print_lines
 
     passed = apply(results, thresholds)
     if report_dir is not None:
         write_report(results, report_dir, environ=environ)
-    print_lines(format_gate(results), stream if stream is not None else sys.stdout)
+    out = stream if stream is not None else sys.stdout
+    print_lines(format_gate(results), out)
+    if not passed and out is not sys.stderr:
+        print_lines([f"{prog}: {line}" for line in format_summary_failures(results)],
+                    sys.stderr)
     return 0 if passed else 1

@@ -139,6 +139,7 @@ def parse_threshold(
     limit = _parse_limit(match.group("limit"), expr, source)
     op: Op = match.group("op")  # type: ignore[assignment]
     _check_abort(match.group("metric"), op, abort_on_fail, source=source, line=None)
+    _check_share(match.group("metric"), op, limit, source=source, line=None)
     return Threshold(match.group("metric"), op, limit, abort_on_fail, source)
 
 
@@ -194,6 +195,23 @@ def _limit_range_problem(limit: Decimal) -> str | None:
     if limit != 0 and isinstance(exponent, int) and exponent + zeros < -MAX_LIMIT_PLACES:
         return f"has more than {MAX_LIMIT_PLACES} decimal places"
     return None
+
+
+def _check_share(metric: str, op: str, limit: Decimal, *, source: str | None,
+                 line: int | None) -> None:
+    """A coverage is a share from 0 to 1 (the reports show it as a percentage): a limit
+    above 1 is a percentage written as one (``legit_coverage>=99``), which no run meets."""
+    share = next((key for key in _SHARE_KEYS if metric == key
+                  or metric.startswith(f"replications.{key}.")), None)
+    if share is not None and limit > 1:
+        raise ThresholdSyntaxError(
+            f"'{metric} {op} {format_decimal(limit)}': {share} is a share from 0 to 1, "
+            "not a percentage", path=source, line=line,
+            hint=f"write {metric} {op} {format_decimal(limit / 100)} for "
+                 f"{format_decimal(limit)} %")
+
+
+_SHARE_KEYS = ("legit_coverage",)
 
 
 def _check_abort(metric: str, op: str, abort: bool, *, source: str | None,
@@ -271,8 +289,9 @@ def _from_spec(metric: str, spec: Any, source: str | None, line: int | None) -> 
             raise ThresholdSyntaxError(f"{where} = {spec!r}: {problem}", path=source,
                                        line=line, hint=TABLE_SYNTAX)
         op: Op = match.group("op")  # type: ignore[assignment]
-        return Threshold(metric, op, _parse_limit(match.group("limit"), spec, source, line),
-                         False, source)
+        limit = _parse_limit(match.group("limit"), spec, source, line)
+        _check_share(metric, op, limit, source=source, line=line)
+        return Threshold(metric, op, limit, False, source)
     if isinstance(spec, Mapping):
         unknown = sorted(set(spec) - {"op", "limit", "abort_on_fail"})
         if unknown:
@@ -289,6 +308,7 @@ def _from_spec(metric: str, spec: Any, source: str | None, line: int | None) -> 
             raise ThresholdSyntaxError(f"{where}: abort_on_fail must be true or false",
                                        path=source, line=line, hint=TABLE_SYNTAX)
         _check_abort(metric, op_text, abort, source=source, line=line)
+        _check_share(metric, op_text, limit, source=source, line=line)
         return Threshold(metric, op_text, limit, abort, source)
     raise ThresholdSyntaxError(f"{where}: expected a string or an inline table, "
                                f"not {type(spec).__name__}", path=source, line=line,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -310,3 +311,36 @@ def test_every_provider_error_kind_either_command_writes_is_a_known_one():
     live = ("connect", "timeout", "transport", "http_429", "http_503", "auth", "http_5xx",
             "http_400", "http_404", "error")
     assert sim_kinds | {provider_error_kind(k) for k in live} == PROVIDER_ERROR_KINDS
+
+
+def test_a_coverage_limit_written_as_a_percentage_is_refused_with_the_share() -> None:
+    """`legit_coverage>=99` failed every run with "value 1.0 (limit >= 99)", beside
+    reports that show the coverage as 100.00 %: it is a share from 0 to 1."""
+    from reports.thresholds import ThresholdSyntaxError, parse_threshold, thresholds_from_table
+
+    for expr, fix in (("legit_coverage>=99", "legit_coverage >= 0.99 for 99 %"),
+                      ("replications.legit_coverage.low>=95",
+                       "replications.legit_coverage.low >= 0.95 for 95 %")):
+        with pytest.raises(ThresholdSyntaxError) as caught:
+            parse_threshold(expr)
+        assert "legit_coverage is a share from 0 to 1, not a percentage" in str(caught.value)
+        assert f"(hint: write {fix})" in str(caught.value)
+    with pytest.raises(ThresholdSyntaxError, match="is a share from 0 to 1"):
+        thresholds_from_table({"legit_coverage": ">= 99.5"})
+    with pytest.raises(ThresholdSyntaxError, match="is a share from 0 to 1"):
+        thresholds_from_table({"legit_coverage": {"op": ">=", "limit": 98}})
+    assert parse_threshold("legit_coverage>=1").limit == 1  # full coverage: a share
+    assert parse_threshold("spend_eur<=99").limit == 99
+
+
+def test_a_failed_threshold_is_named_on_stderr_whatever_stdout_shows(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`raidsim report r.json --threshold 'spend_eur<1' 2>/dev/null` exited 1 with the
+    failure on stdout only; a CI log of stderr said nothing of why."""
+    from raidsim.cli import main
+
+    fixture = Path(__file__).parent / "fixtures" / "reports" / "results_default.json"
+    assert main(["report", str(fixture), "--threshold", "spend_eur<1"]) == 1
+    err = capsys.readouterr().err
+    assert err == ("raidsim report: threshold failed: spend_eur < €1.00: value €85.92 "
+                   "(limit < €1.00)\n")

@@ -1081,7 +1081,7 @@ def _run(args: argparse.Namespace, work: Path) -> int:
         # pass on what this run did not measure. An implicit threshold fails the run, in
         # the results (and their report and JUnit file) as any other does.
         thresholds = merge(thresholds, [_unsettled_check()])
-    code = gate(results, thresholds, report_dir=args.report,
+    code = gate(results, thresholds, report_dir=args.report, prog="raidsim load",
                 stream=sys.stderr if str(args.json_out) == "-" else None)
     if queued and not args.allow_unsettled:
         print(f"raidsim load: error: {queued} replies were still queued in the responder's "

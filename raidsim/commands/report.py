@@ -96,7 +96,7 @@ def _report(results: dict[str, Any], path: str, extra: list[Any], out: Path | No
 
     thresholds = merge(thresholds_from_results(results), extra)
     try:
-        code = gate(results, thresholds, report_dir=out)
+        code = gate(results, thresholds, report_dir=out, prog="raidsim report")
     except OSError as exc:
         from raidsim.cli import UsageError
 

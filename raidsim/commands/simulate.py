@@ -207,7 +207,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"  results           {args.json_out}")
         if args.report is not None:
             print(f"  report            {args.report / 'report.html'}")
-    else:  # no summary (--quiet, or the JSON on stdout): still say why the exit code is 1
-        for line in format_summary_failures(results):
-            print(f"raidsim simulate: {line}", file=sys.stderr)
+    # the summary's FAIL lines went to stdout (or nowhere: --quiet, the JSON on stdout):
+    # stderr says why the exit code is 1 either way, as CI logs keep it
+    for line in format_summary_failures(results):
+        print(f"raidsim simulate: {line}", file=sys.stderr)
     return EXIT_OK if passed else EXIT_THRESHOLD
