@@ -147,7 +147,7 @@ class Comparison:
         lines = [f"## raidsim compare: {md_text(self.base_name)} → {md_text(self.new_name)}",
                  "", f"**{headline[0].upper()}{headline[1:]}.**", ""]
         for note in self.notes:  # one quote each: adjacent '>' lines join into one line
-            lines += [f"> ⚠️ {md_text(note)}", ""]
+            lines += [f"> ⚠️ {md_text(note, keep_code=True)}", ""]
         regressions = self.regressions
         if regressions:
             lines += ["**❌ NEW breaks thresholds that BASE met:**", ""]

@@ -227,10 +227,15 @@ def threshold_rows(results: Mapping[str, Any]) -> list[tuple[bool, str, str]]:
 _TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
 
 
-def md_text(text: str) -> str:
+def md_text(text: str, *, keep_code: bool = False) -> str:
     """``text`` (a scenario name, a file name: anything a user wrote) as Markdown prose or
-    a table cell: on one line, ``|`` escaped, and no ``<`` that could open an HTML tag
-    (GitHub sanitises a step summary; other renderers may not). ``<=`` stays as it is."""
+    a table cell: on one line, ``|`` and backticks escaped, ``&`` as ``&amp;`` (else
+    "R&amp;D" would show as "R&D"), and no ``<`` that could open an HTML tag (GitHub
+    sanitises a step summary; other renderers may not). ``<=`` stays as it is. With
+    ``keep_code``, backticks stay: raidsim's own notes quote commands in them."""
+    text = text.replace("&", "&amp;")
+    if not keep_code:
+        text = text.replace("`", "\\`")
     return _TAG_START.sub("&lt;", text.replace("|", "\\|").replace("\n", " "))
 
 

@@ -321,3 +321,15 @@ def test_percentages_never_round_to_a_round_0_or_100_they_did_not_reach() -> Non
     rows = decision_rows({"decisions": {"by_rule": {"flagged_sender": 29902,
                                                     "budget_total": 1}}})
     assert rows == [("flagged_sender", "29,902", "99.997%"), ("budget_total", "1", "0.003%")]
+
+
+def test_summary_markdown_escapes_what_a_user_wrote() -> None:
+    """A scenario named ``R&amp;D `tick` | x <b>`` showed as "R&D", a code span, a
+    broken table and a tag: what a user wrote is shown as written."""
+    from reports.summary import md_text
+
+    assert md_text("R&amp;D `tick` | x <b>") == "R&amp;amp;D \\`tick\\` \\| x &lt;b>"
+    assert md_text("spend_eur <= €1,180.00") == "spend_eur <= €1,180.00"
+    # raidsim's own notes quote commands in backticks: those stay code
+    assert md_text("`simulate --policy FILE` & more", keep_code=True) == (
+        "`simulate --policy FILE` &amp; more")
