@@ -185,14 +185,15 @@ def _legend(ax: Axes, **kwargs: Any) -> None:
 
 
 def _finish_time_plot(fig: Figure, ax: Axes, results: Mapping[str, Any], axis: _TimeAxis,
-                      end_s: float, ylabel: str, **legend: Any) -> bytes:
+                      end_s: float, ylabel: str, where: str = "upper left",
+                      **legend: Any) -> bytes:
     """The common end of a plot over time: raid mode shaded, axes labelled, from zero."""
     _shade_raid_mode(ax, results, axis)
     ax.set_xlabel(axis.label)
     ax.set_ylabel(ylabel)
     ax.set_ylim(bottom=0)
     ax.set_xlim(0, axis(end_s))
-    _legend(ax, loc="upper left", **legend)
+    _legend(ax, loc=where, **legend)
     return _png(fig)
 
 
@@ -262,7 +263,13 @@ def plot_spend(results: Mapping[str, Any]) -> bytes:
     if exhausted is not None:
         ax.axvline(axis(float(exhausted) - _start_s(results)), color="#6c3483", linewidth=1.0,
                    label="budget exhausted")
-    return _finish_time_plot(fig, ax, results, axis, bins * bin_s, "cumulative spend (€)")
+    # room above the highest line (the cap sat on the top edge), and the legend where it
+    # hides the fewest lines: in the upper left it covered the cap line
+    top = max([max(v) for v in drawn.values() if v] + [float(cap) if cap is not None else 0.0])
+    if top > 0 and math.isfinite(top):
+        ax.set_ylim(top=top * 1.12)
+    return _finish_time_plot(fig, ax, results, axis, bins * bin_s, "cumulative spend (€)",
+                             where="best")
 
 
 def plot_latency(results: Mapping[str, Any]) -> bytes:
@@ -388,6 +395,12 @@ def plot_senders(results: Mapping[str, Any]) -> bytes:
         return _png(fig)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    from matplotlib.ticker import LogFormatter
+
+    for scale in (ax.xaxis, ax.yaxis):  # counts as counts (3, 200), not "3×10^0"
+        scale.set_major_formatter(LogFormatter(labelOnlyBase=False))
+        scale.set_minor_formatter(LogFormatter(labelOnlyBase=False,
+                                               minor_thresholds=(1.5, 0.5)))
     _legend(ax, loc="upper right")
     return _png(fig)
 
