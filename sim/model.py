@@ -36,7 +36,7 @@ from responder.policy import (
     next_deadline,
     release,
 )
-from responder.policy.engine import record_refund, tick
+from responder.policy.engine import is_e164, record_refund, tick
 from responder.policy.retry import CircuitBreaker, backoff_s
 from responder.sms import segment_info
 from sim.metrics import MAX_SPAN_S, Metrics
@@ -317,7 +317,13 @@ class RaidModel:
                     break
                 attempts += 1
                 now = env.now
-                if rng.random() < self._fault_rate("outage", now):
+                if not is_e164(job.message.sender):
+                    # no provider sends to a short code or a sender id (policy settings
+                    # senders.reply_to_*): refused at once, before any fault is drawn, and
+                    # never billed, as scenarios.fake_provider refuses it (21211)
+                    outcome = "rejected"
+                    latency = 0.0
+                elif rng.random() < self._fault_rate("outage", now):
                     # the connection fails: the provider never sees the request, so it
                     # takes none of its throughput (as scenarios.fake_provider refuses it)
                     outcome = "connect_error"

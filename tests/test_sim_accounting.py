@@ -278,3 +278,22 @@ def test_quiet_gc_unfreezes_and_restores_thresholds_on_error() -> None:
         raise RuntimeError
     assert gc.get_freeze_count() == 0
     assert gc.get_threshold() == before
+
+
+def test_a_reply_to_a_sender_id_or_short_code_is_refused_and_not_billed() -> None:
+    """With senders.reply_to_alphanumeric (or _short_codes) on, the simulator billed
+    replies to "AMAZON" and counted its sender covered; no provider sends to a sender id
+    (the fake provider refuses such a To with 21211, unbilled): refused and refunded."""
+    from responder.policy.config import Senders
+
+    policy = PolicyConfig(senders=Senders(reply_to_alphanumeric=True,
+                                          reply_to_short_codes=True))
+    records = [TraceRecord(0.0, "AMAZON", TO, "Votre colis", "legit", "SM1"),
+               TraceRecord(10.0, "36000", TO, "Promo", "legit", "SM2"),
+               record(20.0, 3)]
+    sim = run(records, model=provider(), policy=policy)
+    results = sim.metrics.results(scenario="x", seed=0, policy="p", cap_micros=None,
+                                  raid_periods=[], end_s=100.0)
+    assert results["spend_eur"] == 0.16 and results["replies"]["total"] == 1
+    assert results["replies"]["rejected"] == 2
+    assert results["legit_senders_replied"] == 1 and results["legit_senders"] == 3
