@@ -925,3 +925,15 @@ def test_a_policy_file_that_drops_the_scenarios_budget_cap_is_warned_about(
     kept.write_text('[surge]\nfactor = 5.0\n[budget]\ntotal_eur = "100"\n', encoding="utf-8")
     done = raidsim("simulate", str(scenario), "--policy", str(kept), "--quiet")
     assert done.returncode == 0 and "warning" not in done.stderr, done.stderr
+
+
+def test_segments_reads_a_utf8_argument_under_the_c_locale() -> None:
+    """Under LC_ALL=C with neither locale coercion nor UTF-8 mode, Python reads argv as
+    ASCII: a valid UTF-8 TEXT was refused as "not UTF-8"."""
+    import os
+
+    env = dict(os.environ, LC_ALL="C", PYTHONCOERCECLOCALE="0", PYTHONUTF8="0")
+    done = subprocess.run([sys.executable, "-m", "raidsim", "segments", "😀 ça"],
+                          capture_output=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"encoding": "UCS-2", "segments": 1, "units": 5}

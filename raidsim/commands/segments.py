@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 
@@ -44,6 +45,15 @@ def run(args: argparse.Namespace) -> int:
         text = text.removesuffix("\r\n") if text.endswith("\r\n") else text.removesuffix("\n")
     else:
         text = args.text
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            # Python read argv in the locale's encoding (ASCII under LC_ALL=C with no UTF-8
+            # mode): its bytes come back whole with os.fsencode, and may be UTF-8
+            try:
+                text = os.fsencode(text).decode("utf-8")
+            except UnicodeError:
+                text = args.text
         try:
             text.encode("utf-8")
         except UnicodeEncodeError as exc:  # argv bytes that were not UTF-8 (surrogateescape)
