@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -364,37 +365,33 @@ def test_errors_a_user_can_act_on(tmp_path: Path) -> None:
     300-digit count and named its [[traffic]] header, a 5,000-digit number in a trace told
     the user to call sys.set_int_max_str_digits(), a gzip trace was only "not UTF-8",
     and a fault after the end said "(1 days)"."""
+    import gzip
+
     from sim.scenario import load_scenario
     from sim.trace import read_trace
 
-    flood = tmp_path / "flood.toml"
-    flood.write_text('name = "f"\nduration = "1d"\n[[traffic]]\nkind = "flood"\n'
-                     "rate = 1e300\n", encoding="utf-8")
-    with pytest.raises(errors.ConfigError) as caught:
-        load_scenario(flood)
-    assert str(caught.value).startswith(f"{flood}:5: the traffic adds up to about 8.6e+304 "
-                                        "messages, more than the 10,000,000 a run takes")
-    late = tmp_path / "late.toml"
-    late.write_text('name = "l"\nduration = "1d"\n[[traffic]]\nkind = "organic"\n'
-                    'messages = 20\n[[faults]]\nkind = "outage"\nstart = "1d2h"\n'
-                    'duration = "1h"\n', encoding="utf-8")
-    with pytest.raises(errors.ConfigError) as caught:
-        load_scenario(late)
-    assert str(caught.value).startswith(f"{late}:8: [[faults]] outage starts at 1d2h, at or "
-                                        "after the scenario ends (1d): it would never fire")
-    big = tmp_path / "big.jsonl"
-    big.write_text('{"t": ' + "1" * 5000 + ', "from": "+33612345678", "to": "+33644649021",'
-                   ' "body": "x"}\n', encoding="utf-8")
-    with pytest.raises(errors.ConfigError) as caught:
-        list(read_trace(big))
-    assert f"{big}:1: not a JSON object: a number of more than 4,300 digits" in str(caught.value)
-    assert "sys.set_int_max_str_digits" not in str(caught.value)
-    import gzip
+    def refused(name: str, content: str | bytes, read: Any) -> str:
+        path = tmp_path / name
+        data = content.encode("utf-8") if isinstance(content, str) else content
+        path.write_bytes(data)
+        with pytest.raises(errors.ConfigError) as caught:
+            read(path)
+        return str(caught.value).removeprefix(f"{path}:")
 
-    packed = tmp_path / "t.jsonl.gz"
-    packed.write_bytes(gzip.compress(b'{"t": 0, "from": "+33612345678", "to": "+33644649021",'
-                                     b' "body": "x"}\n'))
-    with pytest.raises(errors.ConfigError) as caught:
-        list(read_trace(packed))
-    assert str(caught.value) == (f"{packed}:1: not UTF-8: byte 0x8b at column 2 (hint: the "
-                                 "file is gzip-compressed: decompress it first (gunzip FILE))")
+    traffic = 'name = "f"\nduration = "1d"\n[[traffic]]\nkind = '
+    assert refused("flood.toml", traffic + '"flood"\nrate = 1e300\n', load_scenario).startswith(
+        "5: the traffic adds up to about 8.6e+304 messages, more than the 10,000,000 a run "
+        "takes")
+    late = (traffic + '"organic"\nmessages = 20\n[[faults]]\nkind = "outage"\n'
+            'start = "1d2h"\nduration = "1h"\n')
+    assert refused("late.toml", late, load_scenario).startswith(
+        "8: [[faults]] outage starts at 1d2h, at or after the scenario ends (1d): it would "
+        "never fire")
+    line = '{"t": %s, "from": "+33612345678", "to": "+33644649021", "body": "x"}\n'
+    big = refused("big.jsonl", line % ("1" * 5000), lambda p: list(read_trace(p)))
+    assert big.startswith("1: not a JSON object: a number of more than 4,300 digits")
+    assert "sys.set_int_max_str_digits" not in big
+    packed = refused("t.jsonl.gz", gzip.compress((line % "0").encode()),
+                     lambda p: list(read_trace(p)))
+    assert packed == ("1: not UTF-8: byte 0x8b at column 2 (hint: the file is "
+                      "gzip-compressed: decompress it first (gunzip FILE))")
