@@ -65,6 +65,8 @@ class Metrics:
             "policy's memory: their messages, and their releases of held replies (0 with "
             "one process).", ["kind"], registry=r,
         )
+        for kind in ("message", "release"):  # exported at 0 from the start, as documented
+            self.folded.labels(kind)
         self.spend = Gauge("raidsim_spend_eur", "Money reserved or spent on replies.",
                            registry=r, multiprocess_mode="mostrecent")
         self.budget_left = Gauge(

@@ -88,7 +88,7 @@ import time
 from array import array
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from email.utils import format_datetime
 from typing import Any
@@ -193,19 +193,39 @@ class Bill:
     latencies: array[float] = field(default_factory=lambda: array("d"))
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    # Messages taken into the throughput queue that will be sent, by sid: Twilio creates
+    # a message when it accepts the request and lists it from then on (status "queued"),
+    # so the Messages list shows them before they are billed. Unlisted, a reply waiting
+    # in the queue longer than the responder's read timeout and its look-up grace read as
+    # never created, and was sent again.
+    pending: dict[str, BilledMessage] = field(default_factory=dict)
 
-    def charge(self, to: str, sender: str, body: str, *, at_s: float,
-               status_callback: str | None) -> BilledMessage:
+    def reserve(self, to: str, sender: str, body: str, *, at_s: float,
+                status_callback: str | None) -> BilledMessage:
+        """A message the provider has created and will send (and bill) after its queue."""
         segments = segment_info(body).segments
         with self._lock:
             sid = f"SM{next(self._ids):032x}"
             message = BilledMessage(sid, to, sender, body, segments,
                                     segments * self.micros_per_segment, at_s, status_callback,
                                     time.time())
-            self.messages.append(message)
-            self.segments += segments
-            self.amount_micros += message.price_micros
+            self.pending[sid] = message
         return message
+
+    def charge(self, message: BilledMessage) -> BilledMessage:
+        """Bill a reserved message as it leaves the queue (its ``wall_at``: now)."""
+        with self._lock:
+            self.pending.pop(message.sid, None)
+            billed = replace(message, wall_at=time.time())
+            self.messages.append(billed)
+            self.segments += billed.segments
+            self.amount_micros += billed.price_micros
+        return billed
+
+    def drop(self, message: BilledMessage) -> None:
+        """A reserved message the provider never took (it stopped with it queued)."""
+        with self._lock:
+            self.pending.pop(message.sid, None)
 
     def count(self, outcome: str) -> None:
         with self._lock:
@@ -414,8 +434,13 @@ class FakeProvider:
             queue_wait_s=wait / config.speed if config.throughput else None,
             latency_s=latency / config.speed if config.latency and outcome != "timeouts"
             else None)
+        created = (self.bill.reserve(to, sender, text, at_s=now + wait,
+                                     status_callback=form.get("StatusCallback") or None)
+                   if outcome in ("accepted", "timeouts") else None)
         if wait > 0 and not await self._pause(wait / config.speed):
             # stopping with requests still queued: they were never taken, nor billed
+            if created is not None:
+                self.bill.drop(created)
             return twilio_error(503, 20503, "Service Unavailable", {"Connection": "close"})
         if outcome in ("rate_limit", "errors", "reject") and latency > 0:
             await self._pause(latency / config.speed)
@@ -430,8 +455,8 @@ class FakeProvider:
             return twilio_error(400, 21610, "Attempt to send to unsubscribed recipient")
         # billed when the provider takes it (after its queue, before its answer time): the
         # receipt is when the reply "left", as sim.model's reply latency ends
-        message = self.bill.charge(to, sender, text, at_s=now + wait,
-                                   status_callback=form.get("StatusCallback") or None)
+        assert created is not None  # accepted or timeouts
+        message = self.bill.charge(created)
         if outcome == "timeouts":
             self._start_callbacks(account_sid, message)  # while the answer is withheld
             await self._pause(config.timeout_delay_s)  # the fault itself: answer too late
@@ -481,7 +506,8 @@ class FakeProvider:
             await self._http.aclose()
             self._http = None
 
-    def _resource(self, account_sid: str, message: BilledMessage) -> dict[str, Any]:
+    def _resource(self, account_sid: str, message: BilledMessage, *, sent: bool = True
+                  ) -> dict[str, Any]:
         created = format_datetime(dt.datetime.fromtimestamp(message.wall_at, dt.UTC),
                                   usegmt=True)
         price = from_micros(message.price_micros)
@@ -495,7 +521,7 @@ class FakeProvider:
             "direction": "outbound-api",
             "num_segments": str(message.segments),
             "num_media": "0",
-            "price": f"-{price}",
+            "price": f"-{price}" if sent else None,  # Twilio prices a message once sent
             "price_unit": "EUR",
             "date_created": created,
             "date_updated": created,
@@ -520,12 +546,16 @@ class FakeProvider:
             return twilio_error(400, 20001, "PageSize must be from 1 to 1000")
         size = int(size_text)
         to, sender = query.get("To"), query.get("From")
-        with self.bill._lock:
-            chosen = [m for m in reversed(self.bill.messages)
-                      if (to is None or m.to == to) and (sender is None or m.sender == sender)]
+        with self.bill._lock:  # newest first: sids number messages as they were created
+            every = sorted([*self.bill.messages, *self.bill.pending.values()],
+                           key=lambda m: m.sid, reverse=True)
+        queued = set(self.bill.pending)
+        chosen = [m for m in every
+                  if (to is None or m.to == to) and (sender is None or m.sender == sender)]
         page = chosen[:size]
         return JSONResponse({
-            "messages": [self._resource(account_sid, m) for m in page],
+            "messages": [self._resource(account_sid, m, sent=m.sid not in queued)
+                         for m in page],
             "page": 0, "page_size": size, "first_page_uri": str(request.url.path),
             "next_page_uri": None, "previous_page_uri": None, "uri": str(request.url.path),
         })

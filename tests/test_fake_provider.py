@@ -660,3 +660,36 @@ async def test_a_fault_window_applies_when_the_provider_takes_the_request() -> N
         answers = [await post(client, base, "Salut") for _ in range(4)]
     assert [a.status_code for a in answers] == [201, 201, 503, 503]
     assert sorted(m.at_s for m in provider.bill.messages) == pytest.approx([0.0, 0.1])
+
+
+async def test_a_message_waiting_in_the_queue_is_listed_as_twilio_lists_it() -> None:
+    """Twilio creates a message when it takes the request and lists it from then on. The
+    fake listed it only once billed, after its throughput queue: a reply queued longer
+    than the responder's read timeout and look-up grace was looked up, not found, sent
+    again, and billed twice (over the budget cap). Now the look-up finds it (FOUND, status
+    queued, no price yet), and the same sid is billed once it leaves the queue."""
+    from responder.provider import Lookup
+
+    provider = FakeProvider(shaped(segments_per_second=0.5, latency=False))
+    to = "+33612345678"
+    async with serving(provider) as base, httpx.AsyncClient(timeout=30) as client:
+        twilio = TwilioClient(client, api_base=base, account_sid=ACCOUNT_SID,
+                              auth_token=AUTH_TOKEN)
+        first = asyncio.create_task(post(client, base))  # takes the token: 2 s
+        queued = asyncio.create_task(post(client, base, body="Bonjour"))
+
+        async def both_taken() -> bool:
+            return sum(provider.bill.outcomes.values()) == 2
+
+        assert await until(both_taken)
+        assert provider.bill.snapshot()["count"] <= 1  # the second waits in the queue
+        found = await twilio.find_sent(to=to, from_="+33644649021", since=time.time() - 60)
+        assert found.lookup is Lookup.FOUND
+        listed = (await client.get(messages_url(base), auth=(ACCOUNT_SID, AUTH_TOKEN),
+                                   params={"To": to})).json()["messages"]
+        waiting = [m for m in listed if m["body"] == "Bonjour"]
+        assert [(m["status"], m["price"]) for m in waiting] == [("queued", None)]
+        answers = await asyncio.gather(first, queued)
+    assert [a.status_code for a in answers] == [201, 201]
+    assert provider.bill.snapshot()["count"] == 2 and not provider.bill.pending
+    assert answers[1].json()["sid"] == waiting[0]["sid"]

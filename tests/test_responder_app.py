@@ -1091,7 +1091,10 @@ async def test_metrics_exposed(tmp_path: Path) -> None:
     for name in ('raidsim_inbound_messages_total{decision="reply",rule="first_contact"} 1.0',
                  "raidsim_spend_eur", "raidsim_budget_left_eur", "raidsim_outbox_depth",
                  "raidsim_webhook_latency_seconds_bucket", "raidsim_replies_total",
-                 "raidsim_reply_segments_total"):
+                 "raidsim_reply_segments_total",
+                 # one process folds nothing, and says so (it was missing, not 0)
+                 'raidsim_folded_total{kind="message"} 0.0',
+                 'raidsim_folded_total{kind="release"} 0.0'):
         assert name in text
 
 
