@@ -46,6 +46,8 @@ _NUMBER_IN_ID = re.compile(r"(?<![0-9A-Za-z])" + _DIGIT_RUN.pattern + r"(?![0-9A
 def redact_id(key: bytes, message_id: str) -> str:
     """A message id for the logs: a phone number standing alone in it is pseudonymised;
     any other id is logged as it is, so log lines still match the provider's."""
+    if message_id.isascii() and message_id.isalnum() and not message_id.isdigit():
+        return message_id  # letters and digits only (a Twilio sid): no number stands alone
     return _NUMBER_IN_ID.sub(lambda match: pseudonymise(key, match.group()), message_id)
 
 

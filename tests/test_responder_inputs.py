@@ -1022,3 +1022,17 @@ def test_a_traceback_logged_as_a_message_becomes_the_exc_field() -> None:
     assert out["logger"] == "uvicorn.error" and out["level"] == "error"
     config = server_log_config()
     assert set(config["loggers"]) == {"uvicorn", "uvicorn.error", "uvicorn.access"}
+
+
+def test_redact_id_keeps_provider_ids_and_pseudonymises_numbers_standing_alone() -> None:
+    """The fast path for ids of letters and digits (a Twilio sid) must not let a bare
+    number, or one beside a non-ASCII letter, through."""
+    from responder.logs import redact_id
+
+    key = b"k" * 32
+    sid = "SM0123456789abcdef0123456789abcdef"
+    assert redact_id(key, sid) == sid
+    assert redact_id(key, "0A00000012345678F") == "0A00000012345678F"
+    for raw, number in (("33612349999", "33612349999"), ("é33612349999", "33612349999"),
+                        ("generic:+33612349999", "+33612349999")):
+        assert redact_id(key, raw) == raw.replace(number, pseudonymise(key, number))

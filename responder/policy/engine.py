@@ -1257,8 +1257,11 @@ def keyword_form(text: str) -> str:
     and whatever is not a letter or a digit stripped from both ends: spaces of any kind,
     punctuation (« Stop ! », "STOP", stop,, Stop…, (stop)) and emoji (STOP 🛑). People
     write STOP so; a keyword missed is a reply to someone who asked for none."""
-    folded = unicodedata.normalize("NFKD", text)
-    bare = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    if text.isascii():  # most texts: nothing to fold
+        bare = text
+    else:
+        folded = unicodedata.normalize("NFKD", text)
+        bare = "".join(ch for ch in folded if not unicodedata.combining(ch))
     start, end = 0, len(bare)
     while start < end and not bare[start].isalnum():
         start += 1
