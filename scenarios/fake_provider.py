@@ -546,16 +546,16 @@ class FakeProvider:
             return twilio_error(400, 20001, "PageSize must be from 1 to 1000")
         size = int(size_text)
         to, sender = query.get("To"), query.get("From")
-        with self.bill._lock:  # newest first: sids number messages as they were created
-            every = sorted([*self.bill.messages, *self.bill.pending.values()],
-                           key=lambda m: m.sid, reverse=True)
-        queued = set(self.bill.pending)
-        chosen = [m for m in every
-                  if (to is None or m.to == to) and (sender is None or m.sender == sender)]
+        def wanted(m: BilledMessage) -> bool:
+            return (to is None or m.to == to) and (sender is None or m.sender == sender)
+
+        with self.bill._lock:  # billed and queued as of one instant: (message, sent)
+            chosen = [(m, True) for m in self.bill.messages if wanted(m)]
+            chosen += [(m, False) for m in self.bill.pending.values() if wanted(m)]
+        chosen.sort(key=lambda pair: pair[0].sid, reverse=True)  # sids number them as created
         page = chosen[:size]
         return JSONResponse({
-            "messages": [self._resource(account_sid, m, sent=m.sid not in queued)
-                         for m in page],
+            "messages": [self._resource(account_sid, m, sent=sent) for m, sent in page],
             "page": 0, "page_size": size, "first_page_uri": str(request.url.path),
             "next_page_uri": None, "previous_page_uri": None, "uri": str(request.url.path),
         })

@@ -989,8 +989,9 @@ def _run(args: argparse.Namespace, work: Path) -> int:
         bill = bill_waiting(max(settle_s, BILL_WAIT_S))
         queued = None
         if not aborted:
-            bill, queued = settle(read_bill, poll.read, bill, settle_s)
-            bill = bill_waiting(max(settle_s, BILL_WAIT_S))  # as it is now, scored
+            queued = settle(read_bill, poll.read, bill, settle_s)[1]
+            # scored as it is now (settle's last read may predate the provider's silence)
+            bill = bill_waiting(max(settle_s, BILL_WAIT_S))
             if queued and args.allow_unsettled:
                 print(f"raidsim load: warning: {queued} replies were still queued in the "
                       f"responder's outbox after --settle {args.settle}: they are not "

@@ -47,19 +47,15 @@ def run(args: argparse.Namespace) -> int:
         text = args.text
         try:
             text.encode("utf-8")
-        except UnicodeEncodeError:
+        except UnicodeEncodeError as exc:  # argv bytes undecoded (surrogateescape)
             # Python read argv in the locale's encoding (ASCII under LC_ALL=C with no UTF-8
             # mode): its bytes come back whole with os.fsencode, and may be UTF-8
             try:
                 text = os.fsencode(text).decode("utf-8")
             except UnicodeError:
-                text = args.text
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError as exc:  # argv bytes that were not UTF-8 (surrogateescape)
-            raise UsageError(f"TEXT is not UTF-8 at character {exc.start + 1} (hint: check "
-                             "the terminal's encoding, or pipe the text: ... | raidsim "
-                             "segments -)") from exc
+                raise UsageError(f"TEXT is not UTF-8 at character {exc.start + 1} (hint: "
+                                 "check the terminal's encoding, or pipe the text: ... | "
+                                 "raidsim segments -)") from exc
     info = segment_info(text)
     out: dict[str, object] = {"encoding": info.encoding, "segments": info.segments,
                               "units": info.units}

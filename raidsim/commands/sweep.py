@@ -68,7 +68,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from responder.policy.errors import ConfigError
-    from sim.run import Inputs, eur_text
+    from sim.run import Inputs, dropped_caps_warning, eur_text, job_from_inputs
     from sim.sweep import parse_axis, sweep
 
     def usage(message: str) -> int:
@@ -114,16 +114,11 @@ def run(args: argparse.Namespace) -> int:
 
             PolicyConfig.load(args.policy)
         inputs = Inputs(args.scenario, args.trace, args.policy, args.seed)
-        job = inputs.job()
-        if args.policy is not None and args.scenario is not None:
-            from sim.run import dropped_caps_warning
-            from sim.scenario import load_scenario
-
-            warning = dropped_caps_warning(
-                load_scenario(args.scenario, need_traffic=args.trace is None), job.policy,
-                args.policy)
-            if warning:
-                print(f"raidsim sweep: warning: {warning}", file=sys.stderr)
+        job, scenario = job_from_inputs(scenario_path=args.scenario, trace_path=args.trace,
+                                        policy_path=args.policy, seed=args.seed)
+        warning = dropped_caps_warning(scenario, job.policy, args.policy)
+        if warning:
+            print(f"raidsim sweep: warning: {warning}", file=sys.stderr)
         if job.seed + args.seeds - 1 > MAX_SEED:  # point seeds are seed, seed + 1, ...
             return usage(f"{args.seeds} seeds from seed {job.seed} go above {MAX_SEED} "
                          "(hint: give a smaller --seed)")

@@ -24,10 +24,9 @@ class SqliteStore(SqlStore):
         super().__init__()
         self.path = path
         self._checkpointer: sqlite3.Connection | None = None
-        if path != ":memory:":
-            parent = Path(path).expanduser().resolve().parent
-            if not parent.is_dir():
-                raise StoreError(f"cannot create SQLite database {path!r}: {parent} does not exist")
+        parent = None if path == ":memory:" else Path(path).expanduser().resolve().parent
+        if parent is not None and not parent.is_dir():
+            raise StoreError(f"cannot create SQLite database {path!r}: {parent} does not exist")
         try:
             self._conn = sqlite3.connect(
                 path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000
@@ -44,12 +43,12 @@ class SqliteStore(SqlStore):
             self._conn.execute("PRAGMA wal_autocheckpoint = 20000")
         except sqlite3.Error as exc:
             hint = ""
-            if path != ":memory:" and ("readonly" in str(exc) or "unable to open" in str(exc)):
+            if parent is not None and ("readonly" in str(exc) or "unable to open" in str(exc)):
                 # the file may be writable and its directory not: WAL mode creates the
                 # -wal and -shm files beside it
                 hint = (f" (hint: this user must be able to write the file and, beside it,"
-                        f" its -wal and -shm files in {Path(path).expanduser().resolve().parent};"
-                        f" or set RAIDSIM_DATABASE_URL to a file in a writable directory)")
+                        f" its -wal and -shm files in {parent}; or set RAIDSIM_DATABASE_URL"
+                        " to a file in a writable directory)")
             raise StoreError(f"cannot open SQLite database {path!r}: {exc}{hint}") from exc
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
