@@ -224,12 +224,22 @@ def _records(file: Path, handle: BinaryIO) -> Iterator[tuple[int, TraceRecord]]:
 
 
 def _reused_id(file: Path, line: int, record: TraceRecord, first_sender: str) -> TraceError:
-    """The error for an id that an earlier line gave to another sender."""
+    """The error for an id that an earlier line gave to another sender. A line without an
+    ``id`` is numbered by its position, so either side may not carry the id it clashes on:
+    the message says which."""
+    message_id = json.dumps(record.message_id, ensure_ascii=False)
     first_line = _first_line_with(file, record.message_id)
-    where = f"line {first_line}" if first_line is not None else "an earlier line"
+    first = f"{'an earlier line' if first_line is None else f'line {first_line}'} from " \
+            f"{masked(first_sender)}"
+    if first_line is not None and _gives_id(file, first_line) is False:
+        first += ', which has no "id" and is numbered so by its position'
+    if _gives_id(file, line) is False:
+        reason = (f'this line has no "id", so its position numbers it {message_id}, which '
+                  f"{first} already uses")
+    else:
+        reason = f'"id" {message_id} is already used by {first}'
     return TraceError(
-        f'"id" {json.dumps(record.message_id, ensure_ascii=False)} is already used by '
-        f'{where} from {masked(first_sender)}; this line is from {masked(record.sender)}',
+        f"{reason}; this line is from {masked(record.sender)}",
         path=file, line=line,
         hint="give each message its own id; an id may repeat only from the same sender "
         "(a provider retry), and a line without an id is numbered by its position",
@@ -246,6 +256,21 @@ def _first_line_with(file: Path, message_id: str) -> int | None:
                 if record.message_id == message_id:
                     return line
     except (OSError, TraceError):  # changed under us: name no line rather than a wrong one
+        return None
+    return None
+
+
+def _gives_id(file: Path, line: int) -> bool | None:
+    """Whether ``line`` of a regular file has an ``id`` key (None: it cannot be read again)."""
+    if not file.is_file():
+        return None
+    try:
+        with file.open("rb") as handle:
+            for number, raw in enumerate(handle, start=1):
+                if number == line:
+                    data = json.loads(raw)
+                    return isinstance(data, dict) and data.get("id") is not None
+    except (OSError, ValueError, RecursionError):
         return None
     return None
 

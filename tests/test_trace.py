@@ -239,6 +239,21 @@ def test_an_id_that_collides_with_a_positional_id_is_refused(tmp_path: Path) -> 
                  _with_id(1, "+33712345678", default_message_id(0)))
     err = error_for(path)
     assert err.line == 2 and "already used by line 1" in str(err)
+    # line 1 carries no "id": the message says its id comes from its position
+    assert ('already used by line 1 from +33•••••••78, which has no "id" and is numbered so '
+            "by its position; this line is from" in str(err)), str(err)
+
+
+def test_a_line_without_id_whose_position_clashes_says_it_has_no_id(tmp_path: Path) -> None:
+    """The clashing line itself has no "id": it used to read '"id" "SM...1" is already
+    used', naming an id the line does not carry."""
+    path = write(tmp_path, _with_id(0, "+33612345678", default_message_id(1)),
+                 _with_id(1, "+33712345678", None))
+    err = error_for(path)
+    assert err.line == 2
+    assert str(err).startswith(
+        f'{path}:2: this line has no "id", so its position numbers it '
+        f'"{default_message_id(1)}", which line 1 from +33•••••••78 already uses; '), str(err)
 
 
 @pytest.mark.parametrize("message_id", ["C" * 65, "SM\\u0000x", "SM\\ufffdx"])
