@@ -142,8 +142,9 @@ def rebuild_state(
     refund_before(float("inf"))
     _reconcile_held(state, store.held())
     state.controls = controls
+    hourly = state.config.budget.per_hour_micros is not None
     seed_spend(state, total_micros=store.spent_micros(),
-               last_hour_micros=store.spent_in_hour_micros(now), now=now)
+               last_hour=store.spend_in_hour(now) if hourly else (), now=now)
     return state, len(rows)
 
 

@@ -578,8 +578,7 @@ class Responder:
         # an hourly cap (which bounds that count); without one it would grow with the traffic.
         hourly = self.state.config.budget.per_hour_micros is not None
         seed_spend(self.state, total_micros=self.store.spent_micros(),
-                   last_hour_micros=self.store.spent_in_hour_micros(now) if hourly else 0,
-                   now=now)
+                   last_hour=self.store.spend_in_hour(now) if hourly else (), now=now)
         return changed
 
     def forget_raiders(self, *, now: float) -> int:

@@ -172,3 +172,94 @@ async def test_simulator_and_live_service_decide_every_message_alike(tmp_path: P
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+# --- the hourly cap: both drivers release a held reply when the ledger has room ---------
+
+HOURLY = {"budget": {"per_hour_eur": "0.48"},  # three replies in any 60 minutes
+          **{rule: {"enabled": False} for rule in ("surge", "templates", "number_blocks",
+                                                   "repeats", "fragments", "evasion")}}
+
+
+def _hourly_trace() -> list[TraceRecord]:
+    times = (0, 600, 1200, 1800, 3700, 3800)
+    return [TraceRecord(float(t), f"+3361234{i:04d}", "+33644649021",
+                        f"Bonjour, message numero {i}", "legit", f"SMh{i}")
+            for i, t in enumerate(times)]
+
+
+class _Timed(RaidModel):
+    """The simulator, with the time of each decision kept (the parity check compares it)."""
+
+    timed: list[tuple[str, str, str, float]]
+
+    def _apply(self, msg, label, decision, now):  # type: ignore[no-untyped-def]
+        self.timed.append((msg.message_id, decision.action.value, decision.rule, now))
+        super()._apply(msg, label, decision, now)
+
+
+async def test_hourly_cap_releases_alike_live_with_the_policy_clock_ticking(
+        tmp_path: Path) -> None:
+    """Under an hourly cap a held reply is released when the oldest reservation leaves
+    the 60-minute window. The live policy clock re-reads the ledger every second; it used
+    to count the whole last hour's spend as spent at that second, so each held reply
+    waited a further hour (3,599 s instead of 1,800 s) and a later sender was answered at
+    once, ahead of those waiting (SMh4 below)."""
+    from responder.policy import PolicyConfig
+    from responder.store import Inbound
+
+    policy = PolicyConfig.from_mapping(HOURLY)
+    records = _hourly_trace()
+    model = _Timed(policy, provider=RELIABLE)
+    model.timed = []
+    model.run(records)
+    simulated = sorted(model.timed, key=lambda d: (d[3], d[0]))
+
+    database = tmp_path / "hourly.db"
+    settings = replace(load_settings(base_env(RAIDSIM_DATABASE_URL=f"sqlite:///{database}",
+                                              RAIDSIM_LOG_LEVEL="WARNING")), policy=policy)
+    clock = Clock(0.0)
+    app = create_app(settings, clock=clock, transport=httpx.MockTransport(accept_all),
+                     rng=random.Random(7))
+    async with app.router.lifespan_context(app):
+        ctx = app.state.ctx
+
+        async def second(t: float) -> None:  # what the policy clock does each second
+            clock.now = t
+            await ctx.db.call(ctx.core.tick, now=t)
+            await advance_policy_clock(ctx, t)
+            await ctx.db.call(ctx.core.refresh, now=t)
+
+        t = 0.0
+        for record in records:
+            while t < record.t:
+                await second(t)
+                t += 1.0
+            clock.now = record.t
+            await ctx.batcher.accept(Inbound(record.message_id, record.sender, record.to,
+                                             record.body, record.t))
+        for _ in range(4 * 3600):
+            if await ctx.db.call(ctx.core.next_deadline) is None:
+                break
+            await second(t)
+            t += 1.0
+    with sqlite3.connect(database) as db:
+        live_final = {sid: (action, rule) for sid, action, rule in
+                      db.execute("SELECT message_sid, action, rule FROM inbound")}
+        live_later = sorted(db.execute(
+            "SELECT message_sid, action, rule, decided_at FROM decisions"))
+    sim_final = {message_id: (action, rule) for message_id, action, rule, _ in simulated}
+    seen: set[str] = set()
+    sim_later = []
+    for decision in simulated:  # every decision after a message's first, with its time
+        if decision[0] in seen:
+            sim_later.append(decision)
+        seen.add(decision[0])
+    assert [d[:3] for d in simulated[:4]] == [
+        ("SMh0", "reply", "first_contact"), ("SMh1", "reply", "first_contact"),
+        ("SMh2", "reply", "first_contact"), ("SMh3", "defer", "budget_hour")]
+    assert sorted(sim_later) == [("SMh3", "reply", "released", 3600.0),
+                                 ("SMh4", "reply", "released", 4200.0),
+                                 ("SMh5", "reply", "released", 4800.0)]
+    assert live_final == sim_final
+    assert live_later == sorted(sim_later)

@@ -374,3 +374,24 @@ def test_a_database_where_nothing_can_be_written_says_what_must_be_writable() ->
         "cannot open SQLite database '/proc/raidsim-test.db': unable to open database file"
         " (hint: this user must be able to write the file and, beside it, its -wal and -shm"
         " files in /proc; or set RAIDSIM_DATABASE_URL to a file in a writable directory)")
+
+
+def test_spend_in_hour_lists_the_window_reservations_oldest_first(store: SqlStore) -> None:
+    """What paces replies held by the hourly cap: each reservation of (now - 3600, now]
+    with its time, so each leaves the window when it does; refunded ones are left out."""
+    from responder.policy.ledger import ReserveRequest
+
+    def reserve(message_id: str, sender: str, at: float) -> None:
+        request = ReserveRequest(message_id, sender, 160_000, at, sender_limit=None,
+                                 sender_window_s=86400.0)
+        assert store.reserve(request).value == "ok"
+
+    reserve("SMold", "+33600000001", NOW - 3600)  # just out of the window at NOW
+    reserve("SMb", "+33600000002", NOW - 600)
+    reserve("SMa", "+33600000003", NOW - 1800)
+    reserve("SMgone", "+33600000004", NOW - 60)
+    store.settle("SMgone", billed=False, now=NOW - 30)
+    assert store.spend_in_hour(NOW) == [(NOW - 1800, "SMa", 160_000),
+                                        (NOW - 600, "SMb", 160_000)]
+    assert sum(cost for _, _, cost in store.spend_in_hour(NOW)) \
+        == store.spent_in_hour_micros(NOW)

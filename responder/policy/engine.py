@@ -52,7 +52,7 @@ import re
 import unicodedata
 import zlib
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from itertools import chain
 
@@ -1560,14 +1560,17 @@ def record_refund(state: PolicyState, message_id: str, cost_micros: int, *,
         known.reply_ids = known.reply_ids[:index] + known.reply_ids[index + 1:]
 
 
-def seed_spend(state: PolicyState, *, total_micros: int, last_hour_micros: int,
-               now: float) -> None:
-    """Start pacing from a durable ledger's figures (a driver restarting). The last hour's
-    spend is counted as if it had all been spent ``now``: cautious, never over the cap."""
+def seed_spend(state: PolicyState, *, total_micros: int,
+               last_hour: Iterable[tuple[float, str, int]] = (), now: float) -> None:
+    """Pace from a durable ledger's figures: its total spend, and the reservations of the
+    last hour as (reserved_at, message_id, cost_micros). Each leaves the hourly window at
+    its own time, as in the ledger, so a reply held by the hourly cap is released when
+    the ledger has room, not an hour after the figures were read."""
     state.spent_micros = total_micros
-    state.recent_spend = RollingSpend()
-    if last_hour_micros:
-        state.recent_spend.add(now, "(restored)", last_hour_micros)
+    spend = state.recent_spend = RollingSpend()
+    for reserved_at, message_id, cost_micros in last_hour:
+        if now - spend.span < reserved_at <= now:
+            spend.add(reserved_at, message_id, cost_micros)
 
 
 def record_refusal(state: PolicyState, message: Message, status: ReserveStatus, *,

@@ -365,6 +365,18 @@ class SqlStore:
         )
         return int(row[0]) if row else 0
 
+    def spend_in_hour(self, now: float) -> list[tuple[float, str, int]]:
+        """The reservations that make up ``spent_in_hour_micros``, (reserved_at,
+        message_id, cost_micros), oldest first: when each leaves the hourly window is what
+        paces held replies. At most cap / reply cost rows under an hourly cap."""
+        rows = self._all(
+            "SELECT reserved_at, message_id, cost_micros FROM reservations"
+            " WHERE reserved_at > ? AND reserved_at <= ? AND cost_micros > 0"
+            " ORDER BY reserved_at, message_id",
+            (now - HOUR_S, now),
+        )
+        return [(float(row[0]), str(row[1]), int(row[2])) for row in rows]
+
     def caps(self) -> Caps:
         row = self._one("SELECT total_cap_micros, hour_cap_micros FROM spend")
         if row is None:
