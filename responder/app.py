@@ -607,7 +607,8 @@ async def twilio_status(request: Request, ctx: Context) -> Response:
     matched = await ctx.db.call(ctx.core.store.record_status, sid, status, error_code,
                                 now=ctx.clock(), reply_to=reply_to)
     event("status_callback", provider_sid=sid, status=status, error_code=error_code,
-          reply_to=reply_to, matched=matched)
+          reply_to=None if reply_to is None else redact_id(ctx.key, reply_to),
+          matched=matched)
     return Response(status_code=200)
 
 

@@ -1082,6 +1082,37 @@ async def test_a_status_callback_settles_a_generic_reply_with_the_longest_id(
         store.close()
 
 
+async def test_a_status_callback_log_line_pseudonymises_a_number_used_as_generic_id(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A generic webhook's id may be the sender's own number: the inbound line hid it, the
+    status callback line logged it whole (``reply_to: generic:+33698765432``)."""
+    settings = settings_for(tmp_path, RAIDSIM_PUBLIC_URL="https://sms.example.org")
+    caplog.set_level("INFO", logger="raidsim.responder")
+    provider = Provider()
+    number = "+33698765432"
+    body = json.dumps({"id": number, "from": number, "to": "+33644649021",
+                       "body": "Bonjour"}).encode()
+    async with running(settings, provider, Clock()) as client:
+        sent_webhook = await client.post(
+            "/webhooks/generic/sms", content=body,
+            headers={"X-Raidsim-Signature": generic_signature(settings.webhook_secret or "",
+                                                              body)})
+        assert sent_webhook.json()["decision"] == "reply"
+        assert await until(lambda: statuses(settings) == ["sent"])
+        sent = dict(httpx.QueryParams(provider.requests[0].content.decode()))
+        url = sent["StatusCallback"].removeprefix("https://sms.example.org")
+        callback = {"MessageSid": "SMout1", "MessageStatus": "delivered", "ErrorCode": ""}
+        answer = await client.post(url, data=callback,
+                                   headers=twilio_headers(sent["StatusCallback"], callback))
+        assert answer.status_code == 200, answer.text
+    lines = [r for r in caplog.records if r.getMessage() == "status_callback"]
+    assert lines, "no status_callback line"
+    for record in lines:
+        reply_to = record.fields["reply_to"]  # type: ignore[attr-defined]
+        assert reply_to.startswith("generic:p_") and number not in reply_to, reply_to
+    assert "98765432" not in caplog.text
+
+
 async def test_metrics_exposed(tmp_path: Path) -> None:
     """/metrics exposes decisions, spend, budget, outbox depth, latency and provider errors."""
     async with running(settings_for(tmp_path, RAIDSIM_BUDGET_EUR="10"), Provider(),
