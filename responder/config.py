@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from responder.logs import redact_url
 from responder.policy.config import PolicyConfig
 from responder.policy.errors import ConfigError, locate, parse_toml, read_utf8
 from responder.policy.ledger import Caps
@@ -254,10 +255,10 @@ def _validate(s: Settings) -> None:
             parts = urlsplit(url)
             parts.port  # noqa: B018 -- raises ValueError for a port out of range
         except ValueError as exc:
-            raise ConfigError(f"{_env_name(name)} is not a valid URL: {url!r} ({exc})",
+            raise ConfigError(f"{_env_name(name)} is not a valid URL: {redact_url(url)!r} ({exc})",
                               hint="write it as https://host or http://host:port") from exc
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(f"{_env_name(name)} must be an http(s) URL, got {url!r}")
+            raise ConfigError(f"{_env_name(name)} must be an http(s) URL, got {redact_url(url)!r}")
     if s.from_number is not None and not _E164.match(s.from_number):
         raise ConfigError(f"RAIDSIM_FROM_NUMBER must be an E.164 number, got {s.from_number!r}")
     if s.admin_token is not None and len(s.admin_token) < 16:
@@ -292,6 +293,6 @@ def _validate(s: Settings) -> None:
     scheme = urlsplit(s.database_url).scheme.lower()
     if scheme not in ("sqlite", "postgresql", "postgres"):
         raise ConfigError(
-            f"RAIDSIM_DATABASE_URL {s.database_url!r} is not supported",
+            f"RAIDSIM_DATABASE_URL {redact_url(s.database_url)!r} is not supported",
             hint="use sqlite:///raidsim.db or postgresql://user@host/db",
         )

@@ -51,6 +51,16 @@ def redact_id(key: bytes, message_id: str) -> str:
     return _NUMBER_IN_ID.sub(lambda match: pseudonymise(key, match.group()), message_id)
 
 
+# The password of a URL's user info: ``scheme://user:PASSWORD@host``.
+_URL_PASSWORD = re.compile(r"(//[^/@:\s]*):[^/@\s]*@")
+
+
+def redact_url(url: str) -> str:
+    """A URL for an error message or a log line: its password, if any, as ``***``
+    (``postgresql://app:***@db/raidsim``), whether or not the rest of it parses."""
+    return _URL_PASSWORD.sub(r"\1:***@", url)
+
+
 _TRACEBACK = "Traceback (most recent call last):"
 
 

@@ -100,3 +100,37 @@ def test_upgrade_and_status_on_postgresql(postgres_url: str) -> None:
     assert upgraded.returncode == 0, upgraded.stderr
     status = db("status", "--database-url", postgres_url)
     assert status.returncode == 0 and json.loads(status.stdout)["current"] is True
+
+
+def test_a_mistyped_url_is_named_without_its_password() -> None:
+    """The error printed the whole URL, password included, to stderr (and the journal)."""
+    url = "postgresq://app:S3cretPassw0rd@db.internal/raidsim"
+    result = db("status", "--database-url", url)
+    assert result.returncode == 2
+    assert "postgresq://app:***@db.internal/raidsim" in result.stderr
+    assert "S3cret" not in result.stderr + result.stdout
+
+
+def test_serve_names_a_mistyped_database_url_without_its_password() -> None:
+    from responder.config import load_settings
+    from responder.policy.errors import ConfigError
+
+    env = {"RAIDSIM_TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "RAIDSIM_TWILIO_AUTH_TOKEN": "t",
+           "RAIDSIM_DATABASE_URL": "mysql://root:hunter2@localhost/raidsim"}
+    with pytest.raises(ConfigError) as error:
+        load_settings(env)
+    assert "mysql://root:***@localhost/raidsim" in str(error.value)
+    assert "hunter2" not in str(error.value)
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("postgresql://app:pw@db/x", "postgresql://app:***@db/x"),
+    ("postgresql://app@db/x", "postgresql://app@db/x"),
+    ("https://u:p:q@h/path?a=b@c", "https://u:***@h/path?a=b@c"),
+    ("sqlite:///raidsim.db", "sqlite:///raidsim.db"),
+    ("not a url", "not a url"),
+])
+def test_redact_url(url: str, shown: str) -> None:
+    from responder.logs import redact_url
+
+    assert redact_url(url) == shown

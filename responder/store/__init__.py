@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from urllib.parse import unquote, urlsplit
 
+from responder.logs import redact_url
 from responder.store.base import (
     FAILED,
     PENDING,
@@ -43,10 +44,10 @@ def sqlite_path(url: str) -> str:
     """The file path in a ``sqlite:///`` URL (three slashes: relative, four: absolute)."""
     rest = url[len("sqlite://"):]
     if not rest.startswith("/"):
-        raise StoreError(f"bad SQLite URL {url!r}; write sqlite:///relative.db or sqlite:////abs.db")
+        raise StoreError(f"bad SQLite URL {redact_url(url)!r}; write sqlite:///relative.db or sqlite:////abs.db")
     path = unquote(rest[1:])
     if not path:
-        raise StoreError(f"bad SQLite URL {url!r}: no file name")
+        raise StoreError(f"bad SQLite URL {redact_url(url)!r}: no file name")
     return path
 
 
@@ -62,5 +63,5 @@ def open_store(url: str) -> SqlStore:
 
         return PostgresStore(url)
     raise StoreError(
-        f"unsupported database URL {url!r}; use sqlite:///FILE.db or postgresql://..."
+        f"unsupported database URL {redact_url(url)!r}; use sqlite:///FILE.db or postgresql://..."
     )
