@@ -356,6 +356,29 @@ def test_retention_leaves_no_erased_body_in_the_sqlite_file(
     assert [k for k in range(40) if f"erase-me-{k:02d}".encode() in data] == list(range(20, 40))
 
 
+def test_retention_leaves_no_erased_body_in_the_sqlite_wal(tmp_path: Path) -> None:
+    """The write-ahead log kept the frames written before the erasure: 666 erased bodies
+    were still readable in ``raidsim.db-wal`` 30 s after a purge, with the service running
+    (it is emptied only when the last connection closes). The purge now empties it."""
+    path = tmp_path / "retention.db"
+    store = open_store(f"sqlite:///{path}")
+    try:
+        store.migrate(now=NOW)
+        store.checkpoint()
+        for k in range(40):  # written to the log, not yet copied into the database
+            store.insert_inbound(Inbound(f"SM{k}", f"+336000000{k:02d}", "+33644649021",
+                                         f"erase-me-{k:02d} " * 4, NOW - 100 + k))
+        wal = Path(f"{path}-wal")
+        assert b"erase-me-00" in wal.read_bytes()
+        assert store.purge_bodies(NOW - 80) == 20
+        # while the store is still open, as in a running service
+        data = path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+        assert [k for k in range(40) if f"erase-me-{k:02d}".encode() in data] \
+            == list(range(20, 40))
+    finally:
+        store.close()
+
+
 def test_bad_urls() -> None:
     """Unsupported or malformed database URLs fail with a clear error."""
     with pytest.raises(StoreError, match="unsupported"):

@@ -64,6 +64,17 @@ class SqliteStore(SqlStore):
                                                  check_same_thread=False)
         self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
+    def purge_bodies(self, before: float) -> int:
+        """Retention, and then the write-ahead log emptied: the frames written before the
+        erasure still hold the bodies, readable in the ``-wal`` file until traffic happens
+        to overwrite them. A TRUNCATE checkpoint copies the erasure into the database file
+        (where ``secure_delete`` overwrites the old cells) and empties the log; if a reader
+        in another process keeps it from finishing, the next purge tries again."""
+        erased = super().purge_bodies(before)
+        if erased and self.path != ":memory:":
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        return erased
+
     def _has_migrations_table(self) -> bool:
         row = self._one(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
