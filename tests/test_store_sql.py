@@ -418,3 +418,27 @@ def test_spend_in_hour_lists_the_window_reservations_oldest_first(store: SqlStor
                                         (NOW - 600, "SMb", 160_000)]
     assert sum(cost for _, _, cost in store.spend_in_hour(NOW)) \
         == store.spent_in_hour_micros(NOW)
+
+
+def test_a_new_sqlite_database_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    """It holds raw numbers and bodies: it was created 0644 (world-readable under the usual
+    umask), and its -wal and -shm files with it. An existing file keeps its mode."""
+    import os
+    import stat
+
+    old_umask = os.umask(0o022)
+    try:
+        path = tmp_path / "private.db"
+        store = open_store(f"sqlite:///{path}")
+        store.migrate(now=NOW)
+        store.insert_inbound(inbound("SM1"))
+        files = [path, Path(f"{path}-wal"), Path(f"{path}-shm")]
+        modes = {f.name: stat.S_IMODE(f.stat().st_mode) for f in files}
+        store.close()
+        assert modes == {f.name: 0o600 for f in files}
+        shared = tmp_path / "shared.db"
+        shared.touch(mode=0o640)
+        open_store(f"sqlite:///{shared}").close()
+        assert stat.S_IMODE(shared.stat().st_mode) == 0o640
+    finally:
+        os.umask(old_umask)

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from responder.store.base import SqlStore, StoreError
+
+
+def _create_private(path: Path) -> None:
+    """Create a new database file readable by its owner only (0600): it holds raw phone
+    numbers and message bodies, and SQLite gives its ``-wal`` and ``-shm`` files the
+    database file's permissions. An existing file keeps the ones its operator set."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError:  # SQLite's own open reports it, with the hint below
+        pass
 
 
 class SqliteStore(SqlStore):
@@ -27,6 +40,8 @@ class SqliteStore(SqlStore):
         parent = None if path == ":memory:" else Path(path).expanduser().resolve().parent
         if parent is not None and not parent.is_dir():
             raise StoreError(f"cannot create SQLite database {path!r}: {parent} does not exist")
+        if parent is not None:
+            _create_private(Path(path).expanduser())
         try:
             self._conn = sqlite3.connect(
                 path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000
