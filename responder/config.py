@@ -24,6 +24,8 @@ from responder.policy.money import MoneyError, to_micros
 
 _SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+# What an HTTP header carries as a bearer token, unchanged: visible ASCII, no space.
+_HEADER_TOKEN = re.compile(r"[!-~]+")
 
 
 @dataclass(frozen=True)
@@ -263,6 +265,13 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"RAIDSIM_FROM_NUMBER must be an E.164 number, got {s.from_number!r}")
     if s.admin_token is not None and len(s.admin_token) < 16:
         raise ConfigError("RAIDSIM_ADMIN_TOKEN must be at least 16 characters")
+    if s.admin_token is not None and not _HEADER_TOKEN.fullmatch(s.admin_token):
+        # an Authorization header cannot carry it: accepted here, it locked the operator
+        # out of the admin API (401 on every call), in the middle of a raid
+        raise ConfigError("RAIDSIM_ADMIN_TOKEN must be printable ASCII without spaces: an "
+                          "HTTP header (Authorization: Bearer ...) carries it",
+                          hint="generate one with: python -c 'import secrets; "
+                          "print(secrets.token_urlsafe(32))'")
     if s.webhook_secret is not None and len(s.webhook_secret) < 16:
         raise ConfigError("RAIDSIM_WEBHOOK_SECRET must be at least 16 characters")
     if s.pseudonym_key is not None and len(s.pseudonym_key) < 16:

@@ -1036,3 +1036,18 @@ def test_redact_id_keeps_provider_ids_and_pseudonymises_numbers_standing_alone()
     for raw, number in (("33612349999", "33612349999"), ("é33612349999", "33612349999"),
                         ("generic:+33612349999", "+33612349999")):
         assert redact_id(key, raw) == raw.replace(number, pseudonymise(key, number))
+
+
+@pytest.mark.parametrize("token", ["mot-de-passe-été-2026-long", "sixteen chars ok here",
+                                   "tab\tinside-the-token-0123"])
+def test_an_admin_token_no_header_can_carry_is_refused_at_start(token: str) -> None:
+    """A non-ASCII token was accepted at start and then matched no Authorization header
+    (Starlette reads headers as latin-1, httpx refuses to send it): the operator was locked
+    out of the admin API. A space is trimmed or splits the header the same way."""
+    from responder.config import load_settings
+    from responder.policy.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="printable ASCII without spaces") as error:
+        load_settings(base_env(RAIDSIM_ADMIN_TOKEN=token))
+    assert error.value.hint and "secrets.token_urlsafe" in error.value.hint
+    assert load_settings(base_env(RAIDSIM_ADMIN_TOKEN="A-b_c.d~e!0123456789")).admin_token
