@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import functools
 import gc
+import hmac
 import json
 import logging
 import random
@@ -665,6 +666,16 @@ def budget_snapshot(ctx: Context) -> dict[str, Any]:
 
 
 async def metrics_endpoint(request: Request, ctx: Context) -> Response:
+    token = ctx.settings.metrics_token
+    if token is not None:
+        # Raid mode, the money left and the count per rule tell a raid when to send and
+        # which variant of its text gets through: with a token, only the scraper reads them.
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+                given.strip().encode("utf-8", "replace"), token.encode("ascii")):
+            return Response("metrics need Authorization: Bearer $RAIDSIM_METRICS_TOKEN\n",
+                            status_code=401, media_type="text/plain",
+                            headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
     snap = await ctx.db.call(budget_snapshot, ctx)
     m = ctx.metrics
     m.spend.set(float(Decimal(snap["spent_eur"])))

@@ -39,6 +39,7 @@ class Settings:
     budget_eur: Decimal | None = None
     budget_hour_eur: Decimal | None = None
     admin_token: str | None = None
+    metrics_token: str | None = None
     policy_file: str | None = None
     from_number: str | None = None
     status_callback: bool = True
@@ -263,15 +264,17 @@ def _validate(s: Settings) -> None:
             raise ConfigError(f"{_env_name(name)} must be an http(s) URL, got {redact_url(url)!r}")
     if s.from_number is not None and not _E164.match(s.from_number):
         raise ConfigError(f"RAIDSIM_FROM_NUMBER must be an E.164 number, got {s.from_number!r}")
-    if s.admin_token is not None and len(s.admin_token) < 16:
-        raise ConfigError("RAIDSIM_ADMIN_TOKEN must be at least 16 characters")
-    if s.admin_token is not None and not _HEADER_TOKEN.fullmatch(s.admin_token):
-        # an Authorization header cannot carry it: accepted here, it locked the operator
-        # out of the admin API (401 on every call), in the middle of a raid
-        raise ConfigError("RAIDSIM_ADMIN_TOKEN must be printable ASCII without spaces: an "
-                          "HTTP header (Authorization: Bearer ...) carries it",
-                          hint="generate one with: python -c 'import secrets; "
-                          "print(secrets.token_urlsafe(32))'")
+    for name in ("admin_token", "metrics_token"):
+        token = getattr(s, name)
+        if token is not None and len(token) < 16:
+            raise ConfigError(f"{_env_name(name)} must be at least 16 characters")
+        if token is not None and not _HEADER_TOKEN.fullmatch(token):
+            # an Authorization header cannot carry it: accepted here, it locked the
+            # operator out (401 on every call), in the middle of a raid
+            raise ConfigError(f"{_env_name(name)} must be printable ASCII without spaces: "
+                              "an HTTP header (Authorization: Bearer ...) carries it",
+                              hint="generate one with: python -c 'import secrets; "
+                              "print(secrets.token_urlsafe(32))'")
     if s.webhook_secret is not None and len(s.webhook_secret) < 16:
         raise ConfigError("RAIDSIM_WEBHOOK_SECRET must be at least 16 characters")
     if s.pseudonym_key is not None and len(s.pseudonym_key) < 16:

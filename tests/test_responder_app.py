@@ -1113,6 +1113,24 @@ async def test_a_status_callback_log_line_pseudonymises_a_number_used_as_generic
     assert "98765432" not in caplog.text
 
 
+async def test_metrics_with_a_token_need_it(tmp_path: Path) -> None:
+    """RAIDSIM_METRICS_TOKEN: /metrics answers 401 without the bearer token, 200 with it."""
+    token = "scrape-token-0123456789"
+    async with running(settings_for(tmp_path, RAIDSIM_METRICS_TOKEN=token), Provider(),
+                       Clock()) as client:
+        await post_sms(client, "SM1", "+33600000001")
+        for headers in ({}, {"Authorization": "Bearer wrong-token-0123456789"},
+                        {"Authorization": f"Basic {token}"}):
+            refused = await client.get("/metrics", headers=headers)
+            assert refused.status_code == 401, headers
+            assert refused.headers["www-authenticate"].startswith("Bearer")
+            assert "raidsim_" not in refused.text
+        allowed = await client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+        assert allowed.status_code == 200
+        assert "raidsim_inbound_messages_total" in allowed.text
+        assert (await client.get("/healthz")).status_code == 200  # probes need no token
+
+
 async def test_metrics_exposed(tmp_path: Path) -> None:
     """/metrics exposes decisions, spend, budget, outbox depth, latency and provider errors."""
     async with running(settings_for(tmp_path, RAIDSIM_BUDGET_EUR="10"), Provider(),

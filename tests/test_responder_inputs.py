@@ -1051,3 +1051,46 @@ def test_an_admin_token_no_header_can_carry_is_refused_at_start(token: str) -> N
         load_settings(base_env(RAIDSIM_ADMIN_TOKEN=token))
     assert error.value.hint and "secrets.token_urlsafe" in error.value.hint
     assert load_settings(base_env(RAIDSIM_ADMIN_TOKEN="A-b_c.d~e!0123456789")).admin_token
+
+
+@pytest.mark.parametrize(("host", "token", "warned"), [
+    ("0.0.0.0", None, True), ("0.0.0.0", "m" * 20, False), ("127.0.0.1", None, False),
+])
+def test_serve_warns_when_metrics_are_public(tmp_path: Path, host: str, token: str | None,
+                                             warned: bool) -> None:
+    """/metrics shows raid mode, the money left and which rule caught each text: read from
+    the internet, it tells a raid when to send and which variant gets through."""
+    with socket.socket() as busy:  # a busy port: serve stops right after its checks
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        extra = {"RAIDSIM_METRICS_TOKEN": token} if token else {}
+        env = base_env(RAIDSIM_DATABASE_URL=f"sqlite:///{tmp_path / 'w.db'}", **extra)
+        done = subprocess.run([sys.executable, "-m", "raidsim", "serve", "--host", host,
+                               "--port", str(port)], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=60)
+    assert ("warning: /metrics is readable by anyone" in done.stderr) is warned, done.stderr
+    if warned:
+        assert "RAIDSIM_METRICS_TOKEN" in done.stderr
+
+
+@pytest.mark.parametrize("name", ["RAIDSIM_ADMIN_TOKEN", "RAIDSIM_METRICS_TOKEN"])
+def test_bearer_tokens_are_checked_alike(name: str) -> None:
+    from responder.config import load_settings
+    from responder.policy.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=f"{name} must be at least 16 characters"):
+        load_settings(base_env(**{name: "short"}))
+    with pytest.raises(ConfigError, match=f"{name} must be printable ASCII"):
+        load_settings(base_env(**{name: "é" * 20}))
+
+
+@pytest.mark.parametrize(("host", "loopback"), [
+    ("127.0.0.1", True), ("127.0.0.2", True), ("localhost", True), ("::1", True),
+    ("[::1]", True), ("0.0.0.0", False), ("::", False), ("192.168.1.10", False),
+    ("sms.example.org", False),
+])
+def test_which_bind_addresses_are_loopback(host: str, loopback: bool) -> None:
+    from raidsim.commands.serve import _loopback
+
+    assert _loopback(host) is loopback

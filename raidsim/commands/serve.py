@@ -101,6 +101,12 @@ def run(args: argparse.Namespace) -> int:
               "on its write lock, and a worker waiting for it answers nothing meanwhile "
               "(health checks included, up to the 10 s busy timeout); for several workers "
               "use PostgreSQL (RAIDSIM_DATABASE_URL=postgresql://...)", file=sys.stderr)
+    if settings.metrics_token is None and not _loopback(args.host):
+        print(f"raidsim serve: warning: /metrics is readable by anyone who reaches "
+              f"{args.host}:{args.port}, and it shows a raid when raid mode ends, the money "
+              "left and which rule caught each text; set RAIDSIM_METRICS_TOKEN (Prometheus: "
+              "authorization: credentials), or keep /metrics off the public route at your "
+              "proxy", file=sys.stderr)
     problem = _bind_problem(args.host, args.port)
     if problem is not None:
         print(f"raidsim serve: error: cannot listen on {args.host}:{args.port}: {problem}",
@@ -327,6 +333,19 @@ def _read_start_error(path: str) -> str | None:
             return file.readline().strip() or None
     except OSError:
         return None
+def _loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address (or localhost): reachable from this machine
+    only."""
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def _bind_problem(host: str, port: int) -> str | None:
     """Why uvicorn could not listen on host:port (port in use, no such address), or None.
 
