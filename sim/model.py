@@ -191,6 +191,7 @@ class RaidModel:
         progress = self.progress
         peek = env.peek
         drop = Action.DROP
+        deadline_of = next_deadline
         count = 0
         now = env.now
         for rec in records:
@@ -203,6 +204,12 @@ class RaidModel:
             if t > env.now and not early:
                 yield timeout(t - env.now)
             now = t if early else env.now
+            due = None if early else deadline_of(state)
+            if due is not None and due <= now:
+                # Held replies due at this very time go first, as in the live driver
+                # (``responder.app.advance_policy_clock``): the timer, woken at the same
+                # time, may come after this arrival in SimPy's queue.
+                self._release_due(now)
             label = rec.label
             inbound(rec.sender, label, now)
             msg = Message(rec.message_id, rec.sender, rec.to, rec.body, now)
@@ -274,12 +281,15 @@ class RaidModel:
                 self._kick = env.event()
                 yield env.timeout(deadline - env.now) | self._kick
                 continue
-            now = env.now
-            for item in release(self.state, self.ledger, now=now):
-                label = self.labels.get(item.message.message_id)
-                if item.decision.action is not Action.DEFER:
-                    self.labels.pop(item.message.message_id, None)
-                self._apply(item.message, label, item.decision, now)
+            self._release_due(env.now)
+
+    def _release_due(self, now: float) -> None:
+        """Decide again the held replies due at or before ``now``."""
+        for item in release(self.state, self.ledger, now=now):
+            label = self.labels.get(item.message.message_id)
+            if item.decision.action is not Action.DEFER:
+                self.labels.pop(item.message.message_id, None)
+            self._apply(item.message, label, item.decision, now)
 
     # ------------------------------------------------------------------ provider
 

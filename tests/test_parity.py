@@ -28,6 +28,7 @@ from responder_support import ACCOUNT_SID, base_env, twilio_headers
 
 from responder.app import advance_policy_clock, create_app
 from responder.config import load_settings
+from responder.policy import PolicyConfig
 from sim.model import RaidModel
 from sim.provider import ProviderModel
 from sim.scenario import load_scenario
@@ -59,10 +60,10 @@ def window_trace(path: Path) -> list[TraceRecord]:
     return list(read_trace(path))
 
 
-def simulated(records: list[TraceRecord]) -> tuple[dict[str, tuple[str, str]],
-                                                   Counter[tuple[str, str, str]]]:
+def simulated(records: list[TraceRecord], policy: PolicyConfig | None = None
+              ) -> tuple[dict[str, tuple[str, str]], Counter[tuple[str, str, str]]]:
     """Final decision per message id, and every decision after the first."""
-    policy = load_scenario(SCENARIO).policy
+    policy = policy or load_scenario(SCENARIO).policy
     outcome = RaidModel(policy, provider=RELIABLE, record_decisions=True).run(records)
     assert outcome.decisions is not None
     final: dict[str, tuple[str, str]] = {}
@@ -89,12 +90,14 @@ def accept_all(request: httpx.Request) -> httpx.Response:
                                      "num_segments": "1", "price": None})
 
 
-async def served_live(records: list[TraceRecord], tmp_path: Path) -> Path:
-    """Replay ``records`` through the live responder; returns its SQLite file."""
+async def served_live(records: list[TraceRecord], tmp_path: Path,
+                      policy: PolicyConfig | None = None) -> Path:
+    """Replay ``records`` through the live responder (the reference scenario's policy
+    unless ``policy``); returns its SQLite file."""
     database = tmp_path / "parity.db"
     settings = load_settings(base_env(RAIDSIM_DATABASE_URL=f"sqlite:///{database}",
                                       RAIDSIM_LOG_LEVEL="WARNING"))
-    settings = replace(settings, policy=load_scenario(SCENARIO).policy)
+    settings = replace(settings, policy=policy or load_scenario(SCENARIO).policy)
     clock = Clock(records[0].t)
     app = create_app(settings, clock=clock, transport=httpx.MockTransport(accept_all),
                      rng=random.Random(7))
@@ -205,7 +208,6 @@ async def test_hourly_cap_releases_alike_live_with_the_policy_clock_ticking(
     to count the whole last hour's spend as spent at that second, so each held reply
     waited a further hour (3,599 s instead of 1,800 s) and a later sender was answered at
     once, ahead of those waiting (SMh4 below)."""
-    from responder.policy import PolicyConfig
     from responder.store import Inbound
 
     policy = PolicyConfig.from_mapping(HOURLY)
@@ -263,3 +265,24 @@ async def test_hourly_cap_releases_alike_live_with_the_policy_clock_ticking(
                                  ("SMh5", "reply", "released", 4800.0)]
     assert live_final == sim_final
     assert live_later == sorted(sim_later)
+
+
+async def test_a_message_at_a_hold_deadline_comes_after_the_release_in_both(
+        tmp_path: Path) -> None:
+    """A message whose time is exactly a held reply's deadline: the live driver releases
+    the replies due at or before a message's time first (``advance_policy_clock``). The
+    simulator decided the message first when its arrival was queued before the timer's
+    wake-up at the same time, so the two disagreed on traces with whole-second times
+    (here: `already_held` in the simulator, `sender_limit` live)."""
+    policy = PolicyConfig.from_mapping({"surge": {"floor_new_senders": 5}})
+    records = [TraceRecord(float(10 + i), f"+336120000{i:02d}", "+33644649021",
+                           f"Bonjour, ici la personne numero {i}", "legit", f"SMh{i:02d}")
+               for i in range(12)]
+    records.append(TraceRecord(1800.0, "+33612000005", "+33644649021", "Vous etes qui ?",
+                               "legit", "SMagain"))
+    sim_final, sim_later = simulated(records, policy)
+    assert ("SMh05", "reply", "released") in sim_later  # held, released at t = 1800
+    assert sim_final["SMagain"] == ("drop", "sender_limit")
+    live_final, live_later = live_decisions(await served_live(records, tmp_path, policy))
+    assert live_final == sim_final
+    assert live_later == sim_later
