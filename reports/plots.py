@@ -431,5 +431,12 @@ PLOTS: tuple[tuple[str, str, Callable[[Mapping[str, Any]], bytes]], ...] = (
 
 
 def render_all(results: Mapping[str, Any]) -> list[tuple[str, str, bytes]]:
-    """``[(file_name, caption, png_bytes), ...]`` for every plot, in report order."""
-    return [(name, caption, render(results)) for name, caption, render in PLOTS]
+    """``[(file_name, caption, png_bytes), ...]`` for every plot, in report order.
+
+    Drawn under matplotlib's own defaults, whatever a ``matplotlibrc`` in the working
+    directory, ``$MATPLOTLIBRC`` or the user's configuration says: the same results give
+    the same bytes wherever the report is made (with the same matplotlib)."""
+    from matplotlib import style
+
+    with style.context("default"):
+        return [(name, caption, render(results)) for name, caption, render in PLOTS]

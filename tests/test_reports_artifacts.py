@@ -333,3 +333,25 @@ def test_summary_markdown_escapes_what_a_user_wrote() -> None:
     # raidsim's own notes quote commands in backticks: those stay code
     assert md_text("`simulate --policy FILE` & more", keep_code=True) == (
         "`simulate --policy FILE` &amp; more")
+
+
+def test_plots_ignore_a_matplotlibrc_in_the_working_directory(tmp_path, rendered):
+    """matplotlib reads ./matplotlibrc (and $MATPLOTLIBRC, the user's config) at import:
+    a report made from a folder holding one drew thicker lines in larger type, so the
+    same results gave other bytes depending on where the command ran."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "matplotlibrc").write_text("font.size: 14\nlines.linewidth: 3\n"
+                                           "axes.facecolor: black\n", encoding="utf-8")
+    out = tmp_path / "out"
+    code = ("import sys; from reports import write_report; from reports.results import load; "
+            "write_report(load(sys.argv[1]), sys.argv[2], environ={})")
+    root = Path(__file__).resolve().parent.parent
+    subprocess.run([sys.executable, "-c", code, str(FIXTURES / "results_default.json"),
+                    str(out)], cwd=tmp_path, check=True, timeout=300,
+                   env={**os.environ, "PYTHONPATH": str(root)})
+    for name in ["inbound.png", "spend.png", "latency.png", "decisions.png", "senders.png",
+                 "report.html"]:
+        assert (out / name).read_bytes() == (rendered / name).read_bytes(), name
