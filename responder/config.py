@@ -91,8 +91,7 @@ def _env_name(name: str) -> str:
 # `raidsim load`'s Locust workers, the test suite and the HTML report's browser check, and
 # the file where `raidsim serve --workers N`'s workers report a failed start
 _OTHER_ENV = ("RAIDSIM_CONFIG", "RAIDSIM_SERVE_START_ERROR_FILE", "RAIDSIM_SERVE_SUPERVISOR_PID")
-_OTHER_ENV_PREFIXES = ("RAIDSIM_LOAD_", "RAIDSIM_TEST_", "RAIDSIM_CHROMIUM",
-                       "RAIDSIM_SCREENSHOT_DIR")
+_OTHER_ENV_PREFIXES = ("RAIDSIM_LOAD_", "RAIDSIM_TEST_")
 
 
 def unknown_env(env: Mapping[str, str]) -> list[str]:

@@ -31,13 +31,13 @@ LAPTOP = (1366, 768)
 
 
 def _chromium() -> str:
-    candidates = [os.environ.get("RAIDSIM_CHROMIUM"), "chromium", "chromium-browser",
+    candidates = [os.environ.get("RAIDSIM_TEST_CHROMIUM"), "chromium", "chromium-browser",
                   "google-chrome"]
     for candidate in candidates:
         found = shutil.which(candidate) if candidate else None
         if found:
             return found
-    message = "headless Chromium not found (apt-get install chromium, or set RAIDSIM_CHROMIUM)"
+    message = "headless Chromium not found (apt-get install chromium, or set RAIDSIM_TEST_CHROMIUM)"
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(message + "; CI must render the HTML report")
     pytest.skip(message)
@@ -210,7 +210,7 @@ def test_report_html_renders_in_headless_chromium_without_console_errors(tmp_pat
     assert "spend_eur <= €1.00" in facts["text"]
     screenshot = out / "report-screenshot.png"
     screenshot.write_bytes(png)
-    keep = os.environ.get("RAIDSIM_SCREENSHOT_DIR")
+    keep = os.environ.get("RAIDSIM_TEST_SCREENSHOT_DIR")
     if keep:
         Path(keep).mkdir(parents=True, exist_ok=True)
         shutil.copy(screenshot, Path(keep) / "report-screenshot.png")

@@ -20,9 +20,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         ),
     )
     actions = parser.add_subparsers(dest="db_command", metavar="ACTION")
-    for name, text in (("upgrade", "apply pending migrations"),
-                       ("status", "print the schema version as JSON; exit 1 if not current")):
-        action = actions.add_parser(name, help=text, description=text)
+    for name, text, codes in (
+            ("upgrade", "apply pending migrations",
+             "exit codes: 0 done, 2 no usable database (a bad URL, a server that refuses), "
+             "3 internal error (a bug; its traceback is printed)"),
+            ("status", "print the schema version as JSON; exit 1 if not current",
+             "exit codes: 0 current, 1 migrations pending (run raidsim db upgrade), 2 no "
+             "database there or none reachable, 3 internal error (a bug; its traceback is "
+             "printed)")):
+        action = actions.add_parser(name, help=text, description=text, epilog=codes)
         action.add_argument("--database-url", default=None, help="database URL")
         action.set_defaults(func=run)
     def no_action(args: argparse.Namespace) -> int:

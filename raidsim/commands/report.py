@@ -30,7 +30,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "Thresholds: METRIC OP NUMBER, e.g. 'spend_eur<=600', 'reply_latency_s.p95<30', "
             "'legit_coverage>=0.99'; OP is <=, <, >=, > or ==. A missing metric fails. "
             "Exit codes: 0 all pass, 1 a threshold fails (compare: NEW breaks a threshold "
-            "BASE met), 2 usage or input error."
+            "BASE met), 2 usage or input error, 3 internal error (a bug; its traceback is "
+            "printed)."
         ),
     )
     parser.add_argument("inputs", nargs="+", metavar="RESULTS.json",
