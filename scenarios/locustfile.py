@@ -12,9 +12,15 @@ Configuration comes from the environment that ``raidsim load`` sets:
 ``RAIDSIM_LOAD_SPEED``  time compression: a message at trace time ``t`` is sent
                         ``(t - t_first) / speed`` seconds after the start
 ``RAIDSIM_LOAD_DURATION`` stop sending after this many wall seconds
+``RAIDSIM_LOAD_ORDERED``  ``1`` (default): each webhook is posted once the one before it
+                        has been answered, so the responder decides them in trace order;
+                        ``0``: up to one per user in flight, in any order
 
-Every user takes the next message from one shared queue and waits until its due time,
-so the send order is the trace order whatever the number of users.
+Every user takes the next message from one shared queue and waits until its due time.
+Two messages due at the same moment (a trace's equal ``t``, or a few milliseconds apart
+under ``--speed``) would otherwise race over separate connections, and the responder
+would decide them in whichever order they arrived: under a budget cap, other senders
+would get the replies than in ``raidsim simulate`` on the same trace.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import gevent
+import gevent.event
 from locust import FastHttpUser, events, task
 from locust.exception import StopUser
 
@@ -43,9 +50,12 @@ class Plan:
         self.speed = float(os.environ.get("RAIDSIM_LOAD_SPEED", "1"))
         self.duration = float(os.environ.get("RAIDSIM_LOAD_DURATION", "inf"))
         self.token = os.environ.get("RAIDSIM_LOAD_TOKEN", "")
+        self.ordered = os.environ.get("RAIDSIM_LOAD_ORDERED", "1") != "0"
         self.in_flight = 0
         self.out: Any = None
         self.finished = False
+        # in trace order: the answer to the message taken last, which the next one waits for
+        self.previous_answered: gevent.event.Event | None = None
 
     def load(self) -> None:
         with open(os.environ["RAIDSIM_LOAD_PLAN"], encoding="utf-8") as handle:
@@ -93,10 +103,16 @@ class TwilioWebhook(FastHttpUser):
             self._finish()
         message = PLAN.queue.popleft()
         PLAN.in_flight += 1
+        before, answered = PLAN.previous_answered, gevent.event.Event()
+        if PLAN.ordered:
+            PLAN.previous_answered = answered
         try:
-            wait = PLAN.due(message) - time.time()
+            due = PLAN.due(message)
+            wait = due - time.time()
             if wait > 0:
                 gevent.sleep(wait)  # pacing to the trace's (compressed) clock
+            if before is not None:
+                before.wait()  # the previous message has been decided
             form = {
                 "MessageSid": message["id"], "SmsSid": message["id"],
                 "SmsMessageSid": message["id"], "From": message["from"],
@@ -121,8 +137,10 @@ class TwilioWebhook(FastHttpUser):
             PLAN.record({"id": message["id"], "from": message["from"],
                          "label": message.get("label"), "t": message["t"],
                          "sent_at": sent_at, "latency_s": time.time() - sent_at,
+                         "lag_s": max(0.0, sent_at - due),
                          "status": status, "decision": decision})
         finally:
+            answered.set()
             PLAN.in_flight -= 1
         if not PLAN.queue:
             self._finish()

@@ -374,6 +374,43 @@ def _trace(path: Path, count: int, prefix: str = "SM") -> Path:
     return path
 
 
+def test_messages_due_at_once_are_decided_in_trace_order(tmp_path: Path) -> None:
+    """Ten first contacts at the same trace time under a cap of three replies: the first
+    three lines are the genuine senders. Posted concurrently, the webhooks raced and the
+    responder answered whichever arrived first (raiders, in three runs of three:
+    legit_coverage 0.0 where simulate says 1.0). Each webhook now waits for the one before
+    it to be answered; --unordered keeps the race, and the results say which it was."""
+    trace = tmp_path / "same_t.jsonl"
+    trace.write_text("".join(json.dumps({
+        "t": 10.0, "from": f"+336110000{i:02d}", "to": "+33644649021",
+        "body": f"Bonjour, c'est la personne {i}", "label": "legit" if i < 3 else "raid",
+        "id": f"SMs{i:02d}"}) + "\n" for i in range(10)), encoding="utf-8")
+    simulated = subprocess.run(
+        [sys.executable, "-m", "raidsim", "simulate", "--trace", str(trace), "--quiet",
+         "--json", "-"], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env=base_env(RAIDSIM_BUDGET_EUR="0.48"))
+    assert simulated.returncode == 0, simulated.stderr
+    assert json.loads(simulated.stdout)["replies"]["legit"] == 3
+    env = base_env()
+    with fake_provider(tmp_path, env) as provider:
+        served_env = dict(env, RAIDSIM_TWILIO_API_BASE=provider, RAIDSIM_BUDGET_EUR="0.48",
+                          RAIDSIM_DATABASE_URL=f"sqlite:///{tmp_path / 'order.db'}")
+        with serve(served_env, tmp_path) as served:
+            out = tmp_path / "live.json"
+            done = subprocess.run(
+                [sys.executable, "-m", "raidsim", "load", "--trace", str(trace),
+                 "--speed", "10", "--users", "10", "--settle", "3s", "--target", served.url,
+                 "--provider", provider, "--auth-token", AUTH_TOKEN, "--json", str(out)],
+                cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode in (0, 1), done.stderr
+    results = json.loads(out.read_text())
+    assert results["live"]["ordered"] is True
+    assert results["replies"] == {**results["replies"], "legit": 3, "raid": 0}
+    assert results["legit_coverage"] == 1.0
+    lag = results["live"]["send_lag_s"]
+    assert lag["max"] is not None and lag["max"] >= 0 and set(lag) == {"p50", "p95", "max"}
+
+
 def test_a_replay_of_messages_the_responder_already_had_is_an_error_not_a_pass(
         tmp_path: Path) -> None:
     """A trace replayed against the database of an earlier run: every webhook was a

@@ -202,9 +202,10 @@ def test_every_load_key_is_documented() -> None:
     metrics = _metrics_delta(parse_metrics(metrics_text), {})
     # the live section as raidsim load's _run builds it (its keys are checked below)
     live = {"target": "http://127.0.0.1:8000", "provider": "http://127.0.0.1:8099",
-            "speed": 60.0, "users": 2, "planned": 3, "sent": 3,
+            "speed": 60.0, "users": 2, "ordered": True, "planned": 3, "sent": 3,
             "http_status": {"200": 2, "400": 1},
             "webhook_latency_s": {"p50": 0.01, "p95": 0.02, "p99": 0.02},
+            "send_lag_s": {"p50": 0.0, "p95": 0.004, "max": 0.004},
             "bill": bill, "responder": metrics,
             "admin_budget": {"spent_eur": "0.48", "total_eur": "100"}, "aborted": [],
             "unsettled_replies": 2}
@@ -263,9 +264,9 @@ def test_the_documented_live_section_is_the_one_load_writes() -> None:
                 live = node.values[names.index("live")]
                 assert isinstance(live, ast.Dict)
                 keys = {k.value for k in live.keys if isinstance(k, ast.Constant)}
-    assert keys == {"target", "provider", "speed", "users", "planned", "sent", "http_status",
-                    "webhook_latency_s", "bill", "responder", "admin_budget", "aborted",
-                    "unsettled_replies"}
+    assert keys == {"target", "provider", "speed", "users", "ordered", "planned", "sent",
+                    "http_status", "webhook_latency_s", "send_lag_s", "bill", "responder",
+                    "admin_budget", "aborted", "unsettled_replies"}
     known = documented()
     assert sorted(k for k in keys if not any(p.startswith(f"live.{k}") for p in known)) == []
 

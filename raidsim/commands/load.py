@@ -36,6 +36,8 @@ POLL_S = 0.25
 # (an outage closing its port) before the run is given up as unscorable
 BILL_WAIT_S = 30.0
 MAX_WALL_S = 30 * 86400  # a plan that would take longer is a --speed typo
+# a webhook sent this much later than its due time (p95) skews the responder's view of time
+LAG_WARN_S = 1.0
 RELEASE_POLL_S = 1.0  # how often /metrics is read while Locust sends (releases' times)
 EXIT_SIGTERM = 128 + signal.SIGTERM  # 143, as `raidsim serve` after a SIGTERM
 STOP_GRACE_S = 10.0  # how long Locust has to stop on SIGTERM before it is killed
@@ -102,7 +104,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--duration", default=None, metavar="DURATION",
                         help="stop sending after this much wall time, e.g. 5m")
     parser.add_argument("--users", type=int, default=20,
-                        help="concurrent Locust users (default 20)")
+                        help="Locust users (default 20): in trace order, each is ready with "
+                        "the next webhooks while one is answered; with --unordered, up to "
+                        "this many in flight")
+    parser.add_argument("--unordered", action="store_true",
+                        help="post webhooks concurrently, up to --users in flight, instead of "
+                        "each once the one before it is answered: more load on the responder, "
+                        "but messages due at once are decided in whichever order they arrive, "
+                        "so decisions under a cap can differ from raidsim simulate's")
     parser.add_argument("--settle", default="10s", metavar="DURATION",
                         help="after the last webhook, wait up to this long for replies to "
                         "reach the provider (default 10s)")
@@ -920,6 +929,7 @@ def _run(args: argparse.Namespace, work: Path) -> int:
         out = work / "sent.jsonl"
         env = dict(os.environ, RAIDSIM_LOAD_PLAN=str(plan), RAIDSIM_LOAD_OUT=str(out),
                    RAIDSIM_LOAD_TOKEN=token, RAIDSIM_LOAD_SPEED=repr(args.speed),
+                   RAIDSIM_LOAD_ORDERED="0" if args.unordered else "1",
                    RAIDSIM_LOAD_DURATION=repr(duration_s if duration_s is not None
                                               else float("inf")))
         locustfile = Path(__file__).resolve().parents[2] / "scenarios" / "locustfile.py"
@@ -1041,14 +1051,25 @@ def _run(args: argparse.Namespace, work: Path) -> int:
     for warning in _live_warnings(len(sent), metrics, bill, provider):
         print(f"raidsim load: warning: {warning}", file=sys.stderr)
     webhook_latency = [s["latency_s"] for s in sent]
+    lag = [float(s.get("lag_s", 0.0)) for s in sent]
+    lag_p95 = _percentile(lag, 0.95)
+    if lag_p95 is not None and lag_p95 > LAG_WARN_S:
+        print(f"raidsim load: warning: webhooks went out behind the trace's schedule (p95 "
+              f"{lag_p95:.2f} s late, at most {max(lag):.2f} s): the responder's clock saw "
+              "the traffic spread out; lower --speed"
+              + ("" if args.unordered else ", or pass --unordered to post concurrently")
+              + " (live.send_lag_s)", file=sys.stderr)
     extra: dict[str, Any] = {
         "live": {
             "target": target, "provider": provider, "speed": args.speed,
-            "users": args.users, "planned": count, "sent": len(sent),
+            "users": args.users, "ordered": not args.unordered, "planned": count,
+            "sent": len(sent),
             "http_status": dict(sorted(statuses.items())),
             "webhook_latency_s": {"p50": _percentile(webhook_latency, 0.5),
                                   "p95": _percentile(webhook_latency, 0.95),
                                   "p99": _percentile(webhook_latency, 0.99)},
+            "send_lag_s": {"p50": _percentile(lag, 0.5), "p95": lag_p95,
+                           "max": round(max(lag), 6) if lag else None},
             "bill": bill,
             "responder": metrics,
             "admin_budget": admin_budget,
