@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 import httpx
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -627,7 +627,31 @@ async def readyz(request: Request, ctx: Context) -> Response:
         ready = False
     if not ready:
         return JSONResponse({"status": "not ready"}, status_code=503)
-    return JSONResponse({"status": "ready"})
+    return JSONResponse({"status": "ready", "provider": provider_shown(ctx.settings)})
+
+
+def provider_shown(settings: Settings) -> str:
+    """Where replies go, as ``/readyz`` says it: a loopback provider's base URL (a fake, in
+    a rehearsal: ``raidsim load`` checks it is its ``--provider`` before sending a
+    webhook), else ``"remote"`` (a real provider: no more is said to whoever asks)."""
+    base = settings.twilio_api_base.rstrip("/")
+    return base if is_loopback_url(base) else "remote"
+
+
+def is_loopback_url(url: str) -> bool:
+    """Whether ``url``'s host is a loopback address or ``localhost``."""
+    import ipaddress
+
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 RAID_PERIODS_SHOWN = 50  # GET /admin/budget's raid_periods: the latest ones

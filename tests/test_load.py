@@ -942,7 +942,7 @@ class _Stub:
         import threading
 
         stub = self
-        self.bill_calls = self.metrics_calls = 0
+        self.bill_calls = self.metrics_calls = self.posts = 0
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def log_message(self, *args: Any) -> None:
@@ -980,6 +980,7 @@ class _Stub:
                     self._send(404, b"{}")
 
             def do_POST(self) -> None:
+                stub.posts += 1
                 self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 self._send(200, b"<Response/>", "text/xml",
                            X_Raidsim_Decision="drop flagged_sender")
@@ -1030,6 +1031,53 @@ def test_a_server_that_is_not_raidsims_is_refused_before_anything_is_sent(
         assert "--speed 1e-12: sending the plan would take about 2e+13 s, more than 30 days" \
             in err
         assert "Traceback" not in err
+
+
+def test_a_responder_that_sends_elsewhere_than_provider_is_refused_before_sending(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A responder wired to the real provider got the whole trace as signed webhooks and
+    texted the trace's numbers, at a real price; load warned only after the run. Its
+    /readyz now says where replies go, and load refuses a mismatch before any webhook."""
+    from raidsim.cli import main
+
+    with _Stub(ready=b'{"status": "ready", "provider": "remote"}') as real, \
+            _Stub() as provider:
+        assert main(_load(real.url, tmp_path, provider=provider.url)) == 2
+        err = capsys.readouterr().err
+        assert "sends its replies to a remote provider (its RAIDSIM_TWILIO_API_BASE)" in err
+        assert f"RAIDSIM_TWILIO_API_BASE={provider.url}" in err
+        other = b'{"status": "ready", "provider": "http://127.0.0.1:9"}'
+        with _Stub(ready=other) as elsewhere:
+            assert main(_load(elsewhere.url, tmp_path, provider=provider.url)) == 2
+        err = capsys.readouterr().err
+        assert "sends its replies to http://127.0.0.1:9, not to --provider" in err
+        # localhost and 127.0.0.1 are one server; an older responder that says nothing is
+        # warned about, not refused
+        port = provider.url.rsplit(":", 1)[1]
+        same = f'{{"status": "ready", "provider": "http://localhost:{port}"}}'.encode()
+        with _Stub(ready=same) as matching, _Stub() as older:
+            assert main(_load(matching.url, tmp_path, provider=provider.url)) in (0, 1)
+            assert "sends its replies" not in capsys.readouterr().err
+            assert main(_load(older.url, tmp_path, provider=provider.url)) in (0, 1)
+            assert "does not say where it sends its replies" in capsys.readouterr().err
+    assert real.posts == 0 == elsewhere.posts  # refused before the first webhook
+    assert matching.posts == 3  # the trace's three webhooks
+
+
+def test_readyz_says_where_replies_go(tmp_path: Path) -> None:
+    """A loopback provider (a fake) is named; a real one is only "remote"."""
+    from dataclasses import replace
+
+    from responder.app import provider_shown
+    from responder.config import load_settings
+
+    settings = load_settings(base_env())
+    assert provider_shown(settings) == "remote"  # https://api.twilio.com
+    for base, shown in (("http://127.0.0.1:8099/", "http://127.0.0.1:8099"),
+                        ("http://localhost:8099", "http://localhost:8099"),
+                        ("http://[::1]:8099", "http://[::1]:8099"),
+                        ("https://sms-gw.internal:8443", "remote")):
+        assert provider_shown(replace(settings, twilio_api_base=base)) == shown
 
 
 def test_a_provider_or_responder_that_stops_answering_mid_run_is_exit_2(

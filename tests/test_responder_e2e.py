@@ -43,7 +43,9 @@ def sqlite_count(db: Path, table: str) -> int:
 def test_serve_starts_with_only_sid_and_token(tmp_path: Path) -> None:
     """With only the SID and token set, serve creates its SQLite database and is ready."""
     with serve(base_env(), tmp_path) as served:
-        assert httpx.get(served.url + "/readyz").json() == {"status": "ready"}
+        # replies would go to the real Twilio: /readyz says "remote", and no more
+        assert httpx.get(served.url + "/readyz").json() == {"status": "ready",
+                                                            "provider": "remote"}
         assert httpx.get(served.url + "/healthz").status_code == 200
         assert (tmp_path / "raidsim.db").exists()
 

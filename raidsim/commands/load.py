@@ -180,6 +180,39 @@ def _is_ready(response: Any) -> bool:
     return isinstance(data, dict) and data.get("status") == "ready"
 
 
+def provider_mismatch(sends_to: Any, provider: str) -> str | None:
+    """Why the responder's replies would not reach ``--provider`` (its ``/readyz`` says
+    where it sends them), or None. A responder wired to a real provider would get the
+    whole trace as signed webhooks and text the trace's numbers, at a real price."""
+    if not isinstance(sends_to, str):
+        return None  # an older responder says nothing: warned about, not refused
+    if sends_to == "remote":
+        return ("the responder at --target sends its replies to a remote provider (its "
+                "RAIDSIM_TWILIO_API_BASE), not to --provider: replaying would text the "
+                "trace's numbers for real, at a real price (hint: start a responder with "
+                f"RAIDSIM_TWILIO_API_BASE={provider} for the rehearsal)")
+    if _same_origin(sends_to, provider):
+        return None
+    return (f"the responder at --target sends its replies to {sends_to}, not to --provider "
+            f"{provider}: the bill read would not be this run's (hint: point --provider at "
+            f"{sends_to}, or restart the responder with RAIDSIM_TWILIO_API_BASE={provider})")
+
+
+def _same_origin(a: str, b: str) -> bool:
+    """Whether two loopback URLs name one server (``localhost`` and ``127.0.0.1`` alike)."""
+    def origin(url: str) -> tuple[str, str, int | None]:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        host = "127.0.0.1" if host == "localhost" else host
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+        return parts.scheme, host, port
+
+    try:
+        return origin(a) == origin(b)
+    except ValueError:
+        return False
+
+
 def _get_json(client: Any, url: str, **kwargs: Any) -> Any:
     response = client.get(url, **kwargs)
     response.raise_for_status()
@@ -881,6 +914,14 @@ def _run(args: argparse.Namespace, work: Path) -> int:
             raise UsageError(f"{target} is not a raidsim responder: GET /readyz answered "
                              f"{ready.text[:80]!r}, not {{\"status\": \"ready\"}} (hint: "
                              "point --target at `raidsim serve`)")
+        wrong_provider = provider_mismatch(ready.json().get("provider"), provider)
+        if wrong_provider is not None:
+            raise UsageError(wrong_provider)
+        if ready.json().get("provider") is None:
+            print("raidsim load: warning: the responder does not say where it sends its "
+                  "replies (a raidsim older than this one): make sure its "
+                  f"RAIDSIM_TWILIO_API_BASE is {provider}, or its replies go to real numbers, "
+                  "at a real price", file=sys.stderr)
         try:
             bill_before = _get_json(client, provider + "/_fake/bill")
         except (httpx.HTTPError, ValueError) as exc:
