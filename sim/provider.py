@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from responder.policy.errors import ConfigError, locate
-from responder.policy.units import parse_duration
+from responder.policy.units import finite, parse_duration
 
 FAULT_KINDS = ("outage", "rate_limit", "errors", "timeouts")
 # The live responder's bound on RAIDSIM_SEND_CONCURRENCY, which ``workers`` models: each
@@ -109,8 +109,11 @@ def parse_provider(table: Mapping[str, Any] | None, *, path: str | Path | None =
                 changes[name] = value
             else:
                 if (not isinstance(value, int | float) or isinstance(value, bool)
-                        or not math.isfinite(value) or value < 0):  # nan, inf, 1e400
-                    raise ValueError(f"must be a finite number of at least 0, got {value!r}")
+                        or not finite(value) or value < 0):  # nan, inf, 1e400, 10**400
+                    value_text = repr(value)
+                    if len(value_text) > 40:  # a 400-digit integer
+                        value_text = f"a number of {len(value_text):,} digits"
+                    raise ValueError(f"must be a finite number of at least 0, got {value_text}")
                 if name.endswith("_rate") and value > 1:
                     raise ValueError(f"is a probability between 0 and 1, got {value!r}")
                 changes[name] = float(value)

@@ -10,6 +10,7 @@ reference for the format.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -19,7 +20,7 @@ from typing import Any
 
 from responder.policy.config import PolicyConfig, money_field
 from responder.policy.errors import ConfigError, locate, parse_toml, read_utf8
-from responder.policy.units import parse_duration
+from responder.policy.units import DurationTooLong, parse_duration
 from responder.sms import reply_text_problem
 from sim.metrics import MAX_SPAN_S
 from sim.trace import E164, closest
@@ -132,12 +133,15 @@ def scenario_from_mapping(
                    'add duration = "7d" at the top: when the number goes silent')
     try:  # with a trace and no traffic of its own, the trace sets the span (366 days at most)
         duration_s = parse_duration(data.get("duration", MAX_SPAN_S))
+    except DurationTooLong:
+        duration_s = math.inf  # past a century: named below with the run's own bound
     except ValueError as exc:
         raise fail("duration", f"duration: {exc}", 'write duration = "6d20h"') from exc
     if duration_s <= 0:
         raise fail("duration", "duration must be more than 0", 'write duration = "7d"')
     if duration_s > MAX_SPAN_S:
-        raise fail("duration", f"duration is {duration_s / 86400:g} days, longer than the "
+        days = "more than 36,500" if math.isinf(duration_s) else f"{duration_s / 86400:g}"
+        raise fail("duration", f"duration is {days} days, longer than the "
                    "366 days a run can cover", 'write at most duration = "366d", or split the '
                    "traffic into several scenarios")
     start_at = _start_at(data.get("start_at"), fail)
@@ -239,7 +243,10 @@ def _span_text(seconds: float) -> str:
 
 def _count_text(count: int) -> str:
     """A message count for an error: in full, or about so many when it would not fit."""
-    return f"{count:,}" if count < 10**15 else f"about {float(count):.1e}"
+    if count < 10**15:
+        return f"{count:,}"
+    digits = str(count)  # float(count) overflows past 1e308
+    return f"about {digits[0]}.{digits[1]}e+{len(digits) - 1:02d}"
 
 
 def _start_at(value: Any, fail: Any) -> dt.datetime | None:

@@ -13,16 +13,35 @@ _BARE_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
                           r"|[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
 
 
+# The longest duration anything takes: a century. Longer is a typo (a run of nines), and
+# an infinite one (a number past 1e308) turned the policy's time grid into NaN: a hang.
+MAX_DURATION_S = 100 * 365.25 * 86400.0
+
+
+class DurationTooLong(ValueError):
+    """A duration past ``MAX_DURATION_S`` (a reader with a tighter bound names its own)."""
+
+
+def finite(value: int | float) -> bool:
+    """``math.isfinite`` for a number read from a file, where an integer may be past what a
+    float holds (a 400-digit TOML integer): such a number is not finite either, instead of
+    an OverflowError."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def parse_duration(value: object) -> float:
     """Seconds in ``value``; raises ValueError with the accepted forms."""
     if isinstance(value, bool):
         raise ValueError(f"expected a duration, got {value!r}")
     if isinstance(value, int | float):  # a bare number is seconds
-        if not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"a duration must be finite, got {value!r}")
         if value < 0:
-            raise ValueError(f"a duration cannot be negative: {value!r}")
-        return float(value)
+            raise ValueError(f"a duration cannot be negative: {_short(value)}")
+        return _bounded(float(value) if finite(value) else math.inf, value)
     if not isinstance(value, str):
         raise ValueError(f"expected a duration such as \"30m\" or \"5d20h\", got {value!r}")
     text = value.strip().replace(" ", "")
@@ -41,7 +60,19 @@ def parse_duration(value: object) -> float:
             f"cannot read duration {value!r}; use numbers with units w, d, h, m, s or ms, "
             "e.g. \"30m\", \"5d20h\" or \"90s\""
         )
-    return total
+    return _bounded(total, value)
+
+
+def _bounded(seconds: float, value: object) -> float:
+    if not math.isfinite(seconds) or seconds > MAX_DURATION_S:
+        raise DurationTooLong(f"a duration must be at most 100 years, got {_short(value)}")
+    return seconds
+
+
+def _short(value: object) -> str:
+    """``value`` for an error message: a run of 400 nines is shown by its length."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:12]}... ({len(text):,} characters)"
 
 
 def _readable(text: str) -> bool:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, fields
 from itertools import accumulate, chain
 from typing import Any, ClassVar
 
-from responder.policy.units import parse_duration
+from responder.policy.units import finite, parse_duration
 from sim.trace import closest
 
 if typing.TYPE_CHECKING:
@@ -198,8 +198,11 @@ def _scalar(key: str, kind: Any, raw: Any, is_duration: bool) -> Any:
                               f"write {key} = {-raw}, or 0")
         return raw
     if kind is float:
-        if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
-            raise SpecProblem(key, f"{key} must be a number, got {raw!r}", f"write {key} = 0.5")
+        if isinstance(raw, bool) or not isinstance(raw, int | float) or not finite(raw):
+            shown = f"{str(raw)[:12]}... ({len(str(raw)):,} digits)" if isinstance(
+                raw, int) else repr(raw)  # an integer too large for a float
+            raise SpecProblem(key, f"{key} must be a finite number, got {shown}",
+                              f"write {key} = 0.5")
         if raw < 0:
             raise SpecProblem(key, f"{key} cannot be negative, got {raw!r}",
                               f"write {key} = {-raw!r}, or 0")

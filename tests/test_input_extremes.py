@@ -1,0 +1,72 @@
+"""Numbers past what a float holds, durations past any sense, allocations a file asks for:
+each is a clear exit 2 naming the file and the line, never a traceback, a hang or a disk
+filled (found by fuzzing every file input of the CLI)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from raidsim.cli import main
+
+HUGE = "9" * 400  # a TOML integer no float holds
+
+TRAFFIC = '[[traffic]]\nkind = "organic"\nmessages = 50\n'
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    code = main(list(args))
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("body", "line", "says"), [
+    (f'name = "t"\nduration = "1h"\n[[traffic]]\nkind = "organic"\nmessages = {HUGE}\n', 5,
+     "about 9.9e+399 messages"),
+    (f'name = "t"\nduration = "1h"\n[[traffic]]\nkind = "organic"\nmessages = 50\n'
+     f"gap = {HUGE}\n", 6, "gap: a duration must be at most 100 years"),
+    (f'name = "t"\nduration = "1h"\n[[traffic]]\nkind = "organic"\nmessages = 50\n'
+     f"weekend = {HUGE}\n", 6, "weekend must be a finite number, got 999999999999... "
+     "(400 digits)"),
+    (f'name = "t"\nduration = {HUGE}\n{TRAFFIC}', 2,
+     "duration is more than 36,500 days, longer than the 366 days a run can cover"),
+    (f'name = "t"\nduration = "1h"\n[provider]\nsegments_per_second = {HUGE}\n{TRAFFIC}', 4,
+     "provider.segments_per_second must be a finite number of at least 0, got a number of "
+     "400 digits"),
+    (f'name = "t"\nduration = "1h"\n[provider]\nretry_after = {HUGE}\n{TRAFFIC}', 4,
+     "provider.retry_after: a duration must be at most 100 years"),
+    (f'name = "t"\nduration = "1h"\n[[faults]]\nkind = "outage"\nstart = {HUGE}\n'
+     f'duration = "1m"\n{TRAFFIC}', 5, "faults.start: a duration must be at most 100 years"),
+])
+def test_a_number_no_float_holds_is_named_in_a_scenario(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], body: str, line: int,
+        says: str) -> None:
+    """Each was an OverflowError ("int too large to convert to float"): exit 3."""
+    scenario = tmp_path / "s.toml"
+    scenario.write_text(body, encoding="utf-8")
+    code, err = run(capsys, "simulate", str(scenario), "--quiet")
+    assert code == 2, err
+    assert f"{scenario}:{line}: " in err and says in err, err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(("policy", "says"), [
+    (f"[surge]\nwindow = {HUGE}\n", "surge.window: a duration must be at most 100 years"),
+    (f"[surge]\nfactor = {HUGE}\n", "surge.factor must be a finite number, got a whole "
+     "number of 400 digits"),
+    (f'[surge]\nwindow = "{HUGE}s"\n', "surge.window: a duration must be at most 100 years"),
+    (f'[surge]\nobserve = "{HUGE}s"\n', "surge.observe: a duration must be at most 100 years"),
+    ('[surge]\nwindow = 1e300\n', "surge.window: a duration must be at most 100 years"),
+])
+def test_a_policy_duration_past_a_century_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], policy: str, says: str) -> None:
+    """A window written as 400 nines read as infinity: the policy's time grid became NaN
+    and a run whose surge fired never ended; observe = that was an OverflowError."""
+    scenario = tmp_path / "s.toml"
+    scenario.write_text(f'name = "t"\nduration = "1h"\n{TRAFFIC}', encoding="utf-8")
+    file = tmp_path / "p.toml"
+    file.write_text(policy, encoding="utf-8")
+    code, err = run(capsys, "simulate", str(scenario), "--policy", str(file), "--quiet")
+    assert code == 2 and f"{file}:2: " in err and says in err, err
+    code, err = run(capsys, "sweep", str(scenario), "--param", f"surge.factor={HUGE}")
+    assert code == 2 and "a whole number of 400 digits" in err, err
