@@ -35,6 +35,7 @@ class ResultsError(ValueError):
 # year): a number past it in a results file is damage or a hand edit, and formatting it
 # (1e400 written out, or a percentage of it) is where reports used to crash.
 MAX_NUMBER = Decimal("1e15")
+MAX_PLACES = 20  # decimal places a number may have (raidsim writes 6 at most)
 _MAX_INT_DIGITS = 20  # a 64-bit seed has up to 20
 
 
@@ -60,6 +61,12 @@ def _bounded_float(token: str) -> Decimal:
     value = Decimal(token)
     if out_of_range(value):
         raise _BadNumber(token, f"the number {token[:40]} is out of range (at most 1e15)")
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -MAX_PLACES:
+        # 0E-99999999 or 1E-9999999: read, then written out digit by digit in every file
+        # the report makes (200 MB each), or a MemoryError
+        raise _BadNumber(token, f"the number {token[:40]} has more than {MAX_PLACES} "
+                         "decimal places")
     return value
 
 

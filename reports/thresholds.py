@@ -192,7 +192,8 @@ def _limit_range_problem(limit: Decimal) -> str | None:
         if digit:
             break
         zeros += 1
-    if limit != 0 and isinstance(exponent, int) and exponent + zeros < -MAX_LIMIT_PLACES:
+    # (zero too: 0E-99999999 is zero, written out with 100 million zeros in every file)
+    if isinstance(exponent, int) and exponent + zeros < -MAX_LIMIT_PLACES:
         return f"has more than {MAX_LIMIT_PLACES} decimal places"
     return None
 

@@ -70,3 +70,45 @@ def test_a_policy_duration_past_a_century_is_refused(
     assert code == 2 and f"{file}:2: " in err and says in err, err
     code, err = run(capsys, "sweep", str(scenario), "--param", f"surge.factor={HUGE}")
     assert code == 2 and "a whole number of 400 digits" in err, err
+
+
+@pytest.mark.parametrize("limit", ["0E-99999999", "0E-999999999", "0.00000000000000"])
+def test_a_zero_limit_with_a_huge_exponent_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], limit: str) -> None:
+    """Zero skipped the decimal-places check: its 100 million zeros were written into a
+    200 MB results.json (or a MemoryError, exit 3, at one more digit of exponent)."""
+    scenario = tmp_path / "s.toml"
+    scenario.write_text(f'name = "t"\nduration = "1h"\n{TRAFFIC}', encoding="utf-8")
+    out = tmp_path / "r.json"
+    code, err = run(capsys, "simulate", str(scenario), "--quiet", "--json", str(out),
+                    "--threshold", f"spend_eur<={limit}")
+    assert code == 2 and "has more than 12 decimal places" in err, err
+    assert not out.exists()
+    scenario.write_text(f'name = "t"\nduration = "1h"\n{TRAFFIC}[thresholds]\n'
+                        f'spend_eur = "<= {limit}"\n', encoding="utf-8")
+    code, err = run(capsys, "simulate", str(scenario), "--quiet")
+    assert code == 2 and f"{scenario}:7: " in err and "decimal places" in err, err
+
+
+@pytest.mark.parametrize("number", ["0E-99999999", "1E-9999999"])
+def test_a_results_number_with_a_huge_exponent_is_named(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], number: str) -> None:
+    """`report` took it and wrote it out in full: a 200 MB results.json, a 200 MB
+    compare.md, or a MemoryError (exit 3)."""
+    import re
+
+    scenario = tmp_path / "s.toml"
+    scenario.write_text(f'name = "t"\nduration = "1h"\n{TRAFFIC}', encoding="utf-8")
+    good = tmp_path / "good.json"
+    assert run(capsys, "simulate", str(scenario), "--quiet", "--json", str(good))[0] == 0
+    text = good.read_text(encoding="utf-8")
+    bad = tmp_path / "bad.json"
+    bad.write_text(re.sub(r'"spend_eur": [0-9.]+', f'"spend_eur": {number}', text, count=1),
+                   encoding="utf-8")
+    line = next(i for i, row in enumerate(bad.read_text().splitlines(), 1) if number in row)
+    for args in (["report", str(bad), "-o", str(tmp_path / "out")],
+                 ["report", "compare", str(good), str(bad), "-o", str(tmp_path / "cmp")]):
+        code, err = run(capsys, *args)
+        assert code == 2, err
+        assert f"{bad}:{line}:" in err and "has more than 20 decimal places" in err, err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

@@ -187,12 +187,17 @@ def test_replication_seeds_that_are_no_list_still_report(
 
 def test_a_base_value_near_zero_is_reported_without_a_percentage(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], results_text: str) -> None:
-    """A naive spend or a base count of 1e-300 (a damaged file: results bound numbers to
-    1e15, not away from 0) made a percentage of 300 digits, and quantizing it raised
-    InvalidOperation (exit 3) in the summary and in `report compare`."""
+    """A naive spend or a base count of 1e-300 (a damaged file) made a percentage of 300
+    digits, and quantizing it raised InvalidOperation (exit 3) in the summary and in
+    `report compare`. Such a number is now refused when the file is read (at most 20
+    decimal places); the smallest one a file may hold is still reported without one."""
     results = json.loads(results_text)
-    results["naive_spend_eur"] = 1e-300
-    results["decisions"]["by_rule"]["first_contact"] = 1e-300
+    damaged = tmp_path / "damaged.json"
+    damaged.write_text(json.dumps({**results, "naive_spend_eur": 1e-300}), encoding="utf-8")
+    code, _, err = run(capsys, "report", damaged, "-o", tmp_path / "never")
+    assert code == 2 and "the number 1e-300 has more than 20 decimal places" in err, err
+    results["naive_spend_eur"] = 1e-20
+    results["decisions"]["by_rule"]["first_contact"] = 1e-20
     tiny = tmp_path / "tiny.json"
     tiny.write_text(json.dumps(results), encoding="utf-8")
     base = tmp_path / "base.json"
@@ -202,4 +207,4 @@ def test_a_base_value_near_zero_is_reported_without_a_percentage(
     assert "this policy saves" in (tmp_path / "out" / "summary.md").read_text(encoding="utf-8")
     code, out, err = run(capsys, "report", "compare", tiny, base)
     assert code == 0, err
-    assert "| `first_contact` | 1E-300 |" in out
+    assert "| `first_contact` | 1E-20 |" in out
