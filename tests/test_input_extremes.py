@@ -112,3 +112,19 @@ def test_a_results_number_with_a_huge_exponent_is_named(
         assert code == 2, err
         assert f"{bad}:{line}:" in err and "has more than 20 decimal places" in err, err
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+@pytest.mark.parametrize(("kind", "key"), [("flood", "scripts"), ("flood", "blocks"),
+                                           ("raid", "blocks")])
+def test_a_billion_scripts_or_blocks_is_refused_before_any_allocation(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str, key: str) -> None:
+    """One share per script and one prefix per block are built up front: a billion of
+    either was a MemoryError (exit 3), or the OOM killer without a memory limit."""
+    extra = "rate = 1\n" if kind == "flood" else "rotating = 0.5\n"
+    scenario = tmp_path / "s.toml"
+    scenario.write_text(f'name = "t"\nduration = "1h"\n[[traffic]]\nkind = "{kind}"\n'
+                        f"messages = 1000\n{extra}{key} = 1000000000\n", encoding="utf-8")
+    code, err = run(capsys, "trace", str(scenario), "-o", str(tmp_path / "t.jsonl"))
+    assert code == 2, err
+    assert f"{scenario}:7: [[traffic]] {kind}: {key} is at most 10,000, got 1,000,000,000" \
+        in err

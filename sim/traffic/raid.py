@@ -53,6 +53,18 @@ def _log_uniform(rng: random.Random, low: float, high: float) -> float:
     return math.exp(rng.uniform(math.log(max(low, 1e-9)), math.log(max(high, 1e-9))))
 
 
+# Rented virtual-number ranges, and flood scripts: a few, in any raid. Each is built up
+# front (a prefix, a share), so a typo of a billion filled memory before the first message.
+MAX_BLOCKS = 10_000
+MAX_SCRIPTS = 10_000
+
+
+def check_blocks(blocks: int) -> None:
+    if blocks > MAX_BLOCKS:
+        raise SpecProblem("blocks", f"blocks is at most {MAX_BLOCKS:,}, got {blocks:,}",
+                          "a raid rents a few ranges of virtual numbers: write blocks = 3")
+
+
 @dataclass(frozen=True)
 class _RaidTexts:
     """Which template a raider pastes: the current forum post's, or a popular one."""
@@ -130,6 +142,7 @@ class Raid(TrafficSpec):
         if not 1 <= self.block_width <= 7:
             raise SpecProblem("block_width", "block_width is between 1 and 7 digits",
                               "write block_width = 4")
+        check_blocks(self.blocks)
 
     # -- shape ---------------------------------------------------------------------------
 
@@ -305,6 +318,11 @@ class Flood(TrafficSpec):
         if not 1 <= self.block_width <= 7:
             raise SpecProblem("block_width", "block_width is between 1 and 7 digits",
                               "write block_width = 4")
+        check_blocks(self.blocks)
+        if self.scripts > MAX_SCRIPTS:  # a list of one share per script is built at start
+            raise SpecProblem("scripts", f"scripts is at most {MAX_SCRIPTS:,}, got "
+                              f"{self.scripts:,}", "a flood runs a few scripts: write "
+                              "scripts = 3 (rate is all of them together)")
 
     def planned_messages(self, scenario_end_s: float) -> int:
         # messages = 0 means: as many as the rate fills the window with
