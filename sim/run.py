@@ -39,6 +39,7 @@ class Job:
     faults: tuple[Fault, ...]
     records: Callable[[int], Iterable[InboundRecord]]  # seed -> records
     regenerates: bool  # True when records depend on the seed (scenario traffic)
+    source: Path | None = None  # the scenario file whose traffic it generates
 
 
 def reply_warning(policy: PolicyConfig) -> str | None:
@@ -126,6 +127,15 @@ def run_once(job: Job, seed: int, *, progress: Callable[[int], None] | None = No
                       record_decisions=record_decisions, progress=progress,
                       sketches=cache.sketches(job.policy) if cache is not None else None)
     outcome = model.run(cache.records(job, seed) if cache is not None else job.records(seed))
+    if job.regenerates and not sum(outcome.metrics.messages.values()):
+        # scored, a run of no message passes every cost gate (an empty trace is refused
+        # for the same reason): a flood at 1e-300 a second, a press wave that decays at
+        # once, a source starting a millisecond before the end
+        raise ConfigError(
+            f"the scenario's traffic sent no message (seed {seed}): scored, the run would "
+            "pass every cost gate", path=job.source, line=_first_traffic_line(job.source),
+            hint="each [[traffic]] source must send at least one message in its window: "
+            "raise its rate or messages, or widen its window (start, duration)")
     budget = job.policy.budget
     results = outcome.metrics.results(
         scenario=job.name,
@@ -148,6 +158,20 @@ def run_once(job: Job, seed: int, *, progress: Callable[[int], None] | None = No
         },
     )
     return results, outcome
+
+
+def _first_traffic_line(path: Path | None) -> int | None:
+    """The line of a scenario file's first ``[[traffic]]`` table, if it can be read."""
+    if path is None:
+        return None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip().startswith("[[traffic]]"):
+            return number
+    return locate(text, "traffic")
 
 
 def horizon_warning(results: dict[str, Any]) -> str | None:
@@ -418,7 +442,8 @@ def job_from_inputs(
     def generated(run_seed: int) -> Iterable[InboundRecord]:
         return iter_generate(scenario, run_seed)
 
-    return Job(name, base_seed, policy, provider, faults, generated, True), scenario
+    return Job(name, base_seed, policy, provider, faults, generated, True,
+               scenario_path), scenario
 
 
 def eur_text(value: Any) -> str:

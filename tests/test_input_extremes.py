@@ -128,3 +128,23 @@ def test_a_billion_scripts_or_blocks_is_refused_before_any_allocation(
     assert code == 2, err
     assert f"{scenario}:7: [[traffic]] {kind}: {key} is at most 10,000, got 1,000,000,000" \
         in err
+
+
+@pytest.mark.parametrize("traffic", [
+    '[[traffic]]\nkind = "flood"\nrate = 1e-300\n',
+    '[[traffic]]\nkind = "organic"\nmessages = 5\nstart = "5h59m59.999s"\n'
+    'duration = "1ms"\n',
+])
+def test_a_scenario_whose_traffic_sends_nothing_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], traffic: str) -> None:
+    """It passed `spend_eur <= 0` with "messages 0" (exit 0): scored, a run of no message
+    passes every cost gate, which is why an empty trace is refused."""
+    scenario = tmp_path / "s.toml"
+    scenario.write_text(f'name = "t"\nduration = "6h"\n{traffic}[thresholds]\n'
+                        'spend_eur = "<= 0"\n', encoding="utf-8")
+    for args in (["simulate", str(scenario)],
+                 ["simulate", str(scenario), "--replications", "2"],
+                 ["sweep", str(scenario), "--param", "surge.factor=3,4"]):
+        code, err = run(capsys, *args)
+        assert code == 2, (args, err)
+        assert f"{scenario}:3: the scenario's traffic sent no message" in err, err
