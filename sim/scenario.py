@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -83,10 +84,11 @@ def load_scenario(path: str | Path, *, need_traffic: bool = True) -> Scenario:
     (the scenario then gives the policy, reply, provider, faults and thresholds)."""
     file = Path(path)
     hint = "check the path; examples live in scenarios/"
-    if not file.exists():  # `raidsim simulate anti-relous-2017`: name the file they meant
+    if not os.path.exists(file):  # `raidsim simulate anti-relous-2017`: name the file meant
+        # (os.path.exists: Path.exists raises on a name too long for the file system)
         near = [file.with_name(file.name + ".toml"), Path("scenarios") / file.name,
                 Path("scenarios") / (file.name + ".toml")]
-        found = next((c for c in near if c.is_file()), None)
+        found = next((c for c in near if os.path.isfile(c)), None)
         if found is not None:
             hint = f"did you mean {found}?"
     text = read_utf8(file, "scenario", hint=hint)
@@ -241,6 +243,12 @@ def _span_text(seconds: float) -> str:
     return "".join(parts) or "0s"
 
 
+def _path_text(path: Path) -> str:
+    """A path for an error message: a 5,000-character one is shown by its two ends."""
+    text = str(path)
+    return text if len(text) <= 200 else f"{text[:80]}...{text[-80:]} ({len(text):,} characters)"
+
+
 def _count_text(count: int) -> str:
     """A message count for an error: in full, or about so many when it would not fit."""
     if count < 10**15:
@@ -275,10 +283,10 @@ def _policy(
         policy_path = Path(value)
         if not policy_path.is_absolute() and path is not None:
             policy_path = path.parent / policy_path
-        if not policy_path.exists():
-            raise fail("policy", f"policy file not found: {policy_path}",
+        if not os.path.exists(policy_path):  # (a name too long is not found either)
+            raise fail("policy", f"policy file not found: {_path_text(policy_path)}",
                        "the path is relative to the scenario file")
-        if policy_path.is_dir():
+        if os.path.isdir(policy_path):
             raise fail("policy", f"policy names a directory, not a file: {policy_path}",
                        "name the policy file itself, such as policies/strict.toml")
         loaded = PolicyConfig.load(policy_path)

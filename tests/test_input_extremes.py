@@ -148,3 +148,21 @@ def test_a_scenario_whose_traffic_sends_nothing_is_refused(
         code, err = run(capsys, *args)
         assert code == 2, (args, err)
         assert f"{scenario}:3: the scenario's traffic sent no message" in err, err
+
+
+def test_a_file_name_too_long_is_named_not_a_crash(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Path.exists() raises on a name longer than the file system takes (ENAMETOOLONG):
+    simulate, trace and fake-provider on such a scenario, or a scenario naming such a
+    policy, ended in a traceback (exit 3)."""
+    long_name = tmp_path / ("a" * 300 + ".toml")
+    for args in (["simulate", str(long_name)], ["trace", str(long_name), "-o",
+                                                 str(tmp_path / "t.jsonl")]):
+        code, err = run(capsys, *args)
+        assert code == 2 and "File name too long" in err, err
+    scenario = tmp_path / "s.toml"
+    scenario.write_text(f'name = "t"\nduration = "1h"\npolicy = "{"b" * 5000}.toml"\n'
+                        f"{TRAFFIC}", encoding="utf-8")
+    code, err = run(capsys, "simulate", str(scenario))
+    assert code == 2 and f"{scenario}:3: policy file not found: " in err, err
+    assert " characters) (hint: the path is relative" in err and len(err) < 700
