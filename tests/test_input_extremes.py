@@ -166,3 +166,21 @@ def test_a_file_name_too_long_is_named_not_a_crash(
     code, err = run(capsys, "simulate", str(scenario))
     assert code == 2 and f"{scenario}:3: policy file not found: " in err, err
     assert " characters) (hint: the path is relative" in err and len(err) < 700
+
+
+def test_a_price_past_any_carrier_is_refused_before_the_run(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """eur_per_segment = "9000000000000" ran, wrote a results file that `report` refuses
+    (spend past 1e15), then failed in the money arithmetic (exit 3)."""
+    scenario = tmp_path / "s.toml"
+    scenario.write_text(f'name = "t"\nduration = "1h"\n[pricing]\neur_per_segment = '
+                        f'"9000000000000"\n{TRAFFIC}', encoding="utf-8")
+    out = tmp_path / "r.json"
+    code, err = run(capsys, "simulate", str(scenario), "--json", str(out))
+    assert code == 2 and f"{scenario}:4: pricing.eur_per_segment is at most €1,000" in err
+    assert not out.exists()
+    scenario.write_text(f'name = "t"\nduration = "1h"\n{TRAFFIC}', encoding="utf-8")
+    code, err = run(capsys, "sweep", str(scenario), "--param", "eur_per_segment=9e12")
+    assert code == 2, err
+    code, err = run(capsys, "fake-provider", "--eur-per-segment", "5000", "--port", "1")
+    assert code == 2 and "more than €1,000 a segment" in err, err

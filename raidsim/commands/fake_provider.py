@@ -187,6 +187,12 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str] | None = 
         if price < 0:
             raise UsageError(f"--eur-per-segment {args.eur_per_segment} cannot be negative "
                              "(hint: a price such as 0.16)")
+        from responder.policy.config import MAX_PRICE_MICROS
+
+        if to_micros(price) > MAX_PRICE_MICROS:
+            raise UsageError(f"--eur-per-segment {args.eur_per_segment} is more than "
+                             f"€{MAX_PRICE_MICROS // 1_000_000:,} a segment (hint: a price "
+                             "such as 0.16)")
     if not (math.isfinite(args.speed) and args.speed > 0):
         raise UsageError(f"--speed must be a number above 0, got {args.speed} (hint: "
                          "scenario seconds per wall second, e.g. --speed 60)")

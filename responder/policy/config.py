@@ -307,7 +307,16 @@ def money_field(value: Any, dotted: str, fail: Any) -> Decimal:
     if micros < 0:
         raise fail(dotted, f"{dotted} cannot be negative", f'write {key} = "0.16"',
                    example="0.16")
+    if key == "eur_per_segment" and micros > MAX_PRICE_MICROS:
+        # spend = messages x segments x price: a price of 9e12 made amounts past what the
+        # results (and the money arithmetic) hold, after the run had written its results
+        raise fail(dotted, f"{dotted} is at most €{MAX_PRICE_MICROS // 1_000_000:,} a "
+                   f"segment, got {value}", f'an SMS costs cents: write {key} = "0.16"',
+                   example="0.16")
     return Decimal(str(value).strip())
+
+
+MAX_PRICE_MICROS = 1_000 * 1_000_000  # €1,000 a segment: far past any carrier's price
 
 
 def _section(current: Any, table: Mapping[str, Any], dotted: str, fail: Any) -> Any:
