@@ -184,3 +184,29 @@ def test_a_price_past_any_carrier_is_refused_before_the_run(
     assert code == 2, err
     code, err = run(capsys, "fake-provider", "--eur-per-segment", "5000", "--port", "1")
     assert code == 2 and "more than €1,000 a segment" in err, err
+
+
+def test_a_policy_name_with_a_control_character_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The scenario's name refused them; the policy's name went to the terminal (an escape
+    sequence ran there) and into summary.md."""
+    scenario = tmp_path / "s.toml"
+    scenario.write_text(f'name = "t"\nduration = "1h"\n{TRAFFIC}', encoding="utf-8")
+    policy = tmp_path / "p.toml"
+    policy.write_text('[policy]\nname = "a\\u0000b\\u001b[31m"\n', encoding="utf-8")
+    code, err = run(capsys, "simulate", str(scenario), "--policy", str(policy), "--quiet")
+    assert code == 2 and f"{policy}:2: policy.name holds a control character" in err, err
+
+
+def test_segments_reads_at_most_64_kib_of_standard_input() -> None:
+    """`raidsim segments - < /dev/zero` counted for minutes: no SMS is that long."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "raidsim", "segments", "-"],
+                          input=b"\x00" * (5 * 1024 * 1024), capture_output=True, timeout=60)
+    assert done.returncode == 2
+    assert b"standard input is more than 64 KiB: not an SMS" in done.stderr
+    ok = subprocess.run([sys.executable, "-m", "raidsim", "segments", "-"],
+                        input="é".encode() * 2000, capture_output=True, timeout=60)
+    assert ok.returncode == 0 and b'"segments": 14' in ok.stdout, ok.stdout

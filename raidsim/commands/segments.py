@@ -29,12 +29,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.set_defaults(func=run)
 
 
+# Far more than any SMS (1,600 characters, at most 6,400 bytes of UTF-8), far less than
+# what takes the count seconds.
+MAX_STDIN_BYTES = 64 * 1024
+
+
 def run(args: argparse.Namespace) -> int:
     from raidsim.cli import UsageError
     from responder.sms import MAX_BODY_CHARS, non_gsm7_characters, segment_info
 
     if args.text == "-":
-        raw = sys.stdin.buffer.read()
+        raw = sys.stdin.buffer.read(MAX_STDIN_BYTES + 1)
+        if len(raw) > MAX_STDIN_BYTES:  # /dev/zero, a log file: counting took minutes
+            raise UsageError(f"standard input is more than {MAX_STDIN_BYTES // 1024:,} KiB: "
+                             f"not an SMS (hint: a body is at most {MAX_BODY_CHARS:,} "
+                             "characters; pipe one text)")
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:

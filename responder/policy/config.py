@@ -8,6 +8,7 @@ Unknown keys are errors, so a typo never silently leaves a defence at its defaul
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
@@ -246,6 +247,12 @@ def _build(
         dotted = key_path(key)
         if key == "name":
             changes["name"] = _expect(value, str, dotted, fail)
+            if any(unicodedata.category(c) in ("Cc", "Cs") for c in value):
+                # printed to the terminal (an escape sequence runs there) and written into
+                # summary.md, report titles and JUnit XML, as a scenario's name is
+                raise fail(dotted, f"{dotted} holds a control character: {value!r}",
+                           "the name goes into summaries, report titles and JUnit XML; "
+                           "write it in plain text")
         elif key == "reply_text":
             changes["reply_text"] = _expect(value, str, dotted, fail)
             if not changes["reply_text"].strip():
