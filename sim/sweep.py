@@ -30,7 +30,8 @@ def parse_axis(text: str) -> Axis:
     if not sep or not key or not raw.strip():
         raise ValueError(f"bad --param {text!r}: expected KEY=V1,V2,... "
                          "(e.g. templates.hot_senders=4,6,8 or surge.observe=10m,20m)")
-    texts = [v.strip() for v in raw.split(",")]
+    values = _split(raw, text)
+    texts = [v for v, _quoted in values]
     if not all(texts):  # "3,,4" or "3,4,": a value lost to a typo would go unswept
         raise ValueError(f"bad --param {text!r}: an empty value between commas "
                          "(write KEY=V1,V2,... with a value between each pair of commas)")
@@ -38,10 +39,56 @@ def parse_axis(text: str) -> Axis:
         # policy reads amounts from strings (a float here was refused with a hint to
         # quote it, which a --param value cannot do)
         return Axis(key, tuple(texts))
-    return Axis(key, tuple(_scalar(v) for v in texts))
+    try:
+        return Axis(key, tuple(v if quoted else _scalar(v) for v, quoted in values))
+    except ValueError as exc:
+        raise ValueError(f"bad --param {key}: {exc}") from exc
+
+
+def _split(raw: str, text: str) -> list[tuple[str, bool]]:
+    """The comma-separated values of ``raw``, each with whether it was double-quoted. A
+    quoted value keeps its commas and spaces and stays a string ("Bonjour, merci" was
+    swept as two texts); ``""`` inside one is a quote."""
+    values: list[tuple[str, bool]] = []
+    i, n = 0, len(raw)
+    while True:
+        while i < n and raw[i] == " ":
+            i += 1
+        if i < n and raw[i] == '"':
+            i += 1
+            chunk = []
+            while True:
+                end = raw.find('"', i)
+                if end < 0:
+                    raise ValueError(f"bad --param {text!r}: a quoted value has no closing "
+                                     'quote (write KEY="V1, with a comma","V2")')
+                chunk.append(raw[i:end])
+                if raw.startswith('""', end):
+                    chunk.append('"')
+                    i = end + 2
+                    continue
+                i = end + 1
+                break
+            values.append(("".join(chunk), True))
+            while i < n and raw[i] == " ":
+                i += 1
+            if i < n and raw[i] != ",":
+                raise ValueError(f"bad --param {text!r}: text after a quoted value (put a "
+                                 "comma between values)")
+        else:
+            end = raw.find(",", i)
+            end = n if end < 0 else end
+            values.append((raw[i:end].strip(), False))
+            i = end
+        if i >= n:
+            return values
+        i += 1  # the comma
 
 
 def _scalar(text: str) -> Any:
+    if len(text) > 100 and text.lstrip("+-").isdigit():  # int() refuses, float() says inf
+        raise ValueError(f"a whole number of {len(text):,} digits is too large for any "
+                         "setting")
     lowered = text.lower()
     if lowered in ("true", "false"):
         return lowered == "true"

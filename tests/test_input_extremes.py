@@ -210,3 +210,23 @@ def test_segments_reads_at_most_64_kib_of_standard_input() -> None:
     ok = subprocess.run([sys.executable, "-m", "raidsim", "segments", "-"],
                         input="é".encode() * 2000, capture_output=True, timeout=60)
     assert ok.returncode == 0 and b'"segments": 14' in ok.stdout, ok.stdout
+
+
+def test_sweep_param_values_in_double_quotes_keep_their_commas(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """reply_text="Bonjour, merci" was swept as two points, "Bonjour" and "merci"."""
+    from sim.sweep import parse_axis
+
+    axis = parse_axis('reply_text="Non, merci", "Il a dit ""non""",Non.')
+    assert axis.values == ("Non, merci", 'Il a dit "non"', "Non.")
+    assert parse_axis('reply_text="3",4').values == ("3", 4)  # quoted: a string
+    for bad, says in (('reply_text="Non', "no closing quote"),
+                      ('reply_text="Non"x', "text after a quoted value")):
+        with pytest.raises(ValueError, match=says):
+            parse_axis(bad)
+    scenario = tmp_path / "s.toml"
+    scenario.write_text(f'name = "t"\nduration = "1h"\n{TRAFFIC}', encoding="utf-8")
+    code, err = run(capsys, "sweep", str(scenario), "--param",
+                    f"templates.hot_senders={'9' * 5000}")
+    assert code == 2
+    assert "bad --param templates.hot_senders: a whole number of 5,000 digits" in err, err

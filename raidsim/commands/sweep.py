@@ -48,7 +48,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         help="start from this policy file instead of the scenario's")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=V1,V2",
                         help="a setting and the values to try (required; repeatable: the "
-                        "grid is their product)")
+                        "grid is their product); a value with a comma goes in double "
+                        "quotes: --param 'reply_text=\"Non, merci\",\"Non.\"'")
     parser.add_argument("--seeds", type=int, default=1, metavar="N",
                         help="seeds per point; spend and coverage are averaged (default 1)")
     parser.add_argument("--seed", type=seed_value, metavar="N",
