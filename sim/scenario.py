@@ -333,9 +333,9 @@ def _traffic(
         where = f"traffic[{index}]"
         kind = table.get("kind")
         if kind is None:
+            line = _header_line(text, "[[traffic]]", index) or locate(text, "traffic")
             raise ConfigError(f"[[traffic]] number {index + 1} has no kind", path=path,
-                              line=_header_line(text, "[[traffic]]", index),
-                              hint=f"add kind = one of {kinds}")
+                              line=line, hint=f"add kind = one of {kinds}")
         if not isinstance(kind, str) or kind not in KINDS:  # a list or table: unhashable
             near = closest(str(kind), KINDS) or "raid"
             raise fail(f"{where}.kind", f"unknown traffic kind {kind!r}",

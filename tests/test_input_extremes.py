@@ -230,3 +230,23 @@ def test_sweep_param_values_in_double_quotes_keep_their_commas(
                     f"templates.hot_senders={'9' * 5000}")
     assert code == 2
     assert "bad --param templates.hot_senders: a whole number of 5,000 digits" in err, err
+
+
+@pytest.mark.parametrize(("body", "line", "says"), [
+    ('name = "t"\nduration = "1h"\n'
+     'traffic = [{kind = "organic", messages = 50, duration = "5x"}]\n', 3,
+     "duration: cannot read duration '5x'"),
+    ('name = "t"\nduration = "1h"\nfaults = [{kind = "outage", rate = 2}]\n\n[[traffic]]\n'
+     'kind = "flood"\nrate = 1.5\n', 3, "faults.rate must be between 0 and 1"),
+    ('name = "t"\nduration = "1h"\ntraffic = [{messages = 50}]\n', 3,
+     "[[traffic]] number 1 has no kind"),
+])
+def test_an_inline_table_error_names_its_own_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], body: str, line: int,
+        says: str) -> None:
+    """Tables written inline (traffic = [{...}]) had their errors put on another table's
+    key of the same name (the scenario's own duration, a flood's rate), or on no line."""
+    scenario = tmp_path / "s.toml"
+    scenario.write_text(body, encoding="utf-8")
+    code, err = run(capsys, "simulate", str(scenario), "--quiet")
+    assert code == 2 and f"{scenario}:{line}: " in err and says in err, err

@@ -139,6 +139,7 @@ def locate(text: str | None, dotted: str) -> int | None:
     current = ""
     seen_for_table: dict[str, int] = {}
     fallback: int | None = None
+    owner: int | None = None  # ``traffic = [{...}]``: the table written inline
     for number, raw in enumerate(text.splitlines(), start=1):
         table = _TABLE.match(raw)
         if table:
@@ -156,6 +157,8 @@ def locate(text: str | None, dotted: str) -> int | None:
         matched = full == f"{wanted_table}.{key}" if wanted_table else lhs == key
         if matched and (wanted_index is None or seen_for_table.get(current) == wanted_index):
             return number
+        if wanted_table and full == wanted_table and owner is None:
+            owner = number
         if lhs == key and fallback is None:
             fallback = number
     if wanted_table:
@@ -163,4 +166,6 @@ def locate(text: str | None, dotted: str) -> int | None:
             table = _TABLE.match(raw)
             if table and table.group(1).strip() == wanted_table:
                 return number
-    return fallback
+    # A table written inline holds its keys on its own line(s): that line, not a key of
+    # the same name in another table (the scenario's own duration, a flood's rate).
+    return owner if owner is not None else fallback
