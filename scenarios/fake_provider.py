@@ -253,6 +253,8 @@ class Bill:
                 "eur_per_segment": str(from_micros(self.micros_per_segment)),
                 "currency": "EUR",
                 "recipients": len({m.to for m in self.messages}),
+                # accepted and waiting in the throughput queue: billed when they leave it
+                "pending": len(self.pending),
                 "requests": dict(sorted(self.outcomes.items())),
                 "callbacks": dict(sorted(self.callbacks.items())),
                 "injected": {"queue_wait_s": _spread(self.queue_waits),

@@ -411,6 +411,42 @@ def test_messages_due_at_once_are_decided_in_trace_order(tmp_path: Path) -> None
     assert lag["max"] is not None and lag["max"] >= 0 and set(lag) == {"p50", "p95", "max"}
 
 
+def test_settle_waits_for_messages_in_the_providers_throughput_queue(tmp_path: Path) -> None:
+    """A provider billing one segment every 2 s looked settled after 1 s of a still bill:
+    `load` passed with part of the spend (16 of 20 replies at 0.2 segment/s, the other 4
+    billed after it exited). The fake's bill now says how many accepted messages wait in
+    its queue (`pending`), and settle waits for them."""
+    trace = _trace(tmp_path / "trace.jsonl", 5)
+    env = base_env()
+    with fake_provider(tmp_path, env, "--segments-per-second", "0.5") as provider:
+        served_env = dict(env, RAIDSIM_TWILIO_API_BASE=provider,
+                          RAIDSIM_DATABASE_URL=f"sqlite:///{tmp_path / 'slow.db'}",
+                          RAIDSIM_POLICY_FILE=str(_plain_policy(tmp_path)))
+        with serve(served_env, tmp_path) as served:
+            out = tmp_path / "results.json"
+            done = subprocess.run(
+                [sys.executable, "-m", "raidsim", "load", "--trace", str(trace),
+                 "--speed", "100", "--settle", "60s", "--target", served.url,
+                 "--provider", provider, "--auth-token", AUTH_TOKEN, "--json", str(out)],
+                cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+            bill = httpx.get(provider + "/_fake/bill").json()
+    assert done.returncode == 0, done.stderr
+    results = json.loads(out.read_text())
+    assert bill["count"] == 5 and bill["pending"] == 0
+    assert results["replies"]["total"] == 5 == results["live"]["bill"]["count"]
+    assert results["live"]["unsettled_replies"] == 0 and results["legit_coverage"] == 1.0
+
+
+def _plain_policy(tmp_path: Path) -> Path:
+    """Every rule off but the per-sender limit: each first contact is answered at once."""
+    policy = tmp_path / "plain.toml"
+    policy.write_text("[policy]\nname = \"plain\"\n" + "".join(
+        f"[policy.{rule}]\nenabled = false\n"
+        for rule in ("surge", "templates", "fragments", "number_blocks", "repeats", "habit")),
+        encoding="utf-8")
+    return policy
+
+
 def test_a_replay_of_messages_the_responder_already_had_is_an_error_not_a_pass(
         tmp_path: Path) -> None:
     """A trace replayed against the database of an earlier run: every webhook was a
@@ -622,6 +658,20 @@ def test_settle_waits_for_the_outbox_not_just_a_still_bill() -> None:
             'raidsim_outbox_depth{status="sent"} 7.0\n')
     assert outbox_queued(text) == 3
     assert outbox_queued("# nothing\n") is None
+    # the provider's throughput queue counts too: settled only once it is empty
+    now[0] = 0.0
+
+    def slow_bill() -> dict[str, int]:  # one of 4 queued messages billed every 5 s
+        left = max(0, 4 - int(now[0] // 5))
+        return {"count": 20 - left, "pending": left}
+
+    bill, queued = settle(slow_bill, lambda: 0, {"count": 16, "pending": 4}, 60.0,
+                          clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
+    assert bill == {"count": 20, "pending": 0} and queued == 0 and now[0] >= 20.0
+    now[0] = 0.0
+    bill, queued = settle(slow_bill, lambda: 0, {"count": 16, "pending": 4}, 7.0,
+                          clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
+    assert queued == 3  # bounded by --settle: the provider still holds 3
 
 
 def test_replies_to_an_earlier_runs_messages_are_not_this_runs_spend() -> None:
