@@ -603,14 +603,21 @@ class Responder:
         """Lease due replies to ``owner`` (``SqlStore.claim_outbox``): (those to send, those
         cancelled). A reply to a number blocked since it was queued is cancelled instead
         of sent, and refunded: blocking a raid's numbers stops the replies already queued
-        to them. The controls are read first if any process changed them."""
+        to them. So is a reply to a number that opted out since: an opt-out cancels the
+        queued replies at once, but not one a sender had claimed (a process killed before
+        the call, a reply sent back to the queue by a 429 or by the look-up). The controls
+        are read first if any process changed them."""
         with self.store.transaction():
             self._sync_controls(now=now)
             items = self.store.claim_outbox(now=now, limit=limit, owner=owner, lease_s=lease_s)
             controls = self.state.controls
-            cancelled = [item for item in items if controls.is_blocked(item.recipient)]
+            blocked = [item for item in items if controls.is_blocked(item.recipient)]
+            opted_out = self.store.opted_out_among(
+                item.recipient for item in items if item not in blocked) if items else set()
+            cancelled = blocked + [item for item in items if item.recipient in opted_out]
             for item in cancelled:
-                self.store.finish_outbox(item.id, FAILED, now=now, error=BLOCKED_BY_OPERATOR)
+                self.store.finish_outbox(item.id, FAILED, now=now, error=(
+                    BLOCKED_BY_OPERATOR if item in blocked else OPTED_OUT))
                 self.store.settle(item.message_sid, billed=False, now=now)
         if not cancelled:
             return items, []

@@ -1113,6 +1113,52 @@ async def test_a_status_callback_log_line_pseudonymises_a_number_used_as_generic
     assert "98765432" not in caplog.text
 
 
+async def test_a_reply_claimed_by_a_dead_process_is_not_sent_after_an_opt_out(
+        tmp_path: Path) -> None:
+    """A process claims a reply (``sending``) and is killed before its call leaves; the
+    sender then writes STOP. The opt-out cancels queued replies only, so this one was
+    left; its lease ran out, the look-up found it never reached the provider, it went back
+    to the queue and was sent (and billed) to a number that had opted out."""
+    from responder.service import Responder
+    from responder.store import Inbound
+
+    settings = settings_for(tmp_path)
+    first = Responder(settings, open_store(settings.database_url))
+    first.start(now=NOW)
+    first.accept(Inbound("SM" + "1" * 32, "+33612345678", "+33644649021", "Salut", NOW),
+                 now=NOW)
+    claimed = first.store.claim_outbox(now=NOW, limit=4, owner="killed", lease_s=120.0)
+    assert [item.recipient for item in claimed] == ["+33612345678"]
+    first.store.close()  # (SIGKILL: nothing else runs)
+
+    sends = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":  # the look-up: the provider never saw that reply
+            return httpx.Response(200, json={"messages": [], "next_page_uri": None})
+        sends.append(request)
+        return httpx.Response(201, json={"sid": "SMout1", "status": "queued",
+                                         "num_segments": "1"})
+
+    clock = Clock(NOW + 1)
+    async with running(settings, answer, clock) as client:  # type: ignore[arg-type]
+        stop = await post_sms(client, "SM" + "2" * 32, "+33612345678", "STOP")
+        assert stop.headers["x-raidsim-decision"] == "drop opt_out"
+        for _ in range(60):  # past the lease (120 s) and the look-up's grace
+            clock.now += 10.0
+            await asyncio.sleep(0.05)
+            if statuses(settings) == ["failed"]:
+                break
+    assert sends == []
+    store = open_store(settings.database_url)
+    try:
+        row = store.outbox_rows()[0]
+        assert row["status"] == "failed" and row["error"] == "cancelled: the recipient opted out"
+        assert store.spent_micros() == 0  # refunded
+    finally:
+        store.close()
+
+
 async def test_metrics_with_a_token_need_it(tmp_path: Path) -> None:
     """RAIDSIM_METRICS_TOKEN: /metrics answers 401 without the bearer token, 200 with it."""
     token = "scrape-token-0123456789"

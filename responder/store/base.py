@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import importlib.resources
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -673,6 +673,21 @@ class SqlStore:
             ):
                 found.add(str(row[0]))
         return found
+
+    def opted_out_among(self, numbers: Iterable[str]) -> set[str]:
+        """Those of ``numbers`` whose latest opt-out or opt-in message is an opt-out: a reply
+        to them must not leave, whichever process queued it and whatever state it was in
+        when the opt-out came (a claimed reply whose process died is not cancelled then,
+        and comes back to ``pending`` when the look-up finds it never left)."""
+        wanted = sorted(set(numbers))
+        if not wanted:
+            return set()
+        rows = self._all(
+            "SELECT sender, rule FROM inbound WHERE sender IN ("
+            + ", ".join("?" for _ in wanted) + ") AND rule IN ('opt_out', 'opt_in')"
+            " ORDER BY received_at, id", wanted)
+        latest = {str(row[0]): str(row[1]) for row in rows}
+        return {number for number, rule in latest.items() if rule == "opt_out"}
 
     def purge_bodies(self, before: float) -> int:
         """Retention: forget message bodies received before ``before``, held ones too (a
