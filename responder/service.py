@@ -17,6 +17,7 @@ import asyncio
 import concurrent.futures
 import functools
 import logging
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ParamSpec, TypeVar
@@ -50,7 +51,7 @@ from responder.policy.engine import (
 )
 from responder.policy.money import format_eur
 from responder.recovery import ReplayLedger, rebuild_state
-from responder.store import FAILED, Inbound, OutboxItem, SqlStore
+from responder.store import FAILED, Inbound, OutboxItem, SqlStore, StoreError
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -67,6 +68,10 @@ GAP_WAIT_S = 30.0
 MAX_GAPS = 5000
 # why a queued reply was never sent (its outbox row's error)
 BLOCKED_BY_OPERATOR = "cancelled: the number was blocked by an operator"
+# After the database itself failed, the first wait before the policy's memory is rebuilt
+# again, and the longest (each failure doubles it; a success starts it over).
+REBUILD_WAIT_S = 0.5
+REBUILD_WAIT_MAX_S = 60.0
 OPTED_OUT = "cancelled: the recipient opted out"
 
 
@@ -222,6 +227,12 @@ class Responder:
         # database forgot (a reservation, a reply, a held message). It is then rebuilt
         # from the store, as at start-up, before it decides anything else.
         self.stale = False
+        # While the database itself fails (a full disk, a lost connection), a rebuild is
+        # tried at most once per ``_rebuild_wait`` seconds (doubling up to a minute), and
+        # the webhooks meanwhile get 503 at once: rebuilt for every failing webhook, the
+        # memory of 40,000 messages (a second each) held the event loop for minutes.
+        self._rebuild_after = 0.0
+        self._rebuild_wait = REBUILD_WAIT_S
         # Refunds recorded by any process numbered after this one are not yet in the
         # policy's memory (``refresh`` picks them up; ``_rebuild`` replays the earlier ones).
         self.refunds_seen = 0
@@ -242,8 +253,6 @@ class Responder:
             self.store.migrate(now=now)
         problem = self.store.schema_problem()
         if problem is not None:
-            from responder.store import StoreError
-
             raise StoreError(problem)
         configured = self.settings.caps
 
@@ -297,9 +306,31 @@ class Responder:
         self.stale = False
 
     def _fresh(self, *, now: float) -> None:
-        """Rebuild the policy's memory if a failed transaction left it ahead of the store."""
-        if self.stale:
+        """Rebuild the policy's memory if a failed transaction left it ahead of the store;
+        while the database fails, not more often than ``_rebuild_wait`` (StoreError: the
+        caller answers 503, and the provider retries)."""
+        if not self.stale:
+            return
+        wait = self._rebuild_after - time.monotonic()
+        if wait > 0:
+            raise StoreError(f"the database failed; the policy's memory is rebuilt once it "
+                             f"answers (next try in {wait:.1f} s)")
+        try:
             self._rebuild(now=now)
+        except BaseException as exc:
+            self._failed(exc)
+            raise
+
+    def _failed(self, exc: BaseException) -> None:
+        """A transaction failed: the memory may be ahead of the store. A failure of the
+        database itself (not of one message) also spaces out the rebuilds."""
+        self.stale = True
+        if self.store.unavailable(exc):
+            self._rebuild_after = time.monotonic() + self._rebuild_wait
+            self._rebuild_wait = min(self._rebuild_wait * 2, REBUILD_WAIT_MAX_S)
+
+    def _succeeded(self) -> None:
+        self._rebuild_wait = REBUILD_WAIT_S
 
     def _sync_controls(self, *, now: float, force: bool = False) -> bool:
         """Reload the kill switch, lists and caps if any process changed them; True if so.
@@ -343,10 +374,12 @@ class Responder:
             with self.store.transaction():
                 self._sync_controls(now=now)
                 self._fold_others(now=now)
-                return self._accept(inbound, now)
-        except BaseException:
-            self.stale = True
+                accepted = self._accept(inbound, now)
+        except BaseException as exc:
+            self._failed(exc)
             raise
+        self._succeeded()
+        return accepted
 
     def accept_many(self, batch: list[Inbound]) -> list[Accepted | Exception]:
         """Group commit: many messages in one transaction.
@@ -370,12 +403,18 @@ class Responder:
                     if new[k]:
                         self.own.add(batch[k].message_sid)
                 self._learn_flags(inbound.sender for inbound in batch)
-                return [self._accept(inbound, inbound.received_at, inserted=fresh)
-                        for inbound, fresh in zip(batch, new, strict=True)]
-        except Exception:
-            self.stale = True
+                accepted = [self._accept(inbound, inbound.received_at, inserted=fresh)
+                            for inbound, fresh in zip(batch, new, strict=True)]
+        except Exception as exc:
+            self._failed(exc)
             if len(batch) == 1:
                 raise
+            if self.store.unavailable(exc):
+                # the database, not one message: each alone would fail the same way
+                return [exc] * len(batch)
+        else:
+            self._succeeded()
+            return list(accepted)
         results: list[Accepted | Exception] = []
         for inbound in batch:
             try:
@@ -543,8 +582,8 @@ class Responder:
                         message.message_id, message.sender, message.to, now=now
                     ):
                         queued += 1
-        except BaseException:
-            self.stale = True
+        except BaseException as exc:
+            self._failed(exc)
             raise
         return released, queued
 

@@ -38,7 +38,7 @@ from responder.policy.money import MAX_MICROS, MoneyError, to_micros
 from responder.policy.retry import BACKOFF_CAP_S, backoff_s
 from responder.service import Accepted, Responder
 from responder.signing import generic_signature
-from responder.store import Inbound, SqlStore, open_store
+from responder.store import Inbound, SqlStore, StoreError, open_store
 
 pytestmark = pytest.mark.anyio
 GENERIC = "/webhooks/generic/sms"
@@ -494,6 +494,69 @@ def test_failed_batch_does_not_poison_its_other_messages(
         store.close()
     assert decisions == [("reply", "first_contact")] * 3
     assert isinstance(again[0], Accepted) and not again[0].duplicate
+
+
+def test_a_failing_database_gets_503s_not_a_rebuild_per_webhook(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk failed every write: each failing webhook rebuilt the policy's whole
+    memory (a second for 40,000 stored messages), and a failed batch was retried message
+    by message, so a batch of 8 held the worker's thread for 9.5 s. Now a failure of the
+    database itself fails the batch at once, and the memory is rebuilt at most once per
+    wait (0.5 s, doubling up to a minute while it keeps failing), with 503s in between."""
+    import sqlite3
+
+    from responder import service
+
+    settings = settings_for(tmp_path)
+    store = open_store(settings.database_url)
+    core = Responder(settings, store)
+    clock = [1000.0]
+    monkeypatch.setattr(service.time, "monotonic", lambda: clock[0])
+    rebuilds: list[float] = []
+    rebuild = core._rebuild
+
+    def counted(*, now: float) -> None:
+        rebuilds.append(clock[0])
+        rebuild(now=now)
+
+    monkeypatch.setattr(core, "_rebuild", counted)
+    full = {"on": True}
+    insert = SqlStore.insert_inbound
+
+    def insert_inbound(self: SqlStore, inbound: Inbound) -> bool:
+        if full["on"]:
+            raise sqlite3.OperationalError("database or disk is full")
+        return insert(self, inbound)
+
+    monkeypatch.setattr(SqlStore, "insert_inbound", insert_inbound)
+
+    def batch(first: int) -> list[Inbound]:
+        return [Inbound(f"SM{k}", f"+336000000{k:02d}", "+33644649021", "Salut", NOW + k)
+                for k in range(first, first + 8)]
+
+    try:
+        core.start(now=NOW)
+        rebuilds.clear()
+        results = core.accept_many(batch(0))  # no message-by-message retry
+        assert [type(r) for r in results] == [sqlite3.OperationalError] * 8
+        assert rebuilds == []
+        with pytest.raises(StoreError, match=r"next try in 0\.5 s"):
+            core.accept_many(batch(10))  # 503 at once, no rebuild
+        clock[0] += 0.6
+        assert [type(r) for r in core.accept_many(batch(20))] == [sqlite3.OperationalError] * 8
+        assert rebuilds == [1000.6]  # one rebuild, then the wait doubles
+        clock[0] += 0.6
+        with pytest.raises(StoreError, match=r"next try in 0\.4 s"):
+            core.accept_many(batch(30))
+        full["on"] = False  # space freed
+        clock[0] += 0.5
+        accepted = core.accept_many(batch(40))
+        assert all(isinstance(a, Accepted) and a.decision is not None for a in accepted)
+        assert rebuilds == [1000.6, 1001.7] and not core.stale
+        assert core._rebuild_wait == service.REBUILD_WAIT_S  # started over
+    finally:
+        store.close()
 
 
 async def test_outbox_sender_outlives_a_database_error(

@@ -352,6 +352,11 @@ class SqlStore:
             if cost:
                 self._add_spend(bucket, -cost)
 
+    def unavailable(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is the database failing (a full disk, a lock held too long, a
+        lost connection), not one statement or message: every write would fail alike."""
+        return False
+
     def spent_micros(self) -> int:
         row = self._one("SELECT spent_micros FROM spend")
         return int(row[0]) if row else 0

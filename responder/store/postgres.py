@@ -65,6 +65,13 @@ class PostgresStore(SqlStore):
     def _lock_migrations(self) -> None:
         self._execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
 
+    def unavailable(self, exc: BaseException) -> bool:
+        # a lost connection, a full disk, a server shutting down; not a deadlock or a
+        # serialization failure, which fail one transaction and are retried message by
+        # message
+        state = getattr(exc, "sqlstate", None) or ""  # class 40: transaction rollback
+        return isinstance(exc, self._psycopg.OperationalError) and not state.startswith("40")
+
     def _has_migrations_table(self) -> bool:
         row = self._one("SELECT to_regclass('schema_migrations') IS NOT NULL")
         return bool(row and row[0])

@@ -90,6 +90,10 @@ class SqliteStore(SqlStore):
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
         return erased
 
+    def unavailable(self, exc: BaseException) -> bool:
+        # disk full, database locked past the busy timeout, read-only file, I/O error
+        return isinstance(exc, sqlite3.OperationalError)
+
     def _has_migrations_table(self) -> bool:
         row = self._one(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
