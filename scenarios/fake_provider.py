@@ -80,6 +80,7 @@ import contextlib
 import datetime as dt
 import hmac
 import itertools
+import json
 import math
 import random
 import socket
@@ -110,6 +111,7 @@ from sim.trace import E164
 MESSAGES_PATH = "/2010-04-01/Accounts/{account_sid}/Messages.json"
 BILL_PATH = "/_fake/bill"
 MESSAGES_LOG_PATH = "/_fake/messages"
+CLOCK_PATH = "/_fake/clock"
 OUTCOMES = ("accepted", "timeouts", "rate_limit", "errors", "reject", "outage")
 CLEAN = ProviderModel(error_rate=0.0, rate_limit_rate=0.0, timeout_rate=0.0, reject_rate=0.0)
 MAX_FORM_BYTES = 64 * 1024
@@ -289,6 +291,7 @@ class FakeProvider:
         self.config = config
         self.clock = clock
         self.started = clock()
+        self.offset_s = config.offset_s  # scenario time at ``started`` (POST /_fake/clock)
         self.rng = random.Random(f"fake-provider:{config.seed}")
         # latency has a stream of its own: turning it on does not change the fault draws
         self.latency_rng = random.Random(f"fake-provider-latency:{config.seed}")
@@ -310,7 +313,7 @@ class FakeProvider:
         return not stopping.is_set()
 
     def scenario_time(self) -> float:
-        return self.config.offset_s + (self.clock() - self.started) * self.config.speed
+        return self.offset_s + (self.clock() - self.started) * self.config.speed
 
     def fault_rate(self, kind: str, now: float) -> float:
         rate = 0.0
@@ -578,6 +581,33 @@ class FakeProvider:
             for m in chosen
         ])
 
+    async def set_clock(self, request: Request) -> Response:
+        """``{"scenario_time_s": T, "in_s": D}``: the scenario clock reads T in D wall
+        seconds (0 if left out), and runs on at ``--speed`` from there. ``raidsim load``
+        sets it to its first message's time at the moment it sends it, so fault windows,
+        throughput and latency fall at the trace's times, not at the fake's start plus
+        however long the responder took to come up (x ``--speed``)."""
+        try:
+            data = json.loads(await request.body())
+        except ValueError:
+            data = None
+        values = {}
+        for key, default in (("scenario_time_s", None), ("in_s", 0.0)):
+            value = data.get(key, default) if isinstance(data, dict) else None
+            if (isinstance(value, bool) or not isinstance(value, int | float)
+                    or not math.isfinite(value) or value < 0):
+                return JSONResponse({"error": f"{key} must be a number of seconds, 0 or "
+                                              f"more, got {value!r}"}, status_code=400)
+            values[key] = float(value)
+        if self.bill.snapshot()["pending"]:  # their queue times were in the old clock
+            return JSONResponse({"error": "messages are still waiting in the throughput "
+                                          "queue; set the clock before a run"},
+                                status_code=409)
+        self.offset_s = values["scenario_time_s"]
+        self.started = self.clock() + values["in_s"]
+        self._token_free_at = -math.inf
+        return JSONResponse({"scenario_time_s": round(self.scenario_time(), 3)})
+
     async def get_bill(self, request: Request) -> Response:
         snapshot = self.bill.snapshot()
         snapshot["scenario_time_s"] = round(self.scenario_time(), 3)
@@ -601,6 +631,7 @@ def create_app(provider: FakeProvider) -> Starlette:
         Route(MESSAGES_PATH.replace("{account_sid}", "{account_sid:str}"),
               provider.list_messages, methods=["GET"]),
         Route(BILL_PATH, provider.get_bill, methods=["GET"]),
+        Route(CLOCK_PATH, provider.set_clock, methods=["POST"]),
         Route(MESSAGES_LOG_PATH, provider.get_messages, methods=["GET"]),
     ])
 

@@ -12,6 +12,7 @@ Configuration comes from the environment that ``raidsim load`` sets:
 ``RAIDSIM_LOAD_SPEED``  time compression: a message at trace time ``t`` is sent
                         ``(t - t_first) / speed`` seconds after the start
 ``RAIDSIM_LOAD_DURATION`` stop sending after this many wall seconds
+``RAIDSIM_LOAD_START_AT`` the Unix time the first message is due (default: Locust's start)
 ``RAIDSIM_LOAD_ORDERED``  ``1`` (default): each webhook is posted once the one before it
                         has been answered, so the responder decides them in trace order;
                         ``0``: up to one per user in flight, in any order
@@ -62,7 +63,8 @@ class Plan:
             self.queue.extend(json.loads(line) for line in handle if line.strip())
         self.first_t = self.queue[0]["t"] if self.queue else 0.0
         self.out = open(os.environ["RAIDSIM_LOAD_OUT"], "a", encoding="utf-8")  # noqa: SIM115
-        self.start = time.time()
+        # the wall time the first message is due, which the fake provider's clock was set to
+        self.start = float(os.environ.get("RAIDSIM_LOAD_START_AT") or time.time())
 
     def due(self, message: dict[str, Any]) -> float:
         return self.start + (message["t"] - self.first_t) / self.speed

@@ -437,6 +437,43 @@ def test_settle_waits_for_messages_in_the_providers_throughput_queue(tmp_path: P
     assert results["live"]["unsettled_replies"] == 0 and results["legit_coverage"] == 1.0
 
 
+def test_the_fake_providers_clock_follows_the_trace_not_its_own_start(
+        tmp_path: Path) -> None:
+    """The fake's scenario clock counted from its own start: with the responder up 3 s
+    later and --speed 20, its fault windows fell 70 trace seconds early (a 100-200 s
+    error window hit the messages of 30-45 s). `load` now sets it to the first message's
+    time as that message leaves, and refuses a fake running at another --speed."""
+    trace = tmp_path / "trace.jsonl"
+    trace.write_text("".join(json.dumps({
+        "id": f"SM{i:032x}", "t": 1000.0 + i * 5.0, "from": f"+337{i:08d}",
+        "to": "+33644649021", "body": "Bonjour", "label": "legit"}) + "\n"
+        for i in range(12)), encoding="utf-8")
+    env = base_env()
+    with fake_provider(tmp_path, env, "--speed", "20") as provider:
+        served_env = dict(env, RAIDSIM_TWILIO_API_BASE=provider,
+                          RAIDSIM_DATABASE_URL=f"sqlite:///{tmp_path / 'clock.db'}",
+                          RAIDSIM_POLICY_FILE=str(_plain_policy(tmp_path)))
+        with serve(served_env, tmp_path) as served:
+            time.sleep(3.0)  # the fake's own clock runs 60 trace seconds meanwhile
+            command = [sys.executable, "-m", "raidsim", "load", "--trace", str(trace),
+                       "--speed", "20", "--settle", "3s", "--target", served.url,
+                       "--provider", provider, "--auth-token", AUTH_TOKEN]
+            slower = [("10" if arg == "20" else arg) for arg in command]
+            other = subprocess.run(slower, cwd=tmp_path, env=env, capture_output=True,
+                                   text=True, timeout=120)
+            done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True,
+                                  text=True, timeout=120)
+            billed = httpx.get(provider + "/_fake/messages").json()
+    assert other.returncode == 2
+    assert "the fake provider runs at --speed 20 and this run at --speed 10" in other.stderr
+    assert done.returncode == 0, done.stderr
+    sent_at = {json.loads(line)["from"]: json.loads(line)["t"]
+               for line in trace.read_text().splitlines()}
+    assert len(billed) == 12
+    skew = [message["at_s"] - sent_at[message["to"]] for message in billed]
+    assert all(0 <= s < 15 for s in skew), skew  # the responder's answer x 20, not 60+
+
+
 def _plain_policy(tmp_path: Path) -> Path:
     """Every rule off but the per-sender limit: each first contact is answered at once."""
     policy = tmp_path / "plain.toml"

@@ -38,6 +38,8 @@ BILL_WAIT_S = 30.0
 MAX_WALL_S = 30 * 86400  # a plan that would take longer is a --speed typo
 # a webhook sent this much later than its due time (p95) skews the responder's view of time
 LAG_WARN_S = 1.0
+# wall seconds from setting the fake's clock to the first webhook: Locust's start-up
+START_DELAY_S = 2.0
 RELEASE_POLL_S = 1.0  # how often /metrics is read while Locust sends (releases' times)
 EXIT_SIGTERM = 128 + signal.SIGTERM  # 143, as `raidsim serve` after a SIGTERM
 STOP_GRACE_S = 10.0  # how long Locust has to stop on SIGTERM before it is killed
@@ -211,6 +213,28 @@ def _same_origin(a: str, b: str) -> bool:
         return origin(a) == origin(b)
     except ValueError:
         return False
+
+
+def _align_clock(client: Any, provider: str, first_t: float, in_s: float) -> None:
+    """Set the fake's scenario clock to ``first_t`` in ``in_s`` wall seconds. An older fake
+    without ``POST /_fake/clock`` keeps its own clock (from its start): said, not fatal."""
+    import httpx
+
+    from raidsim.cli import UsageError
+
+    try:
+        response = client.post(provider + "/_fake/clock",
+                               json={"scenario_time_s": first_t, "in_s": in_s})
+    except httpx.HTTPError as exc:
+        raise UsageError(f"cannot set the fake provider's clock at {provider}: {exc}") from exc
+    if response.status_code == 404:
+        print("raidsim load: warning: the fake provider does not take POST /_fake/clock (an "
+              "older raidsim): its fault windows count from its own start, not from the "
+              "first message", file=sys.stderr)
+    elif response.status_code != 200:
+        raise UsageError(f"the fake provider at {provider} refused to set its clock: "
+                         f"{response.text[:200]} (hint: give each run a fake provider of "
+                         "its own)")
 
 
 def _get_json(client: Any, url: str, **kwargs: Any) -> Any:
@@ -947,6 +971,12 @@ def _run(args: argparse.Namespace, work: Path) -> int:
             raise UsageError(f"{provider} is not raidsim's fake provider: GET /_fake/bill "
                              f"answered {problem} (hint: start one with `raidsim "
                              "fake-provider`, or point --provider at it)")
+        fake_speed = (bill_before.get("shaping") or {}).get("speed")
+        if isinstance(fake_speed, int | float) and fake_speed != args.speed:
+            raise UsageError(f"the fake provider runs at --speed {fake_speed:g} and this run "
+                             f"at --speed {args.speed:g}: its fault windows, latency and "
+                             "throughput would fall at other trace times (hint: start both "
+                             "with the same --speed)")
 
         def read_bill() -> dict[str, Any] | None:
             """This run's share of the bill; None when the provider does not answer (an
@@ -982,7 +1012,13 @@ def _run(args: argparse.Namespace, work: Path) -> int:
             reply_cost = to_micros(budget["reply_cost_eur"])
 
         out = work / "sent.jsonl"
+        # The first webhook leaves START_DELAY_S from now (Locust starts meanwhile), and
+        # the fake's scenario clock reads the first message's time then: its fault windows,
+        # throughput and latency fall at the trace's times.
+        start_at = time.time() + START_DELAY_S
+        _align_clock(client, provider, _first_t(plan), START_DELAY_S)
         env = dict(os.environ, RAIDSIM_LOAD_PLAN=str(plan), RAIDSIM_LOAD_OUT=str(out),
+                   RAIDSIM_LOAD_START_AT=repr(start_at),
                    RAIDSIM_LOAD_TOKEN=token, RAIDSIM_LOAD_SPEED=repr(args.speed),
                    RAIDSIM_LOAD_ORDERED="0" if args.unordered else "1",
                    RAIDSIM_LOAD_DURATION=repr(duration_s if duration_s is not None
