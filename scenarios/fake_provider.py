@@ -612,7 +612,16 @@ class FakeProvider:
         snapshot = self.bill.snapshot()
         snapshot["scenario_time_s"] = round(self.scenario_time(), 3)
         snapshot["shaping"] = self.shaping()
+        snapshot["faults"] = self.fault_settings()
         return JSONResponse(snapshot)
+
+    def fault_settings(self) -> dict[str, Any]:
+        """The fault rates it draws from and its fault windows, in scenario time."""
+        model = self.config.model
+        return {"rates": {"errors": model.error_rate, "rate_limit": model.rate_limit_rate,
+                          "timeouts": model.timeout_rate, "rejects": model.reject_rate},
+                "windows": [{"kind": f.kind, "start_s": f.start_s, "end_s": f.end_s,
+                             "rate": f.rate} for f in self.config.faults]}
 
     def shaping(self) -> dict[str, Any]:
         """The configured latency and throughput, in scenario units; None where off."""

@@ -1151,6 +1151,24 @@ def test_a_responder_that_sends_elsewhere_than_provider_is_refused_before_sendin
     assert matching.posts == 3  # the trace's three webhooks
 
 
+def test_faults_at_a_speed_other_than_1_are_warned_about(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """At --speed 10 a 2-minute outage lasted fewer of the responder's (wall-time) retries:
+    30 replies billed live where simulate refunds 2 of them, and nothing said so."""
+    from raidsim.cli import main
+
+    faulty = (b'{"count": 0, "segments": 0, "amount_micros": 0, '
+              b'"faults": {"rates": {"errors": 0.0}, "windows": [{"kind": "outage", '
+              b'"start_s": 10.0, "end_s": 130.0, "rate": 1.0}]}}')
+    with _Stub(bill=faulty) as stub:
+        main(_load(stub.url, tmp_path))
+    assert "the fake provider injects faults and this run is at --speed 1000" in \
+        capsys.readouterr().err
+    with _Stub() as clean:
+        main(_load(clean.url, tmp_path))
+    assert "injects faults" not in capsys.readouterr().err
+
+
 def test_readyz_says_where_replies_go(tmp_path: Path) -> None:
     """A loopback provider (a fake) is named; a real one is only "remote"."""
     from dataclasses import replace

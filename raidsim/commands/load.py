@@ -971,6 +971,15 @@ def _run(args: argparse.Namespace, work: Path) -> int:
             raise UsageError(f"{provider} is not raidsim's fake provider: GET /_fake/bill "
                              f"answered {problem} (hint: start one with `raidsim "
                              "fake-provider`, or point --provider at it)")
+        faults = bill_before.get("faults") or {}
+        if args.speed != 1 and (faults.get("windows") or any(
+                isinstance(rate, int | float) and rate > 0
+                for rate in (faults.get("rates") or {}).values())):
+            print(f"raidsim load: warning: the fake provider injects faults and this run is "
+                  f"at --speed {args.speed:g}: the responder's retries, backoff and breaker "
+                  "run in wall time, so a fault lasts fewer of its retries than in raidsim "
+                  "simulate; compare spend and provider errors at --speed 1 "
+                  "(docs/live-load.md)", file=sys.stderr)
         fake_speed = (bill_before.get("shaping") or {}).get("speed")
         if isinstance(fake_speed, int | float) and fake_speed != args.speed:
             raise UsageError(f"the fake provider runs at --speed {fake_speed:g} and this run "
