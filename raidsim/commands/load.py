@@ -980,12 +980,18 @@ def _run(args: argparse.Namespace, work: Path) -> int:
                   "run in wall time, so a fault lasts fewer of its retries than in raidsim "
                   "simulate; compare spend and provider errors at --speed 1 "
                   "(docs/live-load.md)", file=sys.stderr)
-        fake_speed = (bill_before.get("shaping") or {}).get("speed")
-        if isinstance(fake_speed, int | float) and fake_speed != args.speed:
-            raise UsageError(f"the fake provider runs at --speed {fake_speed:g} and this run "
-                             f"at --speed {args.speed:g}: its fault windows, latency and "
-                             "throughput would fall at other trace times (hint: start both "
-                             "with the same --speed)")
+        shaping = bill_before.get("shaping") or {}
+        fake_speed = shaping.get("speed")
+        timed = faults.get("windows") or any(
+            shaping.get(key) is not None
+            for key in ("latency_median_s", "latency_p95_s", "segments_per_second"))
+        if timed and isinstance(fake_speed, int | float) and fake_speed != args.speed:
+            # (without fault windows, latency or throughput, time does not matter to it; a
+            # fake slowed on purpose, a test's slow provider, is a choice: said, not refused)
+            print(f"raidsim load: warning: the fake provider runs at --speed {fake_speed:g} "
+                  f"and this run at --speed {args.speed:g}: its fault windows, latency and "
+                  "throughput fall at other trace times than its scenario says (start both "
+                  "with the same --speed to replay the scenario's provider)", file=sys.stderr)
 
         def read_bill() -> dict[str, Any] | None:
             """This run's share of the bill; None when the provider does not answer (an
