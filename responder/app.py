@@ -31,7 +31,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from responder.config import Settings
+from responder.config import Settings, is_loopback_host
 from responder.logs import enabled, event, pseudonymise, redact_id, redact_numbers
 from responder.metrics import Metrics
 from responder.outbox import OutboxSender
@@ -640,18 +640,11 @@ def provider_shown(settings: Settings) -> str:
 
 def is_loopback_url(url: str) -> bool:
     """Whether ``url``'s host is a loopback address or ``localhost``."""
-    import ipaddress
-
     try:
         host = urlsplit(url).hostname or ""
     except ValueError:
         return False
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_host(host)
 
 
 RAID_PERIODS_SHOWN = 50  # GET /admin/budget's raid_periods: the latest ones

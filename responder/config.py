@@ -28,6 +28,19 @@ _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 _HEADER_TOKEN = re.compile(r"[!-~]+")
 
 
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` (``127.0.0.1``, ``[::1]``, ``localhost``) is reachable from this
+    machine only."""
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 @dataclass(frozen=True)
 class Settings:
     twilio_account_sid: str

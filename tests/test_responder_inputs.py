@@ -1154,6 +1154,6 @@ def test_bearer_tokens_are_checked_alike(name: str) -> None:
     ("sms.example.org", False),
 ])
 def test_which_bind_addresses_are_loopback(host: str, loopback: bool) -> None:
-    from raidsim.commands.serve import _loopback
+    from responder.config import is_loopback_host
 
-    assert _loopback(host) is loopback
+    assert is_loopback_host(host) is loopback

@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from responder.config import load_settings
+    from responder.config import is_loopback_host, load_settings
     from responder.policy.errors import ConfigError
     from responder.store import StoreError, open_store
 
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
               "on its write lock, and a worker waiting for it answers nothing meanwhile "
               "(health checks included, up to the 10 s busy timeout); for several workers "
               "use PostgreSQL (RAIDSIM_DATABASE_URL=postgresql://...)", file=sys.stderr)
-    if settings.metrics_token is None and not _loopback(args.host):
+    if settings.metrics_token is None and not is_loopback_host(args.host):
         print(f"raidsim serve: warning: /metrics is readable by anyone who reaches "
               f"{args.host}:{args.port}, and it shows a raid when raid mode ends, the money "
               "left and which rule caught each text; set RAIDSIM_METRICS_TOKEN (Prometheus: "
@@ -333,17 +333,6 @@ def _read_start_error(path: str) -> str | None:
             return file.readline().strip() or None
     except OSError:
         return None
-def _loopback(host: str) -> bool:
-    """Whether ``host`` is a loopback address (or localhost): reachable from this machine
-    only."""
-    import ipaddress
-
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _bind_problem(host: str, port: int) -> str | None:
