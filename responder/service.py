@@ -652,7 +652,7 @@ class Responder:
             controls = self.state.controls
             blocked = [item for item in items if controls.is_blocked(item.recipient)]
             opted_out = self.store.opted_out_among(
-                item.recipient for item in items if item not in blocked) if items else set()
+                item.recipient for item in items if item not in blocked)
             cancelled = blocked + [item for item in items if item.recipient in opted_out]
             for item in cancelled:
                 self.store.finish_outbox(item.id, FAILED, now=now, error=(

@@ -599,7 +599,9 @@ class FakeProvider:
                 return JSONResponse({"error": f"{key} must be a number of seconds, 0 or "
                                               f"more, got {value!r}"}, status_code=400)
             values[key] = float(value)
-        if self.bill.snapshot()["pending"]:  # their queue times were in the old clock
+        with self.bill._lock:
+            queued = bool(self.bill.pending)
+        if queued:  # their queue times were in the old clock
             return JSONResponse({"error": "messages are still waiting in the throughput "
                                           "queue; set the clock before a run"},
                                 status_code=409)

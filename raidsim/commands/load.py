@@ -952,10 +952,11 @@ def _run(args: argparse.Namespace, work: Path) -> int:
             raise UsageError(f"{target} is not a raidsim responder: GET /readyz answered "
                              f"{ready.text[:80]!r}, not {{\"status\": \"ready\"}} (hint: "
                              "point --target at `raidsim serve`)")
-        wrong_provider = provider_mismatch(ready.json().get("provider"), provider)
+        sends_to = ready.json().get("provider")  # (_is_ready: a JSON object)
+        wrong_provider = provider_mismatch(sends_to, provider)
         if wrong_provider is not None:
             raise UsageError(wrong_provider)
-        if ready.json().get("provider") is None:
+        if sends_to is None:
             print("raidsim load: warning: the responder does not say where it sends its "
                   "replies (a raidsim older than this one): make sure its "
                   f"RAIDSIM_TWILIO_API_BASE is {provider}, or its replies go to real numbers, "

@@ -38,9 +38,10 @@ class SqliteStore(SqlStore):
         self.path = path
         self._checkpointer: sqlite3.Connection | None = None
         parent = None if path == ":memory:" else Path(path).expanduser().resolve().parent
-        if parent is not None and not parent.is_dir():
-            raise StoreError(f"cannot create SQLite database {path!r}: {parent} does not exist")
         if parent is not None:
+            if not parent.is_dir():
+                raise StoreError(f"cannot create SQLite database {path!r}: {parent} does not "
+                                 "exist")
             _create_private(Path(path).expanduser())
         try:
             self._conn = sqlite3.connect(
