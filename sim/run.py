@@ -161,17 +161,15 @@ def run_once(job: Job, seed: int, *, progress: Callable[[int], None] | None = No
 
 
 def _first_traffic_line(path: Path | None) -> int | None:
-    """The line of a scenario file's first ``[[traffic]]`` table, if it can be read."""
+    """The line of a scenario file's first traffic table, if the file can be read."""
+    from sim.scenario import traffic_line
+
     if path is None:
         return None
     try:
-        text = path.read_text(encoding="utf-8")
+        return traffic_line(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError):
         return None
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.strip().startswith("[[traffic]]"):
-            return number
-    return locate(text, "traffic")
 
 
 def horizon_warning(results: dict[str, Any]) -> str | None:

@@ -308,6 +308,12 @@ def _policy(
     return PolicyConfig.from_mapping(value, path=path, text=text, prefix="policy", base=base)
 
 
+def traffic_line(text: str | None, index: int = 0) -> int | None:
+    """Line of the ``index``-th (0-based) traffic table: its ``[[traffic]]`` header, or the
+    ``traffic = [...]`` line of tables written inline."""
+    return _header_line(text, "[[traffic]]", index) or locate(text, "traffic")
+
+
 def _header_line(text: str | None, header: str, index: int) -> int | None:
     """Line of the ``index``-th (0-based) ``header`` such as ``[[traffic]]``."""
     seen = -1
@@ -333,9 +339,8 @@ def _traffic(
         where = f"traffic[{index}]"
         kind = table.get("kind")
         if kind is None:
-            line = _header_line(text, "[[traffic]]", index) or locate(text, "traffic")
             raise ConfigError(f"[[traffic]] number {index + 1} has no kind", path=path,
-                              line=line, hint=f"add kind = one of {kinds}")
+                              line=traffic_line(text, index), hint=f"add kind = one of {kinds}")
         if not isinstance(kind, str) or kind not in KINDS:  # a list or table: unhashable
             near = closest(str(kind), KINDS) or "raid"
             raise fail(f"{where}.kind", f"unknown traffic kind {kind!r}",
