@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from responder.policy.errors import ConfigError, locate
-from responder.policy.units import finite, parse_duration
+from responder.policy.units import finite, parse_duration, shown
 
 FAULT_KINDS = ("outage", "rate_limit", "errors", "timeouts")
 # The live responder's bound on RAIDSIM_SEND_CONCURRENCY, which ``workers`` models: each
@@ -94,9 +94,9 @@ def parse_provider(table: Mapping[str, Any] | None, *, path: str | Path | None =
         name = _ALIASES.get(key, key)
         where = f"provider.{key}"
         if name not in known or (name.endswith("_s") and name == key):
-            shown = sorted(next((a for a, n in _ALIASES.items() if n == f), f) for f in known)
+            names = sorted(next((a for a, n in _ALIASES.items() if n == f), f) for f in known)
             raise ConfigError(f"unknown key {where!r}", path=path, line=locate(text, where),
-                              hint=f"known keys: {', '.join(shown)}")
+                              hint=f"known keys: {', '.join(names)}")
         try:
             if name.endswith("_s"):
                 changes[name] = parse_duration(value)
@@ -110,10 +110,8 @@ def parse_provider(table: Mapping[str, Any] | None, *, path: str | Path | None =
             else:
                 if (not isinstance(value, int | float) or isinstance(value, bool)
                         or not finite(value) or value < 0):  # nan, inf, 1e400, 10**400
-                    value_text = repr(value)
-                    if len(value_text) > 40:  # a 400-digit integer
-                        value_text = f"a number of {len(value_text):,} digits"
-                    raise ValueError(f"must be a finite number of at least 0, got {value_text}")
+                    raise ValueError(f"must be a finite number of at least 0, got "
+                                     f"{shown(value)}")
                 if name.endswith("_rate") and value > 1:
                     raise ValueError(f"is a probability between 0 and 1, got {value!r}")
                 changes[name] = float(value)

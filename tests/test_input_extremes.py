@@ -31,8 +31,8 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
     (f'name = "t"\nduration = {HUGE}\n{TRAFFIC}', 2,
      "duration is more than 36,500 days, longer than the 366 days a run can cover"),
     (f'name = "t"\nduration = "1h"\n[provider]\nsegments_per_second = {HUGE}\n{TRAFFIC}', 4,
-     "provider.segments_per_second must be a finite number of at least 0, got a number of "
-     "400 digits"),
+     "provider.segments_per_second must be a finite number of at least 0, got "
+     "999999999999... (400 digits)"),
     (f'name = "t"\nduration = "1h"\n[provider]\nretry_after = {HUGE}\n{TRAFFIC}', 4,
      "provider.retry_after: a duration must be at most 100 years"),
     (f'name = "t"\nduration = "1h"\n[[faults]]\nkind = "outage"\nstart = {HUGE}\n'
@@ -52,8 +52,8 @@ def test_a_number_no_float_holds_is_named_in_a_scenario(
 
 @pytest.mark.parametrize(("policy", "says"), [
     (f"[surge]\nwindow = {HUGE}\n", "surge.window: a duration must be at most 100 years"),
-    (f"[surge]\nfactor = {HUGE}\n", "surge.factor must be a finite number, got a whole "
-     "number of 400 digits"),
+    (f"[surge]\nfactor = {HUGE}\n", "surge.factor must be a finite number, got "
+     "999999999999... (400 digits)"),
     (f'[surge]\nwindow = "{HUGE}s"\n', "surge.window: a duration must be at most 100 years"),
     (f'[surge]\nobserve = "{HUGE}s"\n', "surge.observe: a duration must be at most 100 years"),
     ('[surge]\nwindow = 1e300\n', "surge.window: a duration must be at most 100 years"),

@@ -17,7 +17,7 @@ from typing import Any
 
 from responder.policy.errors import ConfigError, locate, parse_toml, read_utf8
 from responder.policy.money import MoneyError, to_micros
-from responder.policy.units import finite, parse_duration
+from responder.policy.units import finite, parse_duration, shown
 from responder.sms import price_micros, reply_text_problem
 
 DEFAULT_REPLY_TEXT = (
@@ -285,8 +285,8 @@ _TYPE_WORDS: dict[type, tuple[str, str]] = {
 def _expect(value: Any, kind: type, dotted: str, fail: Any) -> Any:
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         if not finite(value):  # a 400-digit integer: no float holds it
-            raise fail(dotted, f"{dotted} must be a finite number, got a whole number of "
-                       f"{len(str(value)):,} digits", f"write {dotted.rsplit('.', 1)[-1]} = 0.5")
+            raise fail(dotted, f"{dotted} must be a finite number, got {shown(value)}",
+                       f"write {dotted.rsplit('.', 1)[-1]} = 0.5")
         return float(value)
     words, example = _TYPE_WORDS.get(kind, (kind.__name__, "..."))
     if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):

@@ -40,7 +40,7 @@ def parse_duration(value: object) -> float:
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"a duration must be finite, got {value!r}")
         if value < 0:
-            raise ValueError(f"a duration cannot be negative: {_short(value)}")
+            raise ValueError(f"a duration cannot be negative: {shown(value)}")
         return _bounded(float(value) if finite(value) else math.inf, value)
     if not isinstance(value, str):
         raise ValueError(f"expected a duration such as \"30m\" or \"5d20h\", got {value!r}")
@@ -65,14 +65,18 @@ def parse_duration(value: object) -> float:
 
 def _bounded(seconds: float, value: object) -> float:
     if not math.isfinite(seconds) or seconds > MAX_DURATION_S:
-        raise DurationTooLong(f"a duration must be at most 100 years, got {_short(value)}")
+        raise DurationTooLong(f"a duration must be at most 100 years, got {shown(value)}")
     return seconds
 
 
-def _short(value: object) -> str:
-    """``value`` for an error message: a run of 400 nines is shown by its length."""
+def shown(value: object) -> str:
+    """``value`` for an error message: its repr, or, past 40 characters (a run of 400
+    nines), its start and its length."""
     text = repr(value)
-    return text if len(text) <= 40 else f"{text[:12]}... ({len(text):,} characters)"
+    if len(text) <= 40:
+        return text
+    unit = "digits" if isinstance(value, int) else "characters"
+    return f"{text[:12]}... ({len(text):,} {unit})"
 
 
 def _readable(text: str) -> bool:

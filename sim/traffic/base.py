@@ -21,7 +21,7 @@ from dataclasses import dataclass, fields
 from itertools import accumulate, chain
 from typing import Any, ClassVar
 
-from responder.policy.units import finite, parse_duration
+from responder.policy.units import finite, parse_duration, shown
 from sim.trace import closest
 
 if typing.TYPE_CHECKING:
@@ -199,9 +199,7 @@ def _scalar(key: str, kind: Any, raw: Any, is_duration: bool) -> Any:
         return raw
     if kind is float:
         if isinstance(raw, bool) or not isinstance(raw, int | float) or not finite(raw):
-            shown = f"{str(raw)[:12]}... ({len(str(raw)):,} digits)" if isinstance(
-                raw, int) else repr(raw)  # an integer too large for a float
-            raise SpecProblem(key, f"{key} must be a finite number, got {shown}",
+            raise SpecProblem(key, f"{key} must be a finite number, got {shown(raw)}",
                               f"write {key} = 0.5")
         if raw < 0:
             raise SpecProblem(key, f"{key} cannot be negative, got {raw!r}",
