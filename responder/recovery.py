@@ -142,10 +142,17 @@ def rebuild_state(
     refund_before(float("inf"))
     _reconcile_held(state, store.held())
     state.controls = controls
+    pace_from_store(state, store, now=now)
+    return state, len(rows)
+
+
+def pace_from_store(state: PolicyState, store: SqlStore, *, now: float) -> None:
+    """Budget pacing from the ledger: its total spend and, under an hourly cap, the hour's
+    reservations (read only then: the cap bounds how many there are; without one they
+    would grow with the traffic)."""
     hourly = state.config.budget.per_hour_micros is not None
     seed_spend(state, total_micros=store.spent_micros(),
-               last_hour=store.spend_in_hour(now) if hourly else (), now=now)
-    return state, len(rows)
+               last_hour=store.spend_in_hour(now) if hourly else ())
 
 
 def _reconcile_held(state: PolicyState, held_rows: list[HeldRow]) -> None:

@@ -44,13 +44,12 @@ from responder.policy.engine import (
     due_held,
     forget_held_ids,
     record_refund,
-    seed_spend,
     settle_held,
     wake_held,
     wake_senders,
 )
 from responder.policy.money import format_eur
-from responder.recovery import ReplayLedger, rebuild_state
+from responder.recovery import ReplayLedger, pace_from_store, rebuild_state
 from responder.store import FAILED, Inbound, OutboxItem, SqlStore, StoreError
 
 P = ParamSpec("P")
@@ -613,11 +612,7 @@ class Responder:
                 self.refunds_seen = seq
             if len(page) < REFUND_PAGE:
                 break
-        # The last hour's sum reads each reservation of the hour: pacing needs it only under
-        # an hourly cap (which bounds that count); without one it would grow with the traffic.
-        hourly = self.state.config.budget.per_hour_micros is not None
-        seed_spend(self.state, total_micros=self.store.spent_micros(),
-                   last_hour=self.store.spend_in_hour(now) if hourly else (), now=now)
+        pace_from_store(self.state, self.store, now=now)
         return changed
 
     def forget_raiders(self, *, now: float) -> int:

@@ -1561,16 +1561,16 @@ def record_refund(state: PolicyState, message_id: str, cost_micros: int, *,
 
 
 def seed_spend(state: PolicyState, *, total_micros: int,
-               last_hour: Iterable[tuple[float, str, int]] = (), now: float) -> None:
+               last_hour: Iterable[tuple[float, str, int]] = ()) -> None:
     """Pace from a durable ledger's figures: its total spend, and the reservations of the
-    last hour as (reserved_at, message_id, cost_micros). Each leaves the hourly window at
-    its own time, as in the ledger, so a reply held by the hourly cap is released when
-    the ledger has room, not an hour after the figures were read."""
+    last hour as (reserved_at, message_id, cost_micros), oldest first (the ledger's
+    ``spend_in_hour``). Each leaves the hourly window at its own time, as in the ledger,
+    so a reply held by the hourly cap is released when the ledger has room, not an hour
+    after the figures were read."""
     state.spent_micros = total_micros
     spend = state.recent_spend = RollingSpend()
     for reserved_at, message_id, cost_micros in last_hour:
-        if now - spend.span < reserved_at <= now:
-            spend.add(reserved_at, message_id, cost_micros)
+        spend.add(reserved_at, message_id, cost_micros)
 
 
 def record_refusal(state: PolicyState, message: Message, status: ReserveStatus, *,
